@@ -1,0 +1,1 @@
+"""feishu_vc_async: asyncio client for Feishu / Lark VC participant data."""

@@ -1,0 +1,53 @@
+"""Every default of the library in one place: hosts, paths, limits, timeouts, retry bounds."""
+
+from __future__ import annotations
+
+FEISHU_BASE_URL = "https://open.feishu.cn"
+LARK_BASE_URL = "https://open.larksuite.com"
+
+PARTICIPANT_LIST_PATH = "/open-apis/vc/v1/participant_list"
+MEETING_LIST_PATH = "/open-apis/vc/v1/meeting_list"
+TENANT_TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal"
+
+# Names of the rate-limit buckets: the platform limits per API, so each API has its own.
+API_PARTICIPANT_LIST = "vc/v1/participant_list"
+API_MEETING_LIST = "vc/v1/meeting_list"
+
+LOGID_HEADER = "X-Tt-Logid"
+RATELIMIT_LIMIT_HEADER = "x-ogw-ratelimit-limit"
+RATELIMIT_RESET_HEADER = "x-ogw-ratelimit-reset"
+
+DEFAULT_RATE_REQUESTS = 100
+DEFAULT_RATE_PERIOD = 60.0
+
+PAGE_SIZE_MIN = 20
+PAGE_SIZE_MAX = 100
+# The server's default when page_size is omitted.
+PAGE_SIZE_SERVER_DEFAULT = 20
+# What the iterators ask for: the largest page costs the same one request of the quota.
+PAGE_SIZE_ITER_DEFAULT = 100
+
+MEETING_NO_LENGTH = 9
+MAX_MEETING_SPAN_SECONDS = 86_400
+
+# Tenant tokens: the platform hands out the same token until 30 minutes remain.
+TOKEN_MAX_LIFETIME = 7200
+TOKEN_REISSUE_WINDOW = 1800
+# Refresh a cached token this long before the server would stop accepting it.
+TOKEN_REFRESH_MARGIN = 300.0
+
+CONNECT_TIMEOUT = 10.0
+TOTAL_TIMEOUT = 60.0
+
+MAX_RETRIES = 5
+BACKOFF_INITIAL = 0.5
+BACKOFF_MAX = 30.0
+# A server's reset hint is trusted only up to this many seconds.
+RATELIMIT_RESET_CAP = 120.0
+# Waited when a 429 arrives without a usable reset header.
+RATELIMIT_RESET_FALLBACK = 1.0
+
+# Length of the body excerpt kept on a decode error (an HTML 502 page, say).
+BODY_SNIPPET_CHARS = 200
+
+LOGGER_NAME = "feishu_vc_async"

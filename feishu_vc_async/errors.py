@@ -1,0 +1,276 @@
+"""The exception tree.
+
+::
+
+    FeishuError
+    ├── InvalidQueryError (also ValueError)   bad input, raised before any request
+    ├── TransportError                        connection refused / reset, DNS; ``from`` aiohttp's cause
+    │   └── RequestTimeoutError               connect or total timeout
+    ├── DecodeError                           body is not the expected JSON (an HTML 502 page, ...)
+    ├── RateLimiterError                      the shared limiter (Redis) cannot be used
+    └── APIError                              the platform answered with a non-zero ``code``
+        ├── InternalServerError               121001, or HTTP 5xx            (retryable)
+        ├── NotSupportedError                 121002
+        ├── ParameterError                    121003, 126003-126007, 126015
+        ├── NotFoundError                     121004, 126009
+        ├── PermissionDeniedError             121005, 99991672, 99991679
+        ├── RateLimitedError                  99991400, HTTP 429 or 400      (retryable)
+        └── AuthError                         99991661, 99991663, 99991664, 99991668,
+                                              99991671, 99991677, token endpoint refusals
+
+Every ``APIError`` carries ``http_status``, ``code``, ``msg``, ``log_id`` (the
+``X-Tt-Logid`` header, or ``error.log_id`` in the body) and the request's ``method``
+and ``path``. None of them ever holds an access token or an app secret: the path is
+kept without its query string, and headers are never copied.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "APIError",
+    "AuthError",
+    "DecodeError",
+    "FeishuError",
+    "InternalServerError",
+    "InvalidQueryError",
+    "NotFoundError",
+    "NotSupportedError",
+    "ParameterError",
+    "PermissionDeniedError",
+    "RateLimitedError",
+    "RateLimiterError",
+    "RequestTimeoutError",
+    "TransportError",
+    "error_for_code",
+]
+
+
+class FeishuError(Exception):
+    """Base of every error this library raises."""
+
+
+class InvalidQueryError(FeishuError, ValueError):
+    """A query breaks one of the server's rules; raised before any request is sent.
+
+    ``code`` is the platform code the server would have answered with.
+    """
+
+    def __init__(self, field: str, value: object, rule: str, code: int | None = None) -> None:
+        self.field = field
+        self.value = value
+        self.rule = rule
+        self.code = code
+        suffix = f" (platform code {code})" if code is not None else ""
+        super().__init__(f"{field}={value!r}: {rule}{suffix}")
+
+
+class TransportError(FeishuError):
+    """The request did not get an HTTP answer: connection refused or reset, DNS, TLS."""
+
+    retryable: ClassVar[bool] = True
+
+    def __init__(self, message: str, *, method: str = "", path: str = "") -> None:
+        self.method = method
+        self.path = path
+        where = f" ({method} {path})" if method else ""
+        super().__init__(f"{message}{where}")
+
+
+class RequestTimeoutError(TransportError):
+    """The connect or total timeout expired."""
+
+
+class DecodeError(FeishuError):
+    """The body is not the JSON the endpoint documents (a proxy's HTML error page, say)."""
+
+    retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int,
+        snippet: str = "",
+        log_id: str | None = None,
+        method: str = "",
+        path: str = "",
+    ) -> None:
+        self.http_status = http_status
+        self.snippet = snippet
+        self.log_id = log_id
+        self.method = method
+        self.path = path
+        parts = [f"HTTP {http_status}: {message}"]
+        if method:
+            parts.append(f"request={method} {path}")
+        if log_id:
+            parts.append(f"log_id={log_id}")
+        if snippet:
+            parts.append(f"body starts {snippet!r}")
+        super().__init__("; ".join(parts))
+
+
+class RateLimiterError(FeishuError):
+    """The configured rate limiter cannot be used (Redis unreachable, say)."""
+
+
+class APIError(FeishuError):
+    """The platform answered with a non-zero ``code``."""
+
+    retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        *,
+        http_status: int,
+        code: int,
+        msg: str,
+        log_id: str | None = None,
+        method: str = "",
+        path: str = "",
+    ) -> None:
+        self.http_status = http_status
+        self.code = code
+        self.msg = msg
+        self.log_id = log_id
+        self.method = method
+        self.path = path
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        parts = [f"code={self.code} msg={self.msg!r}", f"http_status={self.http_status}"]
+        if self.method:
+            parts.append(f"request={self.method} {self.path}")
+        parts.append(f"log_id={self.log_id or '-'}")
+        return "; ".join(parts)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._describe()})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only constructors do not survive pickling (multiprocessing) by default.
+        return (_rebuild, (type(self), self.__dict__.copy()))
+
+
+def _rebuild(cls: type[APIError], state: dict[str, Any]) -> APIError:
+    err = cls.__new__(cls)
+    err.__dict__.update(state)
+    Exception.__init__(err, err._describe())
+    return err
+
+
+class InternalServerError(APIError):
+    """121001 or an HTTP 5xx: the platform failed; retrying may help."""
+
+    retryable = True
+
+
+class NotSupportedError(APIError):
+    """121002: the feature is not supported."""
+
+
+class ParameterError(APIError):
+    """121003, 126003-126007, 126015: the server rejected a parameter."""
+
+
+class NotFoundError(APIError):
+    """121004 or 126009: no such data or no meeting matching the parameters."""
+
+
+class PermissionDeniedError(APIError):
+    """121005, 99991672, 99991679: the token lacks a permission or scope."""
+
+
+class RateLimitedError(APIError):
+    """99991400: over the gateway's limit. ``reset_seconds`` is the server's hint, if any."""
+
+    retryable = True
+
+    def __init__(
+        self,
+        *,
+        http_status: int,
+        code: int,
+        msg: str,
+        log_id: str | None = None,
+        method: str = "",
+        path: str = "",
+        reset_seconds: float | None = None,
+        limit: int | None = None,
+    ) -> None:
+        self.reset_seconds = reset_seconds
+        self.limit = limit
+        super().__init__(
+            http_status=http_status, code=code, msg=msg, log_id=log_id, method=method, path=path
+        )
+
+    def _describe(self) -> str:
+        extra = f"; reset_seconds={self.reset_seconds}" if self.reset_seconds is not None else ""
+        return super()._describe() + extra
+
+
+class AuthError(APIError):
+    """The access token is missing, malformed, invalid or expired, or app credentials were refused."""
+
+
+_CODE_TO_CLASS: dict[int, type[APIError]] = {
+    121001: InternalServerError,
+    121002: NotSupportedError,
+    121003: ParameterError,
+    126003: ParameterError,
+    126004: ParameterError,
+    126005: ParameterError,
+    126006: ParameterError,
+    126007: ParameterError,
+    126015: ParameterError,
+    121004: NotFoundError,
+    126009: NotFoundError,
+    121005: PermissionDeniedError,
+    99991672: PermissionDeniedError,
+    99991679: PermissionDeniedError,
+    99991400: RateLimitedError,
+    99991661: AuthError,
+    99991663: AuthError,
+    99991664: AuthError,
+    99991668: AuthError,
+    99991671: AuthError,
+    99991677: AuthError,
+}
+
+# Codes after which a fresh token may succeed, split by who can provide one.
+TENANT_TOKEN_RETRY_CODES = frozenset({99991663, 99991664, 99991671})
+USER_TOKEN_REFRESH_CODES = frozenset({99991668, 99991677})
+RATE_LIMITED_CODE = 99991400
+
+
+def error_for_code(
+    *,
+    http_status: int,
+    code: int,
+    msg: str,
+    log_id: str | None = None,
+    method: str = "",
+    path: str = "",
+    reset_seconds: float | None = None,
+    limit: int | None = None,
+) -> APIError:
+    """Build the typed error for a platform answer; unknown codes give a plain ``APIError``."""
+    cls = _CODE_TO_CLASS.get(code)
+    if cls is None and http_status >= 500:
+        cls = InternalServerError
+    if cls is RateLimitedError:
+        return RateLimitedError(
+            http_status=http_status,
+            code=code,
+            msg=msg,
+            log_id=log_id,
+            method=method,
+            path=path,
+            reset_seconds=reset_seconds,
+            limit=limit,
+        )
+    return (cls or APIError)(
+        http_status=http_status, code=code, msg=msg, log_id=log_id, method=method, path=path
+    )

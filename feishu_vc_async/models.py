@@ -1,0 +1,417 @@
+"""Typed models of participant_list, decoded straight from bytes, and Feishu's time strings.
+
+The wire fields keep their wire names and are all optional: the server omits what the
+token may not see (``user_id`` / ``employee_id`` need an extra scope). Unknown fields
+are ignored, so a field the platform adds tomorrow never breaks decoding. The typed
+views (``joined_at``, ``duration``, ``acceptance`` ...) are computed from the wire
+strings on access; a malformed string gives ``None`` there, never a failed page.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import msgspec
+
+from ._constants import (
+    MAX_MEETING_SPAN_SECONDS,
+    MEETING_NO_LENGTH,
+    PAGE_SIZE_MAX,
+    PAGE_SIZE_MIN,
+)
+from .errors import InvalidQueryError
+
+__all__ = [
+    "AcceptStatus",
+    "MeetingQuery",
+    "MeetingStatus",
+    "Participant",
+    "ParticipantListResponse",
+    "ParticipantPage",
+    "UserIdType",
+    "WebinarRole",
+    "format_duration",
+    "format_feishu_time",
+    "parse_duration",
+    "parse_feishu_time",
+    "validate_page_size",
+]
+
+
+class AcceptStatus(enum.IntEnum):
+    """The calendar response of an invitee. Values the platform adds later still load."""
+
+    ACCEPTED = 1
+    REJECTED = 2
+    TENTATIVE = 3
+    NO_RESPONSE = 4
+
+    @classmethod
+    def _missing_(cls, value: object) -> AcceptStatus | None:
+        if isinstance(value, int) and not isinstance(value, bool):
+            member = int.__new__(cls, value)
+            member._name_ = f"UNKNOWN_{value}"
+            member._value_ = value
+            return member
+        return None
+
+
+class WebinarRole(enum.StrEnum):
+    GUEST = "0"
+    AUDIENCE = "3"
+
+
+class MeetingStatus(enum.IntEnum):
+    ONGOING = 1
+    ENDED = 2
+    UPCOMING = 3
+
+
+class UserIdType(enum.StrEnum):
+    OPEN_ID = "open_id"
+    UNION_ID = "union_id"
+    USER_ID = "user_id"
+
+
+# --- Feishu time strings -------------------------------------------------------------
+
+# "2022.12.23 11:16:59 (GMT+08:00)": wall time plus the offset it was shown in.
+_FEISHU_TIME = re.compile(
+    r"(\d{4})\.(\d{2})\.(\d{2}) (\d{2}):(\d{2}):(\d{2}) \(GMT(?:([+-])(\d{1,2})(?::?(\d{2}))?)?\)"
+)
+_DURATION = re.compile(r"(\d+):([0-5]\d):([0-5]\d)")
+_TZ_CACHE: dict[str, timezone] = {}
+
+
+def _offset(sign: str | None, hours: str | None, minutes: str | None) -> timezone:
+    key = f"{sign}{hours}:{minutes}"
+    tz = _TZ_CACHE.get(key)
+    if tz is None:
+        if sign is None:
+            tz = timezone.utc
+        else:
+            delta = timedelta(hours=int(hours or 0), minutes=int(minutes or 0))
+            tz = timezone(-delta if sign == "-" else delta)  # raises for |offset| >= 24h
+        _TZ_CACHE[key] = tz
+    return tz
+
+
+def parse_feishu_time(value: str | None) -> datetime | None:
+    """``"2022.12.23 11:16:59 (GMT+08:00)"`` → an aware ``datetime``; ``None`` if malformed."""
+    if not value:
+        return None
+    m = _FEISHU_TIME.fullmatch(value.strip())
+    if m is None:
+        return None
+    year, month, day, hour, minute, second, sign, oh, om = m.groups()
+    try:
+        return datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
+            tzinfo=_offset(sign, oh, om),
+        )
+    except ValueError:
+        return None
+
+
+def format_feishu_time(value: datetime) -> str:
+    """An aware ``datetime`` → the platform's ``"YYYY.MM.DD hh:mm:ss (GMT±hh:mm)"``."""
+    offset = value.utcoffset()
+    if offset is None:
+        raise ValueError("format_feishu_time needs an aware datetime")
+    total = int(offset.total_seconds()) // 60
+    sign = "-" if total < 0 else "+"
+    hours, minutes = divmod(abs(total), 60)
+    return f"{value:%Y.%m.%d %H:%M:%S} (GMT{sign}{hours:02d}:{minutes:02d})"
+
+
+def parse_duration(value: str | None) -> timedelta | None:
+    """``"00:01:52"`` (hours may pass 24) → ``timedelta``; ``None`` if malformed."""
+    if not value:
+        return None
+    m = _DURATION.fullmatch(value.strip())
+    if m is None:
+        return None
+    hours, minutes, seconds = m.groups()
+    return timedelta(hours=int(hours), minutes=int(minutes), seconds=int(seconds))
+
+
+def format_duration(value: timedelta) -> str:
+    total = int(value.total_seconds())
+    if total < 0:
+        raise ValueError("a duration cannot be negative")
+    hours, rest = divmod(total, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}"
+
+
+# --- Wire models ---------------------------------------------------------------------
+
+
+class Participant(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
+    """One participant, with the 28 fields of the reference under their wire names."""
+
+    participant_name: str | None = None
+    department: str | None = None
+    user_id: str | None = None
+    meeting_room_id: str | None = None
+    employee_id: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    device: str | None = None
+    app_version: str | None = None
+    public_ip: str | None = None
+    internal_ip: str | None = None
+    use_rtc_proxy: bool | None = None
+    location: str | None = None
+    network_type: str | None = None
+    protocol: str | None = None
+    microphone: str | None = None
+    speaker: str | None = None
+    camera: str | None = None
+    audio: bool | None = None
+    video: bool | None = None
+    sharing: bool | None = None
+    join_time: str | None = None
+    leave_time: str | None = None
+    time_in_meeting: str | None = None
+    leave_reason: str | None = None
+    accept_status: int | None = None
+    is_external: bool | None = None
+    webinar_user_role: str | None = None
+
+    @property
+    def joined_at(self) -> datetime | None:
+        return parse_feishu_time(self.join_time)
+
+    @property
+    def left_at(self) -> datetime | None:
+        return parse_feishu_time(self.leave_time)
+
+    @property
+    def duration(self) -> timedelta | None:
+        return parse_duration(self.time_in_meeting)
+
+    @property
+    def acceptance(self) -> AcceptStatus | None:
+        return None if self.accept_status is None else AcceptStatus(self.accept_status)
+
+    @property
+    def webinar_role(self) -> WebinarRole | None:
+        try:
+            return None if self.webinar_user_role is None else WebinarRole(self.webinar_user_role)
+        except ValueError:
+            return None
+
+
+PARTICIPANT_FIELDS: tuple[str, ...] = Participant.__struct_fields__
+
+
+class ParticipantPage(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """``data`` of one participant_list answer."""
+
+    participants: list[Participant] = []
+    page_token: str | None = None
+    has_more: bool = False
+
+
+class ErrorDetail(msgspec.Struct, kw_only=True):
+    log_id: str | None = None
+
+
+class ParticipantListResponse(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The envelope ``{code, msg, data}`` (plus ``error`` on failures)."""
+
+    code: int
+    msg: str = ""
+    data: ParticipantPage | None = None
+    error: ErrorDetail | None = None
+
+
+class ErrorEnvelope(msgspec.Struct, kw_only=True):
+    """What every failing answer of the platform has in common."""
+
+    code: int
+    msg: str = ""
+    error: ErrorDetail | None = None
+
+
+class TenantTokenResponse(msgspec.Struct, kw_only=True):
+    code: int
+    msg: str = ""
+    tenant_access_token: str | None = None
+    expire: int | None = None
+
+
+# Built once: a Decoder compiles its type's plan at construction.
+PARTICIPANT_LIST_DECODER = msgspec.json.Decoder(ParticipantListResponse)
+ERROR_ENVELOPE_DECODER = msgspec.json.Decoder(ErrorEnvelope)
+TENANT_TOKEN_DECODER = msgspec.json.Decoder(TenantTokenResponse)
+JSON_ENCODER = msgspec.json.Encoder()
+
+
+# --- The query -----------------------------------------------------------------------
+
+
+def _to_unix(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return int(value.timestamp())
+    return value  # anything else is left for validate() to name
+
+
+class MeetingQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """Which meeting to read, with the server's own rules checked by :meth:`validate`.
+
+    Times are unix seconds or aware datetimes (stored as unix seconds). Construction
+    never raises; the client validates before sending, and the fan-out turns an invalid
+    query into a failure item for that meeting.
+    """
+
+    meeting_no: str
+    meeting_start_time: int
+    meeting_end_time: int
+    meeting_status: MeetingStatus = MeetingStatus.ENDED
+    user_id: str | None = None
+    room_id: str | None = None
+    webinar_user_role: WebinarRole | None = None
+    user_id_type: UserIdType = UserIdType.OPEN_ID
+
+    def __post_init__(self) -> None:
+        force = msgspec.structs.force_setattr
+        raw_no: object = self.meeting_no
+        if isinstance(raw_no, int) and not isinstance(raw_no, bool):
+            force(self, "meeting_no", str(raw_no))
+        force(self, "meeting_start_time", _to_unix(self.meeting_start_time))
+        force(self, "meeting_end_time", _to_unix(self.meeting_end_time))
+        for name, enum_type in (
+            ("meeting_status", MeetingStatus),
+            ("webinar_user_role", WebinarRole),
+            ("user_id_type", UserIdType),
+        ):
+            raw = getattr(self, name)
+            if raw is not None and not isinstance(raw, enum_type):
+                try:
+                    force(self, name, enum_type(raw))
+                except ValueError:
+                    pass  # validate() reports it with the field's name
+
+    def validate(self, *, now: float | None = None) -> MeetingQuery:
+        """Raise :class:`InvalidQueryError` for the first broken rule; return ``self``."""
+        no: object = self.meeting_no
+        if not isinstance(no, str) or not no.isascii() or not no.lstrip("-").isdigit():
+            raise InvalidQueryError("meeting_no", no, "must be a string of digits", 126003)
+        assert isinstance(no, str)
+        if no.startswith("-"):
+            raise InvalidQueryError("meeting_no", no, "cannot be negative", 126003)
+        if len(no) != MEETING_NO_LENGTH:
+            raise InvalidQueryError(
+                "meeting_no", no, f"must be exactly {MEETING_NO_LENGTH} digits", 126004
+            )
+        raw_start: object = self.meeting_start_time
+        raw_end: object = self.meeting_end_time
+        for name, value, code in (
+            ("meeting_start_time", raw_start, 126005),
+            ("meeting_end_time", raw_end, 126006),
+        ):
+            if isinstance(value, datetime):
+                raise InvalidQueryError(name, value, "a datetime must be timezone-aware", code)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise InvalidQueryError(
+                    name, value, "must be unix seconds (int) or an aware datetime", code
+                )
+        start, end = self.meeting_start_time, self.meeting_end_time
+        current = time.time() if now is None else now
+        if start < 0:
+            raise InvalidQueryError("meeting_start_time", start, "cannot be negative", 126005)
+        if start > current:
+            raise InvalidQueryError(
+                "meeting_start_time", start, "cannot be later than now", 126005
+            )
+        if end < start:
+            raise InvalidQueryError(
+                "meeting_end_time", end, f"cannot be earlier than meeting_start_time {start}", 126006
+            )
+        if end - start > MAX_MEETING_SPAN_SECONDS:
+            raise InvalidQueryError(
+                "meeting_end_time",
+                end,
+                f"cannot be more than one day ({MAX_MEETING_SPAN_SECONDS} s) "
+                f"after meeting_start_time {start}",
+                126006,
+            )
+        if self.user_id is not None and self.room_id is not None:
+            raise InvalidQueryError(
+                "user_id/room_id",
+                (self.user_id, self.room_id),
+                "set at most one of user_id and room_id",
+                126007,
+            )
+        for name, enum_type in (
+            ("meeting_status", MeetingStatus),
+            ("webinar_user_role", WebinarRole),
+            ("user_id_type", UserIdType),
+        ):
+            raw = getattr(self, name)
+            if raw is not None and not isinstance(raw, enum_type):
+                allowed = ", ".join(repr(m.value) for m in enum_type)
+                raise InvalidQueryError(name, raw, f"must be one of {allowed}", 121003)
+        for name in ("user_id", "room_id"):
+            raw = getattr(self, name)
+            if raw is not None and (not isinstance(raw, str) or not raw):
+                raise InvalidQueryError(name, raw, "must be a non-empty string", 121003)
+        return self
+
+    def to_params(self) -> dict[str, str]:
+        """The query string of this query (without paging)."""
+        params = {
+            "meeting_no": self.meeting_no,
+            "meeting_start_time": str(self.meeting_start_time),
+            "meeting_end_time": str(self.meeting_end_time),
+            "meeting_status": str(int(self.meeting_status)),
+            "user_id_type": str(self.user_id_type),
+        }
+        if self.user_id is not None:
+            params["user_id"] = self.user_id
+        if self.room_id is not None:
+            params["room_id"] = self.room_id
+        if self.webinar_user_role is not None:
+            params["webinar_user_role"] = str(self.webinar_user_role)
+        return params
+
+    @property
+    def key(self) -> str:
+        """A stable id of this query, for checkpoints and resume maps."""
+        parts = [self.meeting_no, str(self.meeting_start_time), str(self.meeting_end_time)]
+        if self.meeting_status != MeetingStatus.ENDED:
+            parts.append(f"status={int(self.meeting_status)}")
+        for name in ("user_id", "room_id", "webinar_user_role"):
+            value = getattr(self, name)
+            if value is not None:
+                parts.append(f"{name}={value}")
+        if self.user_id_type != UserIdType.OPEN_ID:
+            parts.append(f"user_id_type={self.user_id_type}")
+        return ":".join(parts)
+
+
+def validate_page_size(page_size: object) -> int:
+    """Return ``page_size`` if it is an int in 20..100, else raise :class:`InvalidQueryError`."""
+    if (
+        not isinstance(page_size, int)
+        or isinstance(page_size, bool)
+        or not PAGE_SIZE_MIN <= page_size <= PAGE_SIZE_MAX
+    ):
+        raise InvalidQueryError(
+            "page_size",
+            page_size,
+            f"must be an integer from {PAGE_SIZE_MIN} to {PAGE_SIZE_MAX}",
+            121003,
+        )
+    return page_size
