@@ -4,7 +4,7 @@
 
     FeishuError
     ├── InvalidQueryError (also ValueError)   bad input, raised before any request
-    ├── TransportError                        connection refused / reset, DNS; ``from`` aiohttp's cause
+    ├── TransportError                        connection refused / reset; ``from`` aiohttp's cause
     │   └── RequestTimeoutError               connect or total timeout
     ├── DecodeError                           body is not the expected JSON (an HTML 502 page, ...)
     ├── RateLimiterError                      the shared limiter (Redis) cannot be used
@@ -212,7 +212,7 @@ class RateLimitedError(APIError):
 
 
 class AuthError(APIError):
-    """The access token is missing, malformed, invalid or expired, or app credentials were refused."""
+    """The token is missing, malformed, invalid or expired, or app credentials were refused."""
 
 
 _CODE_TO_CLASS: dict[int, type[APIError]] = {

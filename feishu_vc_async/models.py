@@ -9,10 +9,11 @@ strings on access; a malformed string gives ``None`` there, never a failed page.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import re
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import msgspec
@@ -92,7 +93,7 @@ def _offset(sign: str | None, hours: str | None, minutes: str | None) -> timezon
     tz = _TZ_CACHE.get(key)
     if tz is None:
         if sign is None:
-            tz = timezone.utc
+            tz = UTC
         else:
             delta = timedelta(hours=int(hours or 0), minutes=int(minutes or 0))
             tz = timezone(-delta if sign == "-" else delta)  # raises for |offset| >= 24h
@@ -298,10 +299,9 @@ class MeetingQuery(msgspec.Struct, frozen=True, kw_only=True):
         ):
             raw = getattr(self, name)
             if raw is not None and not isinstance(raw, enum_type):
-                try:
+                # An unknown value stays as given: validate() reports it by field name.
+                with contextlib.suppress(ValueError):
                     force(self, name, enum_type(raw))
-                except ValueError:
-                    pass  # validate() reports it with the field's name
 
     def validate(self, *, now: float | None = None) -> MeetingQuery:
         """Raise :class:`InvalidQueryError` for the first broken rule; return ``self``."""
@@ -332,12 +332,13 @@ class MeetingQuery(msgspec.Struct, frozen=True, kw_only=True):
         if start < 0:
             raise InvalidQueryError("meeting_start_time", start, "cannot be negative", 126005)
         if start > current:
-            raise InvalidQueryError(
-                "meeting_start_time", start, "cannot be later than now", 126005
-            )
+            raise InvalidQueryError("meeting_start_time", start, "cannot be later than now", 126005)
         if end < start:
             raise InvalidQueryError(
-                "meeting_end_time", end, f"cannot be earlier than meeting_start_time {start}", 126006
+                "meeting_end_time",
+                end,
+                f"cannot be earlier than meeting_start_time {start}",
+                126006,
             )
         if end - start > MAX_MEETING_SPAN_SECONDS:
             raise InvalidQueryError(
