@@ -1,0 +1,50 @@
+"""Shared test setup: every async test runs on asyncio through anyio's pytest plugin."""
+
+from __future__ import annotations
+
+import inspect
+import os
+
+import pytest
+
+REDIS_URL = os.environ.get("FEISHU_VC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        func = getattr(item, "function", None)
+        if func is not None and inspect.iscoroutinefunction(func):
+            item.add_marker(pytest.mark.anyio)
+
+
+def _redis_reachable(url: str) -> str | None:
+    """None if a Redis answers PING at ``url``, else the reason it does not."""
+    try:
+        import redis
+    except ImportError:
+        return "redis-py is not installed (extra 'redis')"
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=1.0)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as exc:  # any failure to reach it is a reason to skip
+        return f"no Redis reachable at {url}: {exc}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis URL for tests; skips visibly without one, fails under CI's requirement."""
+    reason = _redis_reachable(REDIS_URL)
+    if reason is not None:
+        if os.environ.get("FEISHU_VC_REQUIRE_REDIS"):
+            pytest.fail(f"FEISHU_VC_REQUIRE_REDIS is set but {reason}")
+        pytest.skip(reason)
+    return REDIS_URL
