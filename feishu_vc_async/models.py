@@ -82,10 +82,11 @@ class UserIdType(enum.StrEnum):
 
 # "2022.12.23 11:16:59 (GMT+08:00)": wall time plus the offset it was shown in.
 _FEISHU_TIME = re.compile(
-    r"(\d{4})\.(\d{2})\.(\d{2}) (\d{2}):(\d{2}):(\d{2}) \(GMT(?:([+-])(\d{1,2})(?::?(\d{2}))?)?\)"
+    r"(\d{4})\.(\d{2})\.(\d{2}) (\d{2}):(\d{2}):(\d{2}) \(GMT(?:([+-])(\d{1,2})(?::?(\d{2}))?)?\)",
+    re.ASCII,
 )
-_DURATION = re.compile(r"(\d+):([0-5]\d):([0-5]\d)")
 _TZ_CACHE: dict[str, timezone] = {}
+_fromisoformat = datetime.fromisoformat
 
 
 def _offset(sign: str | None, hours: str | None, minutes: str | None) -> timezone:
@@ -105,6 +106,23 @@ def parse_feishu_time(value: str | None) -> datetime | None:
     """``"2022.12.23 11:16:59 (GMT+08:00)"`` → an aware ``datetime``; ``None`` if malformed."""
     if not value:
         return None
+    # Fast path for the documented shape: fromisoformat is C, the regex below is ~10x slower,
+    # and exports read this view for every row.
+    if (
+        len(value) == 31
+        and value[19:24] == " (GMT"
+        and value[30] == ")"
+        and value[4] == "."
+        and value[7] == "."
+        and value[10] == " "
+        and value.isascii()
+    ):
+        try:
+            return _fromisoformat(
+                f"{value[0:4]}-{value[5:7]}-{value[8:10]}T{value[11:19]}{value[24:30]}"
+            )
+        except ValueError:
+            return None
     m = _FEISHU_TIME.fullmatch(value.strip())
     if m is None:
         return None
@@ -136,13 +154,14 @@ def format_feishu_time(value: datetime) -> str:
 
 def parse_duration(value: str | None) -> timedelta | None:
     """``"00:01:52"`` (hours may pass 24) → ``timedelta``; ``None`` if malformed."""
-    if not value:
+    if not value or len(value) < 7 or value[-3] != ":" or value[-6] != ":" or not value.isascii():
         return None
-    m = _DURATION.fullmatch(value.strip())
-    if m is None:
+    hours, minutes, seconds = value[:-6], value[-5:-3], value[-2:]
+    if not (hours.isdigit() and minutes.isdigit() and seconds.isdigit()):
         return None
-    hours, minutes, seconds = m.groups()
-    return timedelta(hours=int(hours), minutes=int(minutes), seconds=int(seconds))
+    if minutes >= "60" or seconds >= "60":
+        return None
+    return timedelta(seconds=int(hours) * 3600 + int(minutes) * 60 + int(seconds))
 
 
 def format_duration(value: timedelta) -> str:
