@@ -1,0 +1,75 @@
+"""Each benchmark runs in quick mode and produces its figures. No timing is asserted.
+
+The benchmarks run through ``python -m benchmarks.run --quick --only NAME --out DIR``
+in a subprocess: the same path ``make bench`` takes, and the SDK's imports and
+threads stay out of this interpreter (warnings are errors here).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Figures each benchmark must produce (keys in results.json), by benchmark name.
+EXPECTED: dict[str, list[str]] = {
+    "decode": [
+        "p20.ours_typed",
+        "p20.ours_views",
+        "p20.sdk",
+        "p20.json_loads",
+        "p100.ours_typed",
+        "p100.ours_views",
+        "p100.sdk",
+        "p100.json_loads",
+    ],
+}
+
+
+def _run(names: list[str], out: Path) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "benchmarks.run", "--quick", "--out", str(out)]
+    for name in names:
+        cmd += ["--only", name]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc: dict[str, Any] = json.loads((out / "results.json").read_text())
+    assert (out / "RESULTS.md").read_text().startswith("# Benchmark results")
+    return doc
+
+
+@pytest.fixture(scope="module")
+def quick_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return _run(sorted(EXPECTED), tmp_path_factory.mktemp("bench"))
+
+
+def test_machine_facts_are_recorded(quick_results: dict[str, Any]) -> None:
+    machine = quick_results["machine"]
+    assert machine["cpu_model"]
+    assert machine["cores"] >= 1
+    assert machine["python"].startswith("CPython") or machine["python"]
+    for pkg in ("feishu-vc-async", "aiohttp", "msgspec", "lark-oapi"):
+        assert machine["packages"][pkg] != "not installed"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_benchmark_produces_its_figures(quick_results: dict[str, Any], name: str) -> None:
+    bench = quick_results["benchmarks"][name]
+    assert bench["status"] == "ok", bench["notes"]
+    figures = {f["key"]: f["stat"] for f in bench["figures"]}
+    for key in EXPECTED[name]:
+        assert key in figures, f"{name}: figure {key} missing"
+        stat = figures[key]
+        for part in ("median", "min", "max"):
+            assert math.isfinite(stat[part]), (key, part)
+            assert stat[part] > 0, (key, part)
+        assert stat["min"] <= stat["median"] <= stat["max"]
+    for ratio in bench["ratios"]:
+        assert math.isfinite(ratio["value"])
+        assert ratio["value"] > 0
