@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         default=None,
         help="directory for results.json and RESULTS.md (default: benchmarks/; "
-        "with --only or --quick: benchmarks/.partial/ so the full results stay intact)",
+        "with --only or --quick: benchmarks/.scratch/ so the full results stay intact)",
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--child-out", type=Path, help=argparse.SUPPRESS)
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
 
     names = args.only or list(BENCHMARKS)
     partial = bool(args.only) or args.quick
-    out_dir = args.out or (HERE / ".partial" if partial else HERE)
+    out_dir = args.out or (HERE / ".scratch" if partial else HERE)
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     results: list[BenchResult] = []
