@@ -1,0 +1,99 @@
+"""Seeded fault injection: latency, server errors, resets, bad bodies, token revocation.
+
+Faults apply to participant_list requests that passed authentication and the rate-limit
+gateway (so they count toward the window, as a real backend failure would). One uniform
+draw per request from ``Random(seed)`` picks at most one fault, in the order
+``error_rate``, ``reset_rate``, ``truncate_rate``, ``html_rate``: the sequence is the
+same on every run with the same seed and the same request order.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import random
+from dataclasses import dataclass, field
+
+__all__ = ["Fault", "Faults", "Latency"]
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    """Added delay before answering: ``constant``, ``uniform`` (low..high) or ``lognormal``.
+
+    For ``lognormal``, ``low`` is the median in seconds and ``high`` the sigma of the
+    underlying normal.
+    """
+
+    kind: str = "constant"
+    low: float = 0.0
+    high: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("constant", "uniform", "lognormal"):
+            raise ValueError(f"latency kind={self.kind!r}: constant, uniform or lognormal")
+        if self.low < 0 or self.high < 0:
+            raise ValueError("latency bounds cannot be negative")
+
+    @classmethod
+    def constant(cls, seconds: float) -> Latency:
+        return cls("constant", seconds, seconds)
+
+    @classmethod
+    def uniform(cls, low: float, high: float) -> Latency:
+        return cls("uniform", low, high)
+
+    @classmethod
+    def lognormal(cls, median: float, sigma: float = 0.5) -> Latency:
+        return cls("lognormal", median, sigma)
+
+    def sample(self, rng: random.Random) -> float:
+        if self.kind == "constant":
+            return self.low
+        if self.kind == "uniform":
+            return rng.uniform(self.low, self.high)
+        if self.low <= 0:
+            return 0.0
+        return rng.lognormvariate(math.log(self.low), self.high)
+
+
+class Fault(enum.Enum):
+    NONE = "none"
+    SERVER_ERROR = "server_error"  # HTTP error_status with code 121001
+    RESET = "reset"  # headers and part of the body sent, then the connection is dropped
+    TRUNCATED = "truncated"  # HTTP 200, JSON cut in the middle (Content-Length matches)
+    HTML = "html"  # HTTP 502 with a proxy's text/html page
+
+
+@dataclass(frozen=True, slots=True)
+class Faults:
+    """What goes wrong, and how often. All off by default."""
+
+    seed: int = 0
+    latency: float | Latency = 0.0
+    error_rate: float = 0.0
+    error_status: int = 500
+    reset_rate: float = 0.0
+    truncate_rate: float = 0.0
+    html_rate: float = 0.0
+    # Revoke the token used by the Nth participant_list request (counted from 1), once.
+    revoke_token_after: int | None = None
+    _rates: tuple[float, ...] = field(init=False, repr=False, default=())
+
+    def __post_init__(self) -> None:
+        rates = (self.error_rate, self.reset_rate, self.truncate_rate, self.html_rate)
+        if any(not 0.0 <= r <= 1.0 for r in rates) or sum(rates) > 1.0:
+            raise ValueError("fault rates must be within 0..1 and sum to at most 1")
+        if not 500 <= self.error_status <= 599:
+            raise ValueError(f"error_status={self.error_status!r}: must be a 5xx status")
+        object.__setattr__(self, "_rates", rates)
+
+    def pick(self, rng: random.Random) -> Fault:
+        roll = rng.random()
+        for rate, fault in zip(
+            self._rates, (Fault.SERVER_ERROR, Fault.RESET, Fault.TRUNCATED, Fault.HTML), strict=True
+        ):
+            if roll < rate:
+                return fault
+            roll -= rate
+        return Fault.NONE

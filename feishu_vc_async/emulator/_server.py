@@ -1,0 +1,460 @@
+"""The Emulator: an aiohttp.web server on 127.0.0.1 speaking the platform's protocol.
+
+Order of checks for ``GET participant_list`` (as the platform's gateway, then backend):
+authorization header and token → rate-limit gateway (forced windows first) → injected
+fault → latency → the endpoint's own rules (see ``_api``). Every answer, errors and
+faults included, carries ``X-Tt-Logid``; error bodies also carry ``error.log_id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import random
+import secrets
+import socket
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from .._constants import (
+    API_PARTICIPANT_LIST,
+    LOGGER_NAME,
+    LOGID_HEADER,
+    PARTICIPANT_LIST_PATH,
+    RATELIMIT_LIMIT_HEADER,
+    RATELIMIT_RESET_HEADER,
+    TENANT_TOKEN_PATH,
+    TOKEN_MAX_LIFETIME,
+)
+from ..models import JSON_ENCODER, MeetingQuery, Participant, UserIdType
+from ..ratelimit._protocol import RateLimit
+from ._api import ERRORS, ApiError, PageTokens, QueryRules, answer_page
+from ._data import Dataset, MeetingInfo
+from ._faults import Fault, Faults, Latency
+from ._gateway import Gateway, WindowMode, format_reset
+from ._tokens import TokenStore
+
+__all__ = ["Emulator", "RequestRecord"]
+
+_DEFAULT_RATE = RateLimit()
+
+log = logging.getLogger(LOGGER_NAME + ".emulator")
+
+_JSON = "application/json; charset=utf-8"
+RATE_LIMITED_CODE = 99991400
+RATE_LIMITED_MSG = "request trigger frequency limit"
+AUTH_STATUS = 400
+_AUTH_MSGS = {
+    99991661: "Missing access token for authorization. Please make a request with token attached.",
+    99991663: "Invalid access token for authorization. Please make a request with token attached.",
+    99991671: "Invalid access token format, must start with 't-' or 'u-'.",
+    99991677: "user access token expired",
+}
+TOKEN_BAD_PARAM = 10003
+TOKEN_BAD_SECRET = 10014
+_HTML_502 = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    b"</body>\r\n</html>\r\n"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One request the emulator answered (or dropped: ``status`` 0 for a reset)."""
+
+    time: float  # monotonic seconds at arrival (the emulator's ``monotonic`` clock)
+    wall: float  # wall-clock seconds at arrival (the emulator's ``clock``)
+    method: str
+    path: str
+    params: dict[str, str]
+    token: str | None = field(repr=False)  # the bearer token sent, if any
+    status: int
+    code: int | None  # body code; None for a non-JSON body or a reset
+    log_id: str
+    token_request: bool = False  # the tenant token endpoint
+    app_id: str | None = None
+    fault: str | None = None  # the injected fault, if any
+
+
+class Emulator:
+    """A local Feishu VC platform. Use as ``async with Emulator(...) as emu:``.
+
+    See the package docstring for the semantics of every rule and choice.
+    """
+
+    def __init__(
+        self,
+        *,
+        meetings: int = 50,
+        seed: int = 0,
+        rate_limit: RateLimit | None = _DEFAULT_RATE,
+        window: WindowMode = "sliding",
+        faults: Faults | None = None,
+        latency: float | Latency = 0.0,
+        token_lifetime: float = float(TOKEN_MAX_LIFETIME),
+        user_id_permission: bool = False,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        webinars: int | None = None,
+        webinar_size: int = 3000,
+        app_id: str | None = None,
+        app_secret: str | None = None,
+        anchor: int | None = None,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._clock = clock
+        self._monotonic = monotonic
+        self._data = Dataset(
+            meetings,
+            seed=seed,
+            now=clock(),
+            webinars=webinars,
+            webinar_size=webinar_size,
+            anchor=anchor,
+        )
+        self.meetings: list[MeetingQuery] = [m.query for m in self._data.meetings]
+        self.requests: list[RequestRecord] = []
+        self.rate_limit = rate_limit
+        self._gateway = Gateway(rate_limit, window) if rate_limit is not None else None
+        self._window: WindowMode = window
+        self.faults = faults or Faults()
+        self._fault_rng = random.Random(self.faults.seed)
+        self._latency = latency if isinstance(latency, Latency) or latency else self.faults.latency
+        self._tokens = TokenStore(token_lifetime)
+        creds = random.Random(f"app:{seed}")
+        self.app_id = app_id or f"cli_{creds.getrandbits(64):016x}"
+        self.app_secret = app_secret or f"{creds.getrandbits(128):032x}"
+        self._tokens.add_app(self.app_id, self.app_secret, user_id_permission=user_id_permission)
+        self._rules = QueryRules()
+        self._page_tokens = PageTokens(hashlib.sha256(f"page-token:{seed}".encode()).digest())
+        self._forced_until = 0.0
+        self._api_count = 0
+        self._host, self._port = host, port
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""
+        self._logid_prefix = ""
+        self._logid_n = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"Emulator(base_url={self.base_url!r}, app_id={self.app_id!r}, "
+            f"meetings={len(self.meetings)})"
+        )
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> Emulator:
+        if self._runner is not None:
+            raise RuntimeError("the emulator is already running")
+        app = web.Application()
+        app.router.add_get(PARTICIPANT_LIST_PATH, self._participant_list)
+        app.router.add_post(TENANT_TOKEN_PATH, self._tenant_token)
+        app.router.add_route("*", "/{tail:.*}", self._not_found)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self._host, self._port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        host, port = runner.addresses[0][:2]
+        self.base_url = f"http://{host}:{port}"
+        self._logid_prefix = time.strftime("%Y%m%d%H%M%S", time.gmtime()) + secrets.token_hex(3)
+        log.info("emulator serving at %s", self.base_url)
+        return self
+
+    async def close(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> Emulator:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- control and ground truth ---------------------------------------------------
+
+    @property
+    def webinars(self) -> list[MeetingQuery]:
+        return [m.query for m in self._data.meetings if m.webinar]
+
+    def meeting_info(self, meeting_no: str) -> MeetingInfo:
+        return self._data.by_no[meeting_no]
+
+    def participants(self, query: MeetingQuery | str) -> list[Participant]:
+        """What the default app receives for ``query`` (a meeting number: every participant,
+        open_id ids), in the order pages deliver them."""
+        if isinstance(query, str):
+            query = self._data.by_no[query].query
+        meeting = self._data.by_no[query.meeting_no]
+        id_type = UserIdType(query.user_id_type)
+        permitted = self._tokens.apps[self.app_id].user_id_permission
+        rows = self._data.select(
+            meeting,
+            id_type,
+            user_id=query.user_id,
+            room_id=query.room_id,
+            webinar_role=None if query.webinar_user_role is None else str(query.webinar_user_role),
+        )
+        return [r.view(id_type, permitted) for r in rows]
+
+    def add_app(
+        self,
+        app_id: str | None = None,
+        app_secret: str | None = None,
+        *,
+        user_id_permission: bool = False,
+    ) -> tuple[str, str]:
+        app_id = app_id or "cli_" + secrets.token_hex(8)
+        app_secret = app_secret or secrets.token_hex(16)
+        self._tokens.add_app(app_id, app_secret, user_id_permission=user_id_permission)
+        return app_id, app_secret
+
+    def tenant_token(self, app_id: str | None = None) -> str:
+        """The tenant token the token endpoint would hand ``app_id`` now (no request)."""
+        return self._tokens.tenant_token(app_id or self.app_id, self._monotonic())[0]
+
+    def add_user_token(self, expires_in: float = 7200.0, *, app_id: str | None = None) -> str:
+        """Register a static ``u-`` token of ``app_id`` (default app) living ``expires_in`` s."""
+        app = app_id or self.app_id
+        if app not in self._tokens.apps:
+            raise KeyError(f"unknown app {app!r}")
+        return self._tokens.user_token(app, expires_in, self._monotonic())
+
+    def revoke_token(self, token: str) -> None:
+        if not self._tokens.revoke(token):
+            raise KeyError("unknown token")
+
+    def deny_meeting(self, meeting_no: str) -> None:
+        self._rules.denied.add(meeting_no)
+
+    def purge_meeting(self, meeting_no: str) -> None:
+        """The meeting still exists but its data is gone: 121004 from now on."""
+        self._rules.purged.add(meeting_no)
+
+    def force_rate_limit(self, seconds: float) -> None:
+        """Every participant_list request answers 429 for the next ``seconds``."""
+        self._forced_until = max(self._forced_until, self._monotonic() + seconds)
+
+    def reset_log(self) -> None:
+        self.requests.clear()
+
+    def max_in_window(
+        self, period: float, path: str = PARTICIPANT_LIST_PATH, *, admitted_only: bool = False
+    ) -> int:
+        """The most requests to ``path`` that arrived within any ``period`` seconds (a
+        half-open span). ``admitted_only`` leaves out the ones answered 429."""
+        times = sorted(
+            r.time
+            for r in self.requests
+            if r.path == path and not (admitted_only and r.status == 429)
+        )
+        best = lo = 0
+        for hi, t in enumerate(times):
+            while t - times[lo] >= period:
+                lo += 1
+            best = max(best, hi - lo + 1)
+        return best
+
+    # --- handlers -------------------------------------------------------------------
+
+    def _log_id(self) -> str:
+        self._logid_n += 1
+        return f"{self._logid_prefix}{self._logid_n:08X}"
+
+    def _json(
+        self, status: int, code: int, msg: str, log_id: str, headers: dict[str, str] | None = None
+    ) -> web.Response:
+        body = JSON_ENCODER.encode({"code": code, "msg": msg, "error": {"log_id": log_id}})
+        all_headers = {"Content-Type": _JSON, LOGID_HEADER: log_id}
+        if headers:
+            all_headers.update(headers)
+        return web.Response(body=body, status=status, headers=all_headers)
+
+    async def _not_found(self, request: web.Request) -> web.Response:
+        log_id = self._log_id()
+        self._record(request, time.monotonic(), self._clock(), None, 404, None, log_id)
+        return web.Response(
+            text="404 page not found",
+            status=404,
+            headers={LOGID_HEADER: log_id},
+        )
+
+    def _record(
+        self,
+        request: web.Request,
+        mono: float,
+        wall: float,
+        token: str | None,
+        status: int,
+        code: int | None,
+        log_id: str,
+        *,
+        token_request: bool = False,
+        app_id: str | None = None,
+        fault: str | None = None,
+    ) -> None:
+        self.requests.append(
+            RequestRecord(
+                mono,
+                wall,
+                request.method,
+                request.path,
+                dict(request.query),
+                token,
+                status,
+                code,
+                log_id,
+                token_request,
+                app_id,
+                fault,
+            )
+        )
+
+    async def _tenant_token(self, request: web.Request) -> web.Response:
+        mono, wall = self._monotonic(), self._clock()
+        log_id = self._log_id()
+        app_id: str | None = None
+        try:
+            body: Any = json.loads(await request.read())
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            raw_id, raw_secret = body.get("app_id"), body.get("app_secret")
+            app_id = raw_id if isinstance(raw_id, str) else None
+        app = self._tokens.apps.get(app_id) if app_id else None
+        if not isinstance(body, dict) or app is None or not isinstance(raw_secret, str):
+            code, msg = TOKEN_BAD_PARAM, "app_id or app_secret is invalid"
+        elif not secrets.compare_digest(raw_secret.encode(), app.app_secret.encode()):
+            code, msg = TOKEN_BAD_SECRET, "app secret invalid"
+        else:
+            token, left = self._tokens.tenant_token(app.app_id, mono)
+            self._record(
+                request, mono, wall, None, 200, 0, log_id, token_request=True, app_id=app_id
+            )
+            answer = {
+                "code": 0,
+                "msg": "ok",
+                "tenant_access_token": token,
+                "expire": max(1, int(left)),
+            }
+            return web.Response(
+                body=JSON_ENCODER.encode(answer),
+                headers={"Content-Type": _JSON, LOGID_HEADER: log_id},
+            )
+        self._record(
+            request, mono, wall, None, 400, code, log_id, token_request=True, app_id=app_id
+        )
+        return self._json(400, code, msg, log_id)
+
+    async def _participant_list(self, request: web.Request) -> web.StreamResponse:
+        mono, wall = self._monotonic(), self._clock()
+        log_id = self._log_id()
+        info, code, token = self._tokens.check(request.headers.get("Authorization"), mono)
+        if info is None:
+            self._record(request, mono, wall, token or None, AUTH_STATUS, code, log_id)
+            return self._json(AUTH_STATUS, code, _AUTH_MSGS[code], log_id)
+        app_id = info.app_id
+        reset = self._forced_until - mono if self._forced_until > mono else None
+        if reset is None and self._gateway is not None:
+            now = wall if self._window == "fixed" else mono
+            reset = self._gateway.admit((API_PARTICIPANT_LIST, app_id), now)
+        if reset is not None:
+            rate = self.rate_limit or RateLimit()  # a forced window without a gateway
+            self._record(request, mono, wall, token, 429, RATE_LIMITED_CODE, log_id, app_id=app_id)
+            return self._json(
+                429,
+                RATE_LIMITED_CODE,
+                RATE_LIMITED_MSG,
+                log_id,
+                {
+                    RATELIMIT_LIMIT_HEADER: str(rate.requests),
+                    RATELIMIT_RESET_HEADER: format_reset(reset, rate.period),
+                },
+            )
+        self._api_count += 1
+        if self._api_count == self.faults.revoke_token_after:
+            self._tokens.revoke(token)  # this request still succeeds; the next one does not
+        fault = self.faults.pick(self._fault_rng)
+        delay = self._delay()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if fault is not Fault.NONE:
+            return await self._fault(request, fault, mono, wall, token, app_id, log_id)
+        permitted = self._tokens.apps[app_id].user_id_permission
+        try:
+            body = answer_page(
+                request.query,
+                self._data,
+                self._rules,
+                self._page_tokens,
+                permitted=permitted,
+                now=self._clock,
+            )
+        except ApiError as exc:
+            status, msg = ERRORS[exc.code]
+            self._record(request, mono, wall, token, status, exc.code, log_id, app_id=app_id)
+            return self._json(status, exc.code, msg, log_id)
+        self._record(request, mono, wall, token, 200, 0, log_id, app_id=app_id)
+        return web.Response(body=body, headers={"Content-Type": _JSON, LOGID_HEADER: log_id})
+
+    def _delay(self) -> float:
+        latency = self._latency
+        if isinstance(latency, Latency):
+            return latency.sample(self._fault_rng)
+        return float(latency)
+
+    async def _fault(
+        self,
+        request: web.Request,
+        fault: Fault,
+        mono: float,
+        wall: float,
+        token: str,
+        app_id: str,
+        log_id: str,
+    ) -> web.StreamResponse:
+        name = fault.value
+        if fault is Fault.SERVER_ERROR:
+            status = self.faults.error_status
+            self._record(
+                request, mono, wall, token, status, 121001, log_id, app_id=app_id, fault=name
+            )
+            return self._json(status, 121001, ERRORS[121001][1], log_id)
+        if fault is Fault.HTML:
+            self._record(request, mono, wall, token, 502, None, log_id, app_id=app_id, fault=name)
+            return web.Response(
+                body=_HTML_502,
+                status=502,
+                headers={"Content-Type": "text/html", LOGID_HEADER: log_id},
+            )
+        body = b'{"code":0,"msg":"success","data":{"participants":[{"participant_name":"'
+        if fault is Fault.TRUNCATED:
+            self._record(request, mono, wall, token, 200, None, log_id, app_id=app_id, fault=name)
+            return web.Response(body=body, headers={"Content-Type": _JSON, LOGID_HEADER: log_id})
+        # RESET: promise a long body, send part of it, then drop the connection with an RST.
+        self._record(request, mono, wall, token, 0, None, log_id, app_id=app_id, fault=name)
+        response = web.StreamResponse(headers={"Content-Type": _JSON, LOGID_HEADER: log_id})
+        response.content_length = len(body) * 4
+        await response.prepare(request)
+        await response.write(body)
+        transport = request.transport
+        if transport is not None:
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.abort()
+        return response
