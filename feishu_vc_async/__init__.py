@@ -1,1 +1,71 @@
 """feishu_vc_async: asyncio client for Feishu / Lark VC participant data."""
+
+from ._constants import FEISHU_BASE_URL, LARK_BASE_URL
+from ._retry import DefaultRetryPolicy, RetryDecision, RetryPolicy
+from ._stats import ClientStats
+from .auth import StaticTokenProvider, TenantTokenProvider, TokenProvider, UserTokenProvider
+from .client import VCClient
+from .errors import (
+    APIError,
+    AuthError,
+    DecodeError,
+    FeishuError,
+    InternalServerError,
+    InvalidQueryError,
+    NotFoundError,
+    NotSupportedError,
+    ParameterError,
+    PermissionDeniedError,
+    RateLimitedError,
+    RateLimiterError,
+    RequestTimeoutError,
+    TransportError,
+)
+from .models import (
+    AcceptStatus,
+    MeetingQuery,
+    MeetingStatus,
+    Participant,
+    ParticipantPage,
+    UserIdType,
+    WebinarRole,
+)
+from .ratelimit import LimitKey, RateLimit, RateLimiter
+
+__all__ = [
+    "FEISHU_BASE_URL",
+    "LARK_BASE_URL",
+    "APIError",
+    "AcceptStatus",
+    "AuthError",
+    "ClientStats",
+    "DecodeError",
+    "DefaultRetryPolicy",
+    "FeishuError",
+    "InternalServerError",
+    "InvalidQueryError",
+    "LimitKey",
+    "MeetingQuery",
+    "MeetingStatus",
+    "NotFoundError",
+    "NotSupportedError",
+    "ParameterError",
+    "Participant",
+    "ParticipantPage",
+    "PermissionDeniedError",
+    "RateLimit",
+    "RateLimitedError",
+    "RateLimiter",
+    "RateLimiterError",
+    "RequestTimeoutError",
+    "RetryDecision",
+    "RetryPolicy",
+    "StaticTokenProvider",
+    "TenantTokenProvider",
+    "TokenProvider",
+    "TransportError",
+    "UserIdType",
+    "UserTokenProvider",
+    "VCClient",
+    "WebinarRole",
+]
