@@ -1,0 +1,419 @@
+"""The coordinator: lazy input, one task per meeting in flight, one bounded output stream.
+
+``FanOut`` is an async context manager owning an anyio task group and a memory stream,
+as aiometer's ``amap`` does, rather than an async generator yielding from inside a task
+group (which leaks tasks and swallows cancellation when the consumer stops early)::
+
+    feeder ──(slot)──▶ meeting task ─┐
+       │  (slot)──▶ meeting task ─┼──▶ bounded stream ──▶ consumer (async for)
+       └─ invalid query: failure ─┘
+
+The feeder takes a query only once a slot is free, so input is read as capacity frees
+up; a meeting task holds its slot until its last item is in the stream, so memory is
+bounded by ``concurrency + buffer_size`` items whatever the input's length.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sized
+from types import TracebackType
+from typing import Protocol, Self
+
+import anyio
+import anyio.abc
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .._constants import LOGGER_NAME, PAGE_SIZE_ITER_DEFAULT
+from ..errors import FeishuError, InvalidQueryError
+from ..models import MeetingQuery, Participant, ParticipantPage, validate_page_size
+from ..ratelimit import RateLimit
+from ._items import FanOutItem, MeetingFailure, PageItem, Resume
+from ._progress import Progress, StatsSource
+from ._tuning import ADAPTIVE_START, UNLIMITED_CONCURRENCY, Slots, Tuner
+
+__all__ = ["FanOut", "PageSource", "fan_out"]
+
+logger = logging.getLogger(f"{LOGGER_NAME}.fanout")
+
+# Let other tasks run after this many input items that needed no request (resumed or
+# invalid), so a long run of them cannot hold the event loop.
+_YIELD_EVERY = 256
+# Bounds of the default output buffer (items, i.e. pages).
+_BUFFER_MIN = 16
+_BUFFER_MAX = 128
+# How long an async-iterable input may take to close after the fan-out ends.
+_ACLOSE_TIMEOUT = 5.0
+
+
+class PageSource(Protocol):
+    """What the fan-out needs of a client (``VCClient`` is one)."""
+
+    @property
+    def stats(self) -> StatsSource: ...
+    @property
+    def rate_limit(self) -> RateLimit | None: ...
+    async def participant_list(
+        self, query: MeetingQuery, *, page_size: int = ..., page_token: str | None = ...
+    ) -> ParticipantPage: ...
+
+
+Queries = Iterable[MeetingQuery] | AsyncIterable[MeetingQuery]
+
+
+def fan_out(
+    client: PageSource,
+    queries: Queries,
+    *,
+    concurrency: int | None = None,
+    page_size: int = PAGE_SIZE_ITER_DEFAULT,
+    fail_fast: bool = False,
+    resume: Resume | None = None,
+    buffer_size: int | None = None,
+) -> FanOut:
+    """Read many meetings at once; see :class:`FanOut`."""
+    return FanOut(
+        client,
+        queries,
+        concurrency=concurrency,
+        page_size=page_size,
+        fail_fast=fail_fast,
+        resume=resume,
+        buffer_size=buffer_size,
+    )
+
+
+class FanOut:
+    """Pages of many meetings, merged in completion order.
+
+    ::
+
+        async with client.fan_out(queries) as results:
+            async for item in results:          # PageItem | MeetingFailure
+                ...
+            print(results.progress)
+
+    Each meeting's pages come in order; meetings run concurrently. A failing meeting
+    yields one :class:`MeetingFailure` and the others go on, unless ``fail_fast``: then
+    the first failure cancels everything and is raised out of the ``async with``.
+    Leaving the block early (``break``, an exception, a timeout) cancels every request
+    in flight before ``__aexit__`` returns; the client stays usable.
+
+    ``concurrency``: meetings in flight; by default tuned to the client's rate limit
+    (32 when it has none). ``buffer_size``: pages waiting for the consumer before the
+    fetching stalls. ``resume``: skip ``resume.completed`` keys and start others at
+    ``resume.next_tokens[key]``.
+    """
+
+    def __init__(
+        self,
+        client: PageSource,
+        queries: Queries,
+        *,
+        concurrency: int | None = None,
+        page_size: int = PAGE_SIZE_ITER_DEFAULT,
+        fail_fast: bool = False,
+        resume: Resume | None = None,
+        buffer_size: int | None = None,
+    ) -> None:
+        self._page_size = validate_page_size(page_size)
+        if concurrency is not None and (
+            not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1
+        ):
+            raise ValueError(f"concurrency={concurrency!r}: must be a positive integer")
+        if buffer_size is not None and (
+            not isinstance(buffer_size, int) or isinstance(buffer_size, bool) or buffer_size < 0
+        ):
+            raise ValueError(f"buffer_size={buffer_size!r}: must be an integer >= 0")
+        self._client = client
+        self._queries = queries
+        self._fail_fast = fail_fast
+        self._resume = resume
+        rate_limit = client.rate_limit
+        rate = None if rate_limit is None else rate_limit.requests / rate_limit.period
+        window = 10.0 if rate_limit is None else max(1.0, min(rate_limit.period, 10.0))
+        if concurrency is None:
+            concurrency = UNLIMITED_CONCURRENCY if rate is None else ADAPTIVE_START
+            adaptive = rate is not None
+        else:
+            adaptive = False
+        if buffer_size is None:
+            buffer_size = min(_BUFFER_MAX, max(_BUFFER_MIN, 2 * concurrency))
+        self._buffer_size = buffer_size
+        total = len(queries) if isinstance(queries, Sized) else None
+        self.progress = Progress(
+            client.stats, total=total, limit=rate, concurrency=concurrency, window=window
+        )
+        self._slots = Slots(concurrency)
+        self._tuner = (
+            Tuner(self._slots, self.progress, client.stats, rate=rate, window=window)
+            if adaptive and rate is not None
+            else None
+        )
+        self._state = "new"  # new → open → closed
+        self._error: FeishuError | None = None
+        self._active = 0
+        self._input_done = False
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._send: MemoryObjectSendStream[FanOutItem] | None = None
+        self._receive: MemoryObjectReceiveStream[FanOutItem] | None = None
+
+    # --- the context manager ---------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._state != "new":
+            raise RuntimeError("a FanOut can be entered only once; call fan_out() again")
+        self._state = "open"
+        send, receive = anyio.create_memory_object_stream[FanOutItem](self._buffer_size)
+        self._send, self._receive = send, receive
+        self.progress._start(receive)
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg = tg
+        tg.start_soon(self._feed, name="feishu_vc_async.fanout feeder")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        tg = self._tg
+        assert tg is not None
+        assert self._send is not None
+        assert self._receive is not None
+        self._state = "closed"
+        try:
+            tg.cancel_scope.cancel()
+            if exc is not None and not isinstance(exc, anyio.get_cancelled_exc_class()):
+                # The body's own exception goes out as itself: a task group would wrap it
+                # in an ExceptionGroup, breaking the caller's `except ValueError`.
+                await tg.__aexit__(None, None, None)
+                return False
+            suppressed = bool(await tg.__aexit__(exc_type, exc, tb))
+        finally:
+            self._send.close()
+            self._receive.close()
+        if self._error is not None:
+            # fail_fast: our own cancellation ended the body; the failure replaces it.
+            raise self._error
+        return suppressed
+
+    # --- consuming -------------------------------------------------------------------
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> FanOutItem:
+        receive = self._receive
+        if receive is None or self._state != "open":
+            raise RuntimeError("iterate a FanOut inside `async with client.fan_out(...)`")
+        if self._error is not None:
+            raise self._error
+        try:
+            # A ready item is taken without a trip through the event loop.
+            return receive.receive_nowait()
+        except anyio.WouldBlock:
+            pass
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+        try:
+            return await receive.receive()
+        except anyio.EndOfStream:
+            if self._error is not None:
+                raise self._error from None
+            raise StopAsyncIteration from None
+
+    def participants(self) -> AsyncIterator[tuple[MeetingQuery, Participant]]:
+        """Every participant with its meeting, across pages; failed meetings are left
+        out (they count in ``progress.failed``; use ``fail_fast=True`` to raise instead).
+        """
+        return _Participants(self)
+
+    # --- producing -------------------------------------------------------------------
+
+    async def _feed(self) -> None:
+        source = self._queries
+        slots = self._slots
+        if isinstance(source, AsyncIterable):
+            iterator = aiter(source)
+            try:
+                while True:
+                    await slots.acquire()
+                    try:
+                        query = await anext(iterator)
+                    except StopAsyncIteration:
+                        slots.release()
+                        break
+                    await self._take(query)
+            finally:
+                aclose = getattr(iterator, "aclose", None)
+                if aclose is not None:
+                    # Close an async generator here, in its own task, even when cancelled:
+                    # left to the garbage collector it would be finalized out of context.
+                    with anyio.move_on_after(_ACLOSE_TIMEOUT, shield=True):
+                        await aclose()
+        else:
+            sync_iterator = iter(source)
+            while True:
+                await slots.acquire()
+                try:
+                    query = next(sync_iterator)
+                except StopIteration:
+                    slots.release()
+                    break
+                await self._take(query)
+        self._input_done = True
+        if self._active == 0:
+            assert self._send is not None
+            self._send.close()
+
+    async def _take(self, query: object) -> None:
+        """Start a meeting for ``query`` with the slot just acquired, or give it back."""
+        progress = self.progress
+        progress.taken += 1
+        token: str | None = None
+        if not isinstance(query, MeetingQuery):
+            error = InvalidQueryError("query", query, "must be a MeetingQuery")
+            await self._no_request(MeetingFailure(query, error, 0, None))  # type: ignore[arg-type]
+            return
+        resume = self._resume
+        if resume is not None:
+            key = query.key
+            if key in resume.completed:
+                progress.skipped += 1
+                await self._no_request(None)
+                return
+            token = resume.next_tokens.get(key) or None
+        try:
+            query.validate()
+        except InvalidQueryError as exc:
+            await self._no_request(MeetingFailure(query, exc, 0, token))
+            return
+        self._active += 1
+        progress.running += 1
+        assert self._tg is not None
+        self._tg.start_soon(self._meeting, query, token)
+
+    async def _no_request(self, failure: MeetingFailure | None) -> None:
+        self._slots.release()
+        if failure is not None:
+            self.progress.failed += 1
+            await self._fail(failure)
+        if self.progress.taken % _YIELD_EVERY == 0:
+            await anyio.lowlevel.checkpoint()
+
+    async def _fail(self, failure: MeetingFailure) -> None:
+        if self._fail_fast:
+            if self._error is None:
+                self._error = failure.error
+                assert self._tg is not None
+                self._tg.cancel_scope.cancel()
+            return
+        await self._emit(failure)
+
+    async def _emit(self, item: FanOutItem) -> None:
+        send = self._send
+        assert send is not None
+        try:
+            send.send_nowait(item)
+        except anyio.WouldBlock:
+            await send.send(item)  # the consumer is behind: stall here (backpressure)
+
+    async def _meeting(self, query: MeetingQuery, token: str | None) -> None:
+        """Fetch one meeting's pages in order, from ``token`` (``None``: the first page)."""
+        client = self._client
+        progress = self.progress
+        tuner = self._tuner
+        page_size = self._page_size
+        seen: set[str] | None = None
+        index = 0
+        running = True
+        try:
+            while True:
+                started = time.monotonic() if tuner is not None else 0.0
+                try:
+                    page = await client.participant_list(
+                        query, page_size=page_size, page_token=token
+                    )
+                except FeishuError as exc:
+                    running = False
+                    progress.running -= 1
+                    progress.failed += 1
+                    await self._fail(MeetingFailure(query, exc, index, token))
+                    return
+                if tuner is not None:
+                    tuner.observe(time.monotonic() - started)
+                following = page.page_token
+                if not page.has_more:
+                    following = None
+                elif not following:
+                    logger.warning(
+                        "meeting %s: has_more without a page_token after page %d; stopping",
+                        query.meeting_no,
+                        index,
+                    )
+                    following = None
+                else:
+                    if seen is None:
+                        seen = {token} if token else set()
+                    if following in seen:
+                        logger.warning(
+                            "meeting %s: page_token %r repeated after page %d; stopping",
+                            query.meeting_no,
+                            following,
+                            index,
+                        )
+                        following = None
+                    else:
+                        seen.add(following)
+                participants = page.participants
+                progress.pages += 1
+                progress.participants += len(participants)
+                if following is None:
+                    running = False
+                    progress.running -= 1
+                    progress.done += 1
+                    await self._emit(PageItem(query, participants, token, None, True, index))
+                    return
+                await self._emit(PageItem(query, participants, token, following, False, index))
+                token = following
+                index += 1
+        finally:
+            if running:
+                progress.running -= 1
+            self._slots.release()
+            self._active -= 1
+            if self._active == 0 and self._input_done:
+                assert self._send is not None
+                self._send.close()
+
+
+class _Participants:
+    """``FanOut.participants()``: an iterator object, not an async generator, so that a
+    ``break`` leaves nothing to finalize."""
+
+    __slots__ = ("_fan_out", "_index", "_page", "_query")
+
+    def __init__(self, fan_out: FanOut) -> None:
+        self._fan_out = fan_out
+        self._page: list[Participant] = []
+        self._index = 0
+        self._query: MeetingQuery | None = None
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> tuple[MeetingQuery, Participant]:
+        while self._index >= len(self._page):
+            item = await self._fan_out.__anext__()
+            if isinstance(item, PageItem):
+                self._page = item.participants
+                self._index = 0
+                self._query = item.query
+        participant = self._page[self._index]
+        self._index += 1
+        assert self._query is not None
+        return self._query, participant
