@@ -43,6 +43,7 @@ from .auth import (
     TokenProvider,
     UserTokenProvider,
 )
+from .fanout import FanOut, Queries, Resume
 from .models import MeetingQuery, Participant, ParticipantPage, validate_page_size
 from .ratelimit import LimitKey, RateLimit, RateLimiter
 
@@ -359,6 +360,29 @@ class VCClient:
             async for page in pages:
                 for participant in page.participants:
                     yield participant
+
+    def fan_out(
+        self,
+        queries: Queries,
+        *,
+        concurrency: int | None = None,
+        page_size: int = PAGE_SIZE_ITER_DEFAULT,
+        fail_fast: bool = False,
+        resume: Resume | None = None,
+        buffer_size: int | None = None,
+    ) -> FanOut:
+        """Many meetings at once: ``async with client.fan_out(queries) as results:``
+        then ``async for item in results`` (see :class:`~feishu_vc_async.fanout.FanOut`).
+        """
+        return FanOut(
+            self,
+            queries,
+            concurrency=concurrency,
+            page_size=page_size,
+            fail_fast=fail_fast,
+            resume=resume,
+            buffer_size=buffer_size,
+        )
 
     def __repr__(self) -> str:
         who = (

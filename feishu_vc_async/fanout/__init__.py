@@ -3,7 +3,7 @@
 ``async with client.fan_out(queries) as results: async for item in results: ...``
 """
 
-from ._coordinator import FanOut, PageSource, fan_out
+from ._coordinator import FanOut, PageSource, Queries, fan_out
 from ._items import FanOutItem, MeetingFailure, PageItem, Resume
 from ._progress import Progress
 
@@ -14,6 +14,7 @@ __all__ = [
     "PageItem",
     "PageSource",
     "Progress",
+    "Queries",
     "Resume",
     "fan_out",
 ]

@@ -33,7 +33,7 @@ from ._items import FanOutItem, MeetingFailure, PageItem, Resume
 from ._progress import Progress, StatsSource
 from ._tuning import ADAPTIVE_START, UNLIMITED_CONCURRENCY, Slots, Tuner
 
-__all__ = ["FanOut", "PageSource", "fan_out"]
+__all__ = ["FanOut", "PageSource", "Queries", "fan_out"]
 
 logger = logging.getLogger(f"{LOGGER_NAME}.fanout")
 
