@@ -137,6 +137,7 @@ class Emulator:
         self._rules = QueryRules()
         self._page_tokens = PageTokens(hashlib.sha256(f"page-token:{seed}".encode()).digest())
         self._forced_until = 0.0
+        self._forced_span = 60.0
         self._api_count = 0
         self._host, self._port = host, port
         self._runner: web.AppRunner | None = None
@@ -248,6 +249,7 @@ class Emulator:
     def force_rate_limit(self, seconds: float) -> None:
         """Every participant_list request answers 429 for the next ``seconds``."""
         self._forced_until = max(self._forced_until, self._monotonic() + seconds)
+        self._forced_span = seconds
 
     def reset_log(self) -> None:
         self.requests.clear()
@@ -373,7 +375,8 @@ class Emulator:
             now = wall if self._window == "fixed" else mono
             reset = self._gateway.admit((API_PARTICIPANT_LIST, app_id), now)
         if reset is not None:
-            rate = self.rate_limit or RateLimit()  # a forced window without a gateway
+            # A forced window without a gateway is formatted at the forced span's scale.
+            rate = self.rate_limit or RateLimit(period=self._forced_span)
             self._record(request, mono, wall, token, 429, RATE_LIMITED_CODE, log_id, app_id=app_id)
             return self._json(
                 429,
