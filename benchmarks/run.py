@@ -59,7 +59,7 @@ def run_one(name: str, quick: bool) -> BenchResult:
         res.notes.append(str(exc))
     except Exception:
         res = BenchResult(name, module.TITLE, status="failed")
-        res.notes.append("failed: " + traceback.format_exc(limit=6).strip().replace("\n", " | "))
+        res.notes.append("failed: " + traceback.format_exc(limit=-4).strip().replace("\n", " | "))
     res.elapsed_s = time.perf_counter() - t0
     return res
 

@@ -30,6 +30,13 @@ EXPECTED: dict[str, list[str]] = {
         "p100.sdk",
         "p100.json_loads",
     ],
+    "emulator": ["pages_per_s", "emulator_cpu_share"],
+    "throughput": [
+        f"lat{ms}.{side}.{fig}"
+        for ms in (0, 20)
+        for side in ("ours", "sdk")
+        for fig in ("pages_per_s", "cpu_per_1000")
+    ],
 }
 
 

@@ -1,0 +1,192 @@
+"""The emulator in its own process, so a client's CPU time is the client's alone and
+the SDK's blocking token fetch cannot stall the server it waits for.
+
+Child: ``python -m benchmarks._emulator_proc --meetings N [--latency S] [--rate 100/2s]``
+prints one JSON line ``{"base_url", "app_id", "app_secret", "meetings": [...]}`` and
+then answers commands, one per stdin line, with one JSON line each:
+``stats`` (requests seen, by HTTP status, and the CPU seconds of the emulator process),
+``reset`` (clears the request log). It exits when stdin closes.
+
+Parent: ``with EmulatorProcess(meetings=...) as emu:`` gives the same facts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from feishu_vc_async.models import MeetingQuery
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class MeetingFacts:
+    query: MeetingQuery
+    participants: int
+
+
+class EmulatorProcess:
+    """Start the emulator child, read its address and meetings, stop it on exit."""
+
+    def __init__(
+        self,
+        *,
+        meetings: int = 50,
+        seed: int = 7,
+        latency: float = 0.0,
+        rate: str | None = None,
+        window: str = "sliding",
+        list_meetings: int | None = None,
+    ) -> None:
+        self.args = ["--meetings", str(meetings), "--seed", str(seed), "--latency", str(latency)]
+        self.args += ["--window", window]
+        if rate is not None:
+            self.args += ["--rate", rate]
+        if list_meetings is not None:
+            self.args += ["--list-meetings", str(list_meetings)]
+        self.proc: subprocess.Popen[str] | None = None
+        self.base_url = ""
+        self.app_id = ""
+        self.app_secret = ""
+        self.meetings: list[MeetingFacts] = []
+
+    def __enter__(self) -> EmulatorProcess:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks._emulator_proc", *self.args],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait(timeout=10)
+            raise RuntimeError(f"emulator process exited {self.proc.returncode} before starting")
+        info = json.loads(line)
+        self.base_url = info["base_url"]
+        self.app_id = info["app_id"]
+        self.app_secret = info["app_secret"]
+        self.meetings = [
+            MeetingFacts(
+                MeetingQuery(
+                    meeting_no=m["meeting_no"],
+                    meeting_start_time=m["start"],
+                    meeting_end_time=m["end"],
+                ),
+                m["participants"],
+            )
+            for m in info["meetings"]
+        ]
+        return self
+
+    def command(self, cmd: str) -> dict[str, Any]:
+        assert self.proc is not None
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        self.proc.stdin.write(cmd + "\n")
+        self.proc.stdin.flush()
+        answer: dict[str, Any] = json.loads(self.proc.stdout.readline())
+        return answer
+
+    def stats(self) -> dict[str, Any]:
+        return self.command("stats")
+
+    def reset(self) -> None:
+        self.command("reset")
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.proc is None:
+            return
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    from feishu_vc_async.emulator import Emulator
+    from feishu_vc_async.ratelimit import RateLimit
+
+    rate = RateLimit.parse(args.rate) if args.rate else None
+    async with Emulator(
+        meetings=args.meetings,
+        seed=args.seed,
+        rate_limit=rate,
+        window=args.window,
+        latency=args.latency,
+        # A fresh app per emulator: the SDK caches tenant tokens process-wide by app id,
+        # and a token of an earlier emulator would be refused by this one.
+        app_id=f"cli_{secrets.token_hex(8)}",
+    ) as emu:
+        listed = emu.meetings if args.list_meetings is None else emu.meetings[: args.list_meetings]
+        info = {
+            "base_url": emu.base_url,
+            "app_id": emu.app_id,
+            "app_secret": emu.app_secret,
+            "meetings": [
+                {
+                    "meeting_no": q.meeting_no,
+                    "start": q.meeting_start_time,
+                    "end": q.meeting_end_time,
+                    "participants": len(emu.participants(q)),
+                }
+                for q in listed
+            ],
+        }
+        print(json.dumps(info), flush=True)
+        loop = asyncio.get_running_loop()
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if not line:
+                return
+            cmd = line.strip()
+            if cmd == "stats":
+                statuses = Counter(str(r.status) for r in emu.requests)
+                answer: dict[str, Any] = {
+                    "requests": len(emu.requests),
+                    "by_status": dict(statuses),
+                    "cpu_s": time.process_time(),
+                }
+            elif cmd == "reset":
+                emu.reset_log()
+                answer = {"ok": True}
+            else:
+                answer = {"error": f"unknown command {cmd!r}"}
+            print(json.dumps(answer), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--meetings", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--rate", default=None, help="gateway limit such as 100/2s; none = off")
+    parser.add_argument("--window", default="sliding")
+    parser.add_argument("--list-meetings", type=int, default=None)
+    asyncio.run(_serve(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

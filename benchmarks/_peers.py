@@ -1,0 +1,164 @@
+"""How each side fetches pages, written the way its users would write it.
+
+Ours: ``VCClient`` (``fan_out`` once it exists, else concurrent ``client.pages``).
+The SDK (lark-oapi): ``client.vc.v1.participant_list.aget`` in a loop over page tokens,
+many meetings under ``asyncio.gather`` with a semaphore of the same width; the SDK has
+no paginator, no limiter and no fan-out of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from feishu_vc_async.models import MeetingQuery
+
+from ._harness import NotLanded
+
+RATE_LIMITED_CODE = 99991400
+
+
+@dataclass
+class Tally:
+    """What one side did in one run."""
+
+    pages: int = 0
+    participants: int = 0
+    requests: int = 0
+    rate_limited: int = 0
+    errors: int = 0
+    first_item_s: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def have_client() -> bool:
+    try:
+        from feishu_vc_async.client import VCClient  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def require_client() -> None:
+    if not have_client():
+        raise NotLanded("VCClient (feishu_vc_async.client) has not landed yet")
+
+
+def have_fan_out() -> bool:
+    if not have_client():
+        return False
+    from feishu_vc_async.client import VCClient
+
+    return hasattr(VCClient, "fan_out")
+
+
+def sdk_client(base_url: str, app_id: str, app_secret: str) -> Any:
+    import lark_oapi as lark
+
+    # The SDK logs each request at INFO through its own logger; keep it quiet like a
+    # production deployment would.
+    logging.getLogger("Lark").setLevel(logging.ERROR)
+    return (
+        lark.Client.builder()
+        .app_id(app_id)
+        .app_secret(app_secret)
+        .domain(base_url)
+        .log_level(lark.LogLevel.ERROR)
+        .build()
+    )
+
+
+def sdk_request(query: MeetingQuery, page_token: str | None, page_size: int = 100) -> Any:
+    from lark_oapi.api.vc.v1 import GetParticipantListRequest
+
+    builder = (
+        GetParticipantListRequest.builder()
+        .meeting_start_time(str(query.meeting_start_time))
+        .meeting_end_time(str(query.meeting_end_time))
+        .meeting_no(query.meeting_no)
+        .page_size(page_size)
+    )
+    if page_token:
+        builder = builder.page_token(page_token)
+    return builder.build()
+
+
+async def sdk_meeting(
+    client: Any,
+    query: MeetingQuery,
+    tally: Tally,
+    *,
+    on_page: Callable[[], None] | None = None,
+    max_attempts: int = 1,
+) -> None:
+    """Page through one meeting with the SDK; a 429 is retried (counted) up to
+    ``max_attempts`` times with no pause — the SDK itself has no 429 handling."""
+    token: str | None = None
+    while True:
+        resp = None
+        for _ in range(max_attempts):
+            resp = await client.vc.v1.participant_list.aget(sdk_request(query, token))
+            tally.requests += 1
+            if resp.code == RATE_LIMITED_CODE:
+                tally.rate_limited += 1
+                continue
+            break
+        assert resp is not None
+        if not resp.success():
+            tally.errors += 1
+            tally.extra.setdefault("error_codes", []).append((resp.code, resp.msg))
+            return
+        tally.pages += 1
+        data = resp.data
+        tally.participants += len(data.participants or [])
+        if on_page is not None:
+            on_page()
+        if not data.has_more or not data.page_token:
+            return
+        token = data.page_token
+
+
+async def sdk_gather(client: Any, queries: Sequence[MeetingQuery], width: int) -> Tally:
+    tally = Tally()
+    sem = asyncio.Semaphore(width)
+
+    async def one(query: MeetingQuery) -> None:
+        async with sem:
+            await sdk_meeting(client, query, tally)
+
+    await asyncio.gather(*(one(q) for q in queries))
+    return tally
+
+
+async def ours_fetch(client: Any, queries: Sequence[MeetingQuery], width: int) -> Tally:
+    """Our way of fetching many meetings: the fan-out, or concurrent ``pages`` before it."""
+    tally = Tally()
+    if hasattr(client, "fan_out"):
+        async with client.fan_out(queries, concurrency=width) as results:
+            async for item in results:
+                # PageItem or MeetingFailure; only a failure carries ``error``.
+                if getattr(item, "error", None) is None:
+                    tally.pages += 1
+                    tally.participants += len(item.participants)
+                else:
+                    tally.errors += 1
+                    tally.extra.setdefault("error_codes", []).append(repr(item.error))
+        tally.extra["mode"] = "fan_out"
+    else:
+        sem = asyncio.Semaphore(width)
+
+        async def one(query: MeetingQuery) -> None:
+            async with sem:
+                async for page in client.pages(query):
+                    tally.pages += 1
+                    tally.participants += len(page.participants)
+
+        await asyncio.gather(*(one(q) for q in queries))
+        tally.extra["mode"] = "pages under gather"
+    stats = client.stats
+    tally.requests = stats.requests
+    tally.rate_limited = stats.rate_limited
+    return tally
