@@ -82,7 +82,8 @@ class UserIdType(enum.StrEnum):
 
 # "2022.12.23 11:16:59 (GMT+08:00)": wall time plus the offset it was shown in.
 _FEISHU_TIME = re.compile(
-    r"(\d{4})\.(\d{2})\.(\d{2}) (\d{2}):(\d{2}):(\d{2}) \(GMT(?:([+-])(\d{1,2})(?::?(\d{2}))?)?\)",
+    r"(\d{4})\.(\d{2})\.(\d{2}) (\d{2}):(\d{2}):(\d{2})"
+    r" \(GMT(?:([+-])(\d{1,2})(?::?([0-5]\d))?)?\)",
     re.ASCII,
 )
 _TZ_CACHE: dict[str, timezone] = {}
@@ -115,6 +116,11 @@ def parse_feishu_time(value: str | None) -> datetime | None:
         and value[4] == "."
         and value[7] == "."
         and value[10] == " "
+        and value[13] == ":"
+        and value[16] == ":"
+        and value[24] in "+-"
+        and value[27] == ":"
+        and value[28] in "012345"  # fromisoformat would take "+08:60" as +09:00
         and value.isascii()
     ):
         try:

@@ -124,11 +124,7 @@ class ScriptedServer:
         )
         self.requests.append(record)
         queue = self.scripts.get(request.path)
-        responder: Responder | None
-        if queue:
-            responder = queue.popleft()
-        else:
-            responder = self.defaults.get(request.path)
+        responder = queue.popleft() if queue else self.defaults.get(request.path)
         if responder is None:
             self.unexpected.append(record)
             return web.Response(status=599, text="unscripted request")
