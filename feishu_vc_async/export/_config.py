@@ -1,0 +1,294 @@
+"""The export job's settings, resolved from arguments and the environment.
+
+Anything wrong here is a configuration error (exit code 2) raised before any request.
+Secrets are kept out of ``repr`` and out of every message.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from .._constants import FEISHU_BASE_URL, LARK_BASE_URL, PAGE_SIZE_ITER_DEFAULT
+from ..errors import InvalidQueryError
+from ..models import UserIdType, validate_page_size
+from ..ratelimit import RateLimit
+from ._input import InputFormat
+from ._rows import parse_fields
+from ._writers import OUTPUT_FORMATS, OutputFormat, format_from_path
+
+__all__ = ["ConfigError", "ExportConfig", "ProgressMode", "config_from_args"]
+
+ProgressMode = Literal["auto", "bar", "log", "none"]
+
+ENV_APP_ID = "FEISHU_APP_ID"
+ENV_APP_SECRET = "FEISHU_APP_SECRET"
+ENV_ACCESS_TOKEN = "FEISHU_ACCESS_TOKEN"
+ENV_BASE_URL = "FEISHU_BASE_URL"
+ENV_REDIS_URL = "FEISHU_VC_REDIS_URL"
+DEFAULT_RATE_LIMIT = "100/60s"
+
+
+class ConfigError(ValueError):
+    """Bad options or environment; the message is safe to print (no secret in it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExportConfig:
+    meetings: Path
+    out: Path
+    fmt: OutputFormat
+    meetings_format: InputFormat | None = None
+    columns: tuple[str, ...] = ()
+    redact_pii: bool = False
+    resume: bool = False
+    overwrite: bool = False
+    app_id: str | None = None
+    app_secret: str | None = field(default=None, repr=False)
+    access_token: str | None = field(default=None, repr=False)
+    base_url: str = FEISHU_BASE_URL
+    rate_limit: RateLimit = field(default_factory=RateLimit)
+    concurrency: int | None = None
+    page_size: int = PAGE_SIZE_ITER_DEFAULT
+    redis_url: str | None = field(default=None, repr=False)
+    user_id_type: UserIdType = UserIdType.OPEN_ID
+    max_retries: int | None = None
+    progress: ProgressMode = "auto"
+    log_interval: float = 5.0
+    quiet: bool = False
+
+    @property
+    def credential_kind(self) -> str:
+        return "access token" if self.access_token else f"app {self.app_id}"
+
+
+def redact_url(url: str) -> str:
+    """A URL with any password replaced, fit for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return parts._replace(netloc=netloc).geturl()
+
+
+def _credentials(
+    args: argparse.Namespace, env: Mapping[str, str]
+) -> tuple[str | None, str | None, str | None]:
+    arg_token: str | None = args.access_token or None
+    arg_id: str | None = args.app_id or None
+    arg_secret: str | None = args.app_secret or None
+    if arg_token and (arg_id or arg_secret):
+        raise ConfigError("give either --access-token or --app-id/--app-secret, not both")
+    if arg_token:
+        return None, None, arg_token
+    if arg_id or arg_secret:
+        app_id = arg_id or env.get(ENV_APP_ID) or None
+        secret = arg_secret or env.get(ENV_APP_SECRET) or None
+    else:
+        app_id = env.get(ENV_APP_ID) or None
+        secret = env.get(ENV_APP_SECRET) or None
+        token = env.get(ENV_ACCESS_TOKEN) or None
+        if token and (app_id or secret):
+            raise ConfigError(
+                f"both {ENV_ACCESS_TOKEN} and {ENV_APP_ID}/{ENV_APP_SECRET} are set; "
+                "unset one, or choose with --access-token / --app-id"
+            )
+        if token:
+            return None, None, token
+    if app_id and not secret:
+        raise ConfigError(f"--app-id needs --app-secret (or {ENV_APP_SECRET})")
+    if secret and not app_id:
+        raise ConfigError(f"--app-secret needs --app-id (or {ENV_APP_ID})")
+    if not app_id:
+        raise ConfigError(
+            "no credentials: set FEISHU_APP_ID and FEISHU_APP_SECRET (or --app-id and "
+            "--app-secret) for a tenant token, or FEISHU_ACCESS_TOKEN (--access-token) "
+            "for a token you already hold"
+        )
+    return app_id, secret, None
+
+
+def _base_url(args: argparse.Namespace, env: Mapping[str, str]) -> str:
+    if args.base_url and args.lark:
+        raise ConfigError("give either --base-url or --lark, not both")
+    if args.lark:
+        return LARK_BASE_URL
+    url: str = args.base_url or env.get(ENV_BASE_URL) or FEISHU_BASE_URL
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"--base-url {redact_url(url)!r}: expected http(s)://host[:port]")
+    return url.rstrip("/")
+
+
+def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> ExportConfig:
+    """Turn parsed ``export`` arguments (see ``cli.py``) into an :class:`ExportConfig`."""
+    out = Path(args.out)
+    fmt: OutputFormat | None = args.format or format_from_path(out)
+    if fmt is None:
+        raise ConfigError(
+            f"--out {out}: cannot tell the format from the extension; use .jsonl, .csv or "
+            f".parquet, or --format {{{','.join(OUTPUT_FORMATS)}}}"
+        )
+    if args.resume and args.overwrite:
+        raise ConfigError("give either --resume or --overwrite, not both")
+    try:
+        columns = parse_fields(args.fields)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        rate = RateLimit.parse(args.rate_limit)
+    except ValueError as exc:
+        raise ConfigError(f"--rate-limit: {exc}") from None
+    try:
+        page_size = validate_page_size(args.page_size)
+    except InvalidQueryError as exc:
+        raise ConfigError(f"--page-size {args.page_size}: {exc.rule}") from None
+    if args.concurrency is not None and args.concurrency < 1:
+        raise ConfigError(f"--concurrency {args.concurrency}: must be at least 1")
+    if args.max_retries is not None and args.max_retries < 0:
+        raise ConfigError(f"--max-retries {args.max_retries}: cannot be negative")
+    if args.log_interval <= 0:
+        raise ConfigError(f"--log-interval {args.log_interval}: must be more than 0 seconds")
+    app_id, secret, token = _credentials(args, env)
+    redis_url = args.redis_url or env.get(ENV_REDIS_URL) or None
+    if redis_url is not None and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(f"--redis-url {redact_url(redis_url)!r}: expected redis://host:port/db")
+    if out.resolve() == Path(args.meetings).resolve():
+        raise ConfigError("--out is the meetings file; choose another output path")
+    return ExportConfig(
+        meetings=Path(args.meetings),
+        meetings_format=args.meetings_format,
+        out=out,
+        fmt=fmt,
+        columns=columns,
+        redact_pii=args.redact_pii,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        app_id=app_id,
+        app_secret=secret,
+        access_token=token,
+        base_url=_base_url(args, env),
+        rate_limit=rate,
+        concurrency=args.concurrency,
+        page_size=page_size,
+        redis_url=redis_url,
+        user_id_type=UserIdType(args.user_id_type),
+        max_retries=args.max_retries,
+        progress="none" if args.quiet else args.progress,
+        log_interval=args.log_interval,
+        quiet=args.quiet,
+    )
+
+
+def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``export`` subcommand's options (kept beside the code that reads them)."""
+    io_group = parser.add_argument_group("input and output")
+    io_group.add_argument(
+        "--meetings",
+        required=True,
+        metavar="FILE",
+        help="CSV or JSONL with meeting_no, meeting_start_time, meeting_end_time (unix seconds "
+        "or ISO 8601 with offset) and optional meeting_status, user_id, room_id, "
+        "webinar_user_role, user_id_type",
+    )
+    io_group.add_argument(
+        "--meetings-format",
+        choices=("csv", "jsonl"),
+        help="format of --meetings (default: from its extension, else its first line)",
+    )
+    io_group.add_argument(
+        "--out", required=True, metavar="FILE", help="output file (.jsonl, .csv, .parquet)"
+    )
+    io_group.add_argument(
+        "--format", choices=OUTPUT_FORMATS, help="output format (default: from --out's extension)"
+    )
+    io_group.add_argument(
+        "--fields",
+        metavar="COL,COL",
+        help="columns to write, in this order (default: meeting_no, meeting_start_time, "
+        "meeting_end_time, then every participant field)",
+    )
+    io_group.add_argument(
+        "--redact-pii",
+        action="store_true",
+        help="blank phone, email, public_ip, internal_ip and employee_id in every row",
+    )
+    io_group.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from FILE.checkpoint.json (starts afresh when there is none)",
+    )
+    io_group.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="discard an unfinished checkpoint and start again",
+    )
+
+    auth = parser.add_argument_group(
+        "credentials (prefer the environment: arguments are visible to other local users)"
+    )
+    auth.add_argument("--app-id", help=f"app id for a tenant token (env {ENV_APP_ID})")
+    auth.add_argument("--app-secret", help=f"app secret (env {ENV_APP_SECRET})")
+    auth.add_argument(
+        "--access-token",
+        help=f"a tenant (t-...) or user (u-...) access token (env {ENV_ACCESS_TOKEN})",
+    )
+    auth.add_argument(
+        "--base-url",
+        help=f"API host (env {ENV_BASE_URL}; default {FEISHU_BASE_URL})",
+    )
+    auth.add_argument("--lark", action="store_true", help=f"use {LARK_BASE_URL}")
+    auth.add_argument(
+        "--user-id-type",
+        choices=[t.value for t in UserIdType],
+        default=UserIdType.OPEN_ID.value,
+        help="id type of user_id in queries and rows (default open_id; a column overrides)",
+    )
+
+    pacing = parser.add_argument_group("pacing")
+    pacing.add_argument(
+        "--rate-limit",
+        default=DEFAULT_RATE_LIMIT,
+        metavar="N/PERIOD",
+        help=f"requests per period, such as 100/60s or 20/1s (default {DEFAULT_RATE_LIMIT}, "
+        "participant_list's platform limit)",
+    )
+    pacing.add_argument(
+        "--concurrency", type=int, help="meetings fetched at once (default: the fan-out's)"
+    )
+    pacing.add_argument(
+        "--page-size",
+        type=int,
+        default=PAGE_SIZE_ITER_DEFAULT,
+        help=f"participants per request, 20..100 (default {PAGE_SIZE_ITER_DEFAULT})",
+    )
+    pacing.add_argument(
+        "--redis-url",
+        metavar="URL",
+        help=f"share the rate limit with other processes through Redis (env {ENV_REDIS_URL})",
+    )
+    pacing.add_argument(
+        "--max-retries", type=int, help="attempts after the first for a transient failure"
+    )
+
+    show = parser.add_argument_group("progress")
+    show.add_argument(
+        "--progress",
+        choices=("auto", "bar", "log", "none"),
+        default="auto",
+        help="live bar on a terminal, log lines otherwise (default auto)",
+    )
+    show.add_argument(
+        "--log-interval",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="seconds between progress log lines without a terminal (default 5)",
+    )
+    show.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress and no summary; errors only"
+    )

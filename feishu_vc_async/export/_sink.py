@@ -1,0 +1,290 @@
+"""Where pages go: the data file plus its checkpoint, kept consistent with each other.
+
+Paths beside ``--out FILE``:
+
+* ``FILE``                   the output (JSONL / CSV appended page by page; Parquet at the end)
+* ``FILE.checkpoint.json``   finished meetings, next page tokens, the data file's length
+* ``FILE.journal.jsonl``     Parquet only: the JSONL spool the Parquet file is built from
+* ``FILE.failures.jsonl``    meetings that failed in the last run (absent when none did)
+
+The rule that makes a resume exact: a page's rows are appended whole, and the
+checkpoint that counts them is committed only after the data is fsynced. A crash
+leaves the checkpoint describing a prefix of the data file; the next run truncates
+the file to that prefix and asks again for the pages after it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from ..models import MeetingQuery, Participant
+from ._checkpoint import CheckpointError, CheckpointFile, CheckpointState, fingerprint
+from ._rows import RowBuilder
+from ._writers import (
+    AppendFile,
+    OutputFormat,
+    csv_header,
+    encode_csv,
+    encode_jsonl,
+    fsync_dir,
+    jsonl_to_parquet,
+    require_pyarrow,
+)
+
+__all__ = ["ExportSink", "FailureRecord", "SinkPaths"]
+
+
+@dataclass(frozen=True, slots=True)
+class SinkPaths:
+    out: Path
+    checkpoint: Path
+    journal: Path
+    failures: Path
+
+    @classmethod
+    def beside(cls, out: Path) -> SinkPaths:
+        def sibling(suffix: str) -> Path:
+            return out.with_name(out.name + suffix)
+
+        return cls(
+            out=out,
+            checkpoint=sibling(".checkpoint.json"),
+            journal=sibling(".journal.jsonl"),
+            failures=sibling(".failures.jsonl"),
+        )
+
+
+class FailureRecord(msgspec.Struct, kw_only=True):
+    meeting_no: str
+    key: str
+    error: str
+    code: int | None
+    message: str
+    log_id: str | None
+    http_status: int | None
+    pages_fetched: int
+
+
+@dataclass
+class ResumePoint:
+    completed: set[str] = field(default_factory=set)
+    next_tokens: dict[str, str] = field(default_factory=dict)
+    already_finalized: bool = False
+    resumed: bool = False
+
+
+class ExportSink:
+    """Appends pages, commits checkpoints, and finishes the output. Synchronous on
+    purpose: a page is written with no ``await`` in between, so a cancellation (Ctrl-C)
+    always falls between pages, never inside one."""
+
+    def __init__(
+        self,
+        out: Path,
+        *,
+        fmt: OutputFormat,
+        queries: Sequence[MeetingQuery],
+        columns: Sequence[str],
+        redact_pii: bool,
+        page_size: int,
+        commit_interval: float = 0.5,
+    ) -> None:
+        self.paths = SinkPaths.beside(out)
+        self.fmt = fmt
+        self.columns = tuple(columns)
+        self.builder = RowBuilder(self.columns, redact_pii=redact_pii)
+        self.commit_interval = commit_interval
+        self._fingerprint = fingerprint(
+            queries, fmt=fmt, columns=self.columns, redact_pii=redact_pii, page_size=page_size
+        )
+        self._keys = {q.key for q in queries}
+        self._ckpt = CheckpointFile(self.paths.checkpoint)
+        data_path = self.paths.journal if fmt == "parquet" else self.paths.out
+        self._data = AppendFile(data_path)
+        self._state: CheckpointState | None = None
+        self._completed: set[str] = set()
+        self._dirty = False
+        self._last_commit = 0.0
+        self.rows_this_run = 0
+        self.pages_this_run = 0
+
+    # --- opening -----------------------------------------------------------------------
+
+    def open(self, *, resume: bool, overwrite: bool) -> ResumePoint:
+        """Continue the checkpoint (``resume``) or start afresh; raise ``CheckpointError``
+        when an unfinished export would be thrown away without ``overwrite``."""
+        if self.fmt == "parquet":
+            require_pyarrow()  # fail before any request, not after the last page
+        self.paths.out.parent.mkdir(parents=True, exist_ok=True)
+        state = self._ckpt.load() if (resume or not overwrite) else None
+        if state is not None and not resume and not state.finalized:
+            raise CheckpointError(
+                f"{self.paths.checkpoint} holds an unfinished export; pass --resume to "
+                "continue it or --overwrite to start again"
+            )
+        if resume and state is not None:
+            if state.fingerprint != self._fingerprint or state.format != self.fmt:
+                raise CheckpointError(
+                    f"{self.paths.checkpoint} was written for another meetings list or other "
+                    "options (format, --fields, --redact-pii, --page-size); run with the same "
+                    "ones, or start again with --overwrite"
+                )
+            self._state = state
+            self._completed = set(state.completed)
+            if state.finalized:
+                if self.paths.journal.exists() and self.fmt == "parquet":
+                    self.paths.journal.unlink()
+                return ResumePoint(
+                    completed=set(self._completed), already_finalized=True, resumed=True
+                )
+            self._data.reopen(state.data_bytes)
+            return ResumePoint(
+                completed=set(self._completed), next_tokens=dict(state.next_tokens), resumed=True
+            )
+        self._start_fresh()
+        return ResumePoint()
+
+    def _start_fresh(self) -> None:
+        # The old checkpoint goes first: a crash right after must not leave it describing
+        # a file that is about to be truncated.
+        self._ckpt.remove()
+        for stale in (self.paths.journal, self.paths.failures):
+            if stale.exists():
+                stale.unlink()
+        header = csv_header(self.columns) if self.fmt == "csv" else b""
+        self._data.create(header)
+        self._state = CheckpointState(
+            fingerprint=self._fingerprint,
+            format=self.fmt,
+            data_file=self._data.path.name,
+            data_bytes=self._data.length,
+        )
+        self._dirty = True
+        self.commit()
+
+    # --- pages ---------------------------------------------------------------------------
+
+    def write_page(
+        self,
+        query: MeetingQuery,
+        participants: Sequence[Participant],
+        *,
+        next_page_token: str | None,
+        is_last: bool,
+    ) -> int:
+        """Append one page's rows and record where its meeting stands; return the rows."""
+        state = self._state
+        assert state is not None, "ExportSink.open() first"
+        key = query.key
+        if key in self._completed:
+            return 0  # a page of a finished meeting would be a duplicate
+        rows = self.builder.rows(query, participants)
+        if rows:
+            data = encode_csv(rows) if self.fmt == "csv" else encode_jsonl(rows)
+            self._data.append(data)
+        state.data_bytes = self._data.length
+        state.rows += len(rows)
+        state.pages += 1
+        if is_last or not next_page_token:
+            self._completed.add(key)
+            state.completed.append(key)
+            state.next_tokens.pop(key, None)
+        else:
+            state.next_tokens[key] = next_page_token
+        self.rows_this_run += len(rows)
+        self.pages_this_run += 1
+        self._dirty = True
+        if time.monotonic() - self._last_commit >= self.commit_interval:
+            self.commit()
+        return len(rows)
+
+    def commit(self) -> None:
+        """Make everything written so far durable, then the checkpoint that counts it."""
+        if not self._dirty or self._state is None:
+            return
+        self._data.sync()
+        self._ckpt.commit(self._state)
+        self._dirty = False
+        self._last_commit = time.monotonic()
+
+    # --- the end -------------------------------------------------------------------------
+
+    @property
+    def total_rows(self) -> int:
+        return 0 if self._state is None else self._state.rows
+
+    @property
+    def completed(self) -> int:
+        return len(self._completed & self._keys)
+
+    def finish(self, *, all_done: bool) -> None:
+        """Commit, build the Parquet file, and mark the export final when nothing is left.
+
+        Also called after a failure or Ctrl-C (``all_done=False``): the checkpoint is then
+        committed and the data file closed, and nothing else changes.
+        """
+        state = self._state
+        if state is None:
+            return
+        self.commit()
+        if state.finalized:
+            return
+        self._data.close()
+        if self.fmt == "parquet":
+            jsonl_to_parquet(
+                self.paths.journal, self.paths.out, self.columns, length=state.data_bytes
+            )
+        if all_done:
+            state.finalized = True
+            self._dirty = True
+            self.commit()
+            if self.fmt == "parquet":
+                self.paths.journal.unlink(missing_ok=True)
+                fsync_dir(self.paths.out.parent)
+
+    def abort(self) -> None:
+        """Interrupted: keep what is consistent (commit), close, build nothing."""
+        if self._state is None:
+            return
+        try:
+            self.commit()
+        finally:
+            self._data.close()
+
+    def write_failures(self, failures: Sequence[FailureRecord]) -> None:
+        path = self.paths.failures
+        if not failures:
+            path.unlink(missing_ok=True)
+            return
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(msgspec.json.Encoder().encode_lines(list(failures)))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+
+def failure_record(query: MeetingQuery, error: BaseException, pages_fetched: int) -> FailureRecord:
+    """What a failed meeting's line in ``FILE.failures.jsonl`` says (never a secret: the
+    library's errors carry none)."""
+    code: Any = getattr(error, "code", None)
+    status: Any = getattr(error, "http_status", None)
+    log_id: Any = getattr(error, "log_id", None)
+    message: Any = getattr(error, "msg", None) or str(error)
+    return FailureRecord(
+        meeting_no=query.meeting_no,
+        key=query.key,
+        error=type(error).__name__,
+        code=code if isinstance(code, int) else None,
+        message=str(message),
+        log_id=log_id if isinstance(log_id, str) else None,
+        http_status=status if isinstance(status, int) else None,
+        pages_fetched=pages_fetched,
+    )

@@ -1,0 +1,244 @@
+"""Output writers: JSONL (msgspec), CSV, and Parquet (pyarrow, the ``parquet`` extra).
+
+JSONL and CSV are append-only byte files: a page of rows is encoded whole and appended,
+and :class:`AppendFile` counts the bytes so the checkpoint can record the exact length
+that belongs to the pages it names. A resumed run cuts the file back to that length,
+which removes any partial tail a crash left behind.
+
+Parquet cannot be appended to after a crash (its footer is written last), so a Parquet
+export spools pages to a JSONL *journal* beside the output, with the same append-and-
+truncate rules, and converts the journal to a typed Parquet file at the end of each run
+(written to a temporary name, then renamed into place).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any, BinaryIO, Literal
+
+import msgspec
+
+from ..models import parse_duration, parse_feishu_time
+
+__all__ = [
+    "AppendFile",
+    "OutputFormat",
+    "csv_header",
+    "encode_csv",
+    "encode_jsonl",
+    "format_from_path",
+    "jsonl_to_parquet",
+    "require_pyarrow",
+]
+
+OutputFormat = Literal["jsonl", "csv", "parquet"]
+OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("jsonl", "csv", "parquet")
+_SUFFIXES: dict[str, OutputFormat] = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+_BOOL_COLUMNS = frozenset({"use_rtc_proxy", "audio", "video", "sharing", "is_external"})
+_FEISHU_TIME_COLUMNS = frozenset({"join_time", "leave_time"})
+_UNIX_TIME_COLUMNS = frozenset({"meeting_start_time", "meeting_end_time"})
+
+
+def format_from_path(path: Path) -> OutputFormat | None:
+    return _SUFFIXES.get(path.suffix.lower())
+
+
+def require_pyarrow() -> tuple[ModuleType, ModuleType]:
+    """``(pyarrow, pyarrow.parquet)``, or an ``ImportError`` that names the extra."""
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError as exc:  # pragma: no cover - the dev install has it
+        raise ImportError(
+            "Parquet output needs pyarrow: pip install 'feishu-vc-async[parquet]'"
+        ) from exc
+    return pyarrow, pyarrow.parquet
+
+
+# --- encoders ------------------------------------------------------------------------
+
+_JSON = msgspec.json.Encoder()
+
+
+def encode_jsonl(rows: Sequence[dict[str, Any]]) -> bytes:
+    return _JSON.encode_lines(rows)
+
+
+def _csv_cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def csv_header(columns: Sequence[str]) -> bytes:
+    buf = io.StringIO(newline="")
+    csv.writer(buf).writerow(columns)
+    return buf.getvalue().encode("utf-8")
+
+
+def encode_csv(rows: Sequence[dict[str, Any]]) -> bytes:
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf)
+    for row in rows:
+        writer.writerow([_csv_cell(v) for v in row.values()])
+    return buf.getvalue().encode("utf-8")
+
+
+# --- the append-only data file ---------------------------------------------------------
+
+
+class AppendFile:
+    """A binary file that is only appended to, with its length known at every moment."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.length = 0
+        self._fh: BinaryIO | None = None
+
+    def create(self, header: bytes = b"") -> None:
+        """Start the file afresh (an existing one is replaced) with ``header``."""
+        self._fh = open(self.path, "wb")  # noqa: SIM115 - kept open across pages
+        self.length = 0
+        if header:
+            self.append(header)
+
+    def reopen(self, length: int) -> None:
+        """Continue after a checkpoint: cut the file back to ``length`` bytes."""
+        size = self.path.stat().st_size
+        if size < length:
+            raise ValueError(
+                f"{self.path} is {size} bytes, shorter than the {length} bytes the checkpoint "
+                "recorded: it was changed after the checkpoint; start again with --overwrite"
+            )
+        fh = open(self.path, "r+b")  # noqa: SIM115 - kept open across pages
+        fh.truncate(length)
+        fh.seek(length)
+        self._fh = fh
+        self.length = length
+
+    def append(self, data: bytes) -> int:
+        assert self._fh is not None, "AppendFile used before create() or reopen()"
+        self._fh.write(data)
+        self.length += len(data)
+        return self.length
+
+    def sync(self) -> None:
+        """Flush and fsync: the bytes counted so far are on disk when this returns."""
+        if self._fh is not None:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        if self._fh is not None:
+            try:
+                self.sync()
+            finally:
+                self._fh.close()
+                self._fh = None
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or unlink in ``path`` durable (a no-op where dirs cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# --- Parquet -------------------------------------------------------------------------
+
+
+def parquet_schema(columns: Sequence[str]) -> Any:
+    pa, _ = require_pyarrow()
+    fields = []
+    for name in columns:
+        if name in _UNIX_TIME_COLUMNS or name in _FEISHU_TIME_COLUMNS:
+            typ = pa.timestamp("s", tz="UTC")
+        elif name == "time_in_meeting":
+            typ = pa.duration("s")
+        elif name in _BOOL_COLUMNS:
+            typ = pa.bool_()
+        elif name == "accept_status":
+            typ = pa.int32()
+        else:
+            typ = pa.string()
+        fields.append(pa.field(name, typ))
+    return pa.schema(fields)
+
+
+def _typed_column(name: str, values: list[Any]) -> list[Any]:
+    if name in _UNIX_TIME_COLUMNS:
+        return [None if v is None else datetime.fromtimestamp(v, UTC) for v in values]
+    if name in _FEISHU_TIME_COLUMNS:
+        return [parse_feishu_time(v) for v in values]
+    if name == "time_in_meeting":
+        return [parse_duration(v) for v in values]
+    return values
+
+
+def jsonl_to_parquet(
+    journal: Path, out: Path, columns: Sequence[str], *, length: int, batch_rows: int = 20_000
+) -> int:
+    """Convert the first ``length`` bytes of a JSONL journal into a typed Parquet file.
+
+    Timestamps become ``timestamp[s, UTC]`` (the platform's local offset is not kept:
+    Parquet has one zone per column), ``time_in_meeting`` a ``duration[s]``, flags
+    booleans. A malformed time string becomes null. Returns the number of rows.
+    """
+    pa, pq = require_pyarrow()
+    schema = parquet_schema(columns)
+    decoder = msgspec.json.Decoder(dict[str, Any])
+    tmp = out.with_name(out.name + ".tmp")
+    rows = 0
+    with open(journal, "rb") as src, pq.ParquetWriter(tmp, schema) as writer:
+        remaining = length
+
+        def flush(batch: list[dict[str, Any]]) -> None:
+            arrays = [
+                pa.array(_typed_column(c, [r.get(c) for r in batch]), type=schema.field(c).type)
+                for c in columns
+            ]
+            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+
+        batch: list[dict[str, Any]] = []
+        for line in src:
+            if remaining <= 0:
+                break
+            remaining -= len(line)
+            if remaining < 0:  # a tail past the recorded length is not part of the export
+                break
+            batch.append(decoder.decode(line))
+            if len(batch) >= batch_rows:
+                flush(batch)
+                rows += len(batch)
+                batch = []
+        if batch or rows == 0:
+            flush(batch)
+            rows += len(batch)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, out)
+    fsync_dir(out.parent)
+    return rows
