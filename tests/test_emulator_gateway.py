@@ -65,7 +65,9 @@ async def test_sliding_refuses_101st_in_any_span_and_accepts_after_real_time(
         assert status == 429
         reset = float(headers[RATELIMIT_RESET_HEADER])
         assert 0.0 < reset <= 1.0  # the first burst's slots free one second from now
-        await asyncio.sleep(reset + 0.05)
+        # Wait until the whole first burst has left the window (not just its oldest).
+        first_end = max(r.time for r in emu.requests[:60])
+        await asyncio.sleep(first_end + 2.0 + 0.02 - time.monotonic())
         statuses = await _burst(session, emu, 61)
         # Sixty slots freed with the first burst; the 61st still meets the second burst.
         assert sorted(statuses) == [200] * 60 + [429]
