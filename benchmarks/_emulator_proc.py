@@ -5,7 +5,8 @@ Child: ``python -m benchmarks._emulator_proc --meetings N [--latency S] [--rate 
 prints one JSON line ``{"base_url", "app_id", "app_secret", "meetings": [...]}`` and
 then answers commands, one per stdin line, with one JSON line each:
 ``stats`` (requests seen, by HTTP status, and the CPU seconds of the emulator process),
-``reset`` (clears the request log). It exits when stdin closes.
+``add_app`` (a new app id and secret), ``reset`` (clears the request log). It exits
+when stdin closes.
 
 Parent: ``with EmulatorProcess(meetings=...) as emu:`` gives the same facts.
 """
@@ -103,6 +104,11 @@ class EmulatorProcess:
     def stats(self) -> dict[str, Any]:
         return self.command("stats")
 
+    def add_app(self) -> tuple[str, str]:
+        """A new app (id, secret): no client has a token of it cached yet."""
+        answer = self.command("add_app")
+        return str(answer["app_id"]), str(answer["app_secret"])
+
     def reset(self) -> None:
         self.command("reset")
 
@@ -169,6 +175,9 @@ async def _serve(args: argparse.Namespace) -> None:
                     "by_status": dict(statuses),
                     "cpu_s": time.process_time(),
                 }
+            elif cmd == "add_app":
+                app_id, app_secret = emu.add_app()
+                answer = {"app_id": app_id, "app_secret": app_secret}
             elif cmd == "reset":
                 emu.reset_log()
                 answer = {"ok": True}

@@ -37,6 +37,7 @@ EXPECTED: dict[str, list[str]] = {
         for side in ("ours", "sdk")
         for fig in ("pages_per_s", "cpu_per_1000")
     ],
+    "coldstart": ["ours_ms", "sdk_ms", "import_ours_ms", "import_sdk_ms"],
 }
 
 
