@@ -12,8 +12,9 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
+from typing import TextIO
 
 from ._constants import LOGGER_NAME
 
@@ -40,7 +41,7 @@ def _add_emulator(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     from .emulator import _serve as serve
 
-    parser.set_defaults(handler=lambda args: int(serve.run(args)))
+    parser.set_defaults(handler=lambda args, _env, _out, _err: int(serve.run(args)))
 
 
 def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -58,10 +59,10 @@ def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     parser.set_defaults(handler=_run_export)
 
 
-def _run_export(args: argparse.Namespace) -> int:
+def _run_export(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
     from .export._run import export_command
 
-    return export_command(args, os.environ)
+    return export_command(args, env, out=out, err=err)
 
 
 def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -74,7 +75,7 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_arguments(parser)
-    parser.set_defaults(handler=demo.run)
+    parser.set_defaults(handler=lambda args, _env, _out, _err: demo.run(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,22 +94,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_handler: logging.Handler | None = None
+
+
 def _setup_logging(verbosity: int) -> None:
+    global _handler
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger = logging.getLogger(LOGGER_NAME)
-    logger.addHandler(handler)
+    if _handler is None:  # once per process, however often main() is called
+        _handler = logging.StreamHandler(sys.stderr)
+        _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(_handler)
     logger.setLevel(level)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``feishu-vc`` and ``python -m feishu_vc_async``; returns the exit code."""
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Entry point of ``feishu-vc`` and ``python -m feishu_vc_async``; returns the exit code.
+
+    ``env``, ``stdout`` and ``stderr`` default to the process's own (tests pass theirs).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
     try:
-        code: int = args.handler(args)
+        code: int = args.handler(
+            args,
+            os.environ if env is None else env,
+            sys.stdout if stdout is None else stdout,
+            sys.stderr if stderr is None else stderr,
+        )
     except KeyboardInterrupt:
         print("feishu-vc: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -258,14 +258,16 @@ def print_summary(outcome: ExportOutcome, *, out: TextIO, err: TextIO, quiet: bo
         print("  run again with --resume to retry them", file=stream)
 
 
-async def _main(cfg: ExportConfig, queries: Sequence[MeetingQuery]) -> ExportOutcome:
+async def _main(
+    cfg: ExportConfig, queries: Sequence[MeetingQuery], progress_stream: TextIO
+) -> ExportOutcome:
     # SIGTERM ends the run like Ctrl-C does: cancel, commit the checkpoint, exit.
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     if task is not None:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGTERM, task.cancel)
-    return await run_export(cfg, queries)
+    return await run_export(cfg, queries, progress_stream=progress_stream)
 
 
 def export_command(
@@ -303,7 +305,7 @@ def export_command(
             file=stderr,
         )
     try:
-        outcome = asyncio.run(_main(cfg, queries))
+        outcome = asyncio.run(_main(cfg, queries, stderr))
     except (CheckpointError, ConfigError, ImportError) as exc:
         print(f"feishu-vc export: error: {exc}", file=stderr)
         return EXIT_USAGE

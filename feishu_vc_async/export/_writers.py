@@ -175,7 +175,7 @@ def parquet_schema(columns: Sequence[str]) -> Any:
     fields = []
     for name in columns:
         if name in _UNIX_TIME_COLUMNS or name in _FEISHU_TIME_COLUMNS:
-            typ = pa.timestamp("s", tz="UTC")
+            typ = pa.timestamp("ms", tz="UTC")  # Parquet has no second unit
         elif name == "time_in_meeting":
             typ = pa.duration("s")
         elif name in _BOOL_COLUMNS:
@@ -203,7 +203,7 @@ def jsonl_to_parquet(
 ) -> int:
     """Convert the first ``length`` bytes of a JSONL journal into a typed Parquet file.
 
-    Timestamps become ``timestamp[s, UTC]`` (the platform's local offset is not kept:
+    Timestamps become ``timestamp[ms, UTC]`` (the platform's local offset is not kept:
     Parquet has one zone per column), ``time_in_meeting`` a ``duration[s]``, flags
     booleans. A malformed time string becomes null. Returns the number of rows.
     """

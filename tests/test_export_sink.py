@@ -1,0 +1,168 @@
+"""Rows, writers and the checkpoint, without a network: a resume truncates a torn tail."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from feishu_vc_async.export._checkpoint import CheckpointError, CheckpointFile
+from feishu_vc_async.export._rows import ALL_COLUMNS, PII_FIELDS, RowBuilder, parse_fields
+from feishu_vc_async.export._sink import ExportSink
+from feishu_vc_async.models import MeetingQuery, Participant
+
+Q1 = MeetingQuery(
+    meeting_no="123456789", meeting_start_time=1_700_000_000, meeting_end_time=1_700_003_600
+)
+Q2 = MeetingQuery(
+    meeting_no="234567891", meeting_start_time=1_700_000_000, meeting_end_time=1_700_003_600
+)
+
+
+def _person(n: int) -> Participant:
+    return Participant(
+        participant_name=f"p{n}",
+        user_id=f"ou_{n}",
+        phone=f"138000000{n:02d}",
+        email=f"p{n}@example.com",
+        public_ip=f"27.1.2.{n}",
+        internal_ip=f"10.0.0.{n}",
+        employee_id=f"E{n}",
+        audio=True,
+        video=n % 2 == 0,
+        join_time="2023.11.14 22:13:20 (GMT+08:00)",
+        leave_time="2023.11.14 23:00:00 (GMT+08:00)",
+        time_in_meeting="00:46:40",
+        accept_status=1,
+    )
+
+
+def test_parse_fields() -> None:
+    assert parse_fields(None) == ALL_COLUMNS
+    assert parse_fields("meeting_no, email") == ("meeting_no", "email")
+    with pytest.raises(ValueError, match="unknown column"):
+        parse_fields("meeting_no,mail")
+    with pytest.raises(ValueError, match="twice"):
+        parse_fields("email,email")
+
+
+def test_rows_have_meeting_columns_and_every_field() -> None:
+    (row,) = RowBuilder().rows(Q1, [_person(1)])
+    assert list(row) == list(ALL_COLUMNS)
+    assert row["meeting_no"] == "123456789"
+    assert row["meeting_start_time"] == 1_700_000_000
+    assert row["email"] == "p1@example.com"
+    assert row["department"] is None
+
+
+def test_redaction_blanks_pii_and_keeps_the_rest() -> None:
+    (row,) = RowBuilder(redact_pii=True).rows(Q1, [_person(1)])
+    assert all(row[f] is None for f in PII_FIELDS)
+    assert row["user_id"] == "ou_1"
+    assert row["participant_name"] == "p1"
+
+
+def _sink(out: Path, fmt: str = "jsonl", **kw: object) -> ExportSink:
+    return ExportSink(
+        out,
+        fmt=fmt,  # type: ignore[arg-type]
+        queries=[Q1, Q2],
+        columns=kw.pop("columns", ALL_COLUMNS),  # type: ignore[arg-type]
+        redact_pii=False,
+        page_size=100,
+        commit_interval=0.0,
+    )
+
+
+def test_resume_truncates_what_came_after_the_checkpoint(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    sink = _sink(out)
+    sink.open(resume=True, overwrite=False)
+    sink.write_page(Q1, [_person(1), _person(2)], next_page_token="t1", is_last=False)
+    committed = out.stat().st_size
+    # A crash after a partial page: bytes on disk past the checkpoint, no commit.
+    sink.commit_interval = 3600.0
+    sink.write_page(Q1, [_person(3)], next_page_token=None, is_last=True)
+    sink._data.close()  # no checkpoint commit: what a kill -9 leaves
+    with out.open("ab") as fh:
+        fh.write(b'{"torn": ')
+    assert out.stat().st_size > committed
+
+    again = _sink(out)
+    point = again.open(resume=True, overwrite=False)
+    assert out.stat().st_size == committed
+    assert point.next_tokens == {Q1.key: "t1"}
+    assert point.completed == set()
+    again.write_page(Q1, [_person(3)], next_page_token=None, is_last=True)
+    again.write_page(Q2, [], next_page_token=None, is_last=True)
+    again.finish(all_done=True)
+    names = [
+        msgspec.json.decode(line)["participant_name"] for line in out.read_bytes().splitlines()
+    ]
+    assert names == ["p1", "p2", "p3"]
+    state = CheckpointFile(again.paths.checkpoint).load()
+    assert state is not None
+    assert state.finalized
+    assert sorted(state.completed) == sorted([Q1.key, Q2.key])
+
+    # Finished: a resume has nothing to do and leaves the file alone.
+    done = _sink(out)
+    assert done.open(resume=True, overwrite=False).already_finalized
+
+
+def test_unfinished_checkpoint_needs_resume_or_overwrite(tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    sink = _sink(out, "csv")
+    sink.open(resume=False, overwrite=False)
+    sink.write_page(Q1, [_person(1)], next_page_token="t1", is_last=False)
+    sink.abort()
+    with pytest.raises(CheckpointError, match="--resume"):
+        _sink(out, "csv").open(resume=False, overwrite=False)
+    # Other options than the checkpoint's: refused rather than mixing two exports.
+    with pytest.raises(CheckpointError, match="another meetings list"):
+        _sink(out, "csv", columns=("meeting_no",)).open(resume=True, overwrite=False)
+    fresh = _sink(out, "csv")
+    fresh.open(resume=False, overwrite=True)
+    fresh.finish(all_done=False)
+    assert out.read_bytes() == (",".join(ALL_COLUMNS) + "\r\n").encode()
+
+
+def test_csv_cells(tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    sink = _sink(out, "csv")
+    sink.open(resume=False, overwrite=False)
+    sink.write_page(Q1, [_person(1), _person(2)], next_page_token=None, is_last=True)
+    sink.finish(all_done=False)
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert [r["video"] for r in rows] == ["false", "true"]
+    assert rows[0]["department"] == ""
+    assert rows[0]["meeting_end_time"] == "1700003600"
+
+
+def test_parquet_typed_columns(tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    out = tmp_path / "out.parquet"
+    sink = _sink(out, "parquet")
+    sink.open(resume=False, overwrite=False)
+    sink.write_page(Q1, [_person(1)], next_page_token="x", is_last=False)
+    sink.write_page(Q1, [_person(2)], next_page_token=None, is_last=True)
+    sink.write_page(Q2, [], next_page_token=None, is_last=True)
+    sink.finish(all_done=True)
+    assert not sink.paths.journal.exists()
+    table = pq.read_table(out)
+    assert table.num_rows == 2
+    schema = table.schema
+    assert str(schema.field("join_time").type) == "timestamp[ms, tz=UTC]"
+    assert str(schema.field("meeting_start_time").type) == "timestamp[ms, tz=UTC]"
+    assert str(schema.field("time_in_meeting").type) == "duration[s]"
+    assert str(schema.field("audio").type) == "bool"
+    first = table.to_pylist()[0]
+    assert first["join_time"] == datetime(2023, 11, 14, 14, 13, 20, tzinfo=UTC)
+    assert first["time_in_meeting"] == timedelta(minutes=46, seconds=40)
+    assert first["meeting_start_time"] == datetime.fromtimestamp(1_700_000_000, UTC)
+    assert first["department"] is None
+    assert first["audio"] is True
