@@ -1,0 +1,447 @@
+"""Fan-out against the emulator: exactly-once results, failures, resume, backpressure,
+cancellation. The emulator's gateway is off (or scaled) so 1,000 meetings take seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import anyio
+import msgspec
+import pytest
+
+from feishu_vc_async._retry import DefaultRetryPolicy
+from feishu_vc_async.client import VCClient
+from feishu_vc_async.emulator import Emulator, Faults, Latency, RequestRecord
+from feishu_vc_async.errors import (
+    InvalidQueryError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from feishu_vc_async.fanout import FanOut, FanOutItem, MeetingFailure, PageItem, Resume
+from feishu_vc_async.models import MeetingQuery, Participant
+from feishu_vc_async.ratelimit import RateLimit
+
+LIST_PATH = "/open-apis/vc/v1/participant_list"
+FAST_RETRIES = DefaultRetryPolicy(initial=0.005, max_backoff=0.02)
+
+
+def make_client(emu: Emulator, rate_limit: RateLimit | None = None) -> VCClient:
+    return VCClient(
+        app_id=emu.app_id,
+        app_secret=emu.app_secret,
+        base_url=emu.base_url,
+        rate_limit=rate_limit,
+        retry_policy=FAST_RETRIES,
+    )
+
+
+def list_requests(emu: Emulator) -> list[RequestRecord]:
+    return [r for r in emu.requests if r.path == LIST_PATH]
+
+
+def unknown(query: MeetingQuery, taken: set[str], n: int) -> MeetingQuery:
+    """A query for a meeting number the emulator does not hold (→ 126009)."""
+    for candidate in itertools.count(100_000_000 + n * 7919):
+        number = f"{candidate:09d}"
+        if number not in taken:
+            taken.add(number)
+            return msgspec.structs.replace(query, meeting_no=number)
+    raise AssertionError("unreachable")
+
+
+def check_pages(emu: Emulator, query: MeetingQuery, pages: list[PageItem]) -> int:
+    """Pages of one meeting: in order, chained by tokens, last one last, exactly the
+    emulator's participants (returns how many)."""
+    assert [p.page_index for p in pages] == list(range(len(pages)))
+    assert pages[0].page_token is None
+    for before, after in itertools.pairwise(pages):
+        assert not before.is_last
+        assert before.next_page_token is not None
+        assert after.page_token == before.next_page_token
+    assert pages[-1].is_last
+    assert pages[-1].next_page_token is None
+    got = [p for page in pages for p in page.participants]
+    assert got == emu.participants(query)
+    return len(got)
+
+
+async def drain(fan: FanOut, *, raise_on_item: BaseException | None = None) -> int:
+    """Consume a whole fan-out; return the item count (or raise at the first item)."""
+    count = 0
+    async with fan as results:
+        async for _ in results:
+            if raise_on_item is not None:
+                raise raise_on_item
+            count += 1
+    return count
+
+
+async def drain_within(fan: FanOut, seconds: float) -> int:
+    async with asyncio.timeout(seconds):
+        return await drain(fan)
+
+
+def fanout_tasks() -> list[asyncio.Task[object]]:
+    return [t for t in asyncio.all_tasks() if "fanout" in t.get_name() or "FanOut" in t.get_name()]
+
+
+@pytest.fixture
+async def big_emu() -> AsyncIterator[Emulator]:
+    async with Emulator(
+        meetings=1000, seed=11, rate_limit=None, webinars=5, webinar_size=260
+    ) as emu:
+        yield emu
+
+
+@pytest.fixture
+async def emu() -> AsyncIterator[Emulator]:
+    async with Emulator(meetings=60, seed=3, rate_limit=None, webinars=2, webinar_size=130) as e:
+        yield e
+
+
+async def test_thousand_meetings_exactly_once_and_failures_reported(big_emu: Emulator) -> None:
+    emu = big_emu
+    queries = list(emu.meetings)
+    held = {q.meeting_no for q in queries}
+    # 5 %: 25 unknown meeting numbers (126009) and 25 denied meetings (121005).
+    missing = {i: unknown(queries[i], held, i) for i in range(0, 1000, 40)}
+    for i, query in missing.items():
+        queries[i] = query
+    denied = {queries[i].meeting_no for i in range(20, 1000, 40)}
+    for number in denied:
+        emu.deny_meeting(number)
+    missing_nos = {q.meeting_no for q in missing.values()}
+
+    pages: dict[str, list[PageItem]] = {}
+    failures: dict[str, MeetingFailure] = {}
+    expected_count = 0
+    async with make_client(emu) as client:
+        async with client.fan_out(queries, page_size=50) as results:
+            async for item in results:
+                if isinstance(item, PageItem):
+                    pages.setdefault(item.query.key, []).append(item)
+                    if item.is_last:
+                        # Checked at once, while the emulator still has the rows cached.
+                        expected_count += check_pages(emu, item.query, pages[item.query.key])
+                else:
+                    assert item.query.key not in failures
+                    failures[item.query.key] = item
+        progress = results.progress
+
+    assert {f.query.meeting_no for f in failures.values()} == missing_nos | denied
+    for failure in failures.values():
+        assert failure.pages_fetched == 0
+        assert failure.next_page_token is None
+        if failure.query.meeting_no in denied:
+            assert isinstance(failure.error, PermissionDeniedError)
+            assert failure.error.code == 121005
+        else:
+            assert isinstance(failure.error, NotFoundError)
+            assert failure.error.code == 126009
+        assert failure.error.log_id
+    ok = [q for q in queries if q.meeting_no not in missing_nos | denied]
+    assert len(ok) == 950
+    assert set(pages) == {q.key for q in ok}
+    assert all(p[-1].is_last for p in pages.values())
+    assert max(len(p) for p in pages.values()) >= 6  # the webinars paged
+    total_pages = sum(len(p) for p in pages.values())
+    assert progress.total == 1000
+    assert (progress.done, progress.failed, progress.skipped, progress.running) == (950, 50, 0, 0)
+    assert progress.pages == total_pages
+    assert progress.participants == expected_count
+    assert progress.requests == total_pages + 50 == len(list_requests(emu))
+    assert progress.remaining == 0
+    assert progress.eta == 0.0
+
+
+async def test_endless_input_break_after_n_items(emu: Emulator) -> None:
+    taken = 0
+
+    def endless() -> Iterator[MeetingQuery]:
+        nonlocal taken
+        for query in itertools.cycle(emu.meetings):
+            taken += 1
+            yield query
+
+    seen = 0
+    async with make_client(emu) as client:
+        async with client.fan_out(endless(), concurrency=4, buffer_size=4) as results:
+            async for _ in results:
+                seen += 1
+                if seen == 100:
+                    break
+        assert results.progress.total is None
+        assert results.progress.eta is None
+        assert results.progress.running == 0
+    assert seen == 100
+    # Input is read as capacity frees up: a few meetings ahead, not the whole cycle.
+    assert taken <= 100 + 4 + 4 + 1
+    assert not fanout_tasks()
+
+
+async def test_break_after_first_item_cancels_everything() -> None:
+    closed = anyio.Event()
+
+    async def source() -> AsyncIterator[MeetingQuery]:
+        try:
+            for query in itertools.cycle(emu_slow.meetings):
+                yield query
+        finally:
+            closed.set()
+
+    emu_slow = Emulator(meetings=60, seed=3, rate_limit=None, latency=Latency.constant(0.05))
+    async with emu_slow, make_client(emu_slow) as client:
+        async with client.fan_out(source(), concurrency=8) as results:
+            async for item in results:
+                assert isinstance(item, PageItem)
+                break
+        exited = time.monotonic()
+        assert closed.is_set()  # the async generator was aclose()d
+        assert results.progress.running == 0
+        assert not fanout_tasks()
+        sent = len(list_requests(emu_slow))
+        await anyio.sleep(0.2)
+        # Nothing arrived after the exit (records carry their arrival time).
+        assert all(r.time <= exited for r in list_requests(emu_slow))
+        assert sent <= 1 + 8 + 16
+        # The client is still usable.
+        page = await client.participant_list(emu_slow.meetings[0])
+        assert page.participants
+
+
+async def test_resume_refetches_no_finished_page(emu: Emulator) -> None:
+    queries = emu.meetings[:30] + emu.webinars
+    resume = Resume()
+    delivered: set[tuple[str, str | None]] = set()
+    first: list[PageItem] = []
+    async with make_client(emu) as client:
+        async with client.fan_out(queries, page_size=20, concurrency=6) as results:
+            async for item in results:
+                assert isinstance(item, PageItem)
+                resume.record(item)
+                delivered.add((item.query.meeting_no, item.page_token))
+                first.append(item)
+                if len(first) == 25:
+                    break
+        assert resume.completed
+        assert resume.next_tokens
+        # A checkpoint survives a JSON round trip.
+        resume = msgspec.json.decode(msgspec.json.encode(resume), type=Resume)
+
+        emu.reset_log()
+        second: list[PageItem] = []
+        async with client.fan_out(queries, page_size=20, resume=resume) as results:
+            async for item in results:
+                assert isinstance(item, PageItem)
+                second.append(item)
+        assert results.progress.skipped == len(resume.completed)
+        assert results.progress.done == len(queries) - len(resume.completed)
+
+    refetched = [
+        r
+        for r in list_requests(emu)
+        if (r.params["meeting_no"], r.params.get("page_token")) in delivered
+    ]
+    assert refetched == []
+    for query in queries:
+        got = [p for item in first + second if item.query == query for p in item.participants]
+        assert got == emu.participants(query)
+    resumed = [i for i in second if i.query.key in resume.next_tokens]
+    assert all(i.page_token is not None for i in resumed if i.page_index == 0)
+
+
+async def test_transient_faults_still_exactly_once() -> None:
+    faults = Faults(seed=4, error_rate=0.08, reset_rate=0.04, html_rate=0.02)
+    async with (
+        Emulator(
+            meetings=150, seed=8, rate_limit=None, faults=faults, webinars=2, webinar_size=150
+        ) as emu,
+        make_client(emu) as client,
+    ):
+        got: dict[str, list[Participant]] = {}
+        async with client.fan_out(emu.meetings, page_size=20) as results:
+            async for item in results:
+                assert isinstance(item, PageItem), item
+                got.setdefault(item.query.key, []).extend(item.participants)
+        assert results.progress.retries > 0
+        assert any(r.fault for r in emu.requests)
+    assert set(got) == {q.key for q in emu.meetings}
+    for query in emu.meetings:
+        assert got[query.key] == emu.participants(query)
+
+
+async def test_slow_consumer_bounds_fetching(emu: Emulator) -> None:
+    async with make_client(emu) as client:
+        async with client.fan_out(
+            emu.meetings, page_size=20, concurrency=3, buffer_size=5
+        ) as results:
+            item = await results.__anext__()
+            assert isinstance(item, PageItem)
+            await anyio.sleep(0.15)
+            stalled = len(list_requests(emu))
+            assert results.progress.buffered == 5
+            await anyio.sleep(0.15)
+            # Nothing fetched while the consumer sleeps, beyond one item per worker
+            # and a full buffer.
+            assert len(list_requests(emu)) == stalled
+            assert stalled <= 1 + 5 + 3
+            assert results.progress.pages == stalled
+            rest = [i async for i in results]
+        assert len(rest) + 1 == results.progress.pages
+
+
+async def test_fail_fast_raises_and_cancels(emu: Emulator) -> None:
+    emu.deny_meeting(emu.meetings[5].meeting_no)
+    async with make_client(emu) as client:
+        results = client.fan_out(emu.meetings, fail_fast=True, concurrency=4)
+        with pytest.raises(PermissionDeniedError) as caught:
+            await drain(results)
+        assert caught.value.code == 121005
+        assert results.progress.done < len(emu.meetings) - 1
+        assert not fanout_tasks()
+        page = await client.participant_list(emu.meetings[0])
+        assert page.participants
+
+
+async def test_invalid_queries_become_failures(emu: Emulator) -> None:
+    good = emu.meetings[0]
+    short = msgspec.structs.replace(good, meeting_no="12345678")
+    backwards = msgspec.structs.replace(good, meeting_end_time=good.meeting_start_time - 60)
+    items: list[object] = ["not a query", short, good, backwards]
+    async with make_client(emu) as client, client.fan_out(items) as results:  # type: ignore[arg-type]
+        out = [i async for i in results]
+    failures = [i for i in out if isinstance(i, MeetingFailure)]
+    assert len(failures) == 3
+    assert all(isinstance(f.error, InvalidQueryError) for f in failures)
+    codes = {f.error.code for f in failures if isinstance(f.error, InvalidQueryError)}
+    assert {126004, 126006} <= codes
+    assert [f.key for f in failures if f.query == "not a query"] == [None]  # type: ignore[comparison-overlap]
+    pages = [i for i in out if isinstance(i, PageItem)]
+    assert {p.query for p in pages} == {good}
+    # No request was sent for an invalid query.
+    assert {r.params["meeting_no"] for r in list_requests(emu)} == {good.meeting_no}
+    assert results.progress.failed == 3
+
+
+async def test_invalid_query_fail_fast_raises(emu: Emulator) -> None:
+    bad = msgspec.structs.replace(emu.meetings[0], meeting_no="1")
+    async with make_client(emu) as client:
+        with pytest.raises(InvalidQueryError):
+            await drain(client.fan_out([bad, *emu.meetings], fail_fast=True))
+
+
+async def test_timeout_cancels_and_client_stays_usable() -> None:
+    async with (
+        Emulator(meetings=40, seed=2, rate_limit=None, latency=Latency.constant(0.05)) as emu,
+        make_client(emu) as client,
+    ):
+        received = 0
+        results = client.fan_out(emu.meetings, concurrency=4)
+        with pytest.raises(TimeoutError):
+            await drain_within(results, 0.12)
+        assert not fanout_tasks()
+        assert results.progress.running == 0
+        with anyio.move_on_after(0.12) as scope:
+            async with client.fan_out(emu.meetings, concurrency=4) as results:
+                async for _ in results:
+                    received += 1
+        assert scope.cancelled_caught
+        assert not fanout_tasks()
+        # Another call on the same client works.
+        page = await client.participant_list(emu.meetings[1])
+        assert page.participants == emu.participants(emu.meetings[1])[: len(page.participants)]
+        async with client.fan_out(emu.meetings[:3]) as results:
+            assert len([i async for i in results]) >= 3
+
+
+async def test_body_exception_propagates_unwrapped(emu: Emulator) -> None:
+    async with make_client(emu) as client:
+        with pytest.raises(KeyError, match="mine"):
+            await drain(client.fan_out(emu.meetings), raise_on_item=KeyError("mine"))
+        assert not fanout_tasks()
+
+
+async def test_participants_convenience_and_empty_meeting(emu: Emulator) -> None:
+    nobody = msgspec.structs.replace(emu.meetings[1], user_id="ou_nobody_at_all")
+    emu.deny_meeting(emu.meetings[2].meeting_no)
+    queries = [emu.meetings[0], nobody, emu.meetings[2], emu.meetings[3]]
+    async with make_client(emu) as client:
+        async with client.fan_out(queries) as results:
+            items: list[FanOutItem] = [i async for i in results]
+        async with client.fan_out(queries, page_size=20) as results:
+            pairs = [pair async for pair in results.participants()]
+    empty = [i for i in items if isinstance(i, PageItem) and i.query == nobody]
+    assert len(empty) == 1
+    assert empty[0].participants == []
+    assert empty[0].is_last
+    expected = {
+        (q.key, msgspec.json.encode(p))
+        for q in (emu.meetings[0], emu.meetings[3])
+        for p in emu.participants(q)
+    }
+    got = [(q.key, msgspec.json.encode(p)) for q, p in pairs]
+    assert len(got) == len(expected)
+    assert set(got) == expected
+    assert results.progress.failed == 1
+
+
+async def test_progress_rate_and_eta_are_live(emu: Emulator) -> None:
+    async with make_client(emu) as client:
+        async with client.fan_out(emu.meetings, concurrency=2) as results:
+            assert results.progress.total == len(emu.meetings)
+            count = 0
+            async for _ in results:
+                count += 1
+                if count == 20:
+                    progress = results.progress
+                    assert progress.rate > 0
+                    eta = progress.eta
+                    assert eta is not None
+                    assert eta > 0
+                    assert progress.pending is not None
+                    assert progress.pending + progress.running + progress.done <= len(emu.meetings)
+                    snap = progress.snapshot()
+                    assert snap["requests"] >= 20
+                    assert "eta=" in repr(progress)
+        assert results.progress.eta == 0.0
+
+
+async def test_adaptive_concurrency_under_a_scaled_limit() -> None:
+    limit = RateLimit(40, 1.0)
+    async with (
+        Emulator(
+            meetings=120, seed=9, rate_limit=limit, latency=Latency.constant(0.1), webinars=0
+        ) as emu,
+        make_client(emu, rate_limit=limit) as client,
+    ):
+        results = client.fan_out(emu.meetings[:100])
+        assert results.progress.concurrency == 4  # starts small
+        peak = 0
+        async with results:
+            async for _ in results:
+                peak = max(peak, results.progress.concurrency)
+        # ceil(40/s × 0.1 s) + margin = 6; never far above it, and no 429s.
+        assert 5 <= peak <= 12
+        assert results.progress.rate_limited <= 2  # the client limiter, not fan-out, owns this
+        assert results.progress.done == 100
+
+
+async def test_entering_twice_and_iterating_outside_fail(emu: Emulator) -> None:
+    async with make_client(emu) as client:
+        results = client.fan_out(emu.meetings[:2])
+        with pytest.raises(RuntimeError):
+            await results.__anext__()
+        async with results:
+            pass
+        with pytest.raises(RuntimeError):
+            async with results:
+                pass
+        with pytest.raises(ValueError, match="concurrency"):
+            client.fan_out([], concurrency=0)
+        with pytest.raises(InvalidQueryError):
+            client.fan_out([], page_size=500)
+        async with client.fan_out([]) as results:
+            assert [i async for i in results] == []
