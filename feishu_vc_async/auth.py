@@ -35,7 +35,7 @@ from .errors import (
     InternalServerError,
     RateLimitedError,
 )
-from .models import JSON_ENCODER, TENANT_TOKEN_DECODER
+from .models import ERROR_ENVELOPE_DECODER, JSON_ENCODER, TENANT_TOKEN_DECODER
 from .ratelimit import token_identity
 
 __all__ = [
@@ -232,7 +232,17 @@ class TenantTokenProvider:
             (time.monotonic() - started) * 1000.0,
         )
         if answer.code != 0 or raw.status >= 400:
-            err = api_error(raw, "POST", path, code=answer.code, msg=answer.msg, secrets=secrets)
+            # The token answer's struct has no ``error``: read the log id from the envelope.
+            envelope = ERROR_ENVELOPE_DECODER.decode(raw.body)
+            err = api_error(
+                raw,
+                "POST",
+                path,
+                code=answer.code,
+                msg=answer.msg,
+                body_log_id=envelope.error.log_id if envelope.error else None,
+                secrets=secrets,
+            )
             if isinstance(err, InternalServerError | RateLimitedError | AuthError):
                 raise err  # transient ones stay retryable
             raise AuthError(
