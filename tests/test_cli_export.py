@@ -1,0 +1,363 @@
+"""`feishu-vc export` end to end against the emulator over real sockets.
+
+The CLI runs in a worker thread (its own event loop, as ``asyncio.run`` gives it) while
+the emulator serves from the test's loop; the secret test runs it as a subprocess.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import sys
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+import msgspec
+import pytest
+
+from feishu_vc_async.cli import main
+from feishu_vc_async.emulator import Emulator
+from feishu_vc_async.export._input import write_meetings_csv
+from feishu_vc_async.export._rows import ALL_COLUMNS, PII_FIELDS, RowBuilder
+from feishu_vc_async.models import MeetingQuery, parse_duration, parse_feishu_time
+
+# Marked here too (conftest marks async tests only after collection): parametrized async
+# tests need the marker while they are collected.
+pytestmark = pytest.mark.anyio
+
+FAST = ["--rate-limit", "1000/1s", "--progress", "log", "--log-interval", "0.2"]
+
+
+def _env(emu: Emulator) -> dict[str, str]:
+    return {"FEISHU_APP_ID": emu.app_id, "FEISHU_APP_SECRET": emu.app_secret}
+
+
+async def run_cli(argv: Sequence[str], env: dict[str, str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+
+    def call() -> int:
+        return main(list(argv), env=env, stdout=out, stderr=err)
+
+    code = await anyio.to_thread.run_sync(call)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _export_argv(emu: Emulator, meetings: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "export",
+        "--meetings",
+        str(meetings),
+        "--out",
+        str(out),
+        "--base-url",
+        emu.base_url,
+        *FAST,
+        *extra,
+    ]
+
+
+def _truth(emu: Emulator, queries: Sequence[MeetingQuery]) -> dict[str, list[dict[str, Any]]]:
+    builder = RowBuilder()
+    return {q.meeting_no: builder.rows(q, emu.participants(q)) for q in queries}
+
+
+def _by_meeting(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        grouped[str(row["meeting_no"])].append(row)
+    return dict(grouped)
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    decoder = msgspec.json.Decoder(dict[str, Any])
+    return [decoder.decode(line) for line in path.read_bytes().splitlines()]
+
+
+def _csv_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _typed(row: dict[str, Any]) -> dict[str, Any]:
+    typed = dict(row)
+    for name in ("meeting_start_time", "meeting_end_time"):
+        typed[name] = datetime.fromtimestamp(row[name], UTC)
+    for name in ("join_time", "leave_time"):
+        typed[name] = parse_feishu_time(row[name])
+    typed["time_in_meeting"] = parse_duration(row["time_in_meeting"])
+    return typed
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+async def test_export_200_meetings_matches_ground_truth(tmp_path: Path, fmt: str) -> None:
+    async with Emulator(meetings=200, seed=11, rate_limit=None) as emu:
+        meetings = tmp_path / "meetings.csv"
+        write_meetings_csv(meetings, emu.meetings)
+        out = tmp_path / f"participants.{fmt}"
+        code, stdout, stderr = await run_cli(_export_argv(emu, meetings, out), _env(emu))
+        assert code == 0, stderr
+        truth = _truth(emu, emu.meetings)
+    assert "Exported 200 of 200 meetings" in stdout
+    expected_rows = sum(len(rows) for rows in truth.values())
+    assert f"{expected_rows} participants" in stdout
+    if fmt == "jsonl":
+        got = _by_meeting(_read_jsonl(out))
+        want = truth
+    elif fmt == "csv":
+        with out.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            assert tuple(reader.fieldnames or ()) == ALL_COLUMNS
+            got = _by_meeting(list(reader))
+        want = {
+            k: [{c: _csv_text(v) for c, v in r.items()} for r in rows] for k, rows in truth.items()
+        }
+    else:
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(out)
+        assert table.column_names == list(ALL_COLUMNS)
+        got = _by_meeting(table.to_pylist())
+        want = {k: [_typed(r) for r in rows] for k, rows in truth.items()}
+        assert not out.with_name(out.name + ".journal.jsonl").exists()
+    # Every meeting present (an empty one has no rows), each meeting's rows in page order.
+    assert {k: v for k, v in want.items() if v} == got
+
+
+async def test_failing_meetings_are_listed_and_the_rest_exported(tmp_path: Path) -> None:
+    async with Emulator(meetings=30, seed=5, rate_limit=None) as emu:
+        denied = emu.meetings[3]
+        emu.deny_meeting(denied.meeting_no)
+        unknown = MeetingQuery(
+            meeting_no="999999999",
+            meeting_start_time=denied.meeting_start_time,
+            meeting_end_time=denied.meeting_end_time,
+        )
+        meetings = tmp_path / "meetings.csv"
+        write_meetings_csv(meetings, [*emu.meetings, unknown])
+        out = tmp_path / "out.jsonl"
+        code, stdout, stderr = await run_cli(_export_argv(emu, meetings, out), _env(emu))
+        assert code == 1, stderr
+        truth = _truth(emu, [q for q in emu.meetings if q != denied])
+
+        # A resume retries only the failed ones, and adds nothing twice.
+        before = out.read_bytes()
+        code2, _, stderr2 = await run_cli(_export_argv(emu, meetings, out, "--resume"), _env(emu))
+        assert code2 == 1, stderr2
+        assert out.read_bytes() == before
+        log_ids = {r.log_id for r in emu.requests if r.code in (121005, 126009)}
+    assert "Exported 29 of 31 meetings (2 failed)" in stdout
+    assert re.search(rf"{denied.meeting_no}\s+code=121005\s+.*log_id=\S+", stdout)
+    assert re.search(r"999999999\s+code=126009", stdout)
+    failures = [
+        msgspec.json.decode(line)
+        for line in (tmp_path / "out.jsonl.failures.jsonl").read_bytes().splitlines()
+    ]
+    assert {(f["meeting_no"], f["code"]) for f in failures} == {
+        (denied.meeting_no, 121005),
+        ("999999999", 126009),
+    }
+    assert {f["log_id"] for f in failures} <= log_ids
+    assert all(f["log_id"] for f in failures)
+    assert _by_meeting(_read_jsonl(out)) == {k: v for k, v in truth.items() if v}
+
+
+BAD_FILES: dict[str, tuple[bytes, list[int]]] = {
+    "missing-columns.csv": (b"meeting_no,meeting_start_time\n123456789,1700000000\n", [1]),
+    "bad-numbers.csv": (
+        b"meeting_no,meeting_start_time,meeting_end_time\n"
+        b"123456789,1700000000,1700003600\n"
+        b"12345678x,1700000000,1700003600\n"
+        b"123456780,17000000.5,1700003600\n"
+        b"123456781,1700000000,soon\n",
+        [3, 4, 5],
+    ),
+    "times.csv": (
+        b"meeting_no,meeting_start_time,meeting_end_time,user_id,room_id\n"
+        b"123456789,1700003600,1700000000,,\n"
+        b"123456780,1700000000,1700090000,,\n"
+        b"123456781,1700000000,1700003600,ou_a,omm_b\n"
+        b"123456782,1700000000,1700003600,,\n",
+        [2, 3, 4],
+    ),
+    "empty.csv": (b"", [0]),
+    "garbage.jsonl": (bytes(range(256)) * 4, [1]),
+    "bad.jsonl": (
+        b'{"meeting_no": "123456789", "meeting_start_time": 1700000000, '
+        b'"meeting_end_time": 1700003600}\n'
+        b"{not json\n"
+        b'{"meeting_no": "123456789", "meeting_start_time": 1700000000}\n',
+        [2, 3],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+async def test_bad_input_exits_2_naming_every_line_before_any_request(
+    tmp_path: Path, name: str
+) -> None:
+    data, lines = BAD_FILES[name]
+    meetings = tmp_path / name
+    meetings.write_bytes(data)
+    async with Emulator(meetings=3, seed=1, rate_limit=None) as emu:
+        code, stdout, stderr = await run_cli(
+            _export_argv(emu, meetings, tmp_path / "out.jsonl"), _env(emu)
+        )
+        assert emu.requests == []
+    assert code == 2
+    assert stdout == ""
+    named = sorted({int(n) for n in re.findall(rf"{re.escape(name)}:(\d+):", stderr)})
+    if lines == [0]:
+        assert "no meetings" in stderr
+    else:
+        assert named == lines, stderr
+    assert "nothing was requested" in stderr
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--rate-limit", "fast"], "--rate-limit"),
+        (["--page-size", "500"], "--page-size 500"),
+        (["--fields", "meeting_no,mail"], "unknown column(s) mail"),
+        (["--format", "csv", "--resume", "--overwrite"], "--resume or --overwrite"),
+        (["--lark", "--base-url", "http://127.0.0.1:1"], "--base-url or --lark"),
+    ],
+)
+async def test_bad_options_exit_2(tmp_path: Path, argv: list[str], message: str) -> None:
+    meetings = tmp_path / "m.csv"
+    meetings.write_text("meeting_no,meeting_start_time,meeting_end_time\n123456789,1,2\n")
+    code, _, stderr = await run_cli(
+        ["export", "--meetings", str(meetings), "--out", str(tmp_path / "o.jsonl"), *argv],
+        {"FEISHU_APP_ID": "cli_x", "FEISHU_APP_SECRET": "s3cr3t-value"},
+    )
+    assert code == 2
+    assert message in stderr
+    assert "s3cr3t-value" not in stderr
+
+
+async def test_no_credentials_exit_2(tmp_path: Path) -> None:
+    meetings = tmp_path / "m.csv"
+    meetings.write_text("meeting_no,meeting_start_time,meeting_end_time\n123456789,1,2\n")
+    code, _, stderr = await run_cli(
+        ["export", "--meetings", str(meetings), "--out", str(tmp_path / "o.jsonl")], {}
+    )
+    assert code == 2
+    assert "no credentials" in stderr
+
+
+async def test_refused_credentials_stop_the_run_with_exit_2(tmp_path: Path) -> None:
+    async with Emulator(meetings=20, seed=2, rate_limit=None) as emu:
+        meetings = tmp_path / "meetings.csv"
+        write_meetings_csv(meetings, emu.meetings)
+        env = {"FEISHU_APP_ID": emu.app_id, "FEISHU_APP_SECRET": "wrong-secret-123"}
+        code, _, stderr = await run_cli(
+            _export_argv(emu, meetings, tmp_path / "o.jsonl", "--max-retries", "0"), env
+        )
+        participant_calls = [r for r in emu.requests if not r.token_request]
+    assert code == 2
+    assert "refused the credentials" in stderr
+    assert "wrong-secret-123" not in stderr
+    # It stopped at the refusal instead of failing all 20 meetings one by one.
+    assert len(participant_calls) == 0
+
+
+async def test_redact_pii_leaves_no_phone_email_or_ip(tmp_path: Path) -> None:
+    async with Emulator(meetings=40, seed=9, rate_limit=None) as emu:
+        meetings = tmp_path / "meetings.csv"
+        write_meetings_csv(meetings, emu.meetings)
+        out = tmp_path / "out.csv"
+        code, _, stderr = await run_cli(_export_argv(emu, meetings, out, "--redact-pii"), _env(emu))
+        assert code == 0, stderr
+        secrets = {
+            getattr(p, f)
+            for q in emu.meetings
+            for p in emu.participants(q)
+            for f in PII_FIELDS
+            if getattr(p, f)
+        }
+        names = {p.participant_name for q in emu.meetings for p in emu.participants(q)}
+    text = out.read_text(encoding="utf-8")
+    with out.open(newline="", encoding="utf-8") as fh:
+        cells = {cell for row in csv.reader(fh) for cell in row}
+    assert len(secrets) > 100
+    assert not secrets & cells
+    assert "@" not in text
+    assert not re.search(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b", text)
+    assert not re.search(r"\+86-1\d{10}", text)
+    assert any(name in text for name in names)  # the rest is still there
+
+
+async def test_fields_choose_columns_in_order(tmp_path: Path) -> None:
+    async with Emulator(meetings=10, seed=4, rate_limit=None) as emu:
+        meetings = tmp_path / "meetings.jsonl"
+        meetings.write_bytes(
+            msgspec.json.Encoder().encode_lines(
+                [
+                    {
+                        "meeting_no": q.meeting_no,
+                        "meeting_start_time": datetime.fromtimestamp(
+                            q.meeting_start_time, UTC
+                        ).isoformat(),
+                        "meeting_end_time": q.meeting_end_time,
+                    }
+                    for q in emu.meetings
+                ]
+            )
+        )
+        out = tmp_path / "out.jsonl"
+        code, _, stderr = await run_cli(
+            _export_argv(emu, meetings, out, "--fields", "participant_name,meeting_no"),
+            _env(emu),
+        )
+        assert code == 0, stderr
+        total = sum(len(emu.participants(q)) for q in emu.meetings)
+    rows = _read_jsonl(out)
+    assert len(rows) == total
+    assert all(list(r) == ["participant_name", "meeting_no"] for r in rows)
+
+
+async def test_no_secret_in_any_output_or_log(tmp_path: Path) -> None:
+    """Subprocess with -vv: stdout, stderr, output, checkpoint and failures hold no secret."""
+    async with Emulator(meetings=25, seed=8, rate_limit=None) as emu:
+        emu.deny_meeting(emu.meetings[0].meeting_no)  # a failures file too
+        meetings = tmp_path / "meetings.csv"
+        write_meetings_csv(meetings, emu.meetings)
+        user_token = emu.add_user_token()
+        runs = []
+        for fmt, creds in (
+            ("jsonl", []),
+            ("parquet", ["--access-token", user_token]),
+        ):
+            out = tmp_path / f"out-{fmt}.{fmt}"
+            result = await anyio.run_process(
+                [
+                    sys.executable,
+                    "-m",
+                    "feishu_vc_async",
+                    "-vv",
+                    *_export_argv(emu, meetings, out),
+                    *creds,
+                ],
+                env={"PATH": "/usr/bin:/bin", **({} if creds else _env(emu))},
+                check=False,
+            )
+            runs.append(result)
+        tokens = {r.token for r in emu.requests if r.token}
+        secrets = {emu.app_secret, user_token, *tokens}
+        secrets |= {t.removeprefix("Bearer ") for t in tokens}
+    assert [r.returncode for r in runs] == [1, 1]
+    assert len(tokens) >= 2  # a tenant token and the user token were used
+    blobs = [r.stdout for r in runs] + [r.stderr for r in runs]
+    blobs += [p.read_bytes() for p in tmp_path.iterdir() if p.is_file()]
+    assert len(blobs) >= 8  # outputs, checkpoints, failures files, meetings
+    leaks = [s for s in secrets for blob in blobs if s.encode() in blob]
+    assert leaks == []
