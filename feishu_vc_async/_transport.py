@@ -258,7 +258,7 @@ class Transport:
             code if code is not None else "-",
             (raw.log_id if raw is not None else None) or "-",
             (time.perf_counter() - started) * 1000.0,
-            attempt + 1,
+            attempt,
         )
 
     async def participant_list(self, params: dict[str, str]) -> ParticipantPage:
@@ -267,7 +267,8 @@ class Transport:
         provider = self._provider
         limiter = self._limiter
         token_refreshed = False
-        attempt = 0
+        attempt = 0  # transient retries so far: what the policy and max_retries see
+        sent = 0  # every attempt, fresh-token retries included, for the log
         # Bounded: at most max_retries transient retries plus one fresh-token retry.
         while True:
             token: str | None = None
@@ -282,6 +283,7 @@ class Transport:
                 if limiter is not None:
                     await limiter.acquire(self._key)
                 stats.record_request()
+                sent += 1
                 started = time.perf_counter()
                 raw = await self.send(
                     "GET",
@@ -293,7 +295,7 @@ class Transport:
                 page = self._decode_page(raw, token)
             except FeishuError as exc:
                 if started and logger.isEnabledFor(logging.DEBUG):
-                    self._log_attempt(raw, getattr(exc, "code", None), started, attempt)
+                    self._log_attempt(raw, getattr(exc, "code", None), started, sent)
                 if isinstance(exc, RateLimitedError):
                     stats.rate_limited += 1
                     if limiter is not None and token is not None:
@@ -331,7 +333,7 @@ class Transport:
                 wait = decision.wait
             else:
                 if logger.isEnabledFor(logging.DEBUG):
-                    self._log_attempt(raw, 0, started, attempt)
+                    self._log_attempt(raw, 0, started, sent)
                 stats.pages += 1
                 return page
             attempt += 1
