@@ -1,0 +1,187 @@
+"""The in-process limiter through VCClient against the emulator's strict gateways.
+
+Time is scaled (100 per 3 s, 20 per 1 s). The gateway's request log is the judge: zero
+429s, and no window of the period, anywhere, holds more than the limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from _ratelimit_util import max_in_any_window, utilization
+
+from feishu_vc_async._constants import PARTICIPANT_LIST_PATH
+from feishu_vc_async.client import VCClient
+from feishu_vc_async.emulator import Emulator, RequestRecord
+from feishu_vc_async.models import MeetingQuery
+from feishu_vc_async.ratelimit import Pacing, RateLimit
+
+FAST = RateLimit(100, 3.0)
+SMALL = RateLimit(20, 1.0)
+
+
+def _api_records(emu: Emulator, app_id: str | None = None) -> list[RequestRecord]:
+    return [
+        r
+        for r in emu.requests
+        if r.path == PARTICIPANT_LIST_PATH and (app_id is None or r.app_id == app_id)
+    ]
+
+
+async def _hammer(client: VCClient, queries: Sequence[MeetingQuery], total: int, tasks: int) -> int:
+    """``tasks`` concurrent callers fetch ``total`` first pages; returns how many succeeded."""
+    remaining = iter(range(total))
+    done = 0
+
+    async def worker() -> None:
+        nonlocal done
+        for i in remaining:
+            await client.participant_list(queries[i % len(queries)], page_size=20)
+            done += 1
+
+    await asyncio.gather(*(worker() for _ in range(tasks)))
+    return done
+
+
+async def _gateway_run(window: str, seed: int) -> tuple[str, list[RequestRecord], int]:
+    # A distinct seed gives a distinct app id: one app would (rightly) share one budget.
+    async with (
+        Emulator(meetings=20, seed=seed, rate_limit=FAST, window=window) as emu,  # type: ignore[arg-type]
+        VCClient(
+            app_id=emu.app_id,
+            app_secret=emu.app_secret,
+            base_url=emu.base_url,
+            rate_limit=FAST,
+            max_retries=0,
+        ) as client,
+    ):
+        done = await _hammer(client, emu.meetings, total=410, tasks=50)
+        return window, _api_records(emu), done
+
+
+async def test_sliding_and_fixed_gateways_see_no_429_and_full_use() -> None:
+    # Both gateways at once (separate emulators and apps) keep the file short.
+    runs = await asyncio.gather(_gateway_run("sliding", 1), _gateway_run("fixed", 2))
+    for window, records, done in runs:
+        assert done == 410, window
+        assert len(records) == 410, window
+        assert [r for r in records if r.status == 429] == [], window
+        times = [r.time for r in records]
+        assert max_in_any_window(times, FAST.period) <= FAST.requests, window
+        # 98.8 % nominal; leave room for a loaded 2-core machine.
+        assert utilization(times, FAST.requests, FAST.period) >= 0.95, window
+
+
+async def test_two_clients_of_one_app_share_one_budget() -> None:
+    async with Emulator(meetings=10, rate_limit=SMALL) as emu:
+        kwargs = {
+            "app_id": emu.app_id,
+            "app_secret": emu.app_secret,
+            "base_url": emu.base_url,
+            "rate_limit": SMALL,
+            "max_retries": 0,
+        }
+        async with VCClient(**kwargs) as one, VCClient(**kwargs) as two:  # type: ignore[arg-type]
+            # One loop, one RateLimit: both clients hold a handle on one shared limiter.
+            assert one.limiter.limiter is two.limiter.limiter  # type: ignore[union-attr]
+            done = await asyncio.gather(
+                _hammer(one, emu.meetings, 30, 15), _hammer(two, emu.meetings, 30, 15)
+            )
+        assert done == [30, 30]
+        records = _api_records(emu)
+        assert [r for r in records if r.status == 429] == []
+        times = sorted(r.time for r in records)
+        assert max_in_any_window(times, SMALL.period) <= SMALL.requests
+        # One budget: 60 requests at 20/s take about 3 s, not 1.5 s.
+        assert times[-1] - times[0] >= 2.8
+
+
+async def test_two_apps_do_not_wait_on_each_other() -> None:
+    async with Emulator(meetings=10, rate_limit=SMALL) as emu:
+        other_id, other_secret = emu.add_app()
+        async with (
+            VCClient(
+                app_id=emu.app_id,
+                app_secret=emu.app_secret,
+                base_url=emu.base_url,
+                rate_limit=SMALL,
+                max_retries=0,
+            ) as one,
+            VCClient(
+                app_id=other_id,
+                app_secret=other_secret,
+                base_url=emu.base_url,
+                rate_limit=SMALL,
+                max_retries=0,
+            ) as two,
+        ):
+            # Same loop, same RateLimit: one shared limiter, two buckets.
+            assert one.limiter.limiter is two.limiter.limiter  # type: ignore[union-attr]
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            done = await asyncio.gather(
+                _hammer(one, emu.meetings, 40, 10), _hammer(two, emu.meetings, 40, 10)
+            )
+            elapsed = loop.time() - start
+        assert done == [40, 40]
+        # Each app alone needs about 2 s for 40; sharing would need about 4 s.
+        assert elapsed < 3.2
+        for app in (emu.app_id, other_id):
+            records = _api_records(emu, app)
+            assert len(records) == 40
+            assert [r for r in records if r.status == 429] == []
+            assert max_in_any_window([r.time for r in records], SMALL.period) <= SMALL.requests
+
+
+async def test_injected_429_pauses_every_caller_once() -> None:
+    async with Emulator(meetings=10, rate_limit=FAST) as emu:
+        async with VCClient(
+            app_id=emu.app_id, app_secret=emu.app_secret, base_url=emu.base_url, rate_limit=FAST
+        ) as client:
+            run = asyncio.create_task(_hammer(client, emu.meetings, 120, 30))
+            await asyncio.sleep(0.8)
+            emu.force_rate_limit(0.6)  # the gateway refuses everything for 0.6 s
+            done = await run
+            assert done == 120  # every refused request was retried and succeeded
+            assert client.stats.rate_limited >= 1
+        records = _api_records(emu)
+        refused = [r for r in records if r.status == 429]
+        assert refused
+        first = refused[0].time
+        # One pause for all: only requests already sent when the first 429 came back are
+        # refused (the in-flight ones), and nothing at all is sent during the pause.
+        assert refused[-1].time - first < 0.1
+        assert len(refused) <= 5
+        after = [r.time for r in records if r.time > first and r.status != 429]
+        assert after
+        assert min(after) - first >= 0.6 * 0.9
+        # After the pause: paced again, no burst, no further 429.
+        assert max_in_any_window([r.time for r in records], FAST.period) <= FAST.requests
+        interval = Pacing.of(FAST).interval
+        first_after = after[:10]
+        assert first_after[-1] - first_after[0] >= 8.5 * interval
+
+
+async def test_cancelled_callers_send_nothing_and_free_nothing() -> None:
+    async with Emulator(meetings=10, rate_limit=SMALL) as emu:
+        async with VCClient(
+            app_id=emu.app_id, app_secret=emu.app_secret, base_url=emu.base_url, rate_limit=SMALL
+        ) as client:
+            query = emu.meetings[0]
+            await client.participant_list(query)  # warm the token and the bucket
+            waiting = [asyncio.create_task(client.participant_list(query)) for _ in range(10)]
+            await asyncio.sleep(0.12)  # about two more slots are granted meanwhile
+            for task in waiting:
+                task.cancel()
+            results = await asyncio.gather(*waiting, return_exceptions=True)
+            finished = sum(1 for r in results if not isinstance(r, BaseException))
+            assert finished < 10
+            sent_before = len(_api_records(emu))
+            assert sent_before == 1 + finished
+            # The budget goes on exactly where it was: no slot came back from a cancelled
+            # caller, so the next 40 requests keep every window at or under the limit.
+            assert await _hammer(client, emu.meetings, 40, 10) == 40
+        records = _api_records(emu)
+        assert [r for r in records if r.status == 429] == []
+        assert max_in_any_window([r.time for r in records], SMALL.period) <= SMALL.requests
