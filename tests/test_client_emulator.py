@@ -1,0 +1,143 @@
+"""VCClient against the embedded emulator: ground truth, rate limits, faults."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from feishu_vc_async import (
+    DefaultRetryPolicy,
+    NotFoundError,
+    ParameterError,
+    PermissionDeniedError,
+    RateLimit,
+    VCClient,
+)
+from feishu_vc_async.emulator import Emulator, Faults
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_participants_match_the_ground_truth_at_every_page_size() -> None:
+    async with Emulator(meetings=6, seed=11, rate_limit=None, webinars=1, webinar_size=450) as emu:
+        async with VCClient(
+            app_id=emu.app_id, app_secret=emu.app_secret, base_url=emu.base_url, rate_limit=None
+        ) as client:
+            for query in emu.meetings:
+                truth = emu.participants(query)
+                for size in (20, 37, 100):
+                    got = [p async for p in client.participants(query, page_size=size)]
+                    assert got == truth
+                pages = [p async for p in client.pages(query, page_size=20)]
+                assert len(pages) == max(1, -(-len(truth) // 20))
+                assert pages[-1].has_more is False
+                assert pages[-1].page_token is None
+        assert any(len(emu.participants(q)) > 100 for q in emu.meetings)
+
+
+async def test_user_token_reads_the_same_data() -> None:
+    async with Emulator(meetings=2, seed=12, rate_limit=None) as emu:
+        token = emu.add_user_token(expires_in=60)
+        async with VCClient(access_token=token, base_url=emu.base_url, rate_limit=None) as c:
+            query = emu.meetings[0]
+            assert [p async for p in c.participants(query)] == emu.participants(query)
+
+
+async def test_emulator_errors_arrive_typed() -> None:
+    async with (
+        Emulator(meetings=3, seed=13, rate_limit=None) as emu,
+        VCClient(
+            app_id=emu.app_id, app_secret=emu.app_secret, base_url=emu.base_url, rate_limit=None
+        ) as client,
+    ):
+        denied, purged, other = emu.meetings
+        emu.deny_meeting(denied.meeting_no)
+        emu.purge_meeting(purged.meeting_no)
+        with pytest.raises(PermissionDeniedError) as caught:
+            await client.participant_list(denied)
+        assert (caught.value.http_status, caught.value.code) == (403, 121005)
+        assert caught.value.log_id
+        with pytest.raises(NotFoundError) as nf:
+            await client.participant_list(purged)
+        assert (nf.value.http_status, nf.value.code) == (404, 121004)
+        with pytest.raises(ParameterError) as bad_token:
+            await client.participant_list(other, page_token="forged")
+        assert bad_token.value.code == 121003
+
+
+async def test_the_client_limiter_keeps_under_the_gateway_limit() -> None:
+    rate = RateLimit(20, 1.0)
+    async with Emulator(meetings=2, seed=14, rate_limit=rate) as emu:
+        async with VCClient(
+            app_id=emu.app_id, app_secret=emu.app_secret, base_url=emu.base_url, rate_limit=rate
+        ) as client:
+            query = emu.meetings[0]
+            await asyncio.gather(*(client.participant_list(query) for _ in range(45)))
+        assert client.stats.rate_limited == 0
+        assert emu.max_in_window(1.0) <= 20
+        assert not [r for r in emu.requests if r.status == 429]
+
+
+async def test_two_clients_of_one_app_share_a_budget() -> None:
+    rate = RateLimit(20, 1.0)
+    async with Emulator(meetings=2, seed=15, rate_limit=rate) as emu:
+        kw = {"app_id": emu.app_id, "app_secret": emu.app_secret, "base_url": emu.base_url}
+        async with VCClient(**kw, rate_limit=rate) as a, VCClient(**kw, rate_limit=rate) as b:
+            query = emu.meetings[0]
+            await asyncio.gather(
+                *(a.participant_list(query) for _ in range(20)),
+                *(b.participant_list(query) for _ in range(20)),
+            )
+        assert a.stats.rate_limited == b.stats.rate_limited == 0
+        assert emu.max_in_window(1.0) <= 20
+
+
+async def test_without_a_limiter_429s_are_retried_after_the_reset(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with Emulator(meetings=2, seed=16, rate_limit=RateLimit(10, 0.5)) as emu:
+        async with VCClient(
+            app_id=emu.app_id, app_secret=emu.app_secret, base_url=emu.base_url, rate_limit=None
+        ) as client:
+            query = emu.meetings[0]
+            with caplog.at_level(logging.WARNING, logger="feishu_vc_async"):
+                pages = await asyncio.gather(*(client.participant_list(query) for _ in range(25)))
+        assert len(pages) == 25
+        refused = [r for r in emu.requests if r.status == 429]
+        assert refused
+        assert client.stats.rate_limited == len(refused)
+        assert "rate limited (99991400), reset" in caplog.text
+        assert client.stats.errors == 0
+
+
+async def test_faults_are_retried_to_the_ground_truth() -> None:
+    faults = Faults(seed=3, error_rate=0.15, reset_rate=0.1, html_rate=0.1)
+    async with Emulator(meetings=4, seed=17, rate_limit=None, faults=faults) as emu:
+        async with VCClient(
+            app_id=emu.app_id,
+            app_secret=emu.app_secret,
+            base_url=emu.base_url,
+            rate_limit=None,
+            max_retries=8,
+            retry_policy=DefaultRetryPolicy(initial=0.005, max_backoff=0.05),
+        ) as client:
+            for query in emu.meetings:
+                got = [p async for p in client.participants(query, page_size=20)]
+                assert got == emu.participants(query)
+        assert client.stats.retries > 0
+        assert [r for r in emu.requests if r.fault]
+
+
+async def test_a_revoked_token_mid_export_is_replaced() -> None:
+    faults = Faults(seed=1, revoke_token_after=3)
+    async with Emulator(meetings=2, seed=18, rate_limit=None, faults=faults) as emu:
+        async with VCClient(
+            app_id=emu.app_id, app_secret=emu.app_secret, base_url=emu.base_url, rate_limit=None
+        ) as client:
+            for query in emu.meetings:
+                got = [p async for p in client.participants(query, page_size=20)]
+                assert got == emu.participants(query)
+        assert client.stats.token_fetches == 2
+        assert len([r for r in emu.requests if r.token_request]) == 2
