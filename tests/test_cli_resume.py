@@ -1,0 +1,152 @@
+"""kill -9 at random moments, then --resume: the output equals an uninterrupted run's.
+
+The export runs as a real subprocess (``python -m feishu_vc_async export``) against an
+emulator served from this test's event loop, with a per-request latency so that a run
+lasts a few seconds and the kills land before, during and between pages.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import anyio
+import msgspec
+import pytest
+
+from feishu_vc_async.emulator import Emulator
+from feishu_vc_async.export._checkpoint import CheckpointFile
+from feishu_vc_async.export._input import write_meetings_csv
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+KILLS = 5
+
+
+def _argv(emu: Emulator, meetings: Path, out: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "feishu_vc_async",
+        "export",
+        "--meetings",
+        str(meetings),
+        "--out",
+        str(out),
+        "--base-url",
+        emu.base_url,
+        "--rate-limit",
+        "1000/1s",
+        "--concurrency",
+        "3",
+        "--page-size",
+        "20",
+        "--progress",
+        "none",
+        "--resume",
+    ]
+
+
+def _env(emu: Emulator) -> dict[str, str]:
+    return {"FEISHU_APP_ID": emu.app_id, "FEISHU_APP_SECRET": emu.app_secret, "PATH": "/usr/bin"}
+
+
+async def _run(argv: list[str], env: dict[str, str], log: Path, kill_after: float | None) -> int:
+    """Run to the end, or SIGKILL after ``kill_after`` s; the exit code (-9 when killed)."""
+    with log.open("ab") as sink:
+        process = await anyio.open_process(argv, env=env, stdout=sink, stderr=sink)
+        async with process:
+            if kill_after is None:
+                return await process.wait()
+            with anyio.move_on_after(kill_after):
+                return await process.wait()
+            process.send_signal(signal.SIGKILL)
+            return await process.wait()
+
+
+def _rows(path: Path, fmt: str) -> Counter[Any]:
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return Counter(tuple(sorted(r.items())) for r in pq.read_table(path).to_pylist())
+    return Counter(msgspec.json.decode(line) and line for line in path.read_bytes().splitlines())
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+async def test_killed_runs_resume_to_the_uninterrupted_output(tmp_path: Path, fmt: str) -> None:
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    async with Emulator(
+        meetings=40, seed=21, rate_limit=None, latency=0.05, webinar_size=300
+    ) as emu:
+        meetings = tmp_path / "meetings.csv"
+        write_meetings_csv(meetings, emu.meetings)
+        env = _env(emu)
+
+        reference = tmp_path / f"reference.{fmt}"
+        started = time.monotonic()
+        code = await _run(_argv(emu, meetings, reference), env, logs / "reference.log", None)
+        duration = time.monotonic() - started
+        assert code == 0, (logs / "reference.log").read_text()
+
+        out = tmp_path / f"killed.{fmt}"
+        killed = 0
+        moments = []
+        for n in range(KILLS):
+            # Early enough that most kills land while work is left (each run does some).
+            moment = rng.uniform(0.2, max(0.6, duration * 0.3))
+            moments.append(round(moment, 2))
+            code = await _run(_argv(emu, meetings, out), env, logs / f"kill{n}.log", moment)
+            killed += code == -signal.SIGKILL
+        code = await _run(_argv(emu, meetings, out), env, logs / "final.log", None)
+        assert code == 0, (logs / "final.log").read_text()
+
+    context = f"seed={seed} moments={moments} uninterrupted={duration:.2f}s"
+    assert killed >= 3, f"too few kills landed while running: {killed}; {context}"
+    want = _rows(reference, fmt)
+    got = _rows(out, fmt)
+    assert sum(want.values()) > 500
+    assert got == want, (
+        f"missing {sum((want - got).values())}, extra {sum((got - want).values())}; {context}"
+    )
+    state = CheckpointFile(out.with_name(out.name + ".checkpoint.json")).load()
+    assert state is not None
+    assert state.finalized
+    assert state.rows == sum(want.values())
+
+
+def test_sigterm_is_clean(tmp_path: Path) -> None:
+    """SIGTERM (like Ctrl-C) commits the checkpoint and says how to continue."""
+
+    async def scenario() -> tuple[int, str, int]:
+        async with Emulator(
+            meetings=30, seed=4, rate_limit=None, latency=0.05, webinar_size=300
+        ) as emu:
+            meetings = tmp_path / "meetings.csv"
+            write_meetings_csv(meetings, emu.meetings)
+            out = tmp_path / "out.jsonl"
+            argv = _argv(emu, meetings, out)
+            process = await anyio.open_process(
+                argv, env=_env(emu), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+            async with process:
+                await anyio.sleep(1.2)
+                process.send_signal(signal.SIGTERM)
+                code = await process.wait()
+                assert process.stderr is not None
+                err = (await process.stderr.receive()).decode()
+            final = await _run(argv, _env(emu), tmp_path / "final.log", None)
+            return code, err, final
+
+    code, err, final = anyio.run(scenario)
+    assert code == 143, err
+    assert "--resume" in err
+    assert final == 0
