@@ -55,6 +55,7 @@ class ExportConfig:
     concurrency: int | None = None
     page_size: int = PAGE_SIZE_ITER_DEFAULT
     redis_url: str | None = field(default=None, repr=False)
+    redis_prefix: str = "feishu_vc"
     user_id_type: UserIdType = UserIdType.OPEN_ID
     max_retries: int | None = None
     progress: ProgressMode = "auto"
@@ -176,6 +177,7 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Export
         concurrency=args.concurrency,
         page_size=page_size,
         redis_url=redis_url,
+        redis_prefix=args.redis_prefix,
         user_id_type=UserIdType(args.user_id_type),
         max_retries=args.max_retries,
         progress="none" if args.quiet else args.progress,
@@ -270,6 +272,11 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
         "--redis-url",
         metavar="URL",
         help=f"share the rate limit with other processes through Redis (env {ENV_REDIS_URL})",
+    )
+    pacing.add_argument(
+        "--redis-prefix",
+        default="feishu_vc",
+        help="key prefix in Redis; processes sharing a limit use the same (default feishu_vc)",
     )
     pacing.add_argument(
         "--max-retries", type=int, help="attempts after the first for a transient failure"

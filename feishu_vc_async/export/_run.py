@@ -20,7 +20,7 @@ from typing import TextIO
 from .._constants import MAX_RETRIES
 from ..client import VCClient
 from ..errors import AuthError, RateLimiterError
-from ..fanout import MeetingFailure, PageItem, Progress, Resume, fan_out
+from ..fanout import MeetingFailure, PageItem, Progress, Resume
 from ..models import MeetingQuery
 from ..ratelimit import RateLimit, RateLimiter
 from ._checkpoint import CheckpointError
@@ -111,7 +111,7 @@ async def _open_limiter(cfg: ExportConfig) -> RateLimiter | None:
         return None
     from ..ratelimit import RedisRateLimiter
 
-    return RedisRateLimiter(cfg.redis_url, cfg.rate_limit)
+    return RedisRateLimiter(cfg.redis_url, cfg.rate_limit, prefix=cfg.redis_prefix)
 
 
 async def run_export(
@@ -150,8 +150,8 @@ async def run_export(
         resume = Resume(completed=set(point.completed), next_tokens=dict(point.next_tokens))
         async with (
             client,
-            fan_out(
-                client, queries, concurrency=cfg.concurrency, page_size=cfg.page_size, resume=resume
+            client.fan_out(
+                queries, concurrency=cfg.concurrency, page_size=cfg.page_size, resume=resume
             ) as results,
         ):
             total = len(queries)
