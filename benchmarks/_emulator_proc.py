@@ -5,8 +5,9 @@ Child: ``python -m benchmarks._emulator_proc --meetings N [--latency S] [--rate 
 prints one JSON line ``{"base_url", "app_id", "app_secret", "meetings": [...]}`` and
 then answers commands, one per stdin line, with one JSON line each:
 ``stats`` (requests seen, by HTTP status, and the CPU seconds of the emulator process),
-``add_app`` (a new app id and secret), ``reset`` (clears the request log). It exits
-when stdin closes.
+``add_app`` (a new app id and secret), ``log APP_ID`` (arrival time and status of that
+app's participant_list requests), ``reset`` (clears the request log). It exits when
+stdin closes.
 
 Parent: ``with EmulatorProcess(meetings=...) as emu:`` gives the same facts.
 """
@@ -49,6 +50,7 @@ class EmulatorProcess:
         rate: str | None = None,
         window: str = "sliding",
         list_meetings: int | None = None,
+        webinars: int | None = None,
     ) -> None:
         self.args = ["--meetings", str(meetings), "--seed", str(seed), "--latency", str(latency)]
         self.args += ["--window", window]
@@ -56,6 +58,8 @@ class EmulatorProcess:
             self.args += ["--rate", rate]
         if list_meetings is not None:
             self.args += ["--list-meetings", str(list_meetings)]
+        if webinars is not None:
+            self.args += ["--webinars", str(webinars)]
         self.proc: subprocess.Popen[str] | None = None
         self.base_url = ""
         self.app_id = ""
@@ -109,6 +113,10 @@ class EmulatorProcess:
         answer = self.command("add_app")
         return str(answer["app_id"]), str(answer["app_secret"])
 
+    def log(self, app_id: str) -> list[tuple[float, int]]:
+        """(arrival time, HTTP status) of each participant_list request of ``app_id``."""
+        return [(float(t), int(s)) for t, s in self.command(f"log {app_id}")["records"]]
+
     def reset(self) -> None:
         self.command("reset")
 
@@ -142,6 +150,7 @@ async def _serve(args: argparse.Namespace) -> None:
         rate_limit=rate,
         window=args.window,
         latency=args.latency,
+        webinars=args.webinars,
         # A fresh app per emulator: the SDK caches tenant tokens process-wide by app id,
         # and a token of an earlier emulator would be refused by this one.
         app_id=f"cli_{secrets.token_hex(8)}",
@@ -167,10 +176,21 @@ async def _serve(args: argparse.Namespace) -> None:
             line = await loop.run_in_executor(None, sys.stdin.readline)
             if not line:
                 return
-            cmd = line.strip()
-            if cmd == "stats":
+            cmd, _, arg = line.strip().partition(" ")
+            answer: dict[str, Any]
+            if cmd == "log":
+                # Arrival time (monotonic) and status of each participant_list request of
+                # one app: the gateway admits or refuses at arrival.
+                answer = {
+                    "records": [
+                        [r.time, r.status]
+                        for r in emu.requests
+                        if not r.token_request and r.app_id == arg
+                    ]
+                }
+            elif cmd == "stats":
                 statuses = Counter(str(r.status) for r in emu.requests)
-                answer: dict[str, Any] = {
+                answer = {
                     "requests": len(emu.requests),
                     "by_status": dict(statuses),
                     "cpu_s": time.process_time(),
@@ -194,6 +214,7 @@ def main() -> None:
     parser.add_argument("--rate", default=None, help="gateway limit such as 100/2s; none = off")
     parser.add_argument("--window", default="sliding")
     parser.add_argument("--list-meetings", type=int, default=None)
+    parser.add_argument("--webinars", type=int, default=None)
     asyncio.run(_serve(parser.parse_args()))
 
 

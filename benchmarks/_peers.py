@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from feishu_vc_async.models import MeetingQuery
 from ._harness import NotLanded
 
 RATE_LIMITED_CODE = 99991400
+RESET_HEADER = "x-ogw-ratelimit-reset"
 
 
 @dataclass
@@ -92,21 +94,35 @@ async def sdk_meeting(
     tally: Tally,
     *,
     on_page: Callable[[], None] | None = None,
-    max_attempts: int = 1,
+    pace: Callable[[], Awaitable[None]] | None = None,
+    wait_on_429: bool = False,
+    deadline: float | None = None,
 ) -> None:
-    """Page through one meeting with the SDK; a 429 is retried (counted) up to
-    ``max_attempts`` times with no pause — the SDK itself has no 429 handling."""
+    """Page through one meeting with the SDK, the way its users write it.
+
+    ``pace`` runs before every request (a user's own pacing). The SDK has no 429
+    handling; with ``wait_on_429`` this does what the platform advises and users add:
+    sleep ``x-ogw-ratelimit-reset`` seconds, then retry. ``deadline``
+    (``time.perf_counter()``) stops a time-boxed run before its next request.
+    """
     token: str | None = None
     while True:
-        resp = None
-        for _ in range(max_attempts):
-            resp = await client.vc.v1.participant_list.aget(sdk_request(query, token))
-            tally.requests += 1
-            if resp.code == RATE_LIMITED_CODE:
-                tally.rate_limited += 1
-                continue
-            break
-        assert resp is not None
+        if deadline is not None and time.perf_counter() >= deadline:
+            tally.extra["stopped_at_deadline"] = True
+            return
+        if pace is not None:
+            await pace()
+        resp = await client.vc.v1.participant_list.aget(sdk_request(query, token))
+        tally.requests += 1
+        if resp.code == RATE_LIMITED_CODE:
+            tally.rate_limited += 1
+            if not wait_on_429:
+                tally.errors += 1
+                return
+            headers = resp.raw.headers or {}
+            reset = headers.get(RESET_HEADER) or headers.get(RESET_HEADER.title()) or "1"
+            await asyncio.sleep(min(float(reset), 60.0))
+            continue
         if not resp.success():
             tally.errors += 1
             tally.extra.setdefault("error_codes", []).append((resp.code, resp.msg))
@@ -121,19 +137,27 @@ async def sdk_meeting(
         token = data.page_token
 
 
-async def sdk_gather(client: Any, queries: Sequence[MeetingQuery], width: int) -> Tally:
+async def sdk_gather(
+    client: Any,
+    queries: Sequence[MeetingQuery],
+    width: int,
+    *,
+    wait_on_429: bool = False,
+    deadline: float | None = None,
+) -> Tally:
+    """Many meetings with the SDK: ``asyncio.gather`` under a ``Semaphore(width)``."""
     tally = Tally()
     sem = asyncio.Semaphore(width)
 
     async def one(query: MeetingQuery) -> None:
         async with sem:
-            await sdk_meeting(client, query, tally)
+            await sdk_meeting(client, query, tally, wait_on_429=wait_on_429, deadline=deadline)
 
     await asyncio.gather(*(one(q) for q in queries))
     return tally
 
 
-async def ours_fetch(client: Any, queries: Sequence[MeetingQuery], width: int) -> Tally:
+async def ours_fetch(client: Any, queries: Sequence[MeetingQuery], width: int | None) -> Tally:
     """Our way of fetching many meetings: the fan-out, or concurrent ``pages`` before it."""
     tally = Tally()
     if hasattr(client, "fan_out"):
@@ -148,7 +172,7 @@ async def ours_fetch(client: Any, queries: Sequence[MeetingQuery], width: int) -
                     tally.extra.setdefault("error_codes", []).append(repr(item.error))
         tally.extra["mode"] = "fan_out"
     else:
-        sem = asyncio.Semaphore(width)
+        sem = asyncio.Semaphore(width or 32)
 
         async def one(query: MeetingQuery) -> None:
             async with sem:
