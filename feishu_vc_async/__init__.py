@@ -3,7 +3,13 @@
 from ._constants import FEISHU_BASE_URL, LARK_BASE_URL
 from ._retry import DefaultRetryPolicy, RetryDecision, RetryPolicy
 from ._stats import ClientStats
-from .auth import StaticTokenProvider, TenantTokenProvider, TokenProvider, UserTokenProvider
+from .auth import (
+    SessionContext,
+    StaticTokenProvider,
+    TenantTokenProvider,
+    TokenProvider,
+    UserTokenProvider,
+)
 from .client import VCClient
 from .errors import (
     APIError,
@@ -60,6 +66,7 @@ __all__ = [
     "RequestTimeoutError",
     "RetryDecision",
     "RetryPolicy",
+    "SessionContext",
     "StaticTokenProvider",
     "TenantTokenProvider",
     "TokenProvider",

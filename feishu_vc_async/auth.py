@@ -19,7 +19,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Final, Protocol, runtime_checkable
 
+import aiohttp
 import msgspec
+from yarl import URL
 
 from ._constants import (
     LOGGER_NAME,
@@ -27,7 +29,8 @@ from ._constants import (
     TOKEN_MAX_LIFETIME,
     TOKEN_REFRESH_MARGIN,
 )
-from ._transport import Transport, api_error, decode_error, error_from_failed_body
+from ._stats import ClientStats
+from ._transport import RawResponse, api_error, decode_error, error_from_failed_body
 from .errors import (
     TENANT_TOKEN_RETRY_CODES,
     USER_TOKEN_REFRESH_CODES,
@@ -39,6 +42,7 @@ from .models import ERROR_ENVELOPE_DECODER, JSON_ENCODER, TENANT_TOKEN_DECODER
 from .ratelimit import token_identity
 
 __all__ = [
+    "SessionContext",
     "StaticTokenProvider",
     "TenantTokenProvider",
     "TokenProvider",
@@ -51,14 +55,42 @@ logger = logging.getLogger(LOGGER_NAME)
 _JSON_HEADERS: Final = {"Content-Type": "application/json; charset=utf-8"}
 
 
+class SessionContext(Protocol):
+    """What a provider may use of the open client (its transport): the pooled session,
+    the base URL, the live stats, and ``send`` for one HTTP exchange with the client's
+    timeouts and error mapping."""
+
+    @property
+    def session(self) -> aiohttp.ClientSession: ...
+
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def stats(self) -> ClientStats: ...
+
+    async def send(
+        self,
+        method: str,
+        url: URL | str,
+        *,
+        path: str,
+        params: dict[str, str] | None = None,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> RawResponse: ...
+
+
 @runtime_checkable
 class TokenProvider(Protocol):
     """What the transport needs of a token source.
 
     ``identity`` names the rate-limit budget (an app id, or :func:`token_identity` of a
     caller's token), never a secret. ``refresh_codes`` are the platform codes after which
-    a fresh token may succeed (empty: nothing to refresh with). ``token`` receives the
-    open transport (``session_ctx``): its aiohttp session, base URL and stats.
+    a fresh token may succeed (empty: nothing to refresh with). ``token`` is awaited
+    before every attempt, so it must be cheap when cached; it receives the open client's
+    :class:`SessionContext`. ``invalidate(token)`` is called with a refused token and must
+    drop it only if it is still the cached one (concurrent failures share one refresh).
     """
 
     @property
@@ -67,7 +99,7 @@ class TokenProvider(Protocol):
     @property
     def refresh_codes(self) -> frozenset[int]: ...
 
-    async def token(self, session_ctx: Transport) -> str: ...
+    async def token(self, session_ctx: SessionContext) -> str: ...
 
     def invalidate(self, token: str) -> None: ...
 
@@ -109,7 +141,7 @@ class StaticTokenProvider:
         self._token = check_token(access_token)
         self.identity = token_identity(access_token)
 
-    async def token(self, session_ctx: Transport) -> str:
+    async def token(self, session_ctx: SessionContext) -> str:
         return self._token
 
     def invalidate(self, token: str) -> None:
@@ -140,7 +172,7 @@ class UserTokenProvider:
         # The budget belongs to the user, so it keeps the first token's name across refreshes.
         self.identity = token_identity(access_token)
 
-    async def token(self, session_ctx: Transport) -> str:
+    async def token(self, session_ctx: SessionContext) -> str:
         if not self._stale:
             return self._token
         async with self._lock.get():
@@ -194,7 +226,7 @@ class TenantTokenProvider:
     def identity(self) -> str:
         return self.app_id
 
-    async def token(self, session_ctx: Transport) -> str:
+    async def token(self, session_ctx: SessionContext) -> str:
         token = self._token
         if token is not None and time.monotonic() < self._refresh_at:
             return token
@@ -210,7 +242,7 @@ class TenantTokenProvider:
             self._token = None
             self._refresh_at = 0.0
 
-    async def _fetch(self, ctx: Transport) -> str:
+    async def _fetch(self, ctx: SessionContext) -> str:
         ctx.stats.token_fetches += 1
         path = TENANT_TOKEN_PATH
         payload = JSON_ENCODER.encode({"app_id": self.app_id, "app_secret": self._secret})
