@@ -147,7 +147,7 @@ class FanOut:
         )
         self._slots = Slots(concurrency)
         self._tuner = (
-            Tuner(self._slots, self.progress, client.stats, rate=rate, window=window)
+            Tuner(self._slots, self.progress, client.stats, rate=rate)
             if adaptive and rate is not None
             else None
         )
