@@ -1,0 +1,70 @@
+"""Fan-out's loop protection against a server that misbehaves on paging (scripted server)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+
+from feishu_vc_async.client import VCClient
+from feishu_vc_async.fanout import PageItem
+from feishu_vc_async.models import MeetingQuery
+from tests._scripted_server import LIST, Reply, ScriptedServer, page
+
+NOW = int(time.time()) - 86_400
+
+
+def _query(no: str) -> MeetingQuery:
+    return MeetingQuery(meeting_no=no, meeting_start_time=NOW - 3600, meeting_end_time=NOW)
+
+
+def _people(prefix: str, n: int) -> list[dict[str, Any]]:
+    return [{"participant_name": f"{prefix}{i}"} for i in range(n)]
+
+
+def _answer(request: web.Request) -> Reply:
+    no = request.query["meeting_no"]
+    token = request.query.get("page_token")
+    if no == "111111111":  # repeats its token forever
+        return Reply(json=page(_people(f"{no}-{token}-", 2), page_token="again", has_more=True))
+    if no == "222222222":  # has_more with an empty token
+        return Reply(json=page(_people(no, 2), page_token="", has_more=True))
+    if no == "333333333":  # has_more without a token at all
+        return Reply(json=page(_people(no, 2), has_more=True))
+    if no == "444444444":  # a well-behaved two-page meeting
+        if token is None:
+            return Reply(json=page(_people("a", 2), page_token="p2", has_more=True))
+        return Reply(json=page(_people("b", 1), has_more=False))
+    return Reply(json=page([], has_more=False))  # 555555555: nobody
+
+
+async def test_fan_out_stops_on_repeated_empty_or_missing_tokens() -> None:
+    async with ScriptedServer() as server:
+        server.always(LIST, _answer)
+        queries = [_query(n * 9) for n in "12345"]
+        client = VCClient(base_url=server.base_url, access_token="t-fixed", rate_limit=None)
+        async with client, client.fan_out(queries) as results:
+            items = [item async for item in results]
+        assert not server.unexpected
+    pages: dict[str, list[PageItem]] = {}
+    for item in items:
+        assert isinstance(item, PageItem)
+        pages.setdefault(item.query.meeting_no, []).append(item)
+    repeated = pages["111111111"]
+    # First page hands out "again"; the page fetched with it repeats "again": stop there.
+    assert [(p.page_token, p.next_page_token, p.is_last) for p in repeated] == [
+        (None, "again", False),
+        ("again", None, True),
+    ]
+    for no in ("222222222", "333333333"):
+        assert [(p.page_token, p.next_page_token, p.is_last) for p in pages[no]] == [
+            (None, None, True)
+        ]
+    assert [len(p.participants) for p in pages["444444444"]] == [2, 1]
+    assert pages["444444444"][1].page_token == "p2"
+    empty = pages["555555555"]
+    assert len(empty) == 1
+    assert empty[0].participants == []
+    assert empty[0].is_last
+    assert len(server.list_requests()) == 2 + 1 + 1 + 2 + 1
