@@ -69,7 +69,7 @@ def test_grows_toward_rate_times_p90_when_work_waits() -> None:
 
 
 def test_does_not_grow_when_nothing_waits_for_a_slot() -> None:
-    slots, tuner, _ = _tuner(4, rate=50.0)
+    _, tuner, _ = _tuner(4, rate=50.0)
     _feed(tuner, 0.4)
     assert tuner.retune(sending=10.0) == 4
     _feed(tuner, 0.01)  # the target drops below the current limit: shrink to it
