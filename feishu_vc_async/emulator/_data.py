@@ -9,10 +9,11 @@ made when it is first read. Times are anchored at the start of the previous UTC 
 
 from __future__ import annotations
 
+import functools
 import random
 from collections import OrderedDict
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
 
 import msgspec
 
@@ -82,6 +83,30 @@ _OFFSETS = tuple(
 )
 
 
+_BOOL = ("false", "true")
+_REASON_JSON = {reason: JSON_ENCODER.encode(reason).decode() for reason in _LEAVE_REASONS}
+_ROLE_JSON = {None: "", "0": ',"webinar_user_role":"0"', "3": ',"webinar_user_role":"3"'}
+_DAY_PARTS: dict[tuple[int, timezone], tuple[str, str]] = {}
+
+
+def _feishu_time(ts: int, tz: timezone) -> str:
+    """``format_feishu_time`` of ``ts`` shown in ``tz``, memoised per local day.
+
+    The date and the offset come from ``format_feishu_time`` itself (of that day's local
+    midnight); only the time of day is added here. Formatting is most of the cost of a
+    participant row, and an export touches every row once.
+    """
+    offset = tz.utcoffset(None)
+    day, second = divmod(ts + offset.days * _DAY + offset.seconds, _DAY)
+    parts = _DAY_PARTS.get((day, tz))
+    if parts is None:
+        text = format_feishu_time(datetime.fromtimestamp(day * _DAY, UTC).replace(tzinfo=tz))
+        parts = _DAY_PARTS[(day, tz)] = (text[:11], text[19:])
+    hours, rest = divmod(second, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{parts[0]}{hours:02d}:{minutes:02d}:{seconds:02d}{parts[1]}"
+
+
 @dataclass(frozen=True, slots=True)
 class MeetingInfo:
     """One meeting of the emulator: its number, exact times, size and kind."""
@@ -102,33 +127,18 @@ class MeetingInfo:
 
 @dataclass(frozen=True, slots=True)
 class ParticipantRow:
-    """A participant with every id it can be shown under; ``base`` has no ids set."""
+    """One participant of one meeting: who (with every id) plus the per-meeting JSON."""
 
-    base: Participant
-    open_id: str | None
-    union_id: str | None
-    user_id: str | None
-    employee_id: str | None
-    room_id: str | None
+    person: _Person
+    tail: bytes  # the per-meeting JSON members, from "," to the closing brace
+    webinar_user_role: str | None
 
     def user_id_as(self, id_type: UserIdType) -> str | None:
-        if id_type is UserIdType.UNION_ID:
-            return self.union_id
-        if id_type is UserIdType.USER_ID:
-            return self.user_id
-        return self.open_id
+        return self.person.user_id_as(id_type)
 
-    def view(self, id_type: UserIdType, permitted: bool) -> Participant:
-        """What a caller asking with ``id_type`` sees, with or without the user-id scope."""
-        uid = self.user_id_as(id_type)
-        if id_type is UserIdType.USER_ID and not permitted:
-            uid = None
-        return msgspec.structs.replace(
-            self.base,
-            user_id=uid,
-            employee_id=self.employee_id if permitted else None,
-            meeting_room_id=self.room_id,
-        )
+    @property
+    def room_id(self) -> str | None:
+        return self.person.room_id
 
 
 def _long_tail_size(rng: random.Random) -> int:
@@ -178,13 +188,18 @@ class Dataset:
         self._rows: OrderedDict[int, list[ParticipantRow]] = OrderedDict()
         self._encoded: OrderedDict[tuple[object, ...], list[bytes]] = OrderedDict()
         self._cache_size = cache_size
+        self._directory_size = max(2048, webinar_size + 500)
+
+    def _directory(self) -> tuple[tuple[_Person, ...], tuple[_Person, ...]]:
+        return _directory(self.seed, self._directory_size)
 
     # --- rows -------------------------------------------------------------------
 
     def rows(self, meeting: MeetingInfo) -> list[ParticipantRow]:
         rows = self._rows.get(meeting.index)
         if rows is None:
-            rows = _generate(meeting, random.Random(f"rows:{self.seed}:{meeting.index}"))
+            rng = random.Random(f"rows:{self.seed}:{meeting.index}")
+            rows = _generate(meeting, rng, self._directory())
             self._rows[meeting.index] = rows
             if len(self._rows) > self._cache_size:
                 self._rows.popitem(last=False)
@@ -208,7 +223,7 @@ class Dataset:
         if room_id is not None:
             rows = [r for r in rows if r.room_id == room_id]
         if webinar_role is not None:
-            rows = [r for r in rows if r.base.webinar_user_role == webinar_role]
+            rows = [r for r in rows if r.webinar_user_role == webinar_role]
         return rows
 
     def encoded(
@@ -230,11 +245,30 @@ class Dataset:
         rows = self.select(
             meeting, id_type, user_id=user_id, room_id=room_id, webinar_role=webinar_role
         )
-        found = [JSON_ENCODER.encode(r.view(id_type, permitted)) for r in rows]
+        found = [r.person.static(id_type, permitted) + r.tail for r in rows]
         self._encoded[key] = found
         if len(self._encoded) > self._cache_size:
             self._encoded.popitem(last=False)
         return found
+
+    def participants(
+        self,
+        meeting: MeetingInfo,
+        id_type: UserIdType,
+        permitted: bool,
+        *,
+        user_id: str | None = None,
+        room_id: str | None = None,
+        webinar_role: str | None = None,
+    ) -> list[Participant]:
+        """Ground truth: exactly what the pages carry, decoded."""
+        encoded = self.encoded(
+            meeting, id_type, permitted, user_id=user_id, room_id=room_id, webinar_role=webinar_role
+        )
+        return [_PARTICIPANT_DECODER.decode(row) for row in encoded]
+
+
+_PARTICIPANT_DECODER = msgspec.json.Decoder(Participant)
 
 
 def _hex(rng: random.Random, bits: int = 128) -> str:
@@ -257,84 +291,163 @@ def _ip_internal(rng: random.Random) -> str:
 _ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
-def _generate(meeting: MeetingInfo, rng: random.Random) -> list[ParticipantRow]:
-    rows: list[ParticipantRow] = []
-    span = meeting.end - meeting.start
-    host_end = rng.random() < 0.7
-    guests = max(1, meeting.participant_count // 40) if meeting.webinar else 0
-    for n in range(meeting.participant_count):
-        is_room = not meeting.webinar and n > 0 and rng.random() < 0.05
-        join = meeting.start + (0 if n == 0 else int(rng.random() ** 3 * span * 0.8))
-        if host_end and rng.random() < 0.75:
-            leave = meeting.end
-            reason = "主持人结束会议"
-        else:
-            leave = min(meeting.end, join + 1 + int(rng.random() * (meeting.end - join)))
-            reason = rng.choice(_LEAVE_REASONS[1:])
-        tz = rng.choice(_OFFSETS)
-        joined = datetime.fromtimestamp(join, tz)
-        left = datetime.fromtimestamp(leave, tz)
-        external = not is_room and rng.random() < 0.1
-        if is_room:
-            device, mic, speaker, camera = _ROOM_DEVICE
-            name = rng.choice(_ROOMS)
-            department = "行政部"
-        else:
-            device, mic, speaker, camera = rng.choices(_DEVICES, _DEVICE_WEIGHTS)[0]
-            if rng.random() < 0.05:
-                name = rng.choice(_LATIN_NAMES)
-                romanized = name.lower().replace(" ", ".")
-            else:
-                (sur, sur_py), (given, given_py) = rng.choice(_SURNAMES), rng.choice(_GIVEN)
-                name, romanized = sur + given, f"{sur_py}{given_py}"
-            department = "外部联系人" if external else rng.choice(_DEPARTMENTS)
-        domain = "partner-corp.com" if external else "example.cn"
-        role: str | None = None
-        if meeting.webinar:
-            role = "0" if n < guests else "3"
-        base = Participant(
-            participant_name=name,
-            department=department,
-            phone=None
-            if is_room
-            else f"+86-1{rng.randint(30, 99)}{rng.randint(0, 99_999_999):08d}",
-            email=None if is_room else f"{romanized}{rng.randint(1, 999)}@{domain}",
-            device=device,
-            app_version=rng.choice(_APP_VERSIONS),
-            public_ip=_ip_public(rng),
-            internal_ip=_ip_internal(rng),
-            use_rtc_proxy=rng.random() < 0.05,
-            location=rng.choice(_LOCATIONS),
-            network_type="wired" if is_room else rng.choice(_NETWORKS),
-            protocol=rng.choice(_PROTOCOLS),
-            microphone=mic,
-            speaker=speaker,
-            camera=camera,
-            audio=rng.random() < 0.8,
-            video=rng.random() < 0.5,
-            sharing=rng.random() < 0.1,
-            join_time=format_feishu_time(joined),
-            leave_time=format_feishu_time(left),
-            time_in_meeting=format_duration(left - joined),
-            leave_reason=reason,
-            accept_status=rng.choices((1, 2, 3, 4), (60, 5, 10, 25))[0],
-            is_external=external,
-            webinar_user_role=role,
-        )
-        if is_room:
-            rows.append(ParticipantRow(base, None, None, None, None, "omm_" + _hex(rng)))
-        else:
-            uid = "".join(rng.choice(_ALNUM) for _ in range(8))
-            rows.append(
-                ParticipantRow(
-                    base,
-                    open_id="ou_" + _hex(rng),
-                    union_id="on_" + _hex(rng),
+@dataclass(slots=True, eq=False)
+class _Person:
+    """Who joins: a tenant member, an external guest, or a room. Fixed per seed."""
+
+    name: str
+    department: str
+    phone: str | None
+    email: str | None
+    device: tuple[str, str, str, str]
+    app_version: str
+    public_ip: str
+    internal_ip: str
+    location: str
+    external: bool
+    tz: timezone
+    open_id: str | None = None
+    union_id: str | None = None
+    user_id: str | None = None
+    employee_id: str | None = None
+    room_id: str | None = None
+    _static: dict[tuple[UserIdType, bool], bytes] = field(default_factory=dict, repr=False)
+
+    def user_id_as(self, id_type: UserIdType) -> str | None:
+        if id_type is UserIdType.UNION_ID:
+            return self.union_id
+        if id_type is UserIdType.USER_ID:
+            return self.user_id
+        return self.open_id
+
+    def static(self, id_type: UserIdType, permitted: bool) -> bytes:
+        """This person's fixed fields as the start of a JSON object (no closing brace).
+
+        ``user_id`` follows ``id_type``; ``employee_id``, and the tenant user id itself,
+        only with the user-id scope.
+        """
+        key = (id_type, permitted)
+        found = self._static.get(key)
+        if found is None:
+            uid = self.user_id_as(id_type)
+            if id_type is UserIdType.USER_ID and not permitted:
+                uid = None
+            device, mic, speaker, camera = self.device
+            found = JSON_ENCODER.encode(
+                Participant(
+                    participant_name=self.name,
+                    department=self.department,
                     user_id=uid,
-                    employee_id=None
-                    if external
-                    else f"20{rng.randint(10, 25)}{rng.randint(0, 99999):05d}",
-                    room_id=None,
+                    meeting_room_id=self.room_id,
+                    employee_id=self.employee_id if permitted else None,
+                    phone=self.phone,
+                    email=self.email,
+                    device=device,
+                    app_version=self.app_version,
+                    public_ip=self.public_ip,
+                    internal_ip=self.internal_ip,
+                    location=self.location,
+                    microphone=mic,
+                    speaker=speaker,
+                    camera=camera,
+                    is_external=self.external,
                 )
-            )
+            )[:-1]
+            self._static[key] = found
+        return found
+
+
+def _person(rng: random.Random) -> _Person:
+    external = rng.random() < 0.1
+    if rng.random() < 0.05:
+        name = rng.choice(_LATIN_NAMES)
+        romanized = name.lower().replace(" ", ".")
+    else:
+        (sur, sur_py), (given, given_py) = rng.choice(_SURNAMES), rng.choice(_GIVEN)
+        name, romanized = sur + given, f"{sur_py}{given_py}"
+    domain = "partner-corp.com" if external else "example.cn"
+    return _Person(
+        name=name,
+        department="外部联系人" if external else rng.choice(_DEPARTMENTS),
+        phone=f"+86-1{rng.randint(30, 99)}{rng.randint(0, 99_999_999):08d}",
+        email=f"{romanized}{rng.randint(1, 999)}@{domain}",
+        device=rng.choices(_DEVICES, _DEVICE_WEIGHTS)[0],
+        app_version=rng.choice(_APP_VERSIONS),
+        public_ip=_ip_public(rng),
+        internal_ip=_ip_internal(rng),
+        location=rng.choice(_LOCATIONS),
+        external=external,
+        tz=rng.choice(_OFFSETS),
+        open_id="ou_" + _hex(rng),
+        union_id="on_" + _hex(rng),
+        user_id="".join(rng.choice(_ALNUM) for _ in range(8)),
+        employee_id=None if external else f"20{rng.randint(10, 25)}{rng.randint(0, 99999):05d}",
+    )
+
+
+def _room(rng: random.Random, n: int) -> _Person:
+    site = _ROOMS[n % len(_ROOMS)]
+    return _Person(
+        name=site if n < len(_ROOMS) else f"{site}-{n // len(_ROOMS) + 1}",
+        department="行政部",
+        phone=None,
+        email=None,
+        device=_ROOM_DEVICE,
+        app_version=rng.choice(_APP_VERSIONS),
+        public_ip=_ip_public(rng),
+        internal_ip=_ip_internal(rng),
+        location=rng.choice(_LOCATIONS),
+        external=False,
+        tz=_OFFSETS[0],
+        room_id="omm_" + _hex(rng),
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _directory(seed: int, size: int) -> tuple[tuple[_Person, ...], tuple[_Person, ...]]:
+    """The tenant's people and rooms: the same faces recur across meetings, as they do."""
+    rng = random.Random(f"directory:{seed}")
+    return tuple(_person(rng) for _ in range(size)), tuple(_room(rng, n) for n in range(48))
+
+
+def _generate(
+    meeting: MeetingInfo, rng: random.Random, directory: tuple[tuple[_Person, ...], ...]
+) -> list[ParticipantRow]:
+    people, rooms = directory
+    r = rng.random
+    n = meeting.participant_count
+    n_rooms = 0 if meeting.webinar else min(len(rooms), sum(r() < 0.05 for _ in range(n - 1)))
+    who = [people[i] for i in rng.sample(range(len(people)), n - n_rooms)]
+    who += [rooms[i] for i in rng.sample(range(len(rooms)), n_rooms)]
+    span = meeting.end - meeting.start
+    host_end = r() < 0.7
+    guests = max(1, n // 40) if meeting.webinar else 0
+    others = who[1:]  # the host (a person) joins first, the others in random order
+    rng.shuffle(others)
+    who = [who[0], *others]
+    joins = [meeting.start, *sorted(meeting.start + int(r() ** 3 * span * 0.8) for _ in others)]
+    rows: list[ParticipantRow] = []
+    for k, (person, join) in enumerate(zip(who, joins, strict=True)):
+        role = ("0" if k < guests else "3") if meeting.webinar else None
+        if host_end and r() < 0.75:
+            leave, reason = meeting.end, _LEAVE_REASONS[0]
+        else:
+            leave = min(meeting.end, join + 1 + int(r() * (meeting.end - join)))
+            reason = _LEAVE_REASONS[1 + int(r() * (len(_LEAVE_REASONS) - 1))]
+        accept = r()
+        status = 1 if accept < 0.6 else 2 if accept < 0.65 else 3 if accept < 0.75 else 4
+        network = "wired" if person.room_id else _NETWORKS[int(r() * len(_NETWORKS))]
+        # Built as text: every value is a fixed ASCII token or pre-encoded JSON, and this
+        # is the hot loop of generation (an export touches every row once).
+        tail = (
+            f',"use_rtc_proxy":{_BOOL[r() < 0.05]},"network_type":"{network}",'
+            f'"protocol":"{_PROTOCOLS[int(r() * len(_PROTOCOLS))]}",'
+            f'"audio":{_BOOL[r() < 0.8]},"video":{_BOOL[r() < 0.5]},"sharing":{_BOOL[r() < 0.1]},'
+            f'"join_time":"{_feishu_time(join, person.tz)}",'
+            f'"leave_time":"{_feishu_time(leave, person.tz)}",'
+            f'"time_in_meeting":"{format_duration(timedelta(seconds=leave - join))}",'
+            f'"leave_reason":{_REASON_JSON[reason]},"accept_status":{status}'
+            f"{_ROLE_JSON[role]}}}"
+        )
+        rows.append(ParticipantRow(person, tail.encode(), role))
     return rows

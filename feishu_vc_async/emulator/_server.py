@@ -203,14 +203,15 @@ class Emulator:
         meeting = self._data.by_no[query.meeting_no]
         id_type = UserIdType(query.user_id_type)
         permitted = self._tokens.apps[self.app_id].user_id_permission
-        rows = self._data.select(
+        role = query.webinar_user_role
+        return self._data.participants(
             meeting,
             id_type,
+            permitted,
             user_id=query.user_id,
             room_id=query.room_id,
-            webinar_role=None if query.webinar_user_role is None else str(query.webinar_user_role),
+            webinar_role=None if role is None else str(role),
         )
-        return [r.view(id_type, permitted) for r in rows]
 
     def add_app(
         self,
