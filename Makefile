@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+LINTED := $(wildcard feishu_vc_async tests benchmarks examples)
 
 .PHONY: test lint typecheck pytest demo bench clean
 
@@ -16,12 +17,12 @@ $(STAMP): $(BIN)/python pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/ruff check feishu_vc_async tests benchmarks examples
+	$(BIN)/ruff check $(LINTED)
 	$(BIN)/mypy --strict feishu_vc_async
 	$(BIN)/python -m pytest -W error
 
 lint: $(STAMP)
-	$(BIN)/ruff check feishu_vc_async tests benchmarks examples
+	$(BIN)/ruff check $(LINTED)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict feishu_vc_async
