@@ -277,3 +277,28 @@ async def test_unknown_path_is_404_with_log_id(emu: Emulator, session: Any) -> N
         assert r.status == 404
         assert r.headers[LOGID_HEADER]
     assert emu.requests[-1].status == 404
+
+
+async def test_start_close_without_context_manager() -> None:
+    emu = Emulator(meetings=3, seed=2)
+    assert emu.app_secret not in repr(emu)
+    await emu.start()
+    try:
+        assert emu.base_url.startswith("http://127.0.0.1:")
+        async with aiohttp.ClientSession() as session:
+            status, body, _ = await _get(session, emu, emu.meetings[0].to_params())
+            assert (status, body["code"]) == (200, 0)
+    finally:
+        await emu.close()
+    await emu.close()  # a second close is harmless
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.ClientConnectorError):
+            await session.get(emu.base_url + PARTICIPANT_LIST_PATH)
+
+
+async def test_max_in_window_counts_any_span(emu: Emulator, session: Any) -> None:
+    for _ in range(5):
+        await _get(session, emu, emu.meetings[0].to_params())
+    assert emu.max_in_window(60.0) == 5
+    assert emu.max_in_window(1e-9) == 1
+    assert emu.max_in_window(60.0, path="/other") == 0
