@@ -1,0 +1,157 @@
+"""The three examples run against the emulator, so they never rot.
+
+Each is run as its users would run it (a subprocess, no credentials: it starts its own
+emulator and checks itself), and its functions are also driven from here against an
+emulator this test controls.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import aiohttp
+import anyio
+import pytest
+
+from feishu_vc_async.emulator import Emulator
+from feishu_vc_async.models import MeetingQuery
+from feishu_vc_async.ratelimit import RateLimit
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture
+def examples(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+
+
+def _import(name: str) -> ModuleType:
+    import importlib
+
+    return importlib.import_module(name)
+
+
+def _standalone(
+    script: str, tmp_path: Path, *args: str, **env: str
+) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("FEISHU_")}
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *args],
+        env={**clean, **env},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def test_aiohttp_backend_shares_one_client(examples: None) -> None:
+    backend = _import("aiohttp_backend")
+    async with Emulator(meetings=8, seed=2, rate_limit=None) as emu:
+        app = backend.make_app(
+            base_url=emu.base_url,
+            app_id=emu.app_id,
+            app_secret=emu.app_secret,
+            rate_limit=RateLimit(1000, 1.0),  # scaled: the emulator's gateway is off here
+        )
+        runner, url = await backend.serve(app, "127.0.0.1", 0)
+        try:
+            client = app[backend.CLIENT]
+            async with aiohttp.ClientSession() as http:
+
+                async def fetch(path: str, params: dict[str, str]) -> tuple[int, Any]:
+                    async with http.get(url + path, params=params) as resp:
+                        return resp.status, await resp.json()
+
+                results: dict[str, tuple[int, Any]] = {}
+
+                async def one(q: MeetingQuery) -> None:
+                    results[q.meeting_no] = await fetch(
+                        f"/meetings/{q.meeting_no}/participants",
+                        {"start": str(q.meeting_start_time), "end": str(q.meeting_end_time)},
+                    )
+
+                async with anyio.create_task_group() as tg:
+                    for q in emu.meetings:
+                        tg.start_soon(one, q)
+                bad = await fetch("/meetings/12/participants", {"start": "1", "end": "2"})
+                missing = await fetch(
+                    "/meetings/999999999/participants",
+                    {
+                        "start": str(emu.meetings[0].meeting_start_time),
+                        "end": str(emu.meetings[0].meeting_end_time),
+                    },
+                )
+            # One client for every request: one tenant token fetched, not one per request.
+            token_fetches = sum(1 for r in emu.requests if r.token_request)
+        finally:
+            await runner.cleanup()
+        for q in emu.meetings:
+            status, body = results[q.meeting_no]
+            assert status == 200
+            names = [p.get("participant_name") for p in body["participants"]]
+            assert names == [p.participant_name for p in emu.participants(q)]
+    assert token_fetches == 1
+    assert not client.is_open  # closed by the app's cleanup
+    assert bad[0] == 400
+    assert "meeting_no" in bad[1]["error"]
+    assert missing[0] == 404
+
+
+async def test_bulk_export_resumes_without_duplicates(examples: None, tmp_path: Path) -> None:
+    bulk = _import("bulk_export")
+    async with Emulator(meetings=30, seed=6, rate_limit=None) as emu:
+        out = tmp_path / "p.jsonl"
+        common = {
+            "base_url": emu.base_url,
+            "app_id": emu.app_id,
+            "app_secret": emu.app_secret,
+            "out": out,
+            "rate_limit": RateLimit(1000, 1.0),
+        }
+        # First run: only some meetings (as if interrupted), then all of them.
+        first_rows, _ = await bulk.run(queries=emu.meetings[:10], **common)
+        rows, failures = await bulk.run(queries=emu.meetings, **common)
+        again, _ = await bulk.run(queries=emu.meetings, **common)
+        want = sum(len(emu.participants(q)) for q in emu.meetings)
+    assert failures == []
+    assert first_rows + rows == want
+    assert again == 0
+    assert len(out.read_bytes().splitlines()) == want
+
+
+def test_examples_run_standalone(tmp_path: Path) -> None:
+    backend = _standalone("aiohttp_backend.py", tmp_path)
+    assert backend.returncode == 0, backend.stderr
+    assert "OK" in backend.stdout
+    bulk = _standalone("bulk_export.py", tmp_path, "--out", str(tmp_path / "bulk.jsonl"))
+    assert bulk.returncode == 0, bulk.stderr
+    assert "OK" in bulk.stdout
+
+
+def test_worker_pool_shares_the_redis_limit(tmp_path: Path, redis_url: str) -> None:
+    import redis
+
+    prefix = f"test_examples_{uuid.uuid4().hex[:8]}"
+    try:
+        result = _standalone(
+            "worker_pool.py", tmp_path, "--prefix", prefix, FEISHU_VC_REDIS_URL=redis_url
+        )
+    finally:
+        r = redis.Redis.from_url(redis_url)
+        try:
+            keys = list(r.scan_iter(f"{prefix}*"))
+            if keys:
+                r.delete(*keys)
+        finally:
+            r.close()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 answered 429" in result.stdout
+    assert result.stdout.count("process ") == 3
