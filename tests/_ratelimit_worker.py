@@ -1,0 +1,64 @@
+"""One worker process of the multi-process Redis limiter test (not a test module).
+
+Run as ``python tests/_ratelimit_worker.py '<json config>'``. It opens its own VCClient
+with its own RedisRateLimiter, prints ``ready``, waits for ``go`` on stdin, makes
+``total`` participant_list requests with ``tasks`` concurrent callers, and prints one
+JSON line with its counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+import msgspec
+
+from feishu_vc_async.client import VCClient
+from feishu_vc_async.models import MeetingQuery
+from feishu_vc_async.ratelimit import RateLimit, RedisRateLimiter
+
+
+async def main(config: dict[str, Any]) -> dict[str, int]:
+    queries = msgspec.json.decode(str(config["queries"]).encode(), type=list[MeetingQuery])
+    rate = RateLimit.parse(str(config["rate"]))
+    limiter = RedisRateLimiter(
+        str(config["redis_url"]),
+        rate,
+        prefix=str(config["prefix"]),
+        margin=float(config["margin"]),
+    )
+    total, tasks = int(config["total"]), int(config["tasks"])
+    loop = asyncio.get_running_loop()
+    try:
+        async with VCClient(
+            app_id=str(config["app_id"]),
+            app_secret=str(config["app_secret"]),
+            base_url=str(config["base_url"]),
+            limiter=limiter,
+        ) as client:
+            print("ready", flush=True)
+            await loop.run_in_executor(None, sys.stdin.readline)
+            remaining = iter(range(total))
+            done = 0
+
+            async def worker() -> None:
+                nonlocal done
+                for i in remaining:
+                    await client.participant_list(queries[i % len(queries)], page_size=20)
+                    done += 1
+
+            await asyncio.gather(*(worker() for _ in range(tasks)))
+            return {
+                "done": done,
+                "requests": client.stats.requests,
+                "rate_limited": client.stats.rate_limited,
+            }
+    finally:
+        await limiter.aclose()
+
+
+if __name__ == "__main__":
+    result = asyncio.run(main(json.loads(sys.argv[1])))
+    print(json.dumps(result), flush=True)
