@@ -88,6 +88,24 @@ class Emulator:
     """A local Feishu VC platform. Use as ``async with Emulator(...) as emu:``.
 
     See the package docstring for the semantics of every rule and choice.
+
+    Parameters (all keyword-only):
+        meetings, seed: how many meetings to generate, from which seed (deterministic).
+        rate_limit, window: the gateway's limit per app (``None``: no gateway) and its
+            window, ``"sliding"`` or ``"fixed"``.
+        faults: a :class:`Faults` (off by default). latency: seconds or a
+            :class:`Latency` added to each participant_list answer (overrides
+            ``faults.latency`` when non-zero).
+        token_lifetime: seconds a tenant token lives (7200; scale it down in tests).
+        user_id_permission: whether the default app may see user ids and employee ids.
+        port, host: where to listen (ephemeral port on 127.0.0.1 by default).
+        webinars, webinar_size: how many webinars (default: 1 when ``meetings >= 20``)
+            and their participant count (3000).
+        app_id, app_secret: the default app's credentials (derived from ``seed`` if unset).
+        anchor: unix time the newest meeting ends before (default: start of yesterday,
+            UTC); fix it for data identical across days.
+        cache_meetings: how many meetings' generated rows and encoded pages to keep.
+        clock, monotonic: wall and monotonic time sources, injectable for tests.
     """
 
     def __init__(
@@ -108,6 +126,7 @@ class Emulator:
         app_id: str | None = None,
         app_secret: str | None = None,
         anchor: int | None = None,
+        cache_meetings: int = 1024,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -120,6 +139,7 @@ class Emulator:
             webinars=webinars,
             webinar_size=webinar_size,
             anchor=anchor,
+            cache_size=cache_meetings,
         )
         self.meetings: list[MeetingQuery] = [m.query for m in self._data.meetings]
         self.requests: list[RequestRecord] = []
@@ -160,7 +180,7 @@ class Emulator:
         app.router.add_get(PARTICIPANT_LIST_PATH, self._participant_list)
         app.router.add_post(TENANT_TOKEN_PATH, self._tenant_token)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
         await runner.setup()
         try:
             site = web.TCPSite(runner, self._host, self._port)
