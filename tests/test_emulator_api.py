@@ -16,7 +16,7 @@ from feishu_vc_async.models import PARTICIPANT_LIST_DECODER, MeetingQuery, Parti
 
 async def _get(
     session: aiohttp.ClientSession, emu: Emulator, params: dict[str, str], token: str | None = None
-) -> tuple[int, dict[str, Any], aiohttp.typedefs.LooseHeaders]:
+) -> tuple[int, dict[str, Any], Any]:
     headers = {"Authorization": f"Bearer {token or emu.tenant_token()}"}
     async with session.get(
         emu.base_url + PARTICIPANT_LIST_PATH, params=params, headers=headers

@@ -10,7 +10,7 @@ from datetime import timedelta
 import msgspec
 
 from feishu_vc_async.emulator import Emulator
-from feishu_vc_async.models import PARTICIPANT_FIELDS, UserIdType
+from feishu_vc_async.models import PARTICIPANT_FIELDS, Participant, UserIdType
 
 
 def test_same_seed_same_data_other_seed_other_data() -> None:
@@ -59,7 +59,11 @@ def test_meetings_are_realistic() -> None:
 
 def test_participants_fill_every_field_consistently() -> None:
     emu = Emulator(meetings=60, seed=4, user_id_permission=True)
-    people, rooms, offsets, accept, roles = [], [], Counter(), Counter(), Counter()
+    people: list[Participant] = []
+    rooms: list[Participant] = []
+    offsets: Counter[str] = Counter()
+    accept: Counter[int | None] = Counter()
+    roles: Counter[str | None] = Counter()
     for q in emu.meetings:
         webinar = q in emu.webinars
         for p in emu.participants(q):

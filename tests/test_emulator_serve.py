@@ -42,7 +42,7 @@ async def test_run_serves_until_sigterm() -> None:
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
         assert proc.stdout is not None
-        lines = []
+        lines: list[str] = []
         with anyio.fail_after(20):
             while not any("Press Ctrl-C" in line for line in lines):
                 line = await anyio.to_thread.run_sync(proc.stdout.readline)
