@@ -361,3 +361,54 @@ async def test_no_secret_in_any_output_or_log(tmp_path: Path) -> None:
     assert len(blobs) >= 8  # outputs, checkpoints, failures files, meetings
     leaks = [s for s in secrets for blob in blobs if s.encode() in blob]
     assert leaks == []
+
+
+async def test_unreachable_redis_is_a_configuration_error(tmp_path: Path) -> None:
+    async with Emulator(meetings=5, seed=2, rate_limit=None) as emu:
+        meetings = tmp_path / "meetings.csv"
+        write_meetings_csv(meetings, emu.meetings)
+        code, _, stderr = await run_cli(
+            _export_argv(
+                emu, meetings, tmp_path / "o.jsonl", "--redis-url", "redis://:pw123@127.0.0.1:1/0"
+            ),
+            _env(emu),
+        )
+        participant_calls = [r for r in emu.requests if not r.token_request]
+    assert code == 2
+    assert "rate limiter cannot be used" in stderr
+    assert "pw123" not in stderr
+    assert participant_calls == []
+
+
+async def test_export_through_the_redis_limiter(tmp_path: Path, redis_url: str) -> None:
+    import uuid
+
+    import redis
+
+    prefix = f"test_cli_{uuid.uuid4().hex[:8]}"
+    try:
+        async with Emulator(meetings=20, seed=2, rate_limit=None) as emu:
+            meetings = tmp_path / "meetings.csv"
+            write_meetings_csv(meetings, emu.meetings)
+            out = tmp_path / "o.jsonl"
+            argv = _export_argv(
+                emu, meetings, out, "--redis-url", redis_url, "--redis-prefix", prefix
+            )
+            code, _, stderr = await run_cli(argv, _env(emu))
+            truth = _truth(emu, emu.meetings)
+        r = redis.Redis.from_url(redis_url)
+        try:
+            used = list(r.scan_iter(f"{prefix}*"))
+        finally:
+            r.close()
+    finally:
+        r = redis.Redis.from_url(redis_url)
+        try:
+            keys = list(r.scan_iter(f"{prefix}*"))
+            if keys:
+                r.delete(*keys)
+        finally:
+            r.close()
+    assert code == 0, stderr
+    assert used  # the slots were taken in Redis, under our prefix
+    assert _by_meeting(_read_jsonl(out)) == {k: v for k, v in truth.items() if v}

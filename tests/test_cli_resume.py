@@ -123,8 +123,10 @@ async def test_killed_runs_resume_to_the_uninterrupted_output(tmp_path: Path, fm
     assert state.rows == sum(want.values())
 
 
-def test_sigterm_is_clean(tmp_path: Path) -> None:
-    """SIGTERM (like Ctrl-C) commits the checkpoint and says how to continue."""
+@pytest.mark.parametrize(("sig", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupt_is_clean(tmp_path: Path, sig: signal.Signals, exit_code: int) -> None:
+    """Ctrl-C (SIGINT) and SIGTERM commit the checkpoint and say how to continue; the
+    resumed run then completes the same output."""
 
     async def scenario() -> tuple[int, str, int]:
         async with Emulator(
@@ -139,7 +141,7 @@ def test_sigterm_is_clean(tmp_path: Path) -> None:
             )
             async with process:
                 await anyio.sleep(1.2)
-                process.send_signal(signal.SIGTERM)
+                process.send_signal(sig)
                 code = await process.wait()
                 assert process.stderr is not None
                 err = (await process.stderr.receive()).decode()
@@ -147,6 +149,6 @@ def test_sigterm_is_clean(tmp_path: Path) -> None:
             return code, err, final
 
     code, err, final = anyio.run(scenario)
-    assert code == 143, err
+    assert code == exit_code, err
     assert "--resume" in err
     assert final == 0

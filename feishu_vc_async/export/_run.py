@@ -309,6 +309,9 @@ def export_command(
     except (CheckpointError, ConfigError, ImportError) as exc:
         print(f"feishu-vc export: error: {exc}", file=stderr)
         return EXIT_USAGE
+    except OSError as exc:  # the output cannot be written: a disk full, a read-only dir
+        print(f"feishu-vc export: error: cannot write the output: {exc}", file=stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         _interrupted(cfg.out, "interrupted", stderr)
         return EXIT_INTERRUPTED
