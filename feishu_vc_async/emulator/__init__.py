@@ -61,7 +61,23 @@ Semantics where the reference leaves room (decided here, so tests can rely on th
   they are omitted. Rooms carry ``meeting_room_id`` (``omm_…``) and no user ids. Ids
   are the same for every app (the real open_id differs per app).
 * **Faults** (``Faults``) hit participant_list requests that passed auth and the
-  gateway; see ``_faults``.
+  gateway, one seeded draw per request: ``error_rate`` (HTTP ``error_status``, code
+  121001), ``reset_rate`` (headers and part of the body, then a TCP RST),
+  ``truncate_rate`` (HTTP 200, JSON cut short), ``html_rate`` (HTTP 502, an nginx
+  text/html page); ``revoke_token_after=N`` revokes the token of the Nth request;
+  ``latency`` delays answers. ``deny_meeting``, ``purge_meeting`` and
+  ``force_rate_limit`` act at once.
+* **Request log.** ``emu.requests`` holds a :class:`RequestRecord` per request, in
+  answer order: arrival ``time`` (monotonic) and ``wall``, method, path, query params,
+  bearer token (never in the repr), HTTP status (0 for a reset), body code (``None``
+  for a non-JSON body or a reset), log id, ``token_request`` (the token endpoint),
+  ``app_id`` and ``fault``. ``max_in_window(period)`` gives the most participant_list
+  requests that arrived within any span of ``period`` seconds.
+* **Ground truth.** ``emu.participants(query)`` is what the default app receives for
+  that query across all pages, in page order (filters and ``user_id_type`` applied);
+  given a meeting number, every participant with open_id ids.
+* **Not modelled:** ongoing or upcoming meetings (every generated meeting has ended, so
+  ``meeting_status`` 1 or 3 finds nothing), per-app open_ids, the monthly quota.
 
 Time is injectable: ``clock`` (wall, default ``time.time``) for "start not in the
 future", the fixed window and record wall times; ``monotonic`` (default
