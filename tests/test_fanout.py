@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 from collections.abc import AsyncIterator, Iterator
 
 import anyio
@@ -198,15 +197,16 @@ async def test_break_after_first_item_cancels_everything() -> None:
             async for item in results:
                 assert isinstance(item, PageItem)
                 break
-        exited = time.monotonic()
+        sent = client.stats.requests
         assert closed.is_set()  # the async generator was aclose()d
         assert results.progress.running == 0
         assert not fanout_tasks()
-        sent = len(list_requests(emu_slow))
+        # Requests already on the wire may still land; after that, nothing more arrives.
+        await anyio.sleep(0.1)
+        arrived = len(list_requests(emu_slow))
         await anyio.sleep(0.2)
-        # Nothing arrived after the exit (records carry their arrival time).
-        assert all(r.time <= exited for r in list_requests(emu_slow))
-        assert sent <= 1 + 8 + 16
+        assert len(list_requests(emu_slow)) == arrived <= sent <= 1 + 8 + 16
+        assert client.stats.requests == sent
         # The client is still usable.
         page = await client.participant_list(emu_slow.meetings[0])
         assert page.participants
@@ -423,10 +423,14 @@ async def test_adaptive_concurrency_under_a_scaled_limit() -> None:
         async with results:
             async for _ in results:
                 peak = max(peak, results.progress.concurrency)
-        # ceil(40/s × 0.1 s) + margin = 6; never far above it, and no 429s.
-        assert 5 <= peak <= 12
-        assert results.progress.rate_limited <= 2  # the client limiter, not fan-out, owns this
-        assert results.progress.done == 100
+        progress = results.progress
+        # The limiter was kept busy (4 s of budget at full pace would be 160 requests)...
+        assert progress.requests / progress.elapsed >= 0.7 * 40
+        # ...by ceil(40/s × 0.1 s) + margin = 6 in flight, more when the loop it shares
+        # with the emulator is busy; nowhere near the cap, and no 429s to speak of.
+        assert 4 <= peak <= 16
+        assert progress.rate_limited <= 2  # the client's limiter, not fan-out, owns this
+        assert progress.done == 100
 
 
 async def test_entering_twice_and_iterating_outside_fail(emu: Emulator) -> None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import anyio
 import pytest
 
 from feishu_vc_async.fanout._progress import Progress
-from feishu_vc_async.fanout._tuning import ADAPTIVE_CAP, ADAPTIVE_FLOOR, Slots, Tuner
+from feishu_vc_async.fanout._tuning import ADAPTIVE_CAP, ADAPTIVE_FLOOR, Tuner
 
 
 class _Stats:
@@ -18,8 +17,21 @@ class _Stats:
         return 0.0
 
 
-def _tuner(limit: int, rate: float) -> tuple[Slots, Tuner, Progress]:
-    slots = Slots(limit)
+class _Pool:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.work_waiting = False
+
+    def resize(self, limit: int) -> None:
+        self.limit = limit
+
+    def starved(self) -> bool:
+        waiting, self.work_waiting = self.work_waiting, False
+        return waiting
+
+
+def _tuner(limit: int, rate: float) -> tuple[_Pool, Tuner, Progress]:
+    slots = _Pool(limit)
     stats = _Stats()
     progress = Progress(stats, total=None, limit=rate, concurrency=limit, window=1.0)
     return slots, Tuner(slots, progress, stats, rate=rate), progress
@@ -29,39 +41,13 @@ def _feed(tuner: Tuner, latency: float, n: int = 20) -> None:
     tuner._samples.extend([latency] * n)
 
 
-async def test_slots_block_at_the_limit_and_wake_on_release_or_resize() -> None:
-    slots = Slots(2)
-    await slots.acquire()
-    await slots.acquire()
-    with anyio.move_on_after(0.05) as scope:
-        await slots.acquire()
-    assert scope.cancelled_caught
-    assert slots.starved
-    assert slots.used == 2
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(slots.acquire)
-        await anyio.sleep(0.01)
-        assert slots.used == 2
-        slots.resize(3)  # growing lets the waiter in
-    assert slots.used == 3
-    slots.resize(1)  # shrinking takes effect as slots come back
-    slots.release()
-    slots.release()
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(slots.acquire)
-        await anyio.sleep(0.01)
-        assert slots.used == 1
-        slots.release()
-    assert slots.used == 1
-
-
 def test_grows_toward_rate_times_p90_when_work_waits() -> None:
     slots, tuner, progress = _tuner(4, rate=50.0)
     # ceil(50/s × 0.4 s) + 2 = 22; growth is by half per step at most.
     steps = []
     for _ in range(6):
         _feed(tuner, 0.4)
-        slots.starved = True
+        slots.work_waiting = True
         steps.append(tuner.retune(sending=10.0))
     assert steps == [6, 9, 13, 19, 22, 22]
     assert tuner.target == 22
@@ -79,15 +65,15 @@ def test_does_not_grow_when_nothing_waits_for_a_slot() -> None:
 def test_at_the_limit_keeps_the_target_and_steps_down_to_it() -> None:
     slots, tuner, _ = _tuner(4, rate=50.0)
     _feed(tuner, 0.1)  # ceil(5) + 2 = 7
-    slots.starved = True
+    slots.work_waiting = True
     assert tuner.retune(sending=10.0) == 6
-    slots.starved = True
+    slots.work_waiting = True
     _feed(tuner, 0.1)
     assert tuner.retune(sending=10.0) == 7
     # Saturated: latencies inflated by the limiter's queue must not raise the target.
     for _ in range(3):
         _feed(tuner, 5.0)
-        slots.starved = True
+        slots.work_waiting = True
         assert tuner.retune(sending=49.0) == 7
     assert tuner.target == 7
     slots.resize(12)
@@ -103,6 +89,6 @@ def test_floor_and_cap(latency: float, expected: int) -> None:
     slots, tuner, _ = _tuner(ADAPTIVE_FLOOR if latency else ADAPTIVE_CAP, rate=50.0)
     for _ in range(20):
         _feed(tuner, latency)
-        slots.starved = True
+        slots.work_waiting = True
         tuner.retune(sending=1.0)
     assert slots.limit == expected

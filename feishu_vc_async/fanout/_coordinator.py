@@ -1,28 +1,30 @@
-"""The coordinator: lazy input, one task per meeting in flight, one bounded output stream.
+"""The coordinator: lazy input, a pool of workers, one bounded output stream.
 
 ``FanOut`` is an async context manager owning an anyio task group and a memory stream,
 as aiometer's ``amap`` does, rather than an async generator yielding from inside a task
 group (which leaks tasks and swallows cancellation when the consumer stops early)::
 
-    feeder ──(slot)──▶ meeting task ─┐
-       │  (slot)──▶ meeting task ─┼──▶ bounded stream ──▶ consumer (async for)
-       └─ invalid query: failure ─┘
+    input ──▶ worker ─┐   (each worker: take a query, fetch its pages in order)
+          ──▶ worker ─┼──▶ bounded stream ──▶ consumer (async for)
+          ──▶ worker ─┘
 
-The feeder takes a query only once a slot is free, so input is read as capacity frees
-up; a meeting task holds its slot until its last item is in the stream, so memory is
-bounded by ``concurrency + buffer_size`` items whatever the input's length.
+A worker takes the next query only when it is free, so the input is read as capacity
+frees up; it holds at most one page while the stream is full, so memory is bounded by
+``concurrency + buffer_size`` pages whatever the input's length. Workers are long-lived
+(no task per meeting on the hot path); the tuner sizes the pool while it runs.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sized
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sized
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Final, Protocol, Self
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._constants import LOGGER_NAME, PAGE_SIZE_ITER_DEFAULT
@@ -31,7 +33,7 @@ from ..models import MeetingQuery, Participant, ParticipantPage, validate_page_s
 from ..ratelimit import RateLimit
 from ._items import FanOutItem, MeetingFailure, PageItem, Resume
 from ._progress import Progress, StatsSource
-from ._tuning import ADAPTIVE_START, UNLIMITED_CONCURRENCY, Slots, Tuner
+from ._tuning import ADAPTIVE_START, UNLIMITED_CONCURRENCY, Tuner
 
 __all__ = ["FanOut", "PageSource", "Queries", "fan_out"]
 
@@ -45,6 +47,7 @@ _BUFFER_MIN = 16
 _BUFFER_MAX = 128
 # How long an async-iterable input may take to close after the fan-out ends.
 _ACLOSE_TIMEOUT = 5.0
+_END: Final = object()
 
 
 class PageSource(Protocol):
@@ -98,12 +101,14 @@ class FanOut:
     yields one :class:`MeetingFailure` and the others go on, unless ``fail_fast``: then
     the first failure cancels everything and is raised out of the ``async with``.
     Leaving the block early (``break``, an exception, a timeout) cancels every request
-    in flight before ``__aexit__`` returns; the client stays usable.
+    in flight before ``__aexit__`` returns and closes an async-generator input; the
+    client stays usable.
 
-    ``concurrency``: meetings in flight; by default tuned to the client's rate limit
-    (32 when it has none). ``buffer_size``: pages waiting for the consumer before the
-    fetching stalls. ``resume``: skip ``resume.completed`` keys and start others at
-    ``resume.next_tokens[key]``.
+    ``queries``: any iterable or async iterable of :class:`MeetingQuery`, read lazily
+    (it may be endless). ``concurrency``: meetings in flight; by default tuned to the
+    client's rate limit (32 when it has none). ``buffer_size``: pages waiting for the
+    consumer before fetching stalls. ``resume``: skip ``resume.completed`` keys and
+    start others at ``resume.next_tokens[key]``.
     """
 
     def __init__(
@@ -133,11 +138,9 @@ class FanOut:
         rate_limit = client.rate_limit
         rate = None if rate_limit is None else rate_limit.requests / rate_limit.period
         window = 10.0 if rate_limit is None else max(1.0, min(rate_limit.period, 10.0))
+        adaptive = concurrency is None and rate is not None
         if concurrency is None:
             concurrency = UNLIMITED_CONCURRENCY if rate is None else ADAPTIVE_START
-            adaptive = rate is not None
-        else:
-            adaptive = False
         if buffer_size is None:
             buffer_size = min(_BUFFER_MAX, max(_BUFFER_MIN, 2 * concurrency))
         self._buffer_size = buffer_size
@@ -145,16 +148,19 @@ class FanOut:
         self.progress = Progress(
             client.stats, total=total, limit=rate, concurrency=concurrency, window=window
         )
-        self._slots = Slots(concurrency)
+        self._pool = _Pool(self, concurrency)
         self._tuner = (
-            Tuner(self._slots, self.progress, client.stats, rate=rate)
+            Tuner(self._pool, self.progress, client.stats, rate=rate)
             if adaptive and rate is not None
             else None
         )
         self._state = "new"  # new → open → closed
         self._error: FeishuError | None = None
-        self._active = 0
         self._input_done = False
+        self._blocked_senders = 0
+        self._sync_input: Iterator[Any] | None = None
+        self._async_input: AsyncIterator[Any] | None = None
+        self._input_lock: anyio.Lock | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._send: MemoryObjectSendStream[FanOutItem] | None = None
         self._receive: MemoryObjectReceiveStream[FanOutItem] | None = None
@@ -165,13 +171,19 @@ class FanOut:
         if self._state != "new":
             raise RuntimeError("a FanOut can be entered only once; call fan_out() again")
         self._state = "open"
+        source = self._queries
+        if isinstance(source, AsyncIterable):
+            self._async_input = aiter(source)
+            self._input_lock = anyio.Lock(fast_acquire=True)
+        else:
+            self._sync_input = iter(source)
         send, receive = anyio.create_memory_object_stream[FanOutItem](self._buffer_size)
         self._send, self._receive = send, receive
         self.progress._start(receive)
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg
-        tg.start_soon(self._feed, name="feishu_vc_async.fanout feeder")
+        self._pool.resize(self._pool.limit)
         return self
 
     async def __aexit__(
@@ -196,10 +208,20 @@ class FanOut:
         finally:
             self._send.close()
             self._receive.close()
+            await self._close_input()
         if self._error is not None:
             # fail_fast: our own cancellation ended the body; the failure replaces it.
             raise self._error
         return suppressed
+
+    async def _close_input(self) -> None:
+        iterator = self._async_input
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            # Close an async generator now, even while cancelled: left to the garbage
+            # collector it would be finalized out of context.
+            with anyio.move_on_after(_ACLOSE_TIMEOUT, shield=True):
+                await aclose()
 
     # --- consuming -------------------------------------------------------------------
 
@@ -234,76 +256,81 @@ class FanOut:
 
     # --- producing -------------------------------------------------------------------
 
-    async def _feed(self) -> None:
-        source = self._queries
-        slots = self._slots
-        if isinstance(source, AsyncIterable):
-            iterator = aiter(source)
-            try:
-                while True:
-                    await slots.acquire()
-                    try:
-                        query = await anext(iterator)
-                    except StopAsyncIteration:
-                        slots.release()
-                        break
-                    await self._take(query)
-            finally:
-                aclose = getattr(iterator, "aclose", None)
-                if aclose is not None:
-                    # Close an async generator here, in its own task, even when cancelled:
-                    # left to the garbage collector it would be finalized out of context.
-                    with anyio.move_on_after(_ACLOSE_TIMEOUT, shield=True):
-                        await aclose()
+    async def _next_input(self) -> object:
+        """The next item of the input, or ``_END``."""
+        if self._input_done:
+            return _END
+        sync_input = self._sync_input
+        if sync_input is not None:
+            item = next(sync_input, _END)
         else:
-            sync_iterator = iter(source)
-            while True:
-                await slots.acquire()
+            lock = self._input_lock
+            iterator = self._async_input
+            assert lock is not None
+            assert iterator is not None
+            async with lock:  # an async iterator must not be advanced by two tasks at once
+                if self._exhausted():  # another worker may have seen the end meanwhile
+                    return _END
                 try:
-                    query = next(sync_iterator)
-                except StopIteration:
-                    slots.release()
-                    break
-                await self._take(query)
-        self._input_done = True
-        if self._active == 0:
-            assert self._send is not None
-            self._send.close()
+                    item = await anext(iterator)
+                except StopAsyncIteration:
+                    item = _END
+        if item is _END:
+            self._input_done = True
+        return item
 
-    async def _take(self, query: object) -> None:
-        """Start a meeting for ``query`` with the slot just acquired, or give it back."""
+    async def _worker(self) -> None:
+        pool = self._pool
         progress = self.progress
-        progress.taken += 1
-        token: str | None = None
-        if not isinstance(query, MeetingQuery):
-            error = InvalidQueryError("query", query, "must be a MeetingQuery")
-            await self._no_request(MeetingFailure(query, error, 0, None))  # type: ignore[arg-type]
-            return
         resume = self._resume
-        if resume is not None:
-            key = query.key
-            if key in resume.completed:
-                progress.skipped += 1
-                await self._no_request(None)
-                return
-            token = resume.next_tokens.get(key) or None
+        idle = 0  # input items taken without a request since the last checkpoint
         try:
-            query.validate()
-        except InvalidQueryError as exc:
-            await self._no_request(MeetingFailure(query, exc, 0, token))
-            return
-        self._active += 1
-        progress.running += 1
-        assert self._tg is not None
-        self._tg.start_soon(self._meeting, query, token)
+            while pool.workers <= pool.limit:  # a smaller limit retires workers
+                query = await self._next_input()
+                if query is _END:
+                    return
+                progress.taken += 1
+                token: str | None = None
+                failure: MeetingFailure | None = None
+                if not isinstance(query, MeetingQuery):
+                    error = InvalidQueryError("query", query, "must be a MeetingQuery")
+                    failure = MeetingFailure(query, error, 0, None)  # type: ignore[arg-type]
+                else:
+                    if resume is not None:
+                        key = query.key
+                        if key in resume.completed:
+                            progress.skipped += 1
+                            idle += 1
+                            if idle >= _YIELD_EVERY:
+                                idle = 0
+                                await anyio.lowlevel.checkpoint()
+                            continue
+                        token = resume.next_tokens.get(key) or None
+                    try:
+                        query.validate()
+                    except InvalidQueryError as exc:
+                        failure = MeetingFailure(query, exc, 0, token)
+                if failure is not None:
+                    progress.failed += 1
+                    await self._fail(failure)
+                    idle += 1
+                    if idle >= _YIELD_EVERY:
+                        idle = 0
+                        await anyio.lowlevel.checkpoint()
+                    continue
+                assert isinstance(query, MeetingQuery)
+                await self._meeting(query, token)
+        finally:
+            pool.workers -= 1
+            if pool.workers == 0 and self._input_done:
+                assert self._send is not None
+                self._send.close()
 
-    async def _no_request(self, failure: MeetingFailure | None) -> None:
-        self._slots.release()
-        if failure is not None:
-            self.progress.failed += 1
-            await self._fail(failure)
-        if self.progress.taken % _YIELD_EVERY == 0:
-            await anyio.lowlevel.checkpoint()
+    def _exhausted(self) -> bool:
+        return self._input_done
+
+    def _starved(self) -> bool:
+        return not self._input_done and self._blocked_senders == 0
 
     async def _fail(self, failure: MeetingFailure) -> None:
         if self._fail_fast:
@@ -320,7 +347,12 @@ class FanOut:
         try:
             send.send_nowait(item)
         except anyio.WouldBlock:
-            await send.send(item)  # the consumer is behind: stall here (backpressure)
+            # The consumer is behind: stall here (backpressure).
+            self._blocked_senders += 1
+            try:
+                await send.send(item)
+            finally:
+                self._blocked_senders -= 1
 
     async def _meeting(self, query: MeetingQuery, token: str | None) -> None:
         """Fetch one meeting's pages in order, from ``token`` (``None``: the first page)."""
@@ -330,6 +362,7 @@ class FanOut:
         page_size = self._page_size
         seen: set[str] | None = None
         index = 0
+        progress.running += 1
         running = True
         try:
             while True:
@@ -363,7 +396,7 @@ class FanOut:
                         logger.warning(
                             "meeting %s: page_token %r repeated after page %d; stopping",
                             query.meeting_no,
-                            following,
+                            following[:32],
                             index,
                         )
                         following = None
@@ -384,11 +417,31 @@ class FanOut:
         finally:
             if running:
                 progress.running -= 1
-            self._slots.release()
-            self._active -= 1
-            if self._active == 0 and self._input_done:
-                assert self._send is not None
-                self._send.close()
+
+
+class _Pool:
+    """The workers of one fan-out: ``limit`` is the goal, ``workers`` those alive."""
+
+    __slots__ = ("_fan_out", "limit", "workers")
+
+    def __init__(self, fan_out: FanOut, limit: int) -> None:
+        self._fan_out = fan_out
+        self.limit = limit
+        self.workers = 0
+
+    def resize(self, limit: int) -> None:
+        """Start workers up to ``limit``; extra ones retire after their current meeting."""
+        self.limit = limit
+        fan_out = self._fan_out
+        tg = fan_out._tg
+        if tg is None or fan_out._input_done:
+            return
+        while self.workers < limit:
+            self.workers += 1
+            tg.start_soon(fan_out._worker, name="feishu_vc_async.fanout worker")
+
+    def starved(self) -> bool:
+        return self._fan_out._starved()
 
 
 class _Participants:

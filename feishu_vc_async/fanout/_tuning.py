@@ -7,9 +7,9 @@ tuner aims at ``ceil(rate × p90 latency) + margin`` between a floor and a cap.
 A latency measured from outside includes the wait for a limiter slot, which grows with
 concurrency (Little's law: at saturation ``in flight = rate × latency`` whatever the
 concurrency), so it is a usable estimate only while the limiter is *not* the bottleneck.
-While the client already sends at the limit, the tuner therefore takes one slot away
-per interval instead of trusting the inflated latency; once the rate dips below the
-limit, the latencies it then sees are real again and set the target.
+So the target is set only from steps below the limit; at the limit the tuner keeps it
+and steps down toward it, one worker per step. It grows only while work is waiting
+(input left, and the consumer keeping up), by half at most per step.
 """
 
 from __future__ import annotations
@@ -17,13 +17,12 @@ from __future__ import annotations
 import logging
 import math
 import time
-
-import anyio
+from typing import Protocol
 
 from .._constants import LOGGER_NAME
 from ._progress import Progress, StatsSource
 
-__all__ = ["Slots", "Tuner"]
+__all__ = ["Pool", "Tuner"]
 
 logger = logging.getLogger(f"{LOGGER_NAME}.fanout")
 
@@ -42,59 +41,34 @@ _MIN_SAMPLES = 8
 _SATURATED = 0.85
 
 
-class Slots:
-    """A counting gate whose size may change while slots are held.
+class Pool(Protocol):
+    """The workers a tuner sizes."""
 
-    Only the feeder waits on it (one waiter), so one event is enough.
-    """
-
-    __slots__ = ("_wakeup", "limit", "starved", "used")
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.used = 0
-        # Set when the feeder had to wait for a slot: more concurrency had work to do.
-        self.starved = False
-        self._wakeup: anyio.Event | None = None
-
-    async def acquire(self) -> None:
-        while self.used >= self.limit:
-            self.starved = True
-            wakeup = self._wakeup = anyio.Event()
-            await wakeup.wait()
-        self.used += 1
-
-    def release(self) -> None:
-        self.used -= 1
-        self._wake()
-
-    def resize(self, limit: int) -> None:
-        self.limit = limit
-        self._wake()
-
-    def _wake(self) -> None:
-        wakeup = self._wakeup
-        if wakeup is not None and self.used < self.limit:
-            self._wakeup = None
-            wakeup.set()
+    @property
+    def limit(self) -> int: ...
+    def resize(self, limit: int) -> None: ...
+    def starved(self) -> bool:
+        """Whether more workers would have work now (input left, consumer keeping up)."""
+        ...
 
 
 class Tuner:
-    """Moves ``slots.limit`` toward ``ceil(rate × p90) + margin`` (see the module doc)."""
+    """Moves ``pool.limit`` toward ``ceil(rate × p90) + margin`` (see the module doc)."""
 
-    __slots__ = ("_next", "_progress", "_rate", "_samples", "_slots", "_stats", "target")
+    __slots__ = ("_next", "_pool", "_progress", "_rate", "_samples", "_stats", "_warm", "target")
 
-    def __init__(
-        self, slots: Slots, progress: Progress, stats: StatsSource, *, rate: float
-    ) -> None:
-        self._slots = slots
+    def __init__(self, pool: Pool, progress: Progress, stats: StatsSource, *, rate: float) -> None:
+        self._pool = pool
         self._progress = progress
         self._stats = stats
         self._rate = rate
         # Latencies since the last step: older ones describe another concurrency.
         self._samples: list[float] = []
         # The goal, from the last step below the limit (when latencies are real).
-        self.target = slots.limit
+        self.target = pool.limit
+        # The first requests also wait for a token and new connections: not a latency
+        # to size the pool by, so the first interval's samples are dropped.
+        self._warm = False
         self._next = time.monotonic() + self.interval
 
     @property
@@ -110,15 +84,18 @@ class Tuner:
             if now >= self._next:
                 interval = self.interval
                 self._next = now + interval
+                if not self._warm:
+                    self._warm = True
+                    samples.clear()
+                    return
                 self.retune(self._stats.recent_rate(max(1.0, 2.0 * interval)))
 
     def retune(self, sending: float) -> int:
         """One step from the latencies since the last one and the recent send rate."""
         ordered = sorted(self._samples)
         self._samples = []
-        slots = self._slots
-        starved, slots.starved = slots.starved, False
-        current = slots.limit
+        pool = self._pool
+        current = pool.limit
         if sending >= _SATURATED * self._rate:
             # At the limit, latencies include the wait for the limiter (at saturation
             # in-flight = rate × latency whatever the concurrency), so they say nothing
@@ -130,11 +107,11 @@ class Tuner:
             self.target = max(
                 ADAPTIVE_FLOOR, min(ADAPTIVE_CAP, math.ceil(self._rate * p90) + ADAPTIVE_MARGIN)
             )
-            if starved:
+            if pool.starved():
                 # Work is waiting for a slot: grow toward the target, by half at most.
                 new = min(self.target, current + max(ADAPTIVE_MARGIN, current // 2))
             else:
-                # The input or the consumer is the bound; more slots would only hold pages.
+                # The input or the consumer is the bound; more workers would only hold pages.
                 new = min(self.target, current)
         new = max(ADAPTIVE_FLOOR, min(ADAPTIVE_CAP, new))
         if new != current:
@@ -146,6 +123,6 @@ class Tuner:
                 sending,
                 self._rate,
             )
-            slots.resize(new)
+            pool.resize(new)
             self._progress.concurrency = new
         return new
