@@ -44,6 +44,7 @@ SDK_WIDTH = 32
 @dataclass
 class Outcome:
     utilization: float
+    second_half: float
     admitted: int
     refused: int
     finish_s: float
@@ -67,6 +68,20 @@ def utilization(
     end = admitted[-1] if deadline is None else max(admitted[-1], deadline)
     allowed = rate.requests * max(0.0, end - start) / rate.period + 1
     return len(admitted) / allowed, len(admitted), refused
+
+
+def second_half(
+    records: list[tuple[float, int]], rate: RateLimit, start: float, deadline: float | None
+) -> float:
+    """Utilization over the second half of the run's window only: the steady state,
+    without the ramp-up of concurrency at the start."""
+    admitted = sorted(t for t, status in records if status != 429)
+    if not admitted:
+        return 0.0
+    end = admitted[-1] if deadline is None else max(admitted[-1], deadline)
+    mid = (start + end) / 2
+    allowed = rate.requests * (end - mid) / rate.period + 1
+    return sum(1 for t in admitted if t >= mid) / allowed
 
 
 def workload(meetings: list[MeetingFacts], pages: int) -> tuple[list[MeetingQuery], int]:
@@ -171,16 +186,15 @@ async def _sdk_gather(
 
 def _outcome(emu: EmulatorProcess, tally: Tally, rate: RateLimit, pages: int) -> Outcome:
     projected = bool(tally.extra.get("stopped_at_deadline")) or tally.pages < pages
-    util, admitted, refused = utilization(
-        emu.log(str(tally.extra["app_id"])),
-        rate,
-        float(tally.extra["start"]),
-        float(tally.extra["deadline"]) if projected else None,
-    )
+    log = emu.log(str(tally.extra["app_id"]))
+    start = float(tally.extra["start"])
+    deadline = float(tally.extra["deadline"]) if projected else None
+    util, admitted, refused = utilization(log, rate, start, deadline)
+    steady = second_half(log, rate, start, deadline)
     finish = float(tally.extra["finish_s"])
     if projected and tally.pages:
         finish = finish * pages / tally.pages
-    return Outcome(util, admitted, refused, finish, projected)
+    return Outcome(util, steady, admitted, refused, finish, projected)
 
 
 def run(cfg: Config) -> BenchResult:
@@ -233,6 +247,12 @@ def run(cfg: Config) -> BenchResult:
                 f"lat{ms}.ours.utilization",
                 f"latency {ms} ms — ours (VCClient + RateLimit): utilization",
                 Stat.of([o.utilization for o in outcomes], "share"),
+                better="higher",
+            )
+            res.add(
+                f"lat{ms}.ours.utilization_2nd_half",
+                f"latency {ms} ms — ours: utilization in the second half of the run",
+                Stat.of([o.second_half for o in outcomes], "share"),
                 better="higher",
             )
             res.add(

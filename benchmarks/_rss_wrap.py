@@ -1,0 +1,29 @@
+"""Run a module as ``__main__`` and write this process's peak RSS (MB) and CPU seconds
+as JSON to the file named by ``BENCH_RSS_OUT``, however the module exits.
+
+``python -m benchmarks._rss_wrap feishu_vc_async export ...`` is ``feishu-vc export ...``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import runpy
+import sys
+
+
+def main() -> None:
+    module, sys.argv = sys.argv[1], [sys.argv[1], *sys.argv[2:]]
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    finally:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        with open(os.environ["BENCH_RSS_OUT"], "w") as f:
+            json.dump(
+                {"maxrss_mb": usage.ru_maxrss / 1024, "cpu_s": usage.ru_utime + usage.ru_stime}, f
+            )
+
+
+if __name__ == "__main__":
+    main()
