@@ -41,6 +41,7 @@ def _add_emulator(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     from .emulator import _serve as serve
 
+    serve.add_arguments(parser)
     parser.set_defaults(handler=lambda args, _env, _out, _err: int(serve.run(args)))
 
 

@@ -1,0 +1,128 @@
+"""The `feishu-vc` command surface: subcommands wired, console script installed."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from feishu_vc_async.cli import build_parser, main
+
+BIN = Path(sys.executable).parent
+
+
+def test_subcommands_and_their_options() -> None:
+    parser = build_parser()
+    args = parser.parse_args(["emulator", "--port", "0", "--meetings", "7", "--seed", "3"])
+    assert (args.port, args.meetings, args.seed) == (0, 7, 3)
+    args = parser.parse_args(["export", "--meetings", "m.csv", "--out", "o.parquet"])
+    assert args.rate_limit == "100/60s"
+    assert args.page_size == 100
+    args = parser.parse_args(["demo", "--meetings", "10"])
+    assert args.meetings == 10
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["export", "--out", "x.jsonl"])  # --meetings missing
+    assert info.value.code == 2
+    assert "--meetings" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["frobnicate"])
+    assert info.value.code == 2
+
+
+def test_console_script_and_module_agree() -> None:
+    script = subprocess.run(
+        [str(BIN / "feishu-vc"), "--version"], capture_output=True, text=True, check=False
+    )
+    module = subprocess.run(
+        [sys.executable, "-m", "feishu_vc_async", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert script.returncode == module.returncode == 0
+    assert script.stdout.split()[-1] == module.stdout.split()[-1]
+    assert re.fullmatch(r"\d+\.\d+\.\d+\S*", module.stdout.split()[-1])
+
+
+def test_emulator_command_serves_what_export_reads(tmp_path: Path) -> None:
+    """`feishu-vc emulator` in one process, `feishu-vc export` in another, as a user would."""
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "feishu_vc_async",
+            "emulator",
+            "--port",
+            "0",
+            "--meetings",
+            "5",
+            "--seed",
+            "3",
+            "--rate-limit",
+            "none",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        banner = ""
+        while "Ctrl-C" not in banner:
+            line = server.stdout.readline()
+            assert line, f"emulator exited: {server.stderr.read() if server.stderr else ''}"
+            banner += line
+        url = re.search(r"serving at (\S+)", banner)
+        app_id = re.search(r"app_id:\s+(\S+)", banner)
+        secret = re.search(r"app_secret:\s+(\S+)", banner)
+        meeting = re.search(
+            r"meeting_no=(\d+) meeting_start_time=(\d+) meeting_end_time=(\d+)", banner
+        )
+        assert url, banner
+        assert app_id, banner
+        assert secret, banner
+        assert meeting, banner
+        meetings = tmp_path / "m.csv"
+        meetings.write_text(
+            "meeting_no,meeting_start_time,meeting_end_time\n" + ",".join(meeting.groups()) + "\n"
+        )
+        out = tmp_path / "out.csv"
+        export = subprocess.run(
+            [
+                str(BIN / "feishu-vc"),
+                "export",
+                "--meetings",
+                str(meetings),
+                "--out",
+                str(out),
+                "--base-url",
+                url.group(1),
+                "--rate-limit",
+                "100/1s",
+            ],
+            env={"FEISHU_APP_ID": app_id.group(1), "FEISHU_APP_SECRET": secret.group(1)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=10)
+        for stream in (server.stdout, server.stderr):
+            if stream is not None:
+                stream.close()
+    assert export.returncode == 0, export.stderr
+    assert "Exported 1 of 1 meetings" in export.stdout
+    rows = out.read_text(encoding="utf-8").splitlines()
+    assert rows[0].startswith("meeting_no,meeting_start_time,meeting_end_time,participant_name")
+    assert len(rows) > 1
+    assert all(row.startswith(meeting.group(1)) for row in rows[1:])
+    assert server.returncode == 0
