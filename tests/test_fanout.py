@@ -449,3 +449,17 @@ async def test_entering_twice_and_iterating_outside_fail(emu: Emulator) -> None:
             client.fan_out([], page_size=500)
         async with client.fan_out([]) as results:
             assert [i async for i in results] == []
+
+
+async def test_errors_of_the_input_itself_propagate_unwrapped(emu: Emulator) -> None:
+    def broken() -> Iterator[MeetingQuery]:
+        yield emu.meetings[0]
+        raise LookupError("the caller's input failed")
+
+    async with make_client(emu) as client:
+        with pytest.raises(LookupError, match="input failed"):
+            await drain(client.fan_out(broken()))
+        assert not fanout_tasks()
+    # A client that is not open is a usage error, raised as such.
+    with pytest.raises(RuntimeError, match="not open"):
+        await drain(client.fan_out(emu.meetings[:3]))

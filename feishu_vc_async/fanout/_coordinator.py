@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sized
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Iterator, Sized
 from types import TracebackType
 from typing import Any, Final, Protocol, Self
 
@@ -202,9 +202,9 @@ class FanOut:
             if exc is not None and not isinstance(exc, anyio.get_cancelled_exc_class()):
                 # The body's own exception goes out as itself: a task group would wrap it
                 # in an ExceptionGroup, breaking the caller's `except ValueError`.
-                await tg.__aexit__(None, None, None)
+                await _unwrapped(tg.__aexit__(None, None, None))
                 return False
-            suppressed = bool(await tg.__aexit__(exc_type, exc, tb))
+            suppressed = bool(await _unwrapped(tg.__aexit__(exc_type, exc, tb)))
         finally:
             self._send.close()
             self._receive.close()
@@ -417,6 +417,21 @@ class FanOut:
         finally:
             if running:
                 progress.running -= 1
+
+
+async def _unwrapped(exiting: Awaitable[bool | None]) -> bool | None:
+    """Await a task group's exit. A group of one error (the input iterator's own
+    exception, a bug), or of several of one type (the same bug hit by several workers
+    at once), is raised as its first error, so callers can catch it by type."""
+    try:
+        return await exiting
+    except BaseExceptionGroup as group:
+        first = group.exceptions[0]
+        if not isinstance(first, BaseExceptionGroup) and all(
+            type(e) is type(first) for e in group.exceptions
+        ):
+            raise first from None
+        raise
 
 
 class _Pool:
