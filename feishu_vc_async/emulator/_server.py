@@ -33,6 +33,7 @@ from .._constants import (
     TENANT_TOKEN_PATH,
     TOKEN_MAX_LIFETIME,
 )
+from ..errors import RATE_LIMITED_CODE
 from ..models import JSON_ENCODER, MeetingQuery, Participant, UserIdType
 from ..ratelimit._protocol import RateLimit
 from ._api import ERRORS, ApiError, PageTokens, QueryRules, answer_page
@@ -48,7 +49,6 @@ _DEFAULT_RATE = RateLimit()
 log = logging.getLogger(LOGGER_NAME + ".emulator")
 
 _JSON = "application/json; charset=utf-8"
-RATE_LIMITED_CODE = 99991400
 RATE_LIMITED_MSG = "request trigger frequency limit"
 AUTH_STATUS = 400
 _AUTH_MSGS = {
@@ -247,7 +247,10 @@ class Emulator:
 
     def tenant_token(self, app_id: str | None = None) -> str:
         """The tenant token the token endpoint would hand ``app_id`` now (no request)."""
-        return self._tokens.tenant_token(app_id or self.app_id, self._monotonic())[0]
+        app = app_id or self.app_id
+        if app not in self._tokens.apps:
+            raise KeyError(f"unknown app {app!r}")
+        return self._tokens.tenant_token(app, self._monotonic())[0]
 
     def add_user_token(self, expires_in: float = 7200.0, *, app_id: str | None = None) -> str:
         """Register a static ``u-`` token of ``app_id`` (default app) living ``expires_in`` s."""
@@ -279,11 +282,12 @@ class Emulator:
         self, period: float, path: str = PARTICIPANT_LIST_PATH, *, admitted_only: bool = False
     ) -> int:
         """The most requests to ``path`` that arrived within any ``period`` seconds (a
-        half-open span). ``admitted_only`` leaves out the ones answered 429."""
+        half-open span). ``admitted_only`` counts only those the gateway let through
+        (leaving out 429s and auth failures)."""
         times = sorted(
             r.time
             for r in self.requests
-            if r.path == path and not (admitted_only and r.status == 429)
+            if r.path == path and not (admitted_only and (r.status == 429 or r.app_id is None))
         )
         best = lo = 0
         for hi, t in enumerate(times):
@@ -309,7 +313,7 @@ class Emulator:
 
     async def _not_found(self, request: web.Request) -> web.Response:
         log_id = self._log_id()
-        self._record(request, time.monotonic(), self._clock(), None, 404, None, log_id)
+        self._record(request, self._monotonic(), self._clock(), None, 404, None, log_id)
         return web.Response(
             text="404 page not found",
             status=404,
