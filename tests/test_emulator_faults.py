@@ -134,5 +134,7 @@ def test_fault_settings_are_checked() -> None:
         Faults(error_rate=0.7, reset_rate=0.7)
     with pytest.raises(ValueError, match="5xx"):
         Faults(error_status=404)
+    with pytest.raises(ValueError, match="revoke_token_after"):
+        Faults(revoke_token_after=0)
     with pytest.raises(ValueError, match="kind"):
         Latency("gamma")

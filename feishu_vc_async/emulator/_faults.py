@@ -86,6 +86,8 @@ class Faults:
             raise ValueError("fault rates must be within 0..1 and sum to at most 1")
         if not 500 <= self.error_status <= 599:
             raise ValueError(f"error_status={self.error_status!r}: must be a 5xx status")
+        if self.revoke_token_after is not None and self.revoke_token_after < 1:
+            raise ValueError(f"revoke_token_after={self.revoke_token_after!r}: must be at least 1")
         object.__setattr__(self, "_rates", rates)
 
     def pick(self, rng: random.Random) -> Fault:
