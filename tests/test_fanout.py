@@ -463,3 +463,31 @@ async def test_errors_of_the_input_itself_propagate_unwrapped(emu: Emulator) -> 
     # A client that is not open is a usage error, raised as such.
     with pytest.raises(RuntimeError, match="not open"):
         await drain(client.fan_out(emu.meetings[:3]))
+
+
+async def test_skipping_many_resumed_meetings_is_lazy_and_yields(emu: Emulator) -> None:
+    base = emu.meetings[0]
+
+    def generated(n: int) -> Iterator[MeetingQuery]:
+        for i in range(n):
+            yield msgspec.structs.replace(base, meeting_no=f"{100_000_000 + i:09d}")
+
+    done = {q.key for q in generated(20_000)}
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await anyio.sleep(0)
+
+    async with make_client(emu) as client, anyio.create_task_group() as tg:
+        tg.start_soon(ticker)
+        async with client.fan_out(generated(20_000), resume=Resume(completed=done)) as results:
+            assert [i async for i in results] == []
+        tg.cancel_scope.cancel()
+    assert results.progress.skipped == 20_000
+    assert results.progress.requests == 0
+    assert list_requests(emu) == []
+    # The loop kept turning while skipping: a turn for every few hundred items at most.
+    assert ticks >= 20_000 // 500

@@ -39,9 +39,10 @@ __all__ = ["FanOut", "PageSource", "Queries", "fan_out"]
 
 logger = logging.getLogger(f"{LOGGER_NAME}.fanout")
 
-# Let other tasks run after this many input items that needed no request (resumed or
-# invalid), so a long run of them cannot hold the event loop.
-_YIELD_EVERY = 256
+# A worker lets other tasks run after this many input items that needed no request
+# (resumed or invalid), so a long run of them cannot hold the event loop: every ready
+# worker runs once per loop turn, so a turn handles up to workers × this many.
+_YIELD_EVERY = 8
 # Bounds of the default output buffer (items, i.e. pages).
 _BUFFER_MIN = 16
 _BUFFER_MAX = 128
