@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import json
 import random
+import urllib.parse
+import urllib.request
 from datetime import UTC, datetime, timedelta, timezone
+
+from feishu_vc_async._constants import PARTICIPANT_LIST_PATH, TENANT_TOKEN_PATH
 
 _NAMES = ["kehan", "李雷", "韩梅梅", "Alice Zhang", "王小明", "Bob", "陈静", "Lin Wei", "赵云"]
 _DEPTS = ["development", "研发部", "市场部", "Sales", "财务部", "运营中心", "HR"]
@@ -81,6 +85,36 @@ def page_body(participants: int, *, seed: int = 0, has_more: bool = True) -> byt
     return json.dumps(body, ensure_ascii=False).encode()
 
 
-def realistic_page_body(participants: int) -> tuple[bytes, str]:
-    """A page body and where its rows came from (the emulator's generator once it exists)."""
-    return page_body(participants, seed=participants), "hand-built rows after the reference example"
+def emulator_page_bodies(sizes: list[int]) -> dict[int, bytes]:
+    """First pages of ``page_size`` n of a large emulator meeting, as the wire carried them."""
+    from ._emulator_proc import EmulatorProcess
+
+    with EmulatorProcess(meetings=60, seed=23) as emu:
+        meeting = max(emu.meetings, key=lambda m: m.participants)
+        if meeting.participants < max(sizes):
+            raise RuntimeError("the emulator generated no meeting large enough")
+        token_req = urllib.request.Request(
+            emu.base_url + TENANT_TOKEN_PATH,
+            data=json.dumps({"app_id": emu.app_id, "app_secret": emu.app_secret}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(token_req) as resp:  # loopback only
+            token = json.loads(resp.read())["tenant_access_token"]
+        bodies: dict[int, bytes] = {}
+        for n in sizes:
+            params = meeting.query.to_params() | {"page_size": str(n)}
+            url = f"{emu.base_url}{PARTICIPANT_LIST_PATH}?{urllib.parse.urlencode(params)}"
+            req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(req) as resp:
+                bodies[n] = resp.read()
+        return bodies
+
+
+def realistic_page_bodies(sizes: list[int]) -> tuple[dict[int, bytes], str]:
+    """Page bodies and where their rows came from: the emulator's generator, served over
+    HTTP; hand-built rows if the emulator cannot run."""
+    try:
+        return emulator_page_bodies(sizes), "pages served by the emulator (its data generator)"
+    except Exception as exc:  # the benchmark still runs, and says which rows it used
+        bodies = {n: page_body(n, seed=n) for n in sizes}
+        return bodies, f"hand-built rows after the reference example (emulator failed: {exc})"

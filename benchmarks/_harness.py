@@ -263,6 +263,8 @@ def machine_info() -> dict[str, Any]:
     except OSError:
         pass
     return {
+        # Other work on the machine bends every figure: the load is on record.
+        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
         "cpu_model": _cpu_model(),
         "cores": os.cpu_count(),
         "memory": mem_total,
@@ -307,6 +309,7 @@ def write_results(
     started: datetime,
     total_elapsed: float,
     command: str,
+    machine_info_start: dict[str, Any] | None = None,
 ) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     doc = {
@@ -314,7 +317,8 @@ def write_results(
         "command": command,
         "quick": quick,
         "total_elapsed_s": round(total_elapsed, 1),
-        "machine": machine_info(),
+        "machine": machine_info_start or machine_info(),
+        "load_average_end": [round(x, 2) for x in os.getloadavg()],
         "benchmarks": {r.name: r.to_json() for r in results},
     }
     json_path = out_dir / "results.json"
@@ -336,6 +340,8 @@ def render_markdown(doc: dict[str, Any], results: list[BenchResult]) -> str:
         "",
         f"Machine: {m['cpu_model']}, {m['cores']} cores, {m['memory']}, {m['os']}, {m['python']}. "
         + ", ".join(f"{k} {v}" for k, v in m["packages"].items())
+        + f". Load average (1/5/15 min) at the start: {m['load_average_1_5_15']}"
+        + (f", at the end: {doc['load_average_end']}" if "load_average_end" in doc else "")
         + ".",
         "",
         "## Headline",

@@ -58,7 +58,7 @@ def _fan_out(emu: EmulatorProcess, meetings_file: Path) -> dict[str, Any]:
 def run(cfg: Config) -> BenchResult:
     require_client()
     res = BenchResult(NAME, TITLE)
-    small, large = cfg.pick((1_000, 10_000), (100, 1_000))
+    small, large = cfg.pick((1_000, 10_000), (100, 500))
     runs = cfg.pick(2, 1)
     res.params = {"meetings": [small, large], "runs_per_size": runs, "baseline_meetings": 10}
     sizes = {"baseline": 10, "small": small, "large": large}

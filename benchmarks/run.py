@@ -23,7 +23,7 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ._harness import BenchResult, Config, NotLanded, write_results
+from ._harness import BenchResult, Config, NotLanded, machine_info, write_results
 
 # Run order: cheap and independent first, the slow scaled-time one near the end.
 BENCHMARKS: dict[str, str] = {
@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     partial = bool(args.only) or args.quick
     out_dir = args.out or (HERE / ".scratch" if partial else HERE)
     started = datetime.now(UTC)
+    machine = machine_info()
     t0 = time.perf_counter()
     results: list[BenchResult] = []
     for name in names:
@@ -144,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         started=started,
         total_elapsed=time.perf_counter() - t0,
         command=command,
+        machine_info_start=machine,
     )
     print(
         f"[bench] wrote {os.path.relpath(json_path)} and {os.path.relpath(md_path)} "
