@@ -9,7 +9,10 @@ concurrency (Little's law: at saturation ``in flight = rate × latency`` whateve
 concurrency), so it is a usable estimate only while the limiter is *not* the bottleneck.
 So the target is set only from steps below the limit; at the limit the tuner keeps it
 and steps down toward it, one worker per step. It grows only while work is waiting
-(input left, and the consumer keeping up), by half at most per step.
+(input left, and the consumer keeping up), by half at most per step, and only while
+growing pays: when a step up did not raise the send rate by a tenth, something else
+is the bound (a limiter shared with other processes, a slow server), and the step is
+undone and growth paused for a few steps.
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ ADAPTIVE_CAP = 128
 ADAPTIVE_MARGIN = 2
 # Fewest latencies (since the last step) to act on.
 _MIN_SAMPLES = 8
+# A step up must raise the send rate by this factor to count as useful...
+_GAIN = 1.1
+# ...else it is undone and growth waits this many steps.
+_HOLD_STEPS = 4
 # Sending at this share of the limit counts as saturated (a short window is noisy, and
 # the limiter itself paces slightly below the quota).
 _SATURATED = 0.85
@@ -55,7 +62,18 @@ class Pool(Protocol):
 class Tuner:
     """Moves ``pool.limit`` toward ``ceil(rate × p90) + margin`` (see the module doc)."""
 
-    __slots__ = ("_next", "_pool", "_progress", "_rate", "_samples", "_stats", "_warm", "target")
+    __slots__ = (
+        "_grown_from",
+        "_hold",
+        "_next",
+        "_pool",
+        "_progress",
+        "_rate",
+        "_samples",
+        "_stats",
+        "_warm",
+        "target",
+    )
 
     def __init__(self, pool: Pool, progress: Progress, stats: StatsSource, *, rate: float) -> None:
         self._pool = pool
@@ -69,6 +87,9 @@ class Tuner:
         # The first requests also wait for a token and new connections: not a latency
         # to size the pool by, so the first interval's samples are dropped.
         self._warm = False
+        # (limit, send rate) before the last step up, to check that it paid.
+        self._grown_from: tuple[int, float] | None = None
+        self._hold = 0
         self._next = time.monotonic() + self.interval
 
     @property
@@ -96,20 +117,30 @@ class Tuner:
         self._samples = []
         pool = self._pool
         current = pool.limit
+        grown_from, self._grown_from = self._grown_from, None
         if sending >= _SATURATED * self._rate:
             # At the limit, latencies include the wait for the limiter (at saturation
             # in-flight = rate × latency whatever the concurrency), so they say nothing
             # about the target: keep it, and step down toward it if above.
             new = current - 1 if current > self.target else current
+        elif grown_from is not None and sending < grown_from[1] * _GAIN:
+            # The last step up did not pay: another bound is binding. Undo it, pause.
+            new = self.target = grown_from[0]
+            self._hold = _HOLD_STEPS
         else:
             # Below the limit, no queue at the limiter: the latencies are the service's.
             p90 = ordered[min(len(ordered) - 1, math.ceil(0.9 * len(ordered)) - 1)]
             self.target = max(
                 ADAPTIVE_FLOOR, min(ADAPTIVE_CAP, math.ceil(self._rate * p90) + ADAPTIVE_MARGIN)
             )
-            if pool.starved():
-                # Work is waiting for a slot: grow toward the target, by half at most.
+            if self._hold > 0:
+                self._hold -= 1
+                new = min(self.target, current)
+            elif pool.starved():
+                # Work is waiting for a worker: grow toward the target, by half at most.
                 new = min(self.target, current + max(ADAPTIVE_MARGIN, current // 2))
+                if new > current:
+                    self._grown_from = (current, sending)
             else:
                 # The input or the consumer is the bound; more workers would only hold pages.
                 new = min(self.target, current)
