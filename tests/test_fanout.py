@@ -191,7 +191,9 @@ async def test_break_after_first_item_cancels_everything() -> None:
         finally:
             closed.set()
 
-    emu_slow = Emulator(meetings=60, seed=3, rate_limit=None, latency=Latency.constant(0.05))
+    emu_slow = Emulator(
+        meetings=60, seed=3, rate_limit=None, latency=Latency.constant(0.05), webinars=0
+    )
     async with emu_slow, make_client(emu_slow) as client:
         async with client.fan_out(source(), concurrency=8) as results:
             async for item in results:
@@ -335,7 +337,9 @@ async def test_invalid_query_fail_fast_raises(emu: Emulator) -> None:
 
 async def test_timeout_cancels_and_client_stays_usable() -> None:
     async with (
-        Emulator(meetings=40, seed=2, rate_limit=None, latency=Latency.constant(0.05)) as emu,
+        Emulator(
+            meetings=40, seed=2, rate_limit=None, latency=Latency.constant(0.05), webinars=0
+        ) as emu,
         make_client(emu) as client,
     ):
         received = 0
@@ -417,20 +421,20 @@ async def test_adaptive_concurrency_under_a_scaled_limit() -> None:
         ) as emu,
         make_client(emu, rate_limit=limit) as client,
     ):
-        results = client.fan_out(emu.meetings[:100])
+        results = client.fan_out(emu.meetings[:80])
         assert results.progress.concurrency == 4  # starts small
         peak = 0
         async with results:
             async for _ in results:
                 peak = max(peak, results.progress.concurrency)
         progress = results.progress
-        # The limiter was kept busy (4 s of budget at full pace would be 160 requests)...
+        # The limiter was kept busy...
         assert progress.requests / progress.elapsed >= 0.7 * 40
         # ...by ceil(40/s × 0.1 s) + margin = 6 in flight, more when the loop it shares
         # with the emulator is busy; nowhere near the cap, and no 429s to speak of.
         assert 4 <= peak <= 16
         assert progress.rate_limited <= 2  # the client's limiter, not fan-out, owns this
-        assert progress.done == 100
+        assert progress.done == 80
 
 
 async def test_entering_twice_and_iterating_outside_fail(emu: Emulator) -> None:
