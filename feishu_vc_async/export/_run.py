@@ -111,7 +111,13 @@ async def _open_limiter(cfg: ExportConfig) -> RateLimiter | None:
         return None
     from ..ratelimit import RedisRateLimiter
 
-    return RedisRateLimiter(cfg.redis_url, cfg.rate_limit, prefix=cfg.redis_prefix)
+    try:
+        return RedisRateLimiter(cfg.redis_url, cfg.rate_limit, prefix=cfg.redis_prefix)
+    except (TypeError, ValueError):
+        # redis-py's message may quote the URL, password included: not repeated here.
+        raise ConfigError(
+            f"--redis-url {redact_url(cfg.redis_url)!r}: not a usable Redis URL"
+        ) from None
 
 
 async def run_export(
@@ -144,8 +150,9 @@ async def run_export(
 
     started = time.monotonic()
     finished = False
-    limiter = await _open_limiter(cfg)
+    limiter: RateLimiter | None = None
     try:
+        limiter = await _open_limiter(cfg)
         client = _make_client(cfg, limiter=limiter)
         resume = Resume(completed=set(point.completed), next_tokens=dict(point.next_tokens))
         async with (
