@@ -194,6 +194,7 @@ async def test_caller_owned_client_is_not_closed(redis_url: str, prefix: str) ->
         await limiter.acquire(KEY)
 
 
+@pytest.mark.slow
 async def test_four_processes_share_one_budget_with_zero_429s(redis_url: str, prefix: str) -> None:
     rate = RateLimit(100, 3.0)
     processes, per_process, tasks = 4, 100, 20
