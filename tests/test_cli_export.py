@@ -355,6 +355,7 @@ async def test_no_secret_in_any_output_or_log(tmp_path: Path) -> None:
         secrets = {emu.app_secret, user_token, *tokens}
         secrets |= {t.removeprefix("Bearer ") for t in tokens}
     assert [r.returncode for r in runs] == [1, 1]
+    assert all(b"DEBUG feishu_vc_async" in r.stderr for r in runs)  # the logs were on
     assert len(tokens) >= 2  # a tenant token and the user token were used
     blobs = [r.stdout for r in runs] + [r.stderr for r in runs]
     blobs += [p.read_bytes() for p in tmp_path.iterdir() if p.is_file()]

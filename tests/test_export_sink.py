@@ -166,3 +166,24 @@ def test_parquet_typed_columns(tmp_path: Path) -> None:
     assert first["meeting_start_time"] == datetime.fromtimestamp(1_700_000_000, UTC)
     assert first["department"] is None
     assert first["audio"] is True
+
+
+def test_resume_refuses_an_output_changed_or_gone(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    sink = _sink(out)
+    sink.open(resume=False, overwrite=False)
+    sink.write_page(Q1, [_person(1)], next_page_token="t", is_last=False)
+    sink.abort()
+    out.unlink()
+    with pytest.raises(CheckpointError, match="gone"):
+        _sink(out).open(resume=True, overwrite=False)
+
+    done = _sink(out)
+    done.open(resume=False, overwrite=True)
+    done.write_page(Q1, [_person(1)], next_page_token=None, is_last=True)
+    done.write_page(Q2, [_person(2)], next_page_token=None, is_last=True)
+    done.finish(all_done=True)
+    with out.open("ab") as fh:
+        fh.write(b"{}\n")
+    with pytest.raises(CheckpointError, match="changed after"):
+        _sink(out).open(resume=True, overwrite=False)

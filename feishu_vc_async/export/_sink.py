@@ -139,17 +139,39 @@ class ExportSink:
             self._state = state
             self._completed = set(state.completed)
             if state.finalized:
+                self._check_final_output(state)
                 if self.paths.journal.exists() and self.fmt == "parquet":
                     self.paths.journal.unlink()
                 return ResumePoint(
                     completed=set(self._completed), already_finalized=True, resumed=True
                 )
-            self._data.reopen(state.data_bytes)
+            if not self._data.path.exists():
+                raise CheckpointError(
+                    f"{self._data.path} is gone but {self.paths.checkpoint} counts "
+                    f"{state.rows} rows in it; start again with --overwrite"
+                )
+            try:
+                self._data.reopen(state.data_bytes)
+            except ValueError as exc:
+                raise CheckpointError(str(exc)) from None
             return ResumePoint(
                 completed=set(self._completed), next_tokens=dict(state.next_tokens), resumed=True
             )
         self._start_fresh()
         return ResumePoint()
+
+    def _check_final_output(self, state: CheckpointState) -> None:
+        out = self.paths.out
+        if not out.exists():
+            raise CheckpointError(
+                f"{self.paths.checkpoint} says the export is complete but {out} is gone; "
+                "start again with --overwrite"
+            )
+        if self.fmt != "parquet" and out.stat().st_size != state.data_bytes:
+            raise CheckpointError(
+                f"{out} changed after the export completed ({out.stat().st_size} bytes, the "
+                f"checkpoint recorded {state.data_bytes}); start again with --overwrite"
+            )
 
     def _start_fresh(self) -> None:
         # The old checkpoint goes first: a crash right after must not leave it describing
