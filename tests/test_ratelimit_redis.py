@@ -16,6 +16,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+import redis
 import redis.asyncio as aioredis
 from _ratelimit_util import max_in_any_window, utilization
 
@@ -72,10 +73,13 @@ def test_key_names_are_prefixed_and_hold_no_secret() -> None:
     assert token not in state
     with pytest.raises(ValueError, match="prefix"):
         RedisRateLimiter("redis://127.0.0.1:1/0", RateLimit(), prefix="a{b}")
+    with pytest.raises(TypeError, match="asyncio"):
+        RedisRateLimiter(redis.Redis(), RateLimit())  # a blocking client: refused up front
 
 
 async def test_unreachable_redis_raises_rate_limiter_error() -> None:
     limiter = RedisRateLimiter(UNREACHABLE, RateLimit(10, 1.0))
+    assert "s3cret" not in repr(limiter)
     try:
         with pytest.raises(RateLimiterError, match=r"127\.0\.0\.1:1") as info:
             await limiter.acquire(KEY)

@@ -124,6 +124,7 @@ class RedisRateLimiter:
         connect_timeout: float = 2.0,
     ) -> None:
         try:
+            import redis as sync_redis
             import redis.asyncio as aioredis
             from redis.exceptions import RedisError
         except ImportError as exc:  # pragma: no cover - depends on the install
@@ -142,6 +143,10 @@ class RedisRateLimiter:
                 redis, socket_connect_timeout=connect_timeout, socket_timeout=connect_timeout * 2
             )
             self._owns_client = True
+        elif isinstance(_as_object(redis), sync_redis.Redis | sync_redis.RedisCluster):
+            raise TypeError(
+                "RedisRateLimiter needs an asyncio client: redis.asyncio.Redis, not redis.Redis"
+            )
         else:
             self._client = redis
             self._owns_client = False
@@ -279,6 +284,11 @@ class RedisRateLimiter:
     def _check_open(self) -> None:
         if self._closed:
             raise RateLimiterError("this RedisRateLimiter is closed")
+
+
+def _as_object(value: object) -> object:
+    """Hides the declared type, to check at run time what the annotations exclude."""
+    return value
 
 
 def _describe(client: Any) -> str:
