@@ -113,51 +113,66 @@ class LogProgress(ProgressDisplay):
 
 
 class RichProgress(ProgressDisplay):
+    """Two lines, redrawn in place: the meetings bar with ETA, then the request counters."""
+
     interval = 0.25
 
     def __init__(self, snapshot: Callable[[], Snapshot], *, stream: TextIO) -> None:
         super().__init__(snapshot)
         try:
-            from rich.console import Console
+            from rich.console import Console, Group
+            from rich.live import Live
             from rich.progress import BarColumn, Progress, TextColumn
+            from rich.text import Text
         except ImportError as exc:  # pragma: no cover - the dev install has rich
             raise ImportError(
                 "the progress bar needs rich: pip install 'feishu-vc-async[cli]' "
                 "(or pass --progress log)"
             ) from exc
-        self._progress: Any = Progress(
+        self._bar: Any = Progress(
             TextColumn("[bold]meetings"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TextColumn("{task.fields[detail]}"),
+            BarColumn(bar_width=30),
+            TextColumn(
+                "{task.completed}/{task.total}{task.fields[failed]} · ETA {task.fields[eta]}"
+            ),
+        )
+        self._text: Any = Text()
+        # auto_refresh off: redrawn by our own tick, so no extra thread.
+        self._live: Any = Live(
+            Group(self._bar, self._text),
             console=Console(file=stream),
-            auto_refresh=False,  # refreshed by our own tick: no extra thread
+            auto_refresh=False,
             transient=False,
         )
         self._task_id: Any = None
 
     def start(self) -> None:
         snap = self._snapshot()
-        self._progress.start()
-        self._task_id = self._progress.add_task(
-            "export", total=snap.meetings_total, completed=snap.meetings_finished, detail=""
+        self._task_id = self._bar.add_task(
+            "export", total=snap.meetings_total, completed=snap.meetings_finished, failed="", eta=""
         )
+        self._live.start()
         self.show(snap)
 
     def show(self, snap: Snapshot) -> None:
-        failed = f" [red]failed {snap.meetings_failed}[/red]" if snap.meetings_failed else ""
-        detail = (
-            f"{failed} pages {snap.pages} · participants {snap.participants} · "
-            f"{_rate_text(snap)} · retries {snap.retries} · 429s {snap.rate_limited} · "
-            f"ETA {_eta_text(snap.eta)}"
+        failed = f" ([red]{snap.meetings_failed} failed[/red])" if snap.meetings_failed else ""
+        self._bar.update(
+            self._task_id,
+            completed=snap.meetings_finished,
+            failed=failed,
+            eta=_eta_text(snap.eta),
         )
-        self._progress.update(self._task_id, completed=snap.meetings_finished, detail=detail)
-        self._progress.refresh()
+        self._text.plain = (
+            f"requests {snap.requests} at {_rate_text(snap)} · pages {snap.pages} · "
+            f"participants {snap.participants} · retries {snap.retries} · "
+            f"429s {snap.rate_limited}"
+        )
+        self._live.refresh()
 
     def stop(self) -> None:
         if self._task_id is not None:
             self.show(self._snapshot())
-            self._progress.stop()
+            self._live.stop()
             self._task_id = None
 
 
