@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -302,3 +303,22 @@ async def test_max_in_window_counts_any_span(emu: Emulator, session: Any) -> Non
     assert emu.max_in_window(60.0) == 5
     assert emu.max_in_window(1e-9) == 1
     assert emu.max_in_window(60.0, path="/other") == 0
+
+
+async def test_generating_a_big_meeting_does_not_stall_other_requests() -> None:
+    async with (
+        Emulator(meetings=20, seed=9, webinar_size=20_000, rate_limit=None) as emu,
+        aiohttp.ClientSession() as session,
+    ):
+        small = next(q for q in emu.meetings if q not in emu.webinars)
+        status, _, _ = await _get(session, emu, small.to_params())  # builds the directory
+        assert status == 200
+        started = time.perf_counter()
+        big = asyncio.ensure_future(_get(session, emu, emu.webinars[0].to_params()))
+        await asyncio.sleep(0.02)
+        status, _, _ = await _get(session, emu, small.to_params())
+        assert status == 200
+        # The small meeting was answered while the webinar's rows were still being made.
+        assert not big.done(), time.perf_counter() - started
+        status, body, _ = await big
+        assert (status, len(body["data"]["participants"])) == (200, 20)

@@ -15,6 +15,7 @@ import random
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import msgspec
 
@@ -143,14 +144,40 @@ class Dataset:
 
     # --- rows -------------------------------------------------------------------
 
+    def _put(self, cache: OrderedDict[Any, Any], key: object, value: object) -> None:
+        cache[key] = value
+        if len(cache) > self._cache_size:
+            cache.popitem(last=False)
+
+    def has_rows(self, meeting: MeetingInfo) -> bool:
+        return meeting.index in self._rows
+
+    def build(
+        self, meeting: MeetingInfo, id_type: UserIdType, permitted: bool
+    ) -> tuple[list[ParticipantRow], list[bytes]]:
+        """Generate a meeting's rows and one encoded view without touching the caches,
+        so it can run in a worker thread while the server keeps answering."""
+        rng = random.Random(f"rows:{self.seed}:{meeting.index}")
+        rows = _generate(meeting, rng, self._directory())
+        return rows, [r.person.static(id_type, permitted) + r.tail for r in rows]
+
+    def store(
+        self,
+        meeting: MeetingInfo,
+        built: tuple[list[ParticipantRow], list[bytes]],
+        id_type: UserIdType,
+        permitted: bool,
+    ) -> None:
+        rows, encoded = built
+        self._put(self._rows, meeting.index, rows)
+        self._put(self._encoded, (meeting.index, id_type, permitted, None, None, None), encoded)
+
     def rows(self, meeting: MeetingInfo) -> list[ParticipantRow]:
         rows = self._rows.get(meeting.index)
         if rows is None:
             rng = random.Random(f"rows:{self.seed}:{meeting.index}")
             rows = _generate(meeting, rng, self._directory())
-            self._rows[meeting.index] = rows
-            if len(self._rows) > self._cache_size:
-                self._rows.popitem(last=False)
+            self._put(self._rows, meeting.index, rows)
         else:
             self._rows.move_to_end(meeting.index)
         return rows
@@ -194,9 +221,7 @@ class Dataset:
             meeting, id_type, user_id=user_id, room_id=room_id, webinar_role=webinar_role
         )
         found = [r.person.static(id_type, permitted) + r.tail for r in rows]
-        self._encoded[key] = found
-        if len(self._encoded) > self._cache_size:
-            self._encoded.popitem(last=False)
+        self._put(self._encoded, key, found)
         return found
 
     def participants(
