@@ -559,3 +559,32 @@ async def test_transport_error_after_retries_counts_as_an_error() -> None:
             await client.participant_list(QUERY)
         assert client.stats.errors == 1
         assert client.stats.retries == 1
+
+
+def test_the_public_surface() -> None:
+    import feishu_vc_async
+
+    for name in feishu_vc_async.__all__:
+        assert getattr(feishu_vc_async, name) is not None, name
+    for name in (
+        "VCClient",
+        "MeetingQuery",
+        "Participant",
+        "ParticipantPage",
+        "RateLimit",
+        "AcceptStatus",
+        "WebinarRole",
+        "MeetingStatus",
+        "UserIdType",
+        "FeishuError",
+        "APIError",
+        "InvalidQueryError",
+        "FEISHU_BASE_URL",
+        "LARK_BASE_URL",
+        "TokenProvider",
+        "ClientStats",
+        "PageItem",
+        "MeetingFailure",
+        "Resume",
+    ):
+        assert name in feishu_vc_async.__all__, name
