@@ -23,9 +23,7 @@ import aiohttp
 from yarl import URL
 
 from ._constants import (
-    API_PARTICIPANT_LIST as _API,
-)
-from ._constants import (
+    API_PARTICIPANT_LIST,
     CONNECT_TIMEOUT,
     FEISHU_BASE_URL,
     LARK_BASE_URL,
@@ -45,7 +43,7 @@ from .auth import (
 )
 from .fanout import FanOut, Queries, Resume
 from .models import MeetingQuery, Participant, ParticipantPage, validate_page_size
-from .ratelimit import LimitKey, RateLimit, RateLimiter
+from .ratelimit import LimitKey, LocalRateLimiter, RateLimit, RateLimiter
 
 __all__ = ["VCClient"]
 
@@ -140,7 +138,7 @@ class VCClient:
             connect=_positive("connect_timeout", connect_timeout),
         )
         self.stats = ClientStats()
-        self.limit_key = LimitKey(api=_API, identity=self._token_provider.identity)
+        self.limit_key = LimitKey(api=API_PARTICIPANT_LIST, identity=self._token_provider.identity)
         self._session_arg = session
         self._limiter_arg = limiter
         self._retry_policy: RetryPolicy = retry_policy or DefaultRetryPolicy()
@@ -213,8 +211,6 @@ class VCClient:
         limiter = self._limiter_arg
         owns_limiter = False
         if limiter is None and self.rate_limit is not None:
-            from .ratelimit import LocalRateLimiter
-
             limiter = LocalRateLimiter.shared(self.rate_limit)
             owns_limiter = True
         session = self._session_arg
