@@ -187,6 +187,11 @@ def make_display(
     out = stream if stream is not None else sys.stderr
     if mode == "none":
         return ProgressDisplay(snapshot)
-    if mode == "bar" or (mode == "auto" and out.isatty()):
+    if mode == "bar":
         return RichProgress(snapshot, stream=out)
+    if mode == "auto" and out.isatty():
+        try:
+            return RichProgress(snapshot, stream=out)
+        except ImportError:  # without the `cli` extra a terminal gets log lines
+            pass
     return LogProgress(snapshot, interval=log_interval, stream=out)
