@@ -588,3 +588,16 @@ def test_the_public_surface() -> None:
         "Resume",
     ):
         assert name in feishu_vc_async.__all__, name
+
+
+def test_recent_rate_over_more_sends_than_it_keeps() -> None:
+    from feishu_vc_async import ClientStats
+
+    stats = ClientStats()
+    for _ in range(5000):
+        stats.record_request()
+    assert stats.requests == 5000
+    # All kept stamps are within the window: the rate is measured over the kept span,
+    # so it is high (thousands per second), not 4096 / window.
+    assert stats.recent_rate(60.0) > 4096 / 60.0 * 10
+    assert "requests=5000" in repr(stats)
