@@ -112,12 +112,13 @@ def api_error(
     """The typed error of a non-zero ``code`` answer, with status, log id and reset hint."""
     reset: float | None = None
     limit: int | None = None
-    if code == RATE_LIMITED_CODE:
+    throttled = code == RATE_LIMITED_CODE or raw.status == 429
+    if throttled:
         reset = parse_reset_header(raw.headers.get(RATELIMIT_RESET_HEADER))
         limit_text = raw.headers.get(RATELIMIT_LIMIT_HEADER)
         if limit_text and limit_text.isdigit():
             limit = int(limit_text)
-    return error_for_code(
+    err = error_for_code(
         http_status=raw.status,
         code=code,
         msg=_scrub(msg, secrets),
@@ -127,6 +128,19 @@ def api_error(
         reset_seconds=reset,
         limit=limit,
     )
+    if throttled and type(err) is APIError:
+        # An HTTP 429 is the gateway throttling whatever code its body carries.
+        return RateLimitedError(
+            http_status=err.http_status,
+            code=err.code,
+            msg=err.msg,
+            log_id=err.log_id,
+            method=method,
+            path=path,
+            reset_seconds=reset,
+            limit=limit,
+        )
+    return err
 
 
 def error_from_failed_body(

@@ -190,6 +190,19 @@ async def test_unknown_code_is_a_plain_api_error_with_everything_known() -> None
         assert str(clone) == str(err)
 
 
+async def test_an_http_429_with_an_unknown_code_is_still_rate_limited() -> None:
+    async with scripted() as (server, client):
+        err = await _raised(
+            server,
+            client,
+            Reply(
+                status=429, json=error(4242, "slow down"), headers={"x-ogw-ratelimit-reset": "2"}
+            ),
+        )
+        assert type(err) is RateLimitedError
+        assert (err.http_status, err.code, err.reset_seconds) == (429, 4242, 2.0)
+
+
 async def test_unknown_code_on_a_5xx_is_an_internal_server_error() -> None:
     async with scripted() as (server, client):
         err = await _raised(server, client, Reply(status=503, json=error(555, "busy")))
