@@ -61,7 +61,9 @@ class ExportOutcome:
     def exit_code(self) -> int:
         if self.fatal is not None:
             return EXIT_USAGE
-        return EXIT_FAILURES if self.failures else EXIT_OK
+        if self.failures or self.meetings_done < self.meetings_total:
+            return EXIT_FAILURES
+        return EXIT_OK
 
 
 def _snapshot(progress: Progress, total: int) -> Snapshot:
@@ -194,7 +196,8 @@ async def run_export(
         outcome.elapsed = time.monotonic() - started
         try:
             if finished:
-                sink.finish(all_done=not outcome.failures and outcome.fatal is None)
+                # Final only when every meeting is in the checkpoint as finished.
+                sink.finish(all_done=sink.completed == len(queries))
             else:
                 sink.abort()
             sink.write_failures(outcome.failures)
