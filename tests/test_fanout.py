@@ -4,7 +4,9 @@ cancellation. The emulator's gateway is off (or scaled) so 1,000 meetings take s
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
+import logging
 from collections.abc import AsyncIterator, Iterator
 
 import anyio
@@ -181,7 +183,7 @@ async def test_endless_input_break_after_n_items(emu: Emulator) -> None:
     assert not fanout_tasks()
 
 
-async def test_break_after_first_item_cancels_everything() -> None:
+async def test_break_after_first_item_cancels_everything(caplog: pytest.LogCaptureFixture) -> None:
     closed = anyio.Event()
 
     async def source() -> AsyncIterator[MeetingQuery]:
@@ -212,6 +214,9 @@ async def test_break_after_first_item_cancels_everything() -> None:
         # The client is still usable.
         page = await client.participant_list(emu_slow.meetings[0])
         assert page.participants
+    gc.collect()
+    # No "Task was destroyed but it is pending!" or similar from asyncio.
+    assert not [r for r in caplog.records if r.name == "asyncio" and r.levelno >= logging.ERROR]
 
 
 async def test_resume_refetches_no_finished_page(emu: Emulator) -> None:
