@@ -138,9 +138,19 @@ class Dataset:
         self._encoded: OrderedDict[tuple[object, ...], list[bytes]] = OrderedDict()
         self._cache_size = cache_size
         self._directory_size = max(2048, webinar_size + 500)
+        self._directory_ready = False
 
     def _directory(self) -> tuple[tuple[Person, ...], tuple[Person, ...]]:
-        return directory(self.seed, self._directory_size)
+        found = directory(self.seed, self._directory_size)
+        self._directory_ready = True
+        return found
+
+    def costly(self, meeting: MeetingInfo, threshold: int) -> bool:
+        """Whether reading ``meeting`` first means real work: its rows are not made yet and
+        it is large, or the directory of people itself is not made yet."""
+        if meeting.index in self._rows:
+            return False
+        return meeting.participant_count >= threshold or not self._directory_ready
 
     # --- rows -------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import random
+import threading
 from dataclasses import dataclass, field
 from datetime import timedelta, timezone
 
@@ -201,8 +202,19 @@ def _room(rng: random.Random, n: int) -> Person:
     )
 
 
-@functools.lru_cache(maxsize=8)
+_DIRECTORY_LOCK = threading.Lock()
+
+
 def directory(seed: int, size: int) -> tuple[tuple[Person, ...], tuple[Person, ...]]:
-    """The tenant's people and rooms: the same faces recur across meetings, as they do."""
+    """The tenant's people and rooms: the same faces recur across meetings, as they do.
+
+    Built once per (seed, size) even when several worker threads ask at the same time.
+    """
+    with _DIRECTORY_LOCK:
+        return _directory(seed, size)
+
+
+@functools.lru_cache(maxsize=8)
+def _directory(seed: int, size: int) -> tuple[tuple[Person, ...], tuple[Person, ...]]:
     rng = random.Random(f"directory:{seed}")
     return tuple(_person(rng) for _ in range(size)), tuple(_room(rng, n) for n in range(48))

@@ -45,6 +45,10 @@ from ._tokens import TokenStore
 __all__ = ["Emulator", "RequestRecord"]
 
 _DEFAULT_RATE = RateLimit()
+# Meetings at least this large (and the first meeting, which builds the directory of
+# people) are generated in a worker thread; smaller ones take about a millisecond, less
+# than the hand-off to a thread costs.
+_THREAD_BUILD_MIN = 150
 
 log = logging.getLogger(LOGGER_NAME + ".emulator")
 
@@ -429,7 +433,7 @@ class Emulator:
             return await self._fault(request, fault, mono, wall, token, app_id, log_id)
         permitted = self._tokens.apps[app_id].user_id_permission
         meeting = self._data.by_no.get(request.query.get("meeting_no", ""))
-        if meeting is not None and not self._data.has_rows(meeting):
+        if meeting is not None and self._data.costly(meeting, _THREAD_BUILD_MIN):
             await self._build(meeting, permitted)
         try:
             body = answer_page(
