@@ -155,7 +155,12 @@ def format_feishu_time(value: datetime) -> str:
     total = int(offset.total_seconds()) // 60
     sign = "-" if total < 0 else "+"
     hours, minutes = divmod(abs(total), 60)
-    return f"{value:%Y.%m.%d %H:%M:%S} (GMT{sign}{hours:02d}:{minutes:02d})"
+    # Fields formatted directly: strftime is slower and does not pad years before 1000.
+    return (
+        f"{value.year:04d}.{value.month:02d}.{value.day:02d} "
+        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d} "
+        f"(GMT{sign}{hours:02d}:{minutes:02d})"
+    )
 
 
 def parse_duration(value: str | None) -> timedelta | None:
