@@ -67,28 +67,35 @@ async def test_emulator_errors_arrive_typed() -> None:
         assert bad_token.value.code == 121003
 
 
+# The client runs 10 % under the gateway's 20/s: on a loaded 2-core box, arrivals can bunch
+# by tens of milliseconds after leaving the limiter evenly (the limiter's own tight
+# bounds are the rate-limit tests' job).
+GATEWAY = RateLimit(20, 1.0)
+CLIENT_RATE = RateLimit(18, 1.0)
+
+
 async def test_the_client_limiter_keeps_under_the_gateway_limit() -> None:
-    rate = RateLimit(20, 1.0)
-    async with Emulator(meetings=2, seed=14, rate_limit=rate) as emu:
+    rate = CLIENT_RATE
+    async with Emulator(meetings=2, seed=14, rate_limit=GATEWAY) as emu:
         async with VCClient(
             app_id=emu.app_id, app_secret=emu.app_secret, base_url=emu.base_url, rate_limit=rate
         ) as client:
             query = emu.meetings[0]
-            await asyncio.gather(*(client.participant_list(query) for _ in range(45)))
+            await asyncio.gather(*(client.participant_list(query) for _ in range(40)))
         assert client.stats.rate_limited == 0
         assert emu.max_in_window(1.0) <= 20
         assert not [r for r in emu.requests if r.status == 429]
 
 
 async def test_two_clients_of_one_app_share_a_budget() -> None:
-    rate = RateLimit(20, 1.0)
-    async with Emulator(meetings=2, seed=15, rate_limit=rate) as emu:
+    rate = CLIENT_RATE
+    async with Emulator(meetings=2, seed=15, rate_limit=GATEWAY) as emu:
         kw = {"app_id": emu.app_id, "app_secret": emu.app_secret, "base_url": emu.base_url}
         async with VCClient(**kw, rate_limit=rate) as a, VCClient(**kw, rate_limit=rate) as b:
             query = emu.meetings[0]
             await asyncio.gather(
-                *(a.participant_list(query) for _ in range(20)),
-                *(b.participant_list(query) for _ in range(20)),
+                *(a.participant_list(query) for _ in range(18)),
+                *(b.participant_list(query) for _ in range(18)),
             )
         assert a.stats.rate_limited == b.stats.rate_limited == 0
         assert emu.max_in_window(1.0) <= 20
