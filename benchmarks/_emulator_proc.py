@@ -51,6 +51,8 @@ class EmulatorProcess:
         window: str = "sliding",
         list_meetings: int | None = None,
         webinars: int | None = None,
+        webinar_size: int | None = None,
+        counts: bool = True,
     ) -> None:
         self.args = ["--meetings", str(meetings), "--seed", str(seed), "--latency", str(latency)]
         self.args += ["--window", window]
@@ -60,6 +62,10 @@ class EmulatorProcess:
             self.args += ["--list-meetings", str(list_meetings)]
         if webinars is not None:
             self.args += ["--webinars", str(webinars)]
+        if webinar_size is not None:
+            self.args += ["--webinar-size", str(webinar_size)]
+        if not counts:
+            self.args.append("--no-counts")
         self.proc: subprocess.Popen[str] | None = None
         self.base_url = ""
         self.app_id = ""
@@ -151,6 +157,7 @@ async def _serve(args: argparse.Namespace) -> None:
         window=args.window,
         latency=args.latency,
         webinars=args.webinars,
+        webinar_size=args.webinar_size,
         # A fresh app per emulator: the SDK caches tenant tokens process-wide by app id,
         # and a token of an earlier emulator would be refused by this one.
         app_id=f"cli_{secrets.token_hex(8)}",
@@ -165,7 +172,8 @@ async def _serve(args: argparse.Namespace) -> None:
                     "meeting_no": q.meeting_no,
                     "start": q.meeting_start_time,
                     "end": q.meeting_end_time,
-                    "participants": len(emu.participants(q)),
+                    # Counting generates every row: skipped for large sets (-1).
+                    "participants": len(emu.participants(q)) if args.counts else -1,
                 }
                 for q in listed
             ],
@@ -215,6 +223,8 @@ def main() -> None:
     parser.add_argument("--window", default="sliding")
     parser.add_argument("--list-meetings", type=int, default=None)
     parser.add_argument("--webinars", type=int, default=None)
+    parser.add_argument("--webinar-size", type=int, default=3000)
+    parser.add_argument("--no-counts", dest="counts", action="store_false")
     asyncio.run(_serve(parser.parse_args()))
 
 

@@ -34,6 +34,17 @@ async def _main(meetings_file: Path, base_url: str) -> dict[str, float]:
                     meeting_end_time=m["end"],
                 )
 
+    start_rss = _rss_mb()
+    sampled = start_rss
+
+    async def sample() -> None:
+        # ru_maxrss may be set by the imports; sampling shows the fan-out's own curve.
+        nonlocal sampled
+        while True:
+            sampled = max(sampled, _rss_mb())
+            await asyncio.sleep(0.02)
+
+    sampler = asyncio.create_task(sample())
     pages = participants = failures = 0
     first: float | None = None
     cpu0 = time.process_time()
@@ -55,7 +66,11 @@ async def _main(meetings_file: Path, base_url: str) -> dict[str, float]:
                 participants += len(item.participants)
             else:
                 failures += 1
+    sampler.cancel()
+    sampled = max(sampled, _rss_mb())
     return {
+        "rss_before_mb": start_rss,
+        "rss_sampled_max_mb": sampled,
         "pages": pages,
         "participants": participants,
         "failures": failures,
@@ -65,6 +80,15 @@ async def _main(meetings_file: Path, base_url: str) -> dict[str, float]:
         # Linux reports kilobytes.
         "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+
+
+_PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _rss_mb() -> float:
+    """The current resident set, from /proc (Linux)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * _PAGE_MB
 
 
 def main() -> None:

@@ -194,39 +194,50 @@ class Check:
 
 
 def time_per_call(
-    fn: Callable[[], object],
+    fns: dict[str, Callable[[], object]],
     cfg: Config,
     *,
     target_s: float = 0.2,
     repeats: int | None = None,
-) -> Stat:
-    """Seconds per call of ``fn``: calibrate a loop to ~``target_s``, warm up, then repeat.
+) -> dict[str, Stat]:
+    """Seconds per call of each function: calibrate a loop to ~``target_s``, warm up,
+    then repeat, the functions taking turns within each repeat.
 
+    Time is the measuring thread's CPU time (``time.thread_time``): the work is pure
+    single-threaded CPU, so on an idle machine it equals wall time, and on a shared one
+    other processes' load does not land on whichever side happened to run then. Taking
+    turns spreads what remains (cache pressure, frequency changes) over both sides.
     The garbage collector stays on: the objects a decoder creates and the collections
     they cause are part of its real cost.
     """
+    clock = time.thread_time
     target = target_s / 4 if cfg.quick else target_s
-    number = 1
-    while True:
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        dt = time.perf_counter() - t0
-        if dt >= target / 4 or number >= 1_000_000:
-            break
-        number *= 4
-    number = max(1, int(number * target / max(dt, 1e-9)))
+    numbers: dict[str, int] = {}
+    for key, fn in fns.items():
+        number = 1
+        while True:
+            t0 = clock()
+            for _ in range(number):
+                fn()
+            dt = clock() - t0
+            if dt >= target / 4 or number >= 1_000_000:
+                break
+            number *= 4
+        numbers[key] = max(1, int(number * target / max(dt, 1e-9)))
     for _ in range(cfg.warmup):
-        for _ in range(number):
-            fn()
-    samples: list[float] = []
+        for key, fn in fns.items():
+            for _ in range(numbers[key]):
+                fn()
+    samples: dict[str, list[float]] = {key: [] for key in fns}
     gc.collect()
     for _ in range(repeats or cfg.repeats):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        samples.append((time.perf_counter() - t0) / number)
-    return Stat.of(samples, "s")
+        for key, fn in fns.items():
+            number = numbers[key]
+            t0 = clock()
+            for _ in range(number):
+                fn()
+            samples[key].append((clock() - t0) / number)
+    return {key: Stat.of(runs, "s") for key, runs in samples.items()}
 
 
 def scale_stat(stat: Stat, factor: float, unit: str) -> Stat:

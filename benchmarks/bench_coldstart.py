@@ -61,7 +61,7 @@ def run(cfg: Config) -> BenchResult:
     import lark_oapi  # noqa: F401  (imported once, outside the timed part)
 
     res = BenchResult(NAME, TITLE)
-    repeats = cfg.pick(7, 1)
+    repeats = cfg.pick(5, 1)
     res.params = {"repeats": repeats, "emulator_latency_ms": 0}
     ours: list[float] = []
     sdk: list[float] = []

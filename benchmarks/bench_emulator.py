@@ -58,7 +58,7 @@ async def _load(
 def run(cfg: Config) -> BenchResult:
     res = BenchResult(NAME, TITLE)
     width = 32
-    seconds = cfg.pick(3.0, 0.5)
+    seconds = cfg.pick(2.0, 0.5)
     res.params = {"width": width, "seconds_per_run": seconds, "repeats": cfg.repeats}
     pps: list[float] = []
     emu_cpu: list[float] = []

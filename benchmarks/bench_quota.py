@@ -202,7 +202,7 @@ def run(cfg: Config) -> BenchResult:
     res = BenchResult(NAME, TITLE)
     rate = cfg.pick(RateLimit(100, 3.0), RateLimit(20, 1.0))
     pages = cfg.pick(300, 20)
-    ours_runs = cfg.pick(3, 1)
+    ours_runs = cfg.pick(2, 1)
     peer_seconds = cfg.pick(6.0, 0.75)
     latencies = [0.05, 0.2, 0.8]
     res.params = {

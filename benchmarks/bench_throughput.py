@@ -81,7 +81,7 @@ def run(cfg: Config) -> BenchResult:
     cfg = replace(cfg, repeats=min(cfg.repeats, 3))
     latencies = cfg.pick([0.0, 0.02], [0.0, 0.02])
     width = cfg.pick(32, 8)
-    meetings = cfg.pick(120, 8)
+    meetings = cfg.pick(80, 8)
     res.params = {
         "latencies_ms": [int(x * 1000) for x in latencies],
         "width": width,

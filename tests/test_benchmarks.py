@@ -47,12 +47,12 @@ EXPECTED: dict[str, list[str]] = {
     "memory": [
         f"{size}.{fig}"
         for size in ("baseline", "small", "large")
-        for fig in ("peak_rss_mb", "first_item_ms", "pages_per_s")
+        for fig in ("peak_rss_mb", "rss_growth_mb", "first_item_ms", "pages_per_s")
     ],
     "export": ["seconds", "rows_per_s", "peak_rss_mb", "cpu_per_100k"],
 }
-# Counts that may rightly be zero (429s): present and finite, not necessarily positive.
-COUNTS = ("rate_limited",)
+# Figures that may rightly be zero (429s, RSS growth): present and finite, not necessarily positive.
+COUNTS = ("rate_limited", "rss_growth_mb")
 
 
 def _run(names: list[str], out: Path) -> dict[str, Any]:
