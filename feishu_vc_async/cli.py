@@ -9,10 +9,11 @@ consistent, ``--resume`` continues).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import TextIO
 
@@ -95,18 +96,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_handler: logging.Handler | None = None
-
-
-def _setup_logging(verbosity: int) -> None:
-    global _handler
+@contextlib.contextmanager
+def _logging_to_stderr(verbosity: int, stream: TextIO) -> Iterator[None]:
+    """The library's log lines to ``stream`` while a command runs; undone afterwards, so
+    calling :func:`main` in-process (tests, embedding) leaves the logging setup as it was."""
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     logger = logging.getLogger(LOGGER_NAME)
-    if _handler is None:  # once per process, however often main() is called
-        _handler = logging.StreamHandler(sys.stderr)
-        _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        logger.addHandler(_handler)
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    previous = logger.level
+    logger.addHandler(handler)
     logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
 
 
 def main(
@@ -122,15 +127,16 @@ def main(
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    _setup_logging(args.verbose)
+    err = sys.stderr if stderr is None else stderr
     try:
-        code: int = args.handler(
-            args,
-            os.environ if env is None else env,
-            sys.stdout if stdout is None else stdout,
-            sys.stderr if stderr is None else stderr,
-        )
+        with _logging_to_stderr(args.verbose, err):
+            code: int = args.handler(
+                args,
+                os.environ if env is None else env,
+                sys.stdout if stdout is None else stdout,
+                err,
+            )
     except KeyboardInterrupt:
-        print("feishu-vc: interrupted", file=sys.stderr)
+        print("feishu-vc: interrupted", file=err)
         return EXIT_INTERRUPTED
     return code

@@ -126,3 +126,20 @@ def test_emulator_command_serves_what_export_reads(tmp_path: Path) -> None:
     assert len(rows) > 1
     assert all(row.startswith(meeting.group(1)) for row in rows[1:])
     assert server.returncode == 0
+
+
+def test_main_leaves_the_logging_setup_as_it_was(tmp_path: Path) -> None:
+    import io
+    import logging
+
+    logger = logging.getLogger("feishu_vc_async")
+    before = (logger.level, list(logger.handlers))
+    err = io.StringIO()
+    code = main(
+        ["-vv", "export", "--meetings", str(tmp_path / "absent.csv"), "--out", "o.jsonl"],
+        env={"FEISHU_APP_ID": "cli_x", "FEISHU_APP_SECRET": "s"},
+        stderr=err,
+    )
+    assert code == 2
+    assert "cannot read" in err.getvalue()
+    assert (logger.level, list(logger.handlers)) == before
