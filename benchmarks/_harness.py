@@ -186,7 +186,7 @@ class Check:
     label: str
     measured: str
     goal_text: str
-    met: bool
+    met: bool | None  # None: informative, no goal
     headline: bool = False
 
 
@@ -376,9 +376,9 @@ def render_markdown(doc: dict[str, Any], results: list[BenchResult]) -> str:
                     unmet.append(f"{ratio.label}: {_ratio_text(ratio.value)} ({ratio.goal_text})")
         for check in r.checks:
             if check.headline:
-                met = "yes" if check.met else "**no**"
+                met = {None: "", True: "yes", False: "**no**"}[check.met]
                 lines.append(f"| {check.label} | {check.measured} | {check.goal_text} | {met} |")
-                if not check.met:
+                if check.met is False:
                     unmet.append(f"{check.label}: {check.measured} ({check.goal_text})")
     lines.append("")
     if unmet:
@@ -420,9 +420,8 @@ def render_markdown(doc: dict[str, Any], results: list[BenchResult]) -> str:
         if r.checks:
             lines += ["", "| Check | Measured | Goal | Met |", "|---|---|---|---|"]
             for c in r.checks:
-                lines.append(
-                    f"| {c.label} | {c.measured} | {c.goal_text} | {'yes' if c.met else '**no**'} |"
-                )
+                met = {None: "", True: "yes", False: "**no**"}[c.met]
+                lines.append(f"| {c.label} | {c.measured} | {c.goal_text} | {met} |")
         if r.notes:
             lines.append("")
             lines.extend(f"- {n}" for n in r.notes)

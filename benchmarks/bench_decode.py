@@ -82,12 +82,11 @@ def run(cfg: Config) -> BenchResult:
         )
         res.ratio(
             f"p{n}.views_vs_sdk",
-            f"Decode {n}-participant page: ours typed + time views vs SDK",
+            f"Decode {n}-participant page: ours typed + all time views vs SDK",
             f"p{n}.ours_views",
             f"p{n}.sdk",
             headline=n == 100,
-            goal=GOAL,
-            goal_text=GOAL_TEXT,
+            goal_text="informative: more work than the SDK does (it parses no times)",
         )
         res.ratio(
             f"p{n}.typed_vs_json",

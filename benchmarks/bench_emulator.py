@@ -17,7 +17,7 @@ import aiohttp
 from feishu_vc_async._constants import PARTICIPANT_LIST_PATH, TENANT_TOKEN_PATH
 
 from ._emulator_proc import EmulatorProcess
-from ._harness import BenchResult, Config, Stat
+from ._harness import BenchResult, Check, Config, Stat
 
 NAME = "emulator"
 TITLE = "5. Emulator capacity"
@@ -84,6 +84,16 @@ def run(cfg: Config) -> BenchResult:
         "emulator_cpu_share",
         "emulator process CPU while serving (1.0 = one core busy)",
         Stat.of(emu_cpu, "cores"),
+    )
+    res.checks.append(
+        Check(
+            "capacity",
+            "Emulator capacity (100-participant pages, plain aiohttp, 32 workers)",
+            f"{res.figure('pages_per_s').stat.median:,.0f} pages/s",
+            "informative: above what the client figures need",
+            None,
+            headline=True,
+        )
     )
     res.notes.append(
         "Load: one aiohttp session, "

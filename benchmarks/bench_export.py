@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from ._emulator_proc import ROOT, EmulatorProcess
-from ._harness import BenchResult, Config, NotLanded, Stat
+from ._harness import BenchResult, Check, Config, NotLanded, Stat
 from ._peers import require_client
 
 NAME = "export"
@@ -121,6 +121,18 @@ def run(cfg: Config) -> BenchResult:
         Stat.of([c / participants * 100_000 for c in cpu], "CPU s"),
     )
     res.params["output_mb"] = round(sizes[0] / 1e6, 1)
+    res.checks.append(
+        Check(
+            "export",
+            f"Export {participants:,} participants to JSONL (CLI)",
+            f"{res.figure('seconds').stat.median:.1f} s, "
+            f"{res.figure('rows_per_s').stat.median:,.0f} rows/s, "
+            f"peak RSS {res.figure('peak_rss_mb').stat.median:.1f} MB",
+            "informative" + ("" if participants >= 1_000_000 else " (not 1,000,000: see below)"),
+            None,
+            headline=True,
+        )
+    )
     if participants < 1_000_000:
         res.notes.append(
             f"Exported {participants:,} participants, not 1,000,000 "
