@@ -118,6 +118,8 @@ class BenchResult:
     notes: list[str] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    # What is measured and how: the benchmark module's docstring.
+    description: str = ""
 
     def add(self, key: str, label: str, stat: Stat, better: Better = "lower") -> Stat:
         self.figures.append(Figure(key, label, stat, better))
@@ -175,6 +177,7 @@ class BenchResult:
             notes=list(d["notes"]),
             params=dict(d["params"]),
             elapsed_s=float(d["elapsed_s"]),
+            description=str(d.get("description", "")),
         )
 
 
@@ -391,10 +394,22 @@ def render_markdown(doc: dict[str, Any], results: list[BenchResult]) -> str:
     lines.append(
         "Ratios are ours over the peer's (or the peer's time over ours), from medians, "
         "so > 1 means ours is better. Spread: min–max of the runs (and the quartiles "
-        "in results.json)."
+        "in results.json). The peer is the official SDK, lark-oapi, used as its own "
+        "code and docs show; the emulator runs in a separate process in every "
+        "client benchmark."
     )
+    lines += [
+        "",
+        "Run everything with `make bench` (or `python -m benchmarks.run`); one benchmark "
+        "with `python -m benchmarks.run --only NAME` (names: "
+        + ", ".join(f"`{r.name}`" for r in results)
+        + "), smoke sizes with `--quick`. Partial and quick runs write to "
+        "benchmarks/.scratch/ so this file stays the full run's.",
+    ]
     for r in results:
         lines += ["", f"## {r.title}", ""]
+        if r.description:
+            lines += [r.description, ""]
         lines.append(f"Status: {r.status.replace('_', ' ')}; took {r.elapsed_s:.1f} s.")
         if r.params:
             lines.append("Parameters: " + ", ".join(f"{k}={v}" for k, v in r.params.items()) + ".")

@@ -157,9 +157,16 @@ async def sdk_gather(
     return tally
 
 
-async def ours_fetch(client: Any, queries: Sequence[MeetingQuery], width: int | None) -> Tally:
-    """Our way of fetching many meetings: the fan-out, or concurrent ``pages`` before it."""
-    tally = Tally()
+async def ours_fetch(
+    client: Any,
+    queries: Sequence[MeetingQuery],
+    width: int | None,
+    tally: Tally | None = None,
+) -> Tally:
+    """Our way of fetching many meetings: the fan-out, or concurrent ``pages`` before it.
+
+    ``tally`` (filled as pages arrive) survives a cancellation, for time-boxed runs."""
+    tally = Tally() if tally is None else tally
     if hasattr(client, "fan_out"):
         async with client.fan_out(queries, concurrency=width) as results:
             async for item in results:

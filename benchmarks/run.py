@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
 import os
 import subprocess
@@ -61,6 +62,7 @@ def run_one(name: str, quick: bool) -> BenchResult:
         res = BenchResult(name, module.TITLE, status="failed")
         res.notes.append("failed: " + traceback.format_exc(limit=-4).strip().replace("\n", " | "))
     res.elapsed_s = time.perf_counter() - t0
+    res.description = inspect.cleandoc(module.__doc__ or "")
     return res
 
 
