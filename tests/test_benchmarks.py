@@ -51,7 +51,8 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "export": ["seconds", "rows_per_s", "peak_rss_mb", "cpu_per_100k"],
 }
-# Figures that may rightly be zero (429s, RSS growth, a short run's steady state): present and finite, not necessarily positive.
+# Figures that may rightly be zero (429s, RSS growth, a short run's steady state):
+# present and finite, not necessarily positive.
 NON_NEGATIVE = ("rate_limited", "rss_growth_mb", "utilization_steady")
 
 
