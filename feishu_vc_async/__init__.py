@@ -37,7 +37,7 @@ from .models import (
     UserIdType,
     WebinarRole,
 )
-from .ratelimit import LimitKey, RateLimit, RateLimiter
+from .ratelimit import LimitKey, LocalRateLimiter, RateLimit, RateLimiter, RedisRateLimiter
 
 __all__ = [
     "FEISHU_BASE_URL",
@@ -54,6 +54,7 @@ __all__ = [
     "InternalServerError",
     "InvalidQueryError",
     "LimitKey",
+    "LocalRateLimiter",
     "MeetingFailure",
     "MeetingQuery",
     "MeetingStatus",
@@ -69,6 +70,7 @@ __all__ = [
     "RateLimitedError",
     "RateLimiter",
     "RateLimiterError",
+    "RedisRateLimiter",
     "RequestTimeoutError",
     "Resume",
     "RetryDecision",

@@ -1,8 +1,7 @@
-"""Shared test setup: every async test runs on asyncio through anyio's pytest plugin."""
+"""Shared test setup: async tests run on asyncio through anyio's plugin (anyio_mode = auto)."""
 
 from __future__ import annotations
 
-import inspect
 import os
 
 import pytest
@@ -13,13 +12,6 @@ REDIS_URL = os.environ.get("FEISHU_VC_TEST_REDIS_URL", "redis://127.0.0.1:6379/1
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        func = getattr(item, "function", None)
-        if func is not None and inspect.iscoroutinefunction(func):
-            item.add_marker(pytest.mark.anyio)
 
 
 def _redis_reachable(url: str) -> str | None:
