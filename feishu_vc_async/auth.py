@@ -154,7 +154,7 @@ class StaticTokenProvider:
 class UserTokenProvider:
     """A user token plus the caller's async ``refresh()`` that returns a new one.
 
-    ``refresh`` is called once (single-flight) after 99991668 / 99991677, then the
+    ``refresh`` is called once (single-flight) after 99991663 / 99991668 / 99991677, then the
     request is tried again with the new token.
     """
 

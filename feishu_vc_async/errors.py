@@ -241,7 +241,8 @@ _CODE_TO_CLASS: dict[int, type[APIError]] = {
 
 # Codes after which a fresh token may succeed, split by who can provide one.
 TENANT_TOKEN_RETRY_CODES = frozenset({99991663, 99991664, 99991671})
-USER_TOKEN_REFRESH_CODES = frozenset({99991668, 99991677})
+# A revoked user token answers the generic 99991663, so it asks for a refresh too.
+USER_TOKEN_REFRESH_CODES = frozenset({99991663, 99991668, 99991677})
 RATE_LIMITED_CODE = 99991400
 
 

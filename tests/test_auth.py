@@ -142,6 +142,26 @@ async def test_user_token_refresh_callback_is_called_once() -> None:
         assert not _token_records(emu)
 
 
+async def test_a_revoked_user_token_is_refreshed() -> None:
+    async with Emulator(meetings=2, seed=4, rate_limit=None) as emu:
+        revoked = emu.add_user_token(expires_in=60)
+        fresh = emu.add_user_token(expires_in=60)
+
+        async def refresh() -> str:
+            return fresh
+
+        async with VCClient(
+            access_token=revoked, refresh_user_token=refresh, base_url=emu.base_url, rate_limit=None
+        ) as client:
+            await client.participant_list(emu.meetings[0])
+            emu.revoke_token(revoked)
+            page = await client.participant_list(emu.meetings[0])
+        assert page.participants
+        codes = [r.code for r in emu.requests if not r.token_request]
+        assert codes == [0, 99991663, 0]
+        assert client.stats.token_fetches == 1
+
+
 async def test_user_token_refresh_that_does_not_help_raises() -> None:
     async with ScriptedServer() as server:
         server.always(LIST, Reply(status=400, json=error(99991668, "user token invalid")))
