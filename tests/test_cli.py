@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -143,3 +144,38 @@ def test_main_leaves_the_logging_setup_as_it_was(tmp_path: Path) -> None:
     assert code == 2
     assert "cannot read" in err.getvalue()
     assert (logger.level, list(logger.handlers)) == before
+
+
+def _config(argv: list[str], env: dict[str, str]) -> object:
+    from feishu_vc_async.export._config import config_from_args
+
+    args = build_parser().parse_args(["export", "--meetings", "m.csv", "--out", "o.csv", *argv])
+    return config_from_args(args, env)
+
+
+def test_credentials_and_hosts_resolution() -> None:
+    from feishu_vc_async import FEISHU_BASE_URL, LARK_BASE_URL
+    from feishu_vc_async.export._config import ConfigError
+
+    cfg: Any = _config([], {"FEISHU_ACCESS_TOKEN": "u-tok-secret"})
+    assert (cfg.access_token, cfg.app_id, cfg.base_url) == ("u-tok-secret", None, FEISHU_BASE_URL)
+    # An argument of one kind wins over the environment of the other.
+    cfg = _config(["--access-token", "t-arg"], {"FEISHU_APP_ID": "a", "FEISHU_APP_SECRET": "s"})
+    assert (cfg.access_token, cfg.app_id) == ("t-arg", None)
+    cfg = _config(["--app-id", "cli_a", "--lark"], {"FEISHU_APP_SECRET": "sec-from-env"})
+    assert (cfg.app_id, cfg.app_secret, cfg.base_url) == ("cli_a", "sec-from-env", LARK_BASE_URL)
+    assert "sec-from-env" not in repr(cfg)
+    cfg = _config(
+        [],
+        {"FEISHU_APP_ID": "a", "FEISHU_APP_SECRET": "s", "FEISHU_BASE_URL": "http://127.0.0.1:9/"},
+    )
+    assert cfg.base_url == "http://127.0.0.1:9"
+    for argv, env, message in [
+        ([], {"FEISHU_ACCESS_TOKEN": "t", "FEISHU_APP_ID": "a"}, "both"),
+        (["--app-id", "a"], {}, "needs --app-secret"),
+        (["--access-token", "t", "--app-id", "a"], {}, "not both"),
+        ([], {}, "no credentials"),
+        (["--base-url", "ftp://x"], {"FEISHU_ACCESS_TOKEN": "t"}, "http(s)"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            _config(argv, env)
