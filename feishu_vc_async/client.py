@@ -32,6 +32,7 @@ from ._constants import (
     PAGE_SIZE_ITER_DEFAULT,
     TOTAL_TIMEOUT,
 )
+from ._paging import PageCursor
 from ._retry import DefaultRetryPolicy, RetryPolicy
 from ._stats import ClientStats
 from ._transport import USER_AGENT, Transport
@@ -315,32 +316,15 @@ class VCClient:
     async def _iter_pages(
         self, query: MeetingQuery, base: dict[str, str], page_token: str | None
     ) -> AsyncGenerator[ParticipantPage, None]:
-        seen: set[str] = set()
-        token = page_token
-        if token is not None:
-            seen.add(token)
+        cursor = PageCursor(query.meeting_no, page_token)
         while True:
+            token = cursor.token
             params = base if token is None else {**base, "page_token": token}
             page = await self._open().participant_list(params)
+            last = cursor.follow(page) is None
             yield page
-            if not page.has_more:
+            if last:
                 return
-            next_token = page.page_token
-            if not next_token:
-                logger.warning(
-                    "meeting %s: has_more is true but the page token is missing; stopping",
-                    query.meeting_no,
-                )
-                return
-            if next_token in seen:
-                logger.warning(
-                    "meeting %s: the server repeated page token %r; stopping to avoid a loop",
-                    query.meeting_no,
-                    next_token[:32],
-                )
-                return
-            seen.add(next_token)
-            token = next_token
 
     def participants(
         self, query: MeetingQuery, *, page_size: int = PAGE_SIZE_ITER_DEFAULT

@@ -28,6 +28,7 @@ import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._constants import LOGGER_NAME, PAGE_SIZE_ITER_DEFAULT
+from .._paging import PageCursor
 from ..errors import FeishuError, InvalidQueryError
 from ..models import MeetingQuery, Participant, ParticipantPage, validate_page_size
 from ..ratelimit import RateLimit
@@ -361,12 +362,13 @@ class FanOut:
         progress = self.progress
         tuner = self._tuner
         page_size = self._page_size
-        seen: set[str] | None = None
+        cursor = PageCursor(query.meeting_no, token)
         index = 0
         progress.running += 1
         running = True
         try:
             while True:
+                token = cursor.token
                 started = time.monotonic() if tuner is not None else 0.0
                 try:
                     page = await client.participant_list(
@@ -380,29 +382,7 @@ class FanOut:
                     return
                 if tuner is not None:
                     tuner.observe(time.monotonic() - started)
-                following = page.page_token
-                if not page.has_more:
-                    following = None
-                elif not following:
-                    logger.warning(
-                        "meeting %s: has_more without a page_token after page %d; stopping",
-                        query.meeting_no,
-                        index,
-                    )
-                    following = None
-                else:
-                    if seen is None:
-                        seen = {token} if token else set()
-                    if following in seen:
-                        logger.warning(
-                            "meeting %s: page_token %r repeated after page %d; stopping",
-                            query.meeting_no,
-                            following[:32],
-                            index,
-                        )
-                        following = None
-                    else:
-                        seen.add(following)
+                following = cursor.follow(page)
                 participants = page.participants
                 progress.pages += 1
                 progress.participants += len(participants)
@@ -413,7 +393,6 @@ class FanOut:
                     await self._emit(PageItem(query, participants, token, None, True, index))
                     return
                 await self._emit(PageItem(query, participants, token, following, False, index))
-                token = following
                 index += 1
         finally:
             if running:
