@@ -306,6 +306,7 @@ class Transport:
                     params=params,
                     headers=headers,
                 )
+                stats.record_latency(time.perf_counter() - started)
                 page = self._decode_page(raw, token)
             except FeishuError as exc:
                 if started and logger.isEnabledFor(logging.DEBUG):

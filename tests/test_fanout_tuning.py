@@ -1,108 +1,127 @@
-"""The fan-out's concurrency gate and tuner, driven directly (no I/O)."""
+"""The fan-out's concurrency tuner (driven directly) and the service latency it reads."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
+from feishu_vc_async import ClientStats, RateLimit, VCClient
+from feishu_vc_async.emulator import Emulator
 from feishu_vc_async.fanout._progress import Progress
-from feishu_vc_async.fanout._tuning import ADAPTIVE_CAP, ADAPTIVE_FLOOR, Tuner
-
-
-class _Stats:
-    requests = 0
-    retries = 0
-    rate_limited = 0
-
-    def recent_rate(self, window: float = 10.0) -> float:
-        return 0.0
+from feishu_vc_async.fanout._tuning import ADAPTIVE_CAP, ADAPTIVE_FLOOR, Tuner, target_for
 
 
 class _Pool:
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.work_waiting = False
+        self.work_waiting = True
 
     def resize(self, limit: int) -> None:
         self.limit = limit
 
     def starved(self) -> bool:
-        waiting, self.work_waiting = self.work_waiting, False
-        return waiting
+        return self.work_waiting
 
 
-def _tuner(limit: int, rate: float) -> tuple[_Pool, Tuner, Progress]:
-    slots = _Pool(limit)
-    stats = _Stats()
+def _tuner(limit: int, rate: float) -> tuple[_Pool, Tuner, ClientStats, Progress]:
+    pool = _Pool(limit)
+    stats = ClientStats()
     progress = Progress(stats, total=None, limit=rate, concurrency=limit, window=1.0)
-    return slots, Tuner(slots, progress, stats, rate=rate), progress
+    return pool, Tuner(pool, progress, stats, rate=rate), stats, progress
 
 
-def _feed(tuner: Tuner, latency: float, n: int = 20) -> None:
-    tuner._samples.extend([latency] * n)
+def _answers(stats: ClientStats, latency: float, n: int = 128) -> None:
+    for _ in range(n):
+        stats.record_latency(latency)
 
 
-def test_grows_toward_rate_times_p90_when_work_waits() -> None:
-    slots, tuner, progress = _tuner(4, rate=50.0)
-    # ceil(50/s × 0.4 s) + 2 = 22; growth is by half per step at most, and each step
-    # up raised the send rate.
-    steps = []
-    for sending in (5.0, 7.5, 11.0, 16.0, 24.0, 30.0):
-        _feed(tuner, 0.4)
-        slots.work_waiting = True
-        steps.append(tuner.retune(sending=sending))
-    assert steps == [6, 9, 13, 19, 22, 22]
+def test_latency_quantile_reads_recent_service_latencies() -> None:
+    stats = ClientStats()
+    assert stats.latency_quantile() is None
+    for ms in range(1, 101):
+        stats.record_latency(ms / 1000)
+    assert stats.latency_quantile(0.9) == pytest.approx(0.090)
+    assert stats.latency_quantile(0.0) == pytest.approx(0.001)
+    assert stats.latency_quantile(1.0) == pytest.approx(0.100)
+    _answers(stats, 2.0)  # only the recent ones count
+    assert stats.latency_quantile(0.5) == 2.0
+    with pytest.raises(ValueError, match=r"q=1\.5"):
+        stats.latency_quantile(1.5)
+
+
+@pytest.mark.parametrize(
+    ("rate", "latency", "expected"),
+    [(100 / 3, 0.05, 4), (100 / 3, 0.2, 9), (100 / 3, 0.8, 29), (100 / 60, 0.8, 4)],
+)
+def test_target_covers_rate_times_latency_plus_margin(
+    rate: float, latency: float, expected: int
+) -> None:
+    assert target_for(rate, latency) == expected
+
+
+def test_goes_straight_to_the_target_when_work_waits() -> None:
+    # The 800 ms case a creeping tuner never reached: 100 per 3 s needs ~29 in flight.
+    pool, tuner, stats, progress = _tuner(4, rate=100 / 3)
+    assert tuner.retune() == 4  # no answer yet: nothing to size by
+    _answers(stats, 0.8)
+    assert tuner.retune() == 29
+    assert pool.limit == progress.concurrency == tuner.target == 29
+    assert tuner.retune() == 29  # stable while the latency is
+
+
+def test_does_not_grow_when_nothing_waits_for_a_worker() -> None:
+    pool, tuner, stats, _ = _tuner(4, rate=50.0)
+    pool.work_waiting = False
+    _answers(stats, 0.4)
+    assert tuner.retune() == 4
     assert tuner.target == 22
-    assert progress.concurrency == 22
 
 
-def test_a_step_up_that_does_not_raise_the_rate_is_undone() -> None:
-    # Another process shares the limiter: this one never sends more than 12/s, and its
-    # latencies (inflated by the shared limiter's queue) keep asking for more.
-    slots, tuner, _ = _tuner(4, rate=50.0)
-    seen = []
-    for _ in range(12):
-        _feed(tuner, 1.0)
-        slots.work_waiting = True
-        seen.append(tuner.retune(sending=12.0))
-    assert seen[:3] == [6, 4, 4]
-    assert max(seen) == 6  # it never ran away toward ceil(50 × 1.0) + 2
+def test_shrinks_halfway_per_step_to_a_lower_target() -> None:
+    pool, tuner, stats, _ = _tuner(30, rate=50.0)
+    pool.work_waiting = False
+    _answers(stats, 0.1)  # ceil(5) + 2 = 7
+    steps = [tuner.retune() for _ in range(6)]
+    assert steps == [19, 13, 10, 9, 8, 7]
 
 
-def test_does_not_grow_when_nothing_waits_for_a_slot() -> None:
-    _, tuner, _ = _tuner(4, rate=50.0)
-    _feed(tuner, 0.4)
-    assert tuner.retune(sending=10.0) == 4
-    _feed(tuner, 0.01)  # the target drops below the current limit: shrink to it
-    assert tuner.retune(sending=10.0) == ADAPTIVE_FLOOR + 1
-
-
-def test_at_the_limit_keeps_the_target_and_steps_down_to_it() -> None:
-    slots, tuner, _ = _tuner(4, rate=50.0)
-    _feed(tuner, 0.1)  # ceil(5) + 2 = 7
-    slots.work_waiting = True
-    assert tuner.retune(sending=10.0) == 6
-    slots.work_waiting = True
-    _feed(tuner, 0.1)
-    assert tuner.retune(sending=20.0) == 7
-    # Saturated: latencies inflated by the limiter's queue must not raise the target.
-    for _ in range(3):
-        _feed(tuner, 5.0)
-        slots.work_waiting = True
-        assert tuner.retune(sending=49.0) == 7
-    assert tuner.target == 7
-    slots.resize(12)
-    results = []
-    for _ in range(6):
-        _feed(tuner, 5.0)
-        results.append(tuner.retune(sending=50.0))
-    assert results == [11, 10, 9, 8, 7, 7]
+async def test_waiting_at_the_limiter_does_not_count_as_latency() -> None:
+    # 20 calls through a 10-per-second limiter take ~2 s from outside; the service
+    # latency the tuner sizes by stays the server's 50 ms.
+    async with (
+        Emulator(meetings=1, seed=5, rate_limit=None, latency=0.05) as emu,
+        VCClient(
+            app_id=emu.app_id,
+            app_secret=emu.app_secret,
+            base_url=emu.base_url,
+            rate_limit=RateLimit(10, 1.0),
+        ) as client,
+    ):
+        started = time.monotonic()
+        await asyncio.gather(*(client.participant_list(emu.meetings[0]) for _ in range(20)))
+        elapsed = time.monotonic() - started
+        p90 = client.stats.latency_quantile(0.9)
+    assert elapsed > 1.0
+    assert p90 is not None
+    assert 0.05 <= p90 < 0.5
 
 
 @pytest.mark.parametrize(("latency", "expected"), [(0.0, ADAPTIVE_FLOOR), (100.0, ADAPTIVE_CAP)])
 def test_floor_and_cap(latency: float, expected: int) -> None:
-    slots, tuner, _ = _tuner(ADAPTIVE_FLOOR if latency else ADAPTIVE_CAP, rate=50.0)
-    for step in range(20):
-        _feed(tuner, latency)
-        slots.work_waiting = True
-        tuner.retune(sending=1.2**step)  # every step up paid, still below the limit
-    assert slots.limit == expected
+    pool, tuner, stats, _ = _tuner(10, rate=50.0)
+    _answers(stats, latency)
+    for _ in range(10):
+        tuner.retune()
+    assert pool.limit == expected
+
+
+def test_observe_steps_once_per_interval() -> None:
+    pool, tuner, stats, _ = _tuner(4, rate=50.0)
+    _answers(stats, 0.8)
+    tuner.observe()  # the first interval has not passed
+    assert pool.limit == 4
+    tuner._next = 0.0  # the interval has passed
+    tuner.observe()
+    assert pool.limit == target_for(50.0, 0.8)
