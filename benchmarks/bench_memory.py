@@ -119,6 +119,18 @@ def run(cfg: Config) -> BenchResult:
             headline=True,
         )
     )
+    res.checks.append(
+        Check(
+            "first_item",
+            f"Time to first item (client creation and token fetch included), fan-out of "
+            f"{large:,} meetings",
+            f"{res.figure('large.first_item_ms').stat.median:.0f} ms "
+            f"({small:,} meetings: {res.figure('small.first_item_ms').stat.median:.0f} ms)",
+            "informative",
+            None,
+            headline=True,
+        )
+    )
     res.notes.append(
         "Each figure is a fresh process (peak RSS via resource.getrusage ru_maxrss); the "
         "meetings are read lazily from a file, pages discarded as they arrive; "
