@@ -16,7 +16,6 @@ import math
 import os
 import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -442,8 +441,3 @@ def render_markdown(doc: dict[str, Any], results: list[BenchResult]) -> str:
             lines.extend(f"- {n}" for n in r.notes)
     lines.append("")
     return "\n".join(lines)
-
-
-def python_cmd() -> list[str]:
-    """The interpreter running the benchmarks, for child processes."""
-    return [sys.executable]

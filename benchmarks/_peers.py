@@ -1,6 +1,6 @@
 """How each side fetches pages, written the way its users would write it.
 
-Ours: ``VCClient`` (``fan_out`` once it exists, else concurrent ``client.pages``).
+Ours: ``VCClient.fan_out``.
 The SDK (lark-oapi): ``client.vc.v1.participant_list.aget`` in a loop over page tokens,
 many meetings under ``asyncio.gather`` with a semaphore of the same width; the SDK has
 no paginator, no limiter and no fan-out of its own.
@@ -32,7 +32,6 @@ class Tally:
     requests: int = 0
     rate_limited: int = 0
     errors: int = 0
-    first_item_s: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -47,14 +46,6 @@ def have_client() -> bool:
 def require_client() -> None:
     if not have_client():
         raise NotLanded("VCClient (feishu_vc_async.client) has not landed yet")
-
-
-def have_fan_out() -> bool:
-    if not have_client():
-        return False
-    from feishu_vc_async.client import VCClient
-
-    return hasattr(VCClient, "fan_out")
 
 
 def sdk_client(base_url: str, app_id: str, app_secret: str) -> Any:
@@ -93,7 +84,6 @@ async def sdk_meeting(
     query: MeetingQuery,
     tally: Tally,
     *,
-    on_page: Callable[[], None] | None = None,
     pace: Callable[[], Awaitable[None]] | None = None,
     wait_on_429: bool = False,
     deadline: float | None = None,
@@ -130,8 +120,6 @@ async def sdk_meeting(
         tally.pages += 1
         data = resp.data
         tally.participants += len(data.participants or [])
-        if on_page is not None:
-            on_page()
         if not data.has_more or not data.page_token:
             return
         token = data.page_token
@@ -163,32 +151,21 @@ async def ours_fetch(
     width: int | None,
     tally: Tally | None = None,
 ) -> Tally:
-    """Our way of fetching many meetings: the fan-out, or concurrent ``pages`` before it.
+    """Our way of fetching many meetings: ``client.fan_out``, pages counted and dropped.
 
     ``tally`` (filled as pages arrive) survives a cancellation, for time-boxed runs."""
+    from feishu_vc_async.fanout import PageItem
+
     tally = Tally() if tally is None else tally
-    if hasattr(client, "fan_out"):
-        async with client.fan_out(queries, concurrency=width) as results:
-            async for item in results:
-                # PageItem or MeetingFailure; only a failure carries ``error``.
-                if getattr(item, "error", None) is None:
-                    tally.pages += 1
-                    tally.participants += len(item.participants)
-                else:
-                    tally.errors += 1
-                    tally.extra.setdefault("error_codes", []).append(repr(item.error))
-        tally.extra["mode"] = "fan_out"
-    else:
-        sem = asyncio.Semaphore(width or 32)
-
-        async def one(query: MeetingQuery) -> None:
-            async with sem:
-                async for page in client.pages(query):
-                    tally.pages += 1
-                    tally.participants += len(page.participants)
-
-        await asyncio.gather(*(one(q) for q in queries))
-        tally.extra["mode"] = "pages under gather"
+    async with client.fan_out(queries, concurrency=width) as results:
+        async for item in results:
+            if isinstance(item, PageItem):
+                tally.pages += 1
+                tally.participants += len(item.participants)
+            else:
+                tally.errors += 1
+                tally.extra.setdefault("error_codes", []).append(repr(item.error))
+    tally.extra["mode"] = "fan_out"
     stats = client.stats
     tally.requests = stats.requests
     tally.rate_limited = stats.rate_limited
