@@ -1,10 +1,15 @@
 """feishu_vc_async: asyncio client for Feishu / Lark VC participant data."""
 
+from __future__ import annotations
+
+from typing import Any
+
 from ._constants import FEISHU_BASE_URL, LARK_BASE_URL
+from ._deprecated import module_getattr
 from ._retry import DefaultRetryPolicy, RetryDecision, RetryPolicy
 from ._stats import ClientStats
 from .auth import (
-    SessionContext,
+    Sender,
     StaticTokenProvider,
     TenantTokenProvider,
     TokenProvider,
@@ -27,7 +32,7 @@ from .errors import (
     RequestTimeoutError,
     TransportError,
 )
-from .fanout import FanOut, FanOutItem, MeetingFailure, PageItem, Progress, Resume
+from .fanout import FanOut, FanOutItem, FanOutProgress, MeetingFailure, PageItem, Resume
 from .models import (
     AcceptStatus,
     MeetingQuery,
@@ -50,6 +55,7 @@ __all__ = [
     "DefaultRetryPolicy",
     "FanOut",
     "FanOutItem",
+    "FanOutProgress",
     "FeishuError",
     "InternalServerError",
     "InvalidQueryError",
@@ -65,7 +71,6 @@ __all__ = [
     "Participant",
     "ParticipantPage",
     "PermissionDeniedError",
-    "Progress",
     "RateLimit",
     "RateLimitedError",
     "RateLimiter",
@@ -75,7 +80,7 @@ __all__ = [
     "Resume",
     "RetryDecision",
     "RetryPolicy",
-    "SessionContext",
+    "Sender",
     "StaticTokenProvider",
     "TenantTokenProvider",
     "TokenProvider",
@@ -85,3 +90,12 @@ __all__ = [
     "VCClient",
     "WebinarRole",
 ]
+
+# Old names that keep working, with a DeprecationWarning, for one release.
+_DEPRECATED: dict[str, tuple[str, Any]] = {
+    "Progress": ("FanOutProgress", FanOutProgress),
+    "SessionContext": ("Sender", Sender),
+}
+
+
+__getattr__ = module_getattr(__name__, _DEPRECATED)

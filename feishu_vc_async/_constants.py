@@ -5,11 +5,13 @@ from __future__ import annotations
 FEISHU_BASE_URL = "https://open.feishu.cn"
 LARK_BASE_URL = "https://open.larksuite.com"
 
+API_PREFIX = "/open-apis/"
 PARTICIPANT_LIST_PATH = "/open-apis/vc/v1/participant_list"
 MEETING_LIST_PATH = "/open-apis/vc/v1/meeting_list"
 TENANT_TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal"
 
 # Names of the rate-limit buckets: the platform limits per API, so each API has its own.
+# An endpoint's name is its path without API_PREFIX, so these are also endpoint names.
 API_PARTICIPANT_LIST = "vc/v1/participant_list"
 API_MEETING_LIST = "vc/v1/meeting_list"
 

@@ -5,9 +5,10 @@ The transport's loop asks the policy after every failed attempt and stops anyway
 try and *how long* to wait first. It does no I/O, which keeps it testable with a seeded
 RNG, and any callable of the same shape can replace it (``VCClient(retry_policy=...)``).
 
-What is retried: transport failures (connection refused/reset, timeouts), HTTP 5xx
-(also as a proxy's non-JSON error page), 121001 and 99991400 (HTTP 429 or 400).
-Everything else is an answer that will not change by asking again.
+What is retried is what the error says of itself: ``error.retryable`` (transport
+failures, HTTP 5xx also as a proxy's non-JSON page, 121001, 99991400, and an answer to
+a repeatable request that was cut short). Everything else is an answer that will not
+change by asking again.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ._answers import parse_reset_header
 from ._constants import (
     BACKOFF_INITIAL,
     BACKOFF_MAX,
     RATELIMIT_RESET_CAP,
     RATELIMIT_RESET_FALLBACK,
 )
-from .errors import DecodeError, InternalServerError, RateLimitedError, TransportError
+from .errors import APIError, DecodeError, RateLimitedError
 
 __all__ = ["DefaultRetryPolicy", "RetryDecision", "RetryPolicy", "parse_reset_header"]
 
@@ -38,19 +40,6 @@ class RetryDecision:
 
 # ``attempt`` is the 0-based number of the attempt that just failed.
 RetryPolicy = Callable[[BaseException, int], RetryDecision]
-
-
-def parse_reset_header(value: str | None) -> float | None:
-    """``x-ogw-ratelimit-reset`` → seconds (fractional in a scaled emulator); junk → None."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    if seconds != seconds or seconds < 0 or seconds == float("inf"):  # NaN, negative, inf
-        return None
-    return seconds
 
 
 class DefaultRetryPolicy:
@@ -91,6 +80,8 @@ class DefaultRetryPolicy:
         return self.rng.uniform(0.0, self.backoff_bound(attempt))
 
     def __call__(self, error: BaseException, attempt: int) -> RetryDecision:
+        if not getattr(error, "retryable", False):
+            return RetryDecision(False, 0.0, f"not retryable: {type(error).__name__}")
         if isinstance(error, RateLimitedError):
             reset = error.reset_seconds
             if reset is None:
@@ -99,19 +90,12 @@ class DefaultRetryPolicy:
             base = min(reset, self.reset_cap)
             wait = min(self.reset_cap, base + self.rng.uniform(0.0, base * 0.1))
             return RetryDecision(True, wait, f"rate limited (99991400), reset {reset:g}s")
-        if isinstance(error, InternalServerError):
-            return RetryDecision(
-                True,
-                self.backoff(attempt),
-                f"server error (code {error.code}, HTTP {error.http_status})",
-            )
-        if isinstance(error, TransportError):
-            return RetryDecision(True, self.backoff(attempt), f"{type(error).__name__}")
-        if isinstance(error, DecodeError) and (
-            error.http_status >= 500 or error.http_status == 429
-        ):
-            # A gateway's HTML error page in front of the platform: transient.
-            return RetryDecision(
-                True, self.backoff(attempt), f"non-JSON HTTP {error.http_status} answer"
-            )
-        return RetryDecision(False, 0.0, f"not retryable: {type(error).__name__}")
+        return RetryDecision(True, self.backoff(attempt), _transient_reason(error))
+
+
+def _transient_reason(error: BaseException) -> str:
+    if isinstance(error, APIError):
+        return f"server error (code {error.code}, HTTP {error.http_status})"
+    if isinstance(error, DecodeError):
+        return f"{error.problem} (HTTP {error.http_status})"
+    return type(error).__name__

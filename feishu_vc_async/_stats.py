@@ -1,28 +1,32 @@
-"""Live counters of one client, read by progress displays and the fan-out."""
+"""Live counters of one client, per endpoint, read by progress displays and the fan-out."""
 
 from __future__ import annotations
 
 import math
-import time
 from collections import deque
 
-__all__ = ["ClientStats"]
+from ._clock import Clock, loop_time
+from ._constants import API_PARTICIPANT_LIST
+from ._validate import positive_seconds
+
+__all__ = ["ClientStats", "EndpointStats"]
 
 # Send times kept for recent_rate(); bounded so a benchmark at thousands of requests/s
 # costs no memory growth (the rate is then measured over the kept span).
 _RECENT_MAX = 4096
 # Service latencies kept for latency_quantile(): recent enough to follow a change.
 _LATENCIES_MAX = 128
+# The endpoint whose counters ClientStats shows at its top level.
+_PRIMARY = API_PARTICIPANT_LIST
 
 
-class ClientStats:
-    """Counters since the client was created (they survive re-entering the client).
+class EndpointStats:
+    """Counters of one endpoint since the client was created.
 
-    * ``requests``: attempts sent to participant_list (retries included)
-    * ``pages``: attempts answered with a page (code 0)
+    * ``requests``: attempts sent (retries included)
+    * ``answers``: attempts answered with a value (code 0)
     * ``retries``: attempts repeated after a transient failure or a refreshed token
     * ``rate_limited``: 99991400 answers seen (HTTP 429 or 400)
-    * ``token_fetches``: tenant token requests and user-token refresh calls
     * ``errors``: calls that ended in an exception raised to the caller
 
     :meth:`latency_quantile` reads the service latency of recent answers: from the send
@@ -30,32 +34,36 @@ class ClientStats:
     """
 
     __slots__ = (
+        "_clock",
         "_latencies",
         "_sent",
+        "answers",
         "errors",
-        "pages",
         "rate_limited",
         "requests",
         "retries",
-        "token_fetches",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = loop_time) -> None:
+        self._clock = clock
         self.requests = 0
-        self.pages = 0
+        self.answers = 0
         self.retries = 0
         self.rate_limited = 0
-        self.token_fetches = 0
         self.errors = 0
         self._sent: deque[float] = deque(maxlen=_RECENT_MAX)
         self._latencies: deque[float] = deque(maxlen=_LATENCIES_MAX)
 
-    def record_request(self) -> None:
+    def record_request(self) -> float:
+        """Count one attempt; returns the send time (the clock's), for its latency."""
+        now = self._clock()
         self.requests += 1
-        self._sent.append(time.monotonic())
+        self._sent.append(now)
+        return now
 
-    def record_latency(self, seconds: float) -> None:
-        self._latencies.append(seconds)
+    def record_answer(self, sent_at: float) -> None:
+        """The attempt sent at ``sent_at`` got a whole answer (of any kind)."""
+        self._latencies.append(self._clock() - sent_at)
 
     def latency_quantile(self, q: float = 0.9) -> float | None:
         """The ``q`` quantile of recent service latencies in seconds; ``None`` before any."""
@@ -68,9 +76,8 @@ class ClientStats:
 
     def recent_rate(self, window: float = 10.0) -> float:
         """Requests per second over the last ``window`` seconds."""
-        if window <= 0:
-            raise ValueError(f"window={window!r}: must be more than 0 seconds")
-        now = time.monotonic()
+        positive_seconds("window", window)
+        now = self._clock()
         cutoff = now - window
         sent = self._sent
         count = 0
@@ -83,6 +90,75 @@ class ClientStats:
             span = now - sent[0]
             return count / span if span > 0 else float(count)
         return count / window
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "requests": self.requests,
+            "answers": self.answers,
+            "retries": self.retries,
+            "rate_limited": self.rate_limited,
+            "errors": self.errors,
+        }
+
+    def __repr__(self) -> str:
+        fields = " ".join(f"{k}={v}" for k, v in self.as_dict().items())
+        return f"<EndpointStats {fields}>"
+
+
+class ClientStats:
+    """The counters of one client (they survive re-entering it): one
+    :class:`EndpointStats` per endpoint called, by endpoint name (:meth:`endpoint`), and
+    ``token_fetches`` (token requests and user-token refreshes).
+
+    The top-level counters and rates are participant_list's, the endpoint a fan-out
+    pages through: ``requests``, ``pages`` (its answers), ``retries``,
+    ``rate_limited``, ``errors``, :meth:`recent_rate`, :meth:`latency_quantile`.
+    """
+
+    __slots__ = ("_clock", "_endpoints", "token_fetches")
+
+    def __init__(self, clock: Clock = loop_time) -> None:
+        self._clock = clock
+        self._endpoints: dict[str, EndpointStats] = {}
+        self.token_fetches = 0
+
+    def endpoint(self, name: str) -> EndpointStats:
+        """The counters of the endpoint called ``name`` (created empty on first use)."""
+        found = self._endpoints.get(name)
+        if found is None:
+            found = self._endpoints[name] = EndpointStats(self._clock)
+        return found
+
+    @property
+    def endpoints(self) -> dict[str, EndpointStats]:
+        """Every endpoint called so far, by name."""
+        return dict(self._endpoints)
+
+    @property
+    def requests(self) -> int:
+        return self.endpoint(_PRIMARY).requests
+
+    @property
+    def pages(self) -> int:
+        return self.endpoint(_PRIMARY).answers
+
+    @property
+    def retries(self) -> int:
+        return self.endpoint(_PRIMARY).retries
+
+    @property
+    def rate_limited(self) -> int:
+        return self.endpoint(_PRIMARY).rate_limited
+
+    @property
+    def errors(self) -> int:
+        return self.endpoint(_PRIMARY).errors
+
+    def recent_rate(self, window: float = 10.0) -> float:
+        return self.endpoint(_PRIMARY).recent_rate(window)
+
+    def latency_quantile(self, q: float = 0.9) -> float | None:
+        return self.endpoint(_PRIMARY).latency_quantile(q)
 
     def as_dict(self) -> dict[str, int]:
         return {

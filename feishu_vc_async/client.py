@@ -13,29 +13,30 @@ one rate-limiter handle; all of them live between ``__aenter__`` and ``__aexit__
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Final
 
 import aiohttp
-from yarl import URL
 
+from ._clock import Clock, loop_time
 from ._constants import (
     API_PARTICIPANT_LIST,
     CONNECT_TIMEOUT,
     FEISHU_BASE_URL,
-    LARK_BASE_URL,
     LOGGER_NAME,
     MAX_RETRIES,
     PAGE_SIZE_ITER_DEFAULT,
     TOTAL_TIMEOUT,
 )
-from ._paging import PageCursor
+from ._endpoints import PARTICIPANT_LIST
+from ._paging import ItemIterator, PageCursor, PageIterator
 from ._retry import DefaultRetryPolicy, RetryPolicy
 from ._stats import ClientStats
 from ._transport import USER_AGENT, Transport
+from ._validate import base_url as check_base_url
+from ._validate import non_negative_int, positive_seconds
 from .auth import (
     StaticTokenProvider,
     TenantTokenProvider,
@@ -51,33 +52,6 @@ __all__ = ["VCClient"]
 logger = logging.getLogger(LOGGER_NAME)
 
 _DEFAULT_RATE: Final = RateLimit()
-_PRESETS: Final = {"feishu": FEISHU_BASE_URL, "lark": LARK_BASE_URL}
-
-
-def normalize_base_url(base_url: object) -> str:
-    """``"feishu"`` / ``"lark"`` or an http(s) URL (a proxy, an emulator) without a query."""
-    if not isinstance(base_url, str) or not base_url.strip():
-        raise ValueError(
-            f"base_url: must be a URL string such as {FEISHU_BASE_URL!r}, got {type(base_url)}"
-        )
-    text = _PRESETS.get(base_url.strip().lower(), base_url.strip()).rstrip("/")
-    try:
-        url = URL(text)
-    except ValueError as exc:
-        raise ValueError(f"base_url={text!r}: not a URL ({exc})") from None
-    if url.user is not None or url.password is not None:
-        raise ValueError("base_url: must not carry credentials (user:password@)")
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ValueError(f"base_url={text!r}: must be an http:// or https:// URL with a host")
-    if url.query_string or url.fragment:
-        raise ValueError(f"base_url={text!r}: must not have a query string or fragment")
-    return text
-
-
-def _positive(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"{name}={value!r}: must be a number of seconds above 0")
-    return float(value)
 
 
 class VCClient:
@@ -92,8 +66,11 @@ class VCClient:
 
     ``rate_limit`` (default 100 per 60 s) builds an in-process limiter shared by every
     client of the same app in this event loop; ``None`` disables limiting. A given
-    ``limiter`` (a Redis one, say) wins over ``rate_limit`` and is never closed here,
-    nor is a caller's ``session``.
+    ``limiter`` (a Redis one, say) replaces it, its own rate then being the client's
+    :attr:`rate_limit`; it is never closed here, nor is a caller's ``session``.
+
+    ``clock`` is where the client and the token provider it builds read time (the
+    running loop's clock by default; see ``_clock``).
     """
 
     def __init__(
@@ -112,11 +89,13 @@ class VCClient:
         max_retries: int = MAX_RETRIES,
         connect_timeout: float = CONNECT_TIMEOUT,
         total_timeout: float = TOTAL_TIMEOUT,
+        clock: Clock = loop_time,
     ) -> None:
-        self.base_url = normalize_base_url(base_url)
+        self.base_url = check_base_url(base_url)
         self.app_id: str | None = None
+        self.clock = clock
         self._token_provider = self._make_provider(
-            app_id, app_secret, access_token, refresh_user_token, token_provider
+            app_id, app_secret, access_token, refresh_user_token, token_provider, clock
         )
         if isinstance(self._token_provider, TenantTokenProvider):
             self.app_id = self._token_provider.app_id
@@ -130,15 +109,13 @@ class VCClient:
             raise TypeError("limiter: must implement the RateLimiter protocol")
         if retry_policy is not None and not callable(retry_policy):
             raise TypeError("retry_policy: must be a callable (error, attempt) -> RetryDecision")
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ValueError(f"max_retries={max_retries!r}: must be an integer >= 0")
-        self.rate_limit = rate_limit
-        self.max_retries = max_retries
+        self.max_retries = non_negative_int("max_retries", max_retries)
+        self._rate_limit = rate_limit
         self.timeout = aiohttp.ClientTimeout(
-            total=_positive("total_timeout", total_timeout),
-            connect=_positive("connect_timeout", connect_timeout),
+            total=positive_seconds("total_timeout", total_timeout),
+            connect=positive_seconds("connect_timeout", connect_timeout),
         )
-        self.stats = ClientStats()
+        self.stats = ClientStats(clock)
         self.limit_key = LimitKey(api=API_PARTICIPANT_LIST, identity=self._token_provider.identity)
         self._session_arg = session
         self._limiter_arg = limiter
@@ -154,6 +131,7 @@ class VCClient:
         access_token: str | None,
         refresh_user_token: Callable[[], Awaitable[str]] | None,
         token_provider: TokenProvider | None,
+        clock: Clock,
     ) -> TokenProvider:
         given = [
             name
@@ -184,13 +162,21 @@ class VCClient:
             raise ValueError("app_id: required together with app_secret")
         if app_secret is None:
             raise ValueError("app_secret: required together with app_id")
-        return TenantTokenProvider(app_id, app_secret)
+        return TenantTokenProvider(app_id, app_secret, clock=clock)
 
     # --- lifecycle ---------------------------------------------------------------------
 
     @property
     def token_provider(self) -> TokenProvider:
         return self._token_provider
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The limit participant_list is paced to: the given limiter's own rate, else
+        ``rate_limit`` (``None``: not limited)."""
+        if self._limiter_arg is not None:
+            return self._limiter_arg.rate
+        return self._rate_limit
 
     @property
     def limiter(self) -> RateLimiter | None:
@@ -211,8 +197,8 @@ class VCClient:
             raise RuntimeError("VCClient is already open; enter it once at a time")
         limiter = self._limiter_arg
         owns_limiter = False
-        if limiter is None and self.rate_limit is not None:
-            limiter = LocalRateLimiter.shared(self.rate_limit)
+        if limiter is None and self._rate_limit is not None:
+            limiter = LocalRateLimiter.shared(self._rate_limit)
             owns_limiter = True
         session = self._session_arg
         owns_session = session is None
@@ -225,12 +211,12 @@ class VCClient:
             owns_session=owns_session,
             base_url=self.base_url,
             token_provider=self._token_provider,
-            limiter=limiter,
-            limit_key=self.limit_key,
+            limiters={} if limiter is None else {API_PARTICIPANT_LIST: limiter},
             retry_policy=self._retry_policy,
             max_retries=self.max_retries,
             timeout=self.timeout,
             stats=self.stats,
+            clock=self.clock,
         )
         return self
 
@@ -295,7 +281,7 @@ class VCClient:
         token = self._check_page_token(page_token)
         if token is not None:
             params["page_token"] = token
-        return await transport.participant_list(params)
+        return await transport.call(PARTICIPANT_LIST, params=params)
 
     def pages(
         self,
@@ -303,43 +289,28 @@ class VCClient:
         *,
         page_size: int = PAGE_SIZE_ITER_DEFAULT,
         page_token: str | None = None,
-    ) -> AsyncGenerator[ParticipantPage, None]:
+    ) -> PageIterator[ParticipantPage]:
         """Every page of ``query`` from ``page_token`` on, following the server's tokens.
 
         Stops on ``has_more == false``, on a missing or empty token, and on a token seen
         before (a looping server must not make an endless loop). The query is validated
-        here, before iteration starts.
+        here, before iteration starts. Leaving the loop early leaves nothing to clean up;
+        ``aclose()`` or ``async with`` ends the iterator explicitly.
         """
-        params = self._params(query, page_size)
-        return self._iter_pages(query, params, self._check_page_token(page_token))
+        base = self._params(query, page_size)
 
-    async def _iter_pages(
-        self, query: MeetingQuery, base: dict[str, str], page_token: str | None
-    ) -> AsyncGenerator[ParticipantPage, None]:
-        cursor = PageCursor(query.meeting_no, page_token)
-        while True:
-            token = cursor.token
+        async def fetch(token: str | None) -> ParticipantPage:
             params = base if token is None else {**base, "page_token": token}
-            page = await self._open().participant_list(params)
-            last = cursor.follow(page) is None
-            yield page
-            if last:
-                return
+            return await self._open().call(PARTICIPANT_LIST, params=params)
+
+        cursor = PageCursor(f"meeting {query.meeting_no}", self._check_page_token(page_token))
+        return PageIterator(fetch, cursor)
 
     def participants(
         self, query: MeetingQuery, *, page_size: int = PAGE_SIZE_ITER_DEFAULT
-    ) -> AsyncGenerator[Participant, None]:
-        """Every participant of ``query``, across all its pages."""
-        return self._iter_participants(self.pages(query, page_size=page_size))
-
-    @staticmethod
-    async def _iter_participants(
-        pages: AsyncGenerator[ParticipantPage, None],
-    ) -> AsyncGenerator[Participant, None]:
-        async with contextlib.aclosing(pages):
-            async for page in pages:
-                for participant in page.participants:
-                    yield participant
+    ) -> ItemIterator[ParticipantPage, Participant]:
+        """Every participant of ``query``, across all its pages (see :meth:`pages`)."""
+        return ItemIterator(self.pages(query, page_size=page_size), _participants_of)
 
     def fan_out(
         self,
@@ -372,3 +343,7 @@ class VCClient:
         )
         state = "open" if self._transport is not None else "closed"
         return f"<VCClient base_url={self.base_url!r} {who} {state}>"
+
+
+def _participants_of(page: ParticipantPage) -> list[Participant]:
+    return page.participants

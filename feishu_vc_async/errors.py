@@ -6,8 +6,12 @@
     ├── InvalidQueryError (also ValueError)   bad input, raised before any request
     ├── TransportError                        connection refused / reset; ``from`` aiohttp's cause
     │   └── RequestTimeoutError               connect or total timeout
-    ├── DecodeError                           body is not the expected JSON (an HTML 502 page, ...)
+    ├── DecodeError                           body is not the expected JSON (an HTML 502
+    │                                         page, a cut-short answer, ...)
     ├── RateLimiterError                      the shared limiter (Redis) cannot be used
+    ├── ConfigError (also ValueError)         export: bad options or environment
+    ├── CheckpointError (also ValueError)     export: the checkpoint does not fit this run
+    ├── MeetingsFileError (also ValueError)   export: bad rows in the meetings file
     └── APIError                              the platform answered with a non-zero ``code``
         ├── InternalServerError               121001, or HTTP 5xx            (retryable)
         ├── NotSupportedError                 121002
@@ -21,12 +25,17 @@
 Every ``APIError`` carries ``http_status``, ``code``, ``msg``, ``log_id`` (the
 ``X-Tt-Logid`` header, or ``error.log_id`` in the body) and the request's ``method``
 and ``path``. None of them ever holds an access token or an app secret: the path is
-kept without its query string, and headers are never copied.
+kept without its query string, headers are never copied, and text from the body is
+scrubbed of secrets and anything shaped like a token.
+
+``retryable`` says whether asking again may succeed; the default retry policy reads it
+(and the bounded loop stops anyway after ``max_retries``). The export's errors live in
+``feishu_vc_async.export`` and are drawn here so the tree is whole.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 __all__ = [
     "APIError",
@@ -50,6 +59,19 @@ __all__ = [
 class FeishuError(Exception):
     """Base of every error this library raises."""
 
+    retryable: bool = False
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only constructors do not survive pickling (multiprocessing) by default.
+        return (_rebuild, (type(self), self.args, self.__dict__.copy()))
+
+
+def _rebuild(cls: type[FeishuError], args: tuple[Any, ...], state: dict[str, Any]) -> FeishuError:
+    err = cls.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    return err
+
 
 class InvalidQueryError(FeishuError, ValueError):
     """A query breaks one of the server's rules; raised before any request is sent.
@@ -69,7 +91,7 @@ class InvalidQueryError(FeishuError, ValueError):
 class TransportError(FeishuError):
     """The request did not get an HTTP answer: connection refused or reset, DNS, TLS."""
 
-    retryable: ClassVar[bool] = True
+    retryable = True
 
     def __init__(self, message: str, *, method: str = "", path: str = "") -> None:
         self.method = method
@@ -83,9 +105,11 @@ class RequestTimeoutError(TransportError):
 
 
 class DecodeError(FeishuError):
-    """The body is not the JSON the endpoint documents (a proxy's HTML error page, say)."""
+    """The body is not the JSON the endpoint documents (a proxy's HTML error page, say).
 
-    retryable: ClassVar[bool] = False
+    ``retryable`` when asking again may help: an error status of a proxy (5xx, 429), or
+    an answer to a repeatable request that did not arrive whole.
+    """
 
     def __init__(
         self,
@@ -96,8 +120,11 @@ class DecodeError(FeishuError):
         log_id: str | None = None,
         method: str = "",
         path: str = "",
+        retryable: bool = False,
     ) -> None:
+        self.problem = message
         self.http_status = http_status
+        self.retryable = retryable
         self.snippet = snippet
         self.log_id = log_id
         self.method = method
@@ -118,8 +145,6 @@ class RateLimiterError(FeishuError):
 
 class APIError(FeishuError):
     """The platform answered with a non-zero ``code``."""
-
-    retryable: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -148,17 +173,6 @@ class APIError(FeishuError):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._describe()})"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Keyword-only constructors do not survive pickling (multiprocessing) by default.
-        return (_rebuild, (type(self), self.__dict__.copy()))
-
-
-def _rebuild(cls: type[APIError], state: dict[str, Any]) -> APIError:
-    err = cls.__new__(cls)
-    err.__dict__.update(state)
-    Exception.__init__(err, err._describe())
-    return err
 
 
 class InternalServerError(APIError):
@@ -254,24 +268,14 @@ def error_for_code(
     log_id: str | None = None,
     method: str = "",
     path: str = "",
-    reset_seconds: float | None = None,
-    limit: int | None = None,
+    default: type[APIError] = APIError,
 ) -> APIError:
-    """Build the typed error for a platform answer; unknown codes give a plain ``APIError``."""
+    """The typed error of a platform code; a code the table does not know is ``default``
+    (an :class:`InternalServerError` on an HTTP 5xx). Throttling is decided where the
+    answer's headers are read (``_answers``), so a 99991400 here carries no reset hint."""
     cls = _CODE_TO_CLASS.get(code)
-    if cls is None and http_status >= 500:
-        cls = InternalServerError
-    if cls is RateLimitedError:
-        return RateLimitedError(
-            http_status=http_status,
-            code=code,
-            msg=msg,
-            log_id=log_id,
-            method=method,
-            path=path,
-            reset_seconds=reset_seconds,
-            limit=limit,
-        )
-    return (cls or APIError)(
+    if cls is None:
+        cls = InternalServerError if http_status >= 500 else default
+    return cls(
         http_status=http_status, code=code, msg=msg, log_id=log_id, method=method, path=path
     )

@@ -14,7 +14,7 @@ import enum
 import re
 import time
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -266,6 +266,14 @@ class ParticipantListResponse(msgspec.Struct, kw_only=True, omit_defaults=True):
     data: ParticipantPage | None = None
     error: ErrorDetail | None = None
 
+    @property
+    def body_log_id(self) -> str | None:
+        return self.error.log_id if self.error else None
+
+    def value(self) -> ParticipantPage:
+        # A success without ``data`` is a meeting without participants.
+        return self.data if self.data is not None else _EMPTY_PAGE
+
 
 class ErrorEnvelope(msgspec.Struct, kw_only=True):
     """What every failing answer of the platform has in common."""
@@ -274,13 +282,32 @@ class ErrorEnvelope(msgspec.Struct, kw_only=True):
     msg: str = ""
     error: ErrorDetail | None = None
 
+    @property
+    def body_log_id(self) -> str | None:
+        return self.error.log_id if self.error else None
+
+    def value(self) -> None:
+        return None
+
 
 class TenantTokenResponse(msgspec.Struct, kw_only=True):
+    """The token endpoint's flat answer; ``expire`` is the seconds the token has left."""
+
     code: int
     msg: str = ""
     tenant_access_token: str | None = None
     expire: int | None = None
+    error: ErrorDetail | None = None
 
+    @property
+    def body_log_id(self) -> str | None:
+        return self.error.log_id if self.error else None
+
+    def value(self) -> TenantTokenResponse | None:
+        return self if self.tenant_access_token else None
+
+
+_EMPTY_PAGE: Final = ParticipantPage()
 
 # Built once: a Decoder compiles its type's plan at construction.
 PARTICIPANT_LIST_DECODER = msgspec.json.Decoder(ParticipantListResponse)

@@ -17,6 +17,7 @@ frees up; it holds at most one page while the stream is full, so memory is bound
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Iterator, Sized
 from types import TracebackType
 from typing import Any, Final, Protocol, Self
@@ -26,16 +27,18 @@ import anyio.abc
 import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from .._clock import Clock
 from .._constants import LOGGER_NAME, PAGE_SIZE_ITER_DEFAULT
 from .._paging import PageCursor
+from .._validate import non_negative_int, positive_int
 from ..errors import FeishuError, InvalidQueryError
 from ..models import MeetingQuery, Participant, ParticipantPage, validate_page_size
 from ..ratelimit import RateLimit
 from ._items import FanOutItem, MeetingFailure, PageItem, Resume
-from ._progress import Progress, StatsSource
+from ._progress import FanOutProgress, StatsSource
 from ._tuning import ADAPTIVE_START, UNLIMITED_CONCURRENCY, Tuner
 
-__all__ = ["FanOut", "PageSource", "Queries", "fan_out"]
+__all__ = ["FanOut", "PageSource", "Queries"]
 
 logger = logging.getLogger(f"{LOGGER_NAME}.fanout")
 
@@ -52,12 +55,15 @@ _END: Final = object()
 
 
 class PageSource(Protocol):
-    """What the fan-out needs of a client (``VCClient`` is one)."""
+    """What the fan-out needs of a client (``VCClient`` is one): its participant_list
+    counters, the limit it is paced to (the pool is sized from it) and its clock."""
 
     @property
     def stats(self) -> StatsSource: ...
     @property
     def rate_limit(self) -> RateLimit | None: ...
+    @property
+    def clock(self) -> Clock: ...
     async def participant_list(
         self, query: MeetingQuery, *, page_size: int = ..., page_token: str | None = ...
     ) -> ParticipantPage: ...
@@ -66,30 +72,8 @@ class PageSource(Protocol):
 Queries = Iterable[MeetingQuery] | AsyncIterable[MeetingQuery]
 
 
-def fan_out(
-    client: PageSource,
-    queries: Queries,
-    *,
-    concurrency: int | None = None,
-    page_size: int = PAGE_SIZE_ITER_DEFAULT,
-    fail_fast: bool = False,
-    resume: Resume | None = None,
-    buffer_size: int | None = None,
-) -> FanOut:
-    """Read many meetings at once; see :class:`FanOut`."""
-    return FanOut(
-        client,
-        queries,
-        concurrency=concurrency,
-        page_size=page_size,
-        fail_fast=fail_fast,
-        resume=resume,
-        buffer_size=buffer_size,
-    )
-
-
 class FanOut:
-    """Pages of many meetings, merged in completion order.
+    """Pages of many meetings, merged in completion order; made by ``client.fan_out``.
 
     ::
 
@@ -107,7 +91,7 @@ class FanOut:
 
     ``queries``: any iterable or async iterable of :class:`MeetingQuery`, read lazily
     (it may be endless). ``concurrency``: meetings in flight; by default tuned to the
-    client's rate limit (32 when it has none). ``buffer_size``: pages waiting for the
+    rate of the client's limiter (32 when it has none). ``buffer_size``: pages waiting for the
     consumer before fetching stalls. ``resume``: skip ``resume.completed`` keys and
     start others at ``resume.next_tokens[key]``.
     """
@@ -124,14 +108,10 @@ class FanOut:
         buffer_size: int | None = None,
     ) -> None:
         self._page_size = validate_page_size(page_size)
-        if concurrency is not None and (
-            not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1
-        ):
-            raise ValueError(f"concurrency={concurrency!r}: must be a positive integer")
-        if buffer_size is not None and (
-            not isinstance(buffer_size, int) or isinstance(buffer_size, bool) or buffer_size < 0
-        ):
-            raise ValueError(f"buffer_size={buffer_size!r}: must be an integer >= 0")
+        if concurrency is not None:
+            positive_int("concurrency", concurrency)
+        if buffer_size is not None:
+            non_negative_int("buffer_size", buffer_size)
         self._client = client
         self._queries = queries
         self._fail_fast = fail_fast
@@ -146,12 +126,17 @@ class FanOut:
             buffer_size = min(_BUFFER_MAX, max(_BUFFER_MIN, 2 * concurrency))
         self._buffer_size = buffer_size
         total = len(queries) if isinstance(queries, Sized) else None
-        self.progress = Progress(
-            client.stats, total=total, limit=rate, concurrency=concurrency, window=window
+        self.progress = FanOutProgress(
+            client.stats,
+            total=total,
+            limit=rate,
+            concurrency=concurrency,
+            window=window,
+            clock=client.clock,
         )
         self._pool = _Pool(self, concurrency)
         self._tuner = (
-            Tuner(self._pool, self.progress, client.stats, rate=rate)
+            Tuner(self._pool, self.progress, client.stats, rate=rate, clock=client.clock)
             if adaptive and rate is not None
             else None
         )
@@ -209,6 +194,7 @@ class FanOut:
         finally:
             self._send.close()
             self._receive.close()
+            self.progress._stop()
             await self._close_input()
         if self._error is not None:
             # fail_fast: our own cancellation ended the body; the failure replaces it.
@@ -249,11 +235,22 @@ class FanOut:
                 raise self._error from None
             raise StopAsyncIteration from None
 
-    def participants(self) -> AsyncIterator[tuple[MeetingQuery, Participant]]:
-        """Every participant with its meeting, across pages; failed meetings are left
-        out (they count in ``progress.failed``; use ``fail_fast=True`` to raise instead).
-        """
+    def meeting_participants(self) -> AsyncIterator[tuple[MeetingQuery, Participant]]:
+        """Every participant with its meeting, as ``(query, participant)``, across pages;
+        failed meetings are left out (they count in ``progress.failed``; use
+        ``fail_fast=True`` to raise instead)."""
         return _Participants(self)
+
+    def participants(self) -> AsyncIterator[tuple[MeetingQuery, Participant]]:
+        """Deprecated name of :meth:`meeting_participants` (``VCClient.participants``
+        yields participants alone; this yields pairs)."""
+        warnings.warn(
+            "FanOut.participants() is now FanOut.meeting_participants() (it yields "
+            "(query, participant) pairs); the old name goes in the next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.meeting_participants()
 
     # --- producing -------------------------------------------------------------------
 
@@ -361,7 +358,7 @@ class FanOut:
         progress = self.progress
         tuner = self._tuner
         page_size = self._page_size
-        cursor = PageCursor(query.meeting_no, token)
+        cursor = PageCursor(f"meeting {query.meeting_no}", token)
         index = 0
         progress.running += 1
         running = True

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any, Protocol
 
-__all__ = ["Progress", "StatsSource"]
+from .._clock import Clock, loop_time
+
+__all__ = ["FanOutProgress", "StatsSource"]
 
 
 class StatsSource(Protocol):
@@ -21,8 +22,8 @@ class StatsSource(Protocol):
     def latency_quantile(self, q: float = ...) -> float | None: ...
 
 
-class Progress:
-    """Counters of one fan-out.
+class FanOutProgress:
+    """Counters of one fan-out: what a progress bar, log lines and a run's summary read.
 
     Meetings: ``total`` (``None`` unless the input has ``len()``), ``taken`` from the
     input, ``running``, ``done``, ``failed`` (invalid queries included), ``skipped``
@@ -33,14 +34,16 @@ class Progress:
     current request rate and ``limit`` the configured one (req/s, ``None`` when
     unlimited); ``concurrency`` the current bound on meetings in flight; ``buffered``
     the items waiting for the consumer; ``eta`` seconds to the end, when ``total`` is
-    known.
+    known. ``elapsed`` stops when the fan-out ends.
     """
 
     __slots__ = (
         "_base",
         "_buffered",
+        "_clock",
         "_started",
         "_stats",
+        "_stopped",
         "_window",
         "concurrency",
         "done",
@@ -62,6 +65,7 @@ class Progress:
         limit: float | None,
         concurrency: int,
         window: float,
+        clock: Clock = loop_time,
     ) -> None:
         self.total = total
         self.taken = 0
@@ -75,15 +79,21 @@ class Progress:
         self.limit = limit
         self._stats = stats
         self._window = window
+        self._clock = clock
         self._base = (stats.requests, stats.retries, stats.rate_limited)
-        self._started = time.monotonic()
+        self._started = clock()
+        self._stopped: float | None = None
         self._buffered: Any = None  # the receive stream, once the fan-out is entered
 
     def _start(self, buffered: Any) -> None:
         stats = self._stats
         self._base = (stats.requests, stats.retries, stats.rate_limited)
-        self._started = time.monotonic()
+        self._started = self._clock()
         self._buffered = buffered
+
+    def _stop(self) -> None:
+        if self._stopped is None:
+            self._stopped = self._clock()
 
     @property
     def requests(self) -> int:
@@ -104,7 +114,8 @@ class Progress:
 
     @property
     def elapsed(self) -> float:
-        return time.monotonic() - self._started
+        end = self._clock() if self._stopped is None else self._stopped
+        return end - self._started
 
     @property
     def buffered(self) -> int:
@@ -174,7 +185,7 @@ class Progress:
         eta = self.eta
         eta_text = "?" if eta is None else f"{eta:.0f}s"
         return (
-            f"<Progress done={self.done}/{total} running={self.running} failed={self.failed}"
+            f"<FanOutProgress done={self.done}/{total} running={self.running} failed={self.failed}"
             f" skipped={self.skipped} pages={self.pages} participants={self.participants}"
             f" requests={self.requests} retries={self.retries} 429s={self.rate_limited}"
             f" rate={self.rate:.3g}/s limit={limit} concurrency={self.concurrency} eta={eta_text}>"

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from typing import Protocol
 
+from .._clock import Clock, loop_time
 from .._constants import LOGGER_NAME
-from ._progress import Progress, StatsSource
+from ._progress import FanOutProgress, StatsSource
 
 __all__ = ["Pool", "Tuner"]
 
@@ -62,15 +62,24 @@ def target_for(rate: float, latency: float) -> int:
 class Tuner:
     """Moves ``pool.limit`` toward :func:`target_for` the service latency (module doc)."""
 
-    __slots__ = ("_next", "_pool", "_progress", "_rate", "_stats", "target")
+    __slots__ = ("_clock", "_next", "_pool", "_progress", "_rate", "_stats", "target")
 
-    def __init__(self, pool: Pool, progress: Progress, stats: StatsSource, *, rate: float) -> None:
+    def __init__(
+        self,
+        pool: Pool,
+        progress: FanOutProgress,
+        stats: StatsSource,
+        *,
+        rate: float,
+        clock: Clock = loop_time,
+    ) -> None:
         self._pool = pool
         self._progress = progress
         self._stats = stats
         self._rate = rate
+        self._clock = clock
         self.target = pool.limit
-        self._next = time.monotonic() + self.interval
+        self._next = clock() + self.interval
 
     @property
     def interval(self) -> float:
@@ -79,7 +88,7 @@ class Tuner:
 
     def observe(self) -> None:
         """Called after each page: takes a step when the interval has passed."""
-        now = time.monotonic()
+        now = self._clock()
         if now >= self._next:
             self._next = now + self.interval
             self.retune()

@@ -222,6 +222,10 @@ class SharedRateLimiter:
         """The shared limiter behind this handle."""
         return self._entry.limiter
 
+    @property
+    def rate(self) -> RateLimit:
+        return self._config.rate
+
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"refs={self._entry.refs}"
         return f"<SharedRateLimiter {self._entry.limiter!r} {state}>"

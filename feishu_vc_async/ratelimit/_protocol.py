@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from .._constants import DEFAULT_RATE_PERIOD, DEFAULT_RATE_REQUESTS
+from .._validate import positive_int, positive_seconds
 
 __all__ = ["LimitKey", "RateLimit", "RateLimiter", "token_identity"]
 
@@ -23,12 +24,8 @@ class RateLimit:
     period: float = DEFAULT_RATE_PERIOD
 
     def __post_init__(self) -> None:
-        if not isinstance(self.requests, int) or isinstance(self.requests, bool):
-            raise ValueError(f"requests={self.requests!r}: must be an integer")
-        if self.requests < 1:
-            raise ValueError(f"requests={self.requests!r}: must be at least 1")
-        if not self.period > 0:
-            raise ValueError(f"period={self.period!r}: must be more than 0 seconds")
+        positive_int("requests", self.requests)
+        positive_seconds("period", self.period)
 
     @classmethod
     def parse(cls, text: str) -> RateLimit:
@@ -71,7 +68,13 @@ class RateLimiter(Protocol):
 
     The client calls :meth:`acquire` right before each send (every attempt, retries
     included) and :meth:`report_rate_limited` when the gateway still answers 99991400.
+    ``rate`` is the limit it paces each key to: the fan-out sizes its pool from it.
     """
+
+    @property
+    def rate(self) -> RateLimit:
+        """The limit each key is paced to."""
+        ...
 
     async def acquire(self, key: LimitKey) -> None:
         """Wait until ``key`` may send one request. A waiter cancelled before this returns

@@ -1,0 +1,91 @@
+"""Every endpoint the library calls, described once as data.
+
+An :class:`Endpoint` says how to call it (method, path), what it costs (the limiter
+bucket it counts against, if any), what it needs (a bearer token or not) and what it
+answers (a decoder into an :class:`Answer`). The one request loop in ``_transport``
+serves them all; nothing there knows a particular endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, Generic, Protocol, TypeVar
+
+from ._constants import (
+    API_PARTICIPANT_LIST,
+    API_PREFIX,
+    PARTICIPANT_LIST_PATH,
+    TENANT_TOKEN_PATH,
+)
+from .errors import APIError, AuthError
+from .models import (
+    PARTICIPANT_LIST_DECODER,
+    TENANT_TOKEN_DECODER,
+    ParticipantPage,
+    TenantTokenResponse,
+)
+
+__all__ = ["PARTICIPANT_LIST", "TENANT_TOKEN", "Answer", "Endpoint"]
+
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Answer(Protocol[T_co]):
+    """A decoded body: the platform's ``code`` and ``msg``, the body's log id, and the
+    value a successful answer carries (``None``: code 0 but the value is missing)."""
+
+    @property
+    def code(self) -> int: ...
+    @property
+    def msg(self) -> str: ...
+    @property
+    def body_log_id(self) -> str | None: ...
+    def value(self) -> T_co | None: ...
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Endpoint(Generic[T_co]):
+    """One endpoint of the platform.
+
+    ``bucket`` names the gateway budget the endpoint counts against (``None``: the client
+    does not pace it). ``token``: the request carries ``Authorization: Bearer``.
+    ``refusal`` is the error class of a non-zero code the error table does not know (a
+    token endpoint's refusals are credential problems). Only an idempotent request is
+    sent again after an answer was cut short.
+    """
+
+    method: str
+    path: str
+    decode: Callable[[bytes], Answer[T_co]]
+    bucket: str | None = None
+    token: bool = True
+    refusal: type[APIError] = APIError
+
+    @property
+    def name(self) -> str:
+        """The path without its ``/open-apis/`` prefix: ``vc/v1/participant_list``."""
+        return self.path.removeprefix(API_PREFIX)
+
+    @property
+    def idempotent(self) -> bool:
+        return self.method == "GET"
+
+    def __repr__(self) -> str:
+        return f"<Endpoint {self.method} {self.path}>"
+
+
+PARTICIPANT_LIST: Final[Endpoint[ParticipantPage]] = Endpoint(
+    method="GET",
+    path=PARTICIPANT_LIST_PATH,
+    decode=PARTICIPANT_LIST_DECODER.decode,
+    bucket=API_PARTICIPANT_LIST,
+)
+
+TENANT_TOKEN: Final[Endpoint[TenantTokenResponse]] = Endpoint(
+    method="POST",
+    path=TENANT_TOKEN_PATH,
+    decode=TENANT_TOKEN_DECODER.decode,
+    token=False,
+    refusal=AuthError,
+)

@@ -1,0 +1,74 @@
+"""Tenant tokens of a custom app, from its credentials, through the client's own loop."""
+
+from __future__ import annotations
+
+from .._clock import Clock, loop_time
+from .._constants import TOKEN_MAX_LIFETIME, TOKEN_REFRESH_MARGIN
+from .._endpoints import TENANT_TOKEN
+from .._singleflight import SingleFlight
+from ..errors import TENANT_TOKEN_RETRY_CODES
+from ._protocol import Sender
+
+__all__ = ["TenantTokenProvider", "cache_deadline"]
+
+
+def cache_deadline(fetched_at: float, expire: int | None) -> float:
+    """When a token fetched at ``fetched_at`` with ``expire`` seconds left is refreshed:
+    ``TOKEN_REFRESH_MARGIN`` before its end, but at most half its life early, so short
+    (scaled) lifetimes in tests still get a cached token."""
+    lifetime = float(expire) if expire and expire > 0 else float(TOKEN_MAX_LIFETIME)
+    return fetched_at + lifetime - min(TOKEN_REFRESH_MARGIN, lifetime / 2)
+
+
+class TenantTokenProvider:
+    """Tenant tokens from app credentials (``tenant_access_token/internal``), cached
+    until :func:`cache_deadline`; a cold or stale cache is refilled by one request
+    however many callers wait (:class:`~.._singleflight.SingleFlight`)."""
+
+    __slots__ = ("_clock", "_flight", "_refresh_at", "_secret", "_token", "app_id")
+
+    refresh_codes: frozenset[int] = TENANT_TOKEN_RETRY_CODES
+
+    def __init__(self, app_id: str, app_secret: str, *, clock: Clock = loop_time) -> None:
+        if not isinstance(app_id, str) or not app_id:
+            raise ValueError("app_id: must be a non-empty string")
+        if not isinstance(app_secret, str) or not app_secret:
+            raise ValueError("app_secret: must be a non-empty string")
+        self.app_id = app_id
+        self._secret = app_secret
+        self._clock = clock
+        self._token: str | None = None
+        self._refresh_at = 0.0
+        self._flight: SingleFlight[str] = SingleFlight()
+
+    @property
+    def identity(self) -> str:
+        return self.app_id
+
+    async def token(self, sender: Sender) -> str:
+        token = self._token
+        if token is not None and self._clock() < self._refresh_at:
+            return token
+        return await self._flight.run(lambda: self._fetch(sender))
+
+    def invalidate(self, token: str) -> None:
+        if token == self._token:
+            self._token = None
+            self._refresh_at = 0.0
+
+    async def _fetch(self, sender: Sender) -> str:
+        sender.stats.token_fetches += 1
+        started = self._clock()
+        answer = await sender.call(
+            TENANT_TOKEN,
+            json={"app_id": self.app_id, "app_secret": self._secret},
+            secrets=(self._secret,),
+        )
+        token = answer.tenant_access_token
+        assert token is not None  # the endpoint's answer has no value without it
+        self._token = token
+        self._refresh_at = cache_deadline(started, answer.expire)
+        return token
+
+    def __repr__(self) -> str:
+        return f"TenantTokenProvider(app_id={self.app_id!r})"
