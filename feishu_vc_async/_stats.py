@@ -63,7 +63,10 @@ class EndpointStats:
 
     def record_answer(self, sent_at: float) -> None:
         """The attempt sent at ``sent_at`` got a whole answer (of any kind)."""
-        self._latencies.append(self._clock() - sent_at)
+        self.record_latency(self._clock() - sent_at)
+
+    def record_latency(self, seconds: float) -> None:
+        self._latencies.append(seconds)
 
     def latency_quantile(self, q: float = 0.9) -> float | None:
         """The ``q`` quantile of recent service latencies in seconds; ``None`` before any."""

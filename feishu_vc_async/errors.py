@@ -120,11 +120,12 @@ class DecodeError(FeishuError):
         log_id: str | None = None,
         method: str = "",
         path: str = "",
-        retryable: bool = False,
+        retryable: bool | None = None,
     ) -> None:
         self.problem = message
         self.http_status = http_status
-        self.retryable = retryable
+        # Unless the caller knows better: a proxy's error status is transient.
+        self.retryable = (http_status >= 500 or http_status == 429) if retryable is None else retryable
         self.snippet = snippet
         self.log_id = log_id
         self.method = method

@@ -19,6 +19,7 @@ from feishu_vc_async import (
     VCClient,
 )
 from feishu_vc_async._constants import TENANT_TOKEN_PATH
+from feishu_vc_async._endpoints import TENANT_TOKEN
 from feishu_vc_async.emulator import Emulator
 from feishu_vc_async.ratelimit import token_identity
 from tests._scripted_server import LIST, TOKEN, Reply, ScriptedServer, error, page
@@ -223,7 +224,11 @@ async def test_wrong_app_secret_is_an_auth_error_without_the_secret() -> None:
         assert len(_token_records(emu)) == 1  # refusals are not retried
 
 
-async def test_token_endpoint_errors_are_retried_when_transient() -> None:
+async def test_token_endpoint_errors_are_retried_when_transient(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The token endpoint answers 500, then a proxy's 502, then a token: the call succeeds
+    through the shared request loop, each retry logged like any other request's."""
     async with ScriptedServer() as server:
         server.script(TOKEN, Reply(status=503, json=error(121001, "busy")))
         server.script(TOKEN, Reply(status=502, body="<html>bad gateway</html>"))
@@ -249,7 +254,17 @@ async def test_token_endpoint_errors_are_retried_when_transient() -> None:
             await client.participant_list(QUERY)
         assert policy_calls == ["InternalServerError", "DecodeError"]
         assert server.token_requests == 1
-        assert client.stats.token_fetches == 3
+        # One fetch, three requests of the token endpoint through the shared loop.
+        assert client.stats.token_fetches == 1
+        token_stats = client.stats.endpoint(TENANT_TOKEN.name)
+        assert (token_stats.requests, token_stats.retries, token_stats.answers) == (3, 2, 1)
+        assert client.stats.requests == 1  # participant_list, once
+        retried = [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
+        assert len(retried) == 2
+        assert retried[0].startswith(f"POST {TENANT_TOKEN_PATH}: retry 1/5 in ")
+        assert retried[0].endswith("server error (code 121001, HTTP 503)")
+        assert retried[1].startswith(f"POST {TENANT_TOKEN_PATH}: retry 2/5 in ")
+        assert retried[1].endswith("body is not JSON (HTTP 502)")
 
 
 async def test_token_endpoint_non_json_without_retries_is_a_decode_error() -> None:

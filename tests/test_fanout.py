@@ -381,7 +381,7 @@ async def test_participants_convenience_and_empty_meeting(emu: Emulator) -> None
         async with client.fan_out(queries) as results:
             items: list[FanOutItem] = [i async for i in results]
         async with client.fan_out(queries, page_size=20) as results:
-            pairs = [pair async for pair in results.participants()]
+            pairs = [pair async for pair in results.meeting_participants()]
     empty = [i for i in items if isinstance(i, PageItem) and i.query == nobody]
     assert len(empty) == 1
     assert empty[0].participants == []

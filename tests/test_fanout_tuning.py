@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from feishu_vc_async import ClientStats, RateLimit, VCClient
+from feishu_vc_async import ClientStats, FanOutProgress, RateLimit, VCClient
+from feishu_vc_async._constants import API_PARTICIPANT_LIST
 from feishu_vc_async.emulator import Emulator
-from feishu_vc_async.fanout._progress import Progress
 from feishu_vc_async.fanout._tuning import ADAPTIVE_CAP, ADAPTIVE_FLOOR, Tuner, target_for
 
 
@@ -25,23 +25,28 @@ class _Pool:
         return self.work_waiting
 
 
-def _tuner(limit: int, rate: float) -> tuple[_Pool, Tuner, ClientStats, Progress]:
+NOW = [0.0]  # the tuners' clock, moved by the tests
+
+
+def _tuner(limit: int, rate: float) -> tuple[_Pool, Tuner, ClientStats, FanOutProgress]:
     pool = _Pool(limit)
-    stats = ClientStats()
-    progress = Progress(stats, total=None, limit=rate, concurrency=limit, window=1.0)
-    return pool, Tuner(pool, progress, stats, rate=rate), stats, progress
+    stats = ClientStats(clock=lambda: NOW[0])
+    progress = FanOutProgress(
+        stats, total=None, limit=rate, concurrency=limit, window=1.0, clock=lambda: NOW[0]
+    )
+    return pool, Tuner(pool, progress, stats, rate=rate, clock=lambda: NOW[0]), stats, progress
 
 
 def _answers(stats: ClientStats, latency: float, n: int = 128) -> None:
     for _ in range(n):
-        stats.record_latency(latency)
+        stats.endpoint(API_PARTICIPANT_LIST).record_latency(latency)
 
 
 def test_latency_quantile_reads_recent_service_latencies() -> None:
     stats = ClientStats()
     assert stats.latency_quantile() is None
     for ms in range(1, 101):
-        stats.record_latency(ms / 1000)
+        stats.endpoint(API_PARTICIPANT_LIST).record_latency(ms / 1000)
     assert stats.latency_quantile(0.9) == pytest.approx(0.090)
     assert stats.latency_quantile(0.0) == pytest.approx(0.001)
     assert stats.latency_quantile(1.0) == pytest.approx(0.100)
@@ -120,8 +125,9 @@ def test_floor_and_cap(latency: float, expected: int) -> None:
 def test_observe_steps_once_per_interval() -> None:
     pool, tuner, stats, _ = _tuner(4, rate=50.0)
     _answers(stats, 0.8)
+    NOW[0] += tuner.interval * 0.99
     tuner.observe()  # the first interval has not passed
     assert pool.limit == 4
-    tuner._next = 0.0  # the interval has passed
+    NOW[0] += tuner.interval * 0.02
     tuner.observe()
     assert pool.limit == target_for(50.0, 0.8)

@@ -29,7 +29,9 @@ from feishu_vc_async.errors import (
 
 
 def _api(code: int, status: int = 400, reset: float | None = None) -> APIError:
-    return error_for_code(http_status=status, code=code, msg="m", reset_seconds=reset)
+    if reset is not None:
+        return RateLimitedError(http_status=status, code=code, msg="m", reset_seconds=reset)
+    return error_for_code(http_status=status, code=code, msg="m")
 
 
 RETRIED: list[tuple[str, BaseException]] = [
