@@ -23,10 +23,10 @@ from typing import Any
 
 import msgspec
 
-from .export._config import ENV_APP_ID, ENV_APP_SECRET, config_from_args
+from .export._config import ExportConfig, ProgressMode
 from .export._input import load_meetings, write_meetings_csv
 from .export._rows import RowBuilder
-from .export._run import ExportOutcome, print_summary, run_export
+from .export._run import ExportRun, print_summary, run_export
 from .ratelimit import RateLimit
 
 __all__ = ["add_arguments", "run"]
@@ -72,30 +72,9 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_demo(out_dir, args.meetings, rate, args.seed, args.progress))
 
 
-def _export_args(meetings: Path, out: Path, base_url: str, rate: RateLimit, progress: str) -> Any:
-    """The same argument parser as ``feishu-vc export``, so the demo runs the real path."""
-    from .export._config import add_export_arguments
-
-    parser = argparse.ArgumentParser(prog="feishu-vc export")
-    add_export_arguments(parser)
-    return parser.parse_args(
-        [
-            "--meetings",
-            str(meetings),
-            "--out",
-            str(out),
-            "--base-url",
-            base_url,
-            "--rate-limit",
-            f"{rate.requests}/{rate.period:g}s",
-            "--overwrite",
-            "--progress",
-            progress,
-        ]
-    )
-
-
-async def _demo(out_dir: Path, count: int, rate: RateLimit, seed: int, progress: str) -> int:
+async def _demo(
+    out_dir: Path, count: int, rate: RateLimit, seed: int, progress: ProgressMode
+) -> int:
     from .emulator import Emulator
 
     meetings_file = out_dir / "meetings.csv"
@@ -121,8 +100,18 @@ async def _demo(out_dir: Path, count: int, rate: RateLimit, seed: int, progress:
             f"  meetings file: {meetings_file}\n",
             flush=True,
         )
-        env = {ENV_APP_ID: emu.app_id, ENV_APP_SECRET: emu.app_secret}
-        cfg = config_from_args(_export_args(meetings_file, out, emu.base_url, rate, progress), env)
+        # The settings `feishu-vc export --meetings ... --out ... --overwrite` would make.
+        cfg = ExportConfig(
+            meetings=meetings_file,
+            out=out,
+            fmt="jsonl",
+            overwrite=True,
+            app_id=emu.app_id,
+            app_secret=emu.app_secret,
+            base_url=emu.base_url,
+            rate_limit=rate,
+            progress=progress,
+        )
         queries = load_meetings(meetings_file)
         outcome = await run_export(cfg, queries)
         print_summary(outcome, out=sys.stdout, err=sys.stderr, quiet=False)
@@ -159,7 +148,7 @@ def _describe(
     out_dir: Path,
     out: Path,
     meetings_file: Path,
-    outcome: ExportOutcome,
+    outcome: ExportRun,
     checked: int,
     problems: list[str],
     elapsed: float,

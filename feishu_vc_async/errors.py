@@ -124,8 +124,9 @@ class DecodeError(FeishuError):
     ) -> None:
         self.problem = message
         self.http_status = http_status
-        # Unless the caller knows better: a proxy's error status is transient.
-        self.retryable = (http_status >= 500 or http_status == 429) if retryable is None else retryable
+        if retryable is None:  # unless the caller knows better: a proxy's error is transient
+            retryable = http_status >= 500 or http_status == 429
+        self.retryable = retryable
         self.snippet = snippet
         self.log_id = log_id
         self.method = method

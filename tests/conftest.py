@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 
 import pytest
+from _virtual_time import VirtualLoop
 
 REDIS_URL = os.environ.get("FEISHU_VC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 @pytest.fixture
-def anyio_backend() -> str:
+def anyio_backend(request: pytest.FixtureRequest) -> object:
+    """asyncio; on virtual time (``tests/_virtual_time.py``) for ``virtual_time`` tests."""
+    if request.node.get_closest_marker("virtual_time") is not None:
+        return ("asyncio", {"loop_factory": VirtualLoop})
     return "asyncio"
 
 

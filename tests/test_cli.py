@@ -175,7 +175,7 @@ def test_credentials_and_hosts_resolution() -> None:
         (["--app-id", "a"], {}, "needs --app-secret"),
         (["--access-token", "t", "--app-id", "a"], {}, "not both"),
         ([], {}, "no credentials"),
-        (["--base-url", "ftp://x"], {"FEISHU_ACCESS_TOKEN": "t"}, "http(s)"),
+        (["--base-url", "ftp://x"], {"FEISHU_ACCESS_TOKEN": "t"}, "http:// or https://"),
     ]:
         with pytest.raises(ConfigError, match=re.escape(message)):
             _config(argv, env)

@@ -13,6 +13,7 @@ import pytest
 from feishu_vc_async.export._checkpoint import CheckpointError, CheckpointFile
 from feishu_vc_async.export._rows import ALL_COLUMNS, PII_FIELDS, RowBuilder, parse_fields
 from feishu_vc_async.export._sink import ExportSink
+from feishu_vc_async.fanout import PageItem
 from feishu_vc_async.models import MeetingQuery, Participant
 
 Q1 = MeetingQuery(
@@ -78,28 +79,33 @@ def _sink(out: Path, fmt: str = "jsonl", **kw: object) -> ExportSink:
     )
 
 
+def _page(query: MeetingQuery, people: list[Participant], next_token: str | None) -> PageItem:
+    """A page as the fan-out yields it (``page_token``/``page_index`` do not matter here)."""
+    return PageItem(query, people, None, next_token, next_token is None, 0)
+
+
 def test_resume_truncates_what_came_after_the_checkpoint(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     sink = _sink(out)
     sink.open(resume=True, overwrite=False)
-    sink.write_page(Q1, [_person(1), _person(2)], next_page_token="t1", is_last=False)
+    sink.write(_page(Q1, [_person(1), _person(2)], "t1"))
     committed = out.stat().st_size
     # A crash after a partial page: bytes on disk past the checkpoint, no commit.
     sink.commit_interval = 3600.0
-    sink.write_page(Q1, [_person(3)], next_page_token=None, is_last=True)
+    sink.write(_page(Q1, [_person(3)], None))
     sink._data.close()  # no checkpoint commit: what a kill -9 leaves
     with out.open("ab") as fh:
         fh.write(b'{"torn": ')
     assert out.stat().st_size > committed
 
     again = _sink(out)
-    point = again.open(resume=True, overwrite=False)
+    resume = again.open(resume=True, overwrite=False)
     assert out.stat().st_size == committed
-    assert point.next_tokens == {Q1.key: "t1"}
-    assert point.completed == set()
-    again.write_page(Q1, [_person(3)], next_page_token=None, is_last=True)
-    again.write_page(Q2, [], next_page_token=None, is_last=True)
-    again.finish(all_done=True)
+    assert resume.next_tokens == {Q1.key: "t1"}
+    assert resume.completed == set()
+    again.write(_page(Q1, [_person(3)], None))
+    again.write(_page(Q2, [], None))
+    again.finish()
     names = [
         msgspec.json.decode(line)["participant_name"] for line in out.read_bytes().splitlines()
     ]
@@ -107,18 +113,20 @@ def test_resume_truncates_what_came_after_the_checkpoint(tmp_path: Path) -> None
     state = CheckpointFile(again.paths.checkpoint).load()
     assert state is not None
     assert state.finalized
-    assert sorted(state.completed) == sorted([Q1.key, Q2.key])
+    assert state.resume.completed == {Q1.key, Q2.key}
+    assert state.resume.next_tokens == {}
 
     # Finished: a resume has nothing to do and leaves the file alone.
     done = _sink(out)
-    assert done.open(resume=True, overwrite=False).already_finalized
+    done.open(resume=True, overwrite=False)
+    assert done.finalized
 
 
 def test_unfinished_checkpoint_needs_resume_or_overwrite(tmp_path: Path) -> None:
     out = tmp_path / "out.csv"
     sink = _sink(out, "csv")
     sink.open(resume=False, overwrite=False)
-    sink.write_page(Q1, [_person(1)], next_page_token="t1", is_last=False)
+    sink.write(_page(Q1, [_person(1)], "t1"))
     sink.abort()
     with pytest.raises(CheckpointError, match="--resume"):
         _sink(out, "csv").open(resume=False, overwrite=False)
@@ -127,7 +135,7 @@ def test_unfinished_checkpoint_needs_resume_or_overwrite(tmp_path: Path) -> None
         _sink(out, "csv", columns=("meeting_no",)).open(resume=True, overwrite=False)
     fresh = _sink(out, "csv")
     fresh.open(resume=False, overwrite=True)
-    fresh.finish(all_done=False)
+    fresh.finish()
     assert out.read_bytes() == (",".join(ALL_COLUMNS) + "\r\n").encode()
 
 
@@ -135,8 +143,8 @@ def test_csv_cells(tmp_path: Path) -> None:
     out = tmp_path / "out.csv"
     sink = _sink(out, "csv")
     sink.open(resume=False, overwrite=False)
-    sink.write_page(Q1, [_person(1), _person(2)], next_page_token=None, is_last=True)
-    sink.finish(all_done=False)
+    sink.write(_page(Q1, [_person(1), _person(2)], None))
+    sink.finish()
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert [r["video"] for r in rows] == ["false", "true"]
     assert rows[0]["department"] == ""
@@ -148,10 +156,10 @@ def test_parquet_typed_columns(tmp_path: Path) -> None:
     out = tmp_path / "out.parquet"
     sink = _sink(out, "parquet")
     sink.open(resume=False, overwrite=False)
-    sink.write_page(Q1, [_person(1)], next_page_token="x", is_last=False)
-    sink.write_page(Q1, [_person(2)], next_page_token=None, is_last=True)
-    sink.write_page(Q2, [], next_page_token=None, is_last=True)
-    sink.finish(all_done=True)
+    sink.write(_page(Q1, [_person(1)], "x"))
+    sink.write(_page(Q1, [_person(2)], None))
+    sink.write(_page(Q2, [], None))
+    sink.finish()
     assert not sink.paths.journal.exists()
     table = pq.read_table(out)
     assert table.num_rows == 2
@@ -172,7 +180,7 @@ def test_resume_refuses_an_output_changed_or_gone(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     sink = _sink(out)
     sink.open(resume=False, overwrite=False)
-    sink.write_page(Q1, [_person(1)], next_page_token="t", is_last=False)
+    sink.write(_page(Q1, [_person(1)], "t"))
     sink.abort()
     out.unlink()
     with pytest.raises(CheckpointError, match="gone"):
@@ -180,9 +188,9 @@ def test_resume_refuses_an_output_changed_or_gone(tmp_path: Path) -> None:
 
     done = _sink(out)
     done.open(resume=False, overwrite=True)
-    done.write_page(Q1, [_person(1)], next_page_token=None, is_last=True)
-    done.write_page(Q2, [_person(2)], next_page_token=None, is_last=True)
-    done.finish(all_done=True)
+    done.write(_page(Q1, [_person(1)], None))
+    done.write(_page(Q2, [_person(2)], None))
+    done.finish()
     with out.open("ab") as fh:
         fh.write(b"{}\n")
     with pytest.raises(CheckpointError, match="changed after"):

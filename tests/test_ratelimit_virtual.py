@@ -12,11 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import selectors
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from _ratelimit_util import max_in_any_window
+from _virtual_time import run_virtual
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,39 +23,6 @@ from feishu_vc_async.ratelimit import LimitKey, LocalRateLimiter, RateLimit
 
 KEY = LimitKey("vc/v1/participant_list", "cli_virtual")
 T = TypeVar("T")
-
-
-class _VirtualSelector(selectors.DefaultSelector):
-    """Never blocks: a wait for ``timeout`` seconds moves the virtual clock instead.
-
-    Every turn of the loop costs a microsecond, as a real one does: otherwise a timer
-    due "now + 1e-17" (float rounding in aiolimiter) would never come due.
-    """
-
-    def __init__(self, clock: list[float]) -> None:
-        super().__init__()
-        self._clock = clock
-
-    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        self._clock[0] += max(timeout or 0.0, 1e-6)
-        return super().select(0)
-
-
-class _VirtualLoop(asyncio.SelectorEventLoop):
-    def __init__(self) -> None:
-        self._virtual_now = [0.0]
-        super().__init__(_VirtualSelector(self._virtual_now))
-
-    def time(self) -> float:
-        return self._virtual_now[0]
-
-
-def _run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    loop = _VirtualLoop()
-    try:
-        return loop.run_until_complete(main())
-    finally:
-        loop.close()
 
 
 @settings(max_examples=60, deadline=None)
@@ -112,7 +78,7 @@ def test_no_window_ever_holds_more_than_the_limit(
         await limiter.aclose()
         return times, limiter.pacing.interval
 
-    times, _ = _run(main)
+    times, _ = run_virtual(main)
     assert len(times) >= total
     # Exactly the bound of _pacing: N+1 slots never fit in period * (1 + margin).
     span = period * (1 + margin) * (1 - 1e-9)
@@ -157,7 +123,7 @@ def test_saturated_pacing_reaches_its_nominal_utilization(requests: int, period:
         await limiter.aclose()
         return times, limiter.pacing.utilization
 
-    times, nominal = _run(main)
+    times, nominal = run_virtual(main)
     assert max_in_any_window(times, period) <= requests
     # Callers still queued at the end get their slots later; count the run's span only.
     used = sum(1 for t in times if t < periods * period) / (periods * requests)
@@ -205,7 +171,7 @@ def test_pauses_hold_every_caller_and_merge(
         await limiter.aclose()
         return times, pauses
 
-    times, pauses = _run(main)
+    times, pauses = run_virtual(main)
     for began, ends in pauses:
         assert not [t for t in times if began < t < ends]
     # Merged, not stacked: the pause never ends later than the latest single report asks.

@@ -12,11 +12,14 @@ The ``feishu-vc export`` command is built from these parts:
 * ``_run``         the job itself and its summary
 """
 
+from typing import Any
+
+from .._deprecated import module_getattr
 from ._checkpoint import CheckpointError
 from ._config import ConfigError, ExportConfig
 from ._input import BadRow, MeetingsFileError, load_meetings, parse_meetings
 from ._rows import ALL_COLUMNS, PII_FIELDS, RowBuilder, parse_fields
-from ._run import ExportOutcome, run_export
+from ._run import ExportRun, run_export
 from ._sink import ExportSink, SinkPaths
 
 __all__ = [
@@ -26,7 +29,7 @@ __all__ = [
     "CheckpointError",
     "ConfigError",
     "ExportConfig",
-    "ExportOutcome",
+    "ExportRun",
     "ExportSink",
     "MeetingsFileError",
     "RowBuilder",
@@ -36,3 +39,7 @@ __all__ = [
     "parse_meetings",
     "run_export",
 ]
+
+# Old names that keep working, with a DeprecationWarning, for one release.
+_DEPRECATED: dict[str, tuple[str, Any]] = {"ExportOutcome": ("ExportRun", ExportRun)}
+__getattr__ = module_getattr(__name__, _DEPRECATED)

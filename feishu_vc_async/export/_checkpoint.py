@@ -1,29 +1,31 @@
-"""The checkpoint beside an export: which meetings are done, where the others stopped.
+"""The checkpoint beside an export: the fan-out's resume state plus the data file's length.
 
-Written whole to a temporary file, fsynced, and renamed over the old one, always
-*after* the data it describes is fsynced. So at any moment — ``kill -9`` included —
-the checkpoint on disk names a prefix of the data file (``data_bytes``) that holds
-exactly the pages it records, and a resumed run cuts the data file back to it.
+Written whole (``_files.atomic_write``: a temporary file, fsynced, renamed over the old
+one), always *after* the data it describes is fsynced. So at any moment — ``kill -9``
+included — the checkpoint on disk names a prefix of the data file (``data_bytes``) that
+holds exactly the pages its :class:`~feishu_vc_async.fanout.Resume` records, and a
+resumed run cuts the data file back to it and hands that same ``Resume`` to the fan-out.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
 
+from .._files import atomic_write, fsync_dir
+from ..errors import FeishuError
+from ..fanout import Resume
 from ..models import MeetingQuery
-from ._writers import fsync_dir
 
 __all__ = ["CHECKPOINT_VERSION", "CheckpointError", "CheckpointFile", "CheckpointState"]
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 
 
-class CheckpointError(ValueError):
+class CheckpointError(FeishuError, ValueError):
     """The checkpoint cannot be used for this run (other input or options, damaged)."""
 
 
@@ -37,10 +39,40 @@ class CheckpointState(msgspec.Struct, kw_only=True):
     data_bytes: int = 0
     rows: int = 0
     pages: int = 0
-    completed: list[str] = []
-    next_tokens: dict[str, str] = {}
+    # The fan-out's own resume state: finished meetings, next page tokens.
+    resume: Resume = msgspec.field(default_factory=Resume)
     # All meetings done and the output final (the Parquet file converted).
     finalized: bool = False
+
+
+class _Version(msgspec.Struct):
+    version: int
+
+
+class _StateV1(msgspec.Struct, kw_only=True):
+    """Version 1 kept the resume state in two fields of its own."""
+
+    fingerprint: str
+    format: str
+    data_file: str
+    data_bytes: int = 0
+    rows: int = 0
+    pages: int = 0
+    completed: list[str] = []
+    next_tokens: dict[str, str] = {}
+    finalized: bool = False
+
+    def upgraded(self) -> CheckpointState:
+        return CheckpointState(
+            fingerprint=self.fingerprint,
+            format=self.format,
+            data_file=self.data_file,
+            data_bytes=self.data_bytes,
+            rows=self.rows,
+            pages=self.pages,
+            resume=Resume(completed=set(self.completed), next_tokens=dict(self.next_tokens)),
+            finalized=self.finalized,
+        )
 
 
 _ENCODER = msgspec.json.Encoder()
@@ -72,7 +104,6 @@ class CheckpointFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._tmp = path.with_name(path.name + ".tmp")
         self.commits = 0
 
     def load(self) -> CheckpointState | None:
@@ -81,6 +112,9 @@ class CheckpointFile:
         except FileNotFoundError:
             return None
         try:
+            version = msgspec.json.decode(data, type=_Version).version
+            if version == 1:
+                return msgspec.json.decode(data, type=_StateV1).upgraded()
             state = _DECODER.decode(data)
         except msgspec.DecodeError as exc:
             raise CheckpointError(
@@ -95,15 +129,9 @@ class CheckpointFile:
 
     def commit(self, state: CheckpointState) -> None:
         """Replace the checkpoint with ``state``; durable when this returns."""
-        with open(self._tmp, "wb") as fh:
-            fh.write(_ENCODER.encode(state))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(self._tmp, self.path)
-        fsync_dir(self.path.parent)
+        atomic_write(self.path, _ENCODER.encode(state))
         self.commits += 1
 
     def remove(self) -> None:
-        for p in (self.path, self._tmp):
-            p.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)
         fsync_dir(self.path.parent)

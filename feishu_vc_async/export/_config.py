@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from .._constants import FEISHU_BASE_URL, LARK_BASE_URL, PAGE_SIZE_ITER_DEFAULT
-from ..errors import InvalidQueryError
+from .._constants import FEISHU_BASE_URL, LARK_BASE_URL, MAX_RETRIES, PAGE_SIZE_ITER_DEFAULT
+from .._validate import base_url as check_base_url
+from .._validate import non_negative_int, positive_int, positive_seconds
+from ..errors import FeishuError, InvalidQueryError
 from ..models import UserIdType, validate_page_size
 from ..ratelimit import RateLimit
 from ._input import InputFormat
@@ -33,12 +35,16 @@ ENV_REDIS_URL = "FEISHU_VC_REDIS_URL"
 DEFAULT_RATE_LIMIT = "100/60s"
 
 
-class ConfigError(ValueError):
+class ConfigError(FeishuError, ValueError):
     """Bad options or environment; the message is safe to print (no secret in it)."""
 
 
 @dataclass(frozen=True, slots=True)
 class ExportConfig:
+    """Everything an export run needs, checked when it is made (``ConfigError`` naming
+    the option and the rule); ``config_from_args`` builds it from the command line, the
+    demo and library code build it directly."""
+
     meetings: Path
     out: Path
     fmt: OutputFormat
@@ -57,10 +63,33 @@ class ExportConfig:
     redis_url: str | None = field(default=None, repr=False)
     redis_prefix: str = "feishu_vc"
     user_id_type: UserIdType = UserIdType.OPEN_ID
-    max_retries: int | None = None
+    max_retries: int = MAX_RETRIES
     progress: ProgressMode = "auto"
     log_interval: float = 5.0
     quiet: bool = False
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "base_url", check_base_url(self.base_url, "--base-url"))
+            validate_page_size(self.page_size)
+            if self.concurrency is not None:
+                positive_int("--concurrency", self.concurrency)
+            non_negative_int("--max-retries", self.max_retries)
+            positive_seconds("--log-interval", self.log_interval)
+        except InvalidQueryError as exc:
+            raise ConfigError(f"--page-size {self.page_size}: {exc.rule}") from None
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if self.resume and self.overwrite:
+            raise ConfigError("give either --resume or --overwrite, not both")
+        if self.access_token and (self.app_id or self.app_secret):
+            raise ConfigError("give either an access token or app credentials, not both")
+        if not self.access_token and not (self.app_id and self.app_secret):
+            raise ConfigError(
+                "no credentials: set FEISHU_APP_ID and FEISHU_APP_SECRET (or --app-id and "
+                "--app-secret) for a tenant token, or FEISHU_ACCESS_TOKEN (--access-token) "
+                "for a token you already hold"
+            )
 
     @property
     def credential_kind(self) -> str:
@@ -104,12 +133,6 @@ def _credentials(
         raise ConfigError(f"--app-id needs --app-secret (or {ENV_APP_SECRET})")
     if secret and not app_id:
         raise ConfigError(f"--app-secret needs --app-id (or {ENV_APP_ID})")
-    if not app_id:
-        raise ConfigError(
-            "no credentials: set FEISHU_APP_ID and FEISHU_APP_SECRET (or --app-id and "
-            "--app-secret) for a tenant token, or FEISHU_ACCESS_TOKEN (--access-token) "
-            "for a token you already hold"
-        )
     return app_id, secret, None
 
 
@@ -119,10 +142,7 @@ def _base_url(args: argparse.Namespace, env: Mapping[str, str]) -> str:
     if args.lark:
         return LARK_BASE_URL
     url: str = args.base_url or env.get(ENV_BASE_URL) or FEISHU_BASE_URL
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"--base-url {redact_url(url)!r}: expected http(s)://host[:port]")
-    return url.rstrip("/")
+    return url  # judged by ExportConfig, by the client's own rule
 
 
 def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> ExportConfig:
@@ -134,8 +154,6 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Export
             f"--out {out}: cannot tell the format from the extension; use .jsonl, .csv or "
             f".parquet, or --format {{{','.join(OUTPUT_FORMATS)}}}"
         )
-    if args.resume and args.overwrite:
-        raise ConfigError("give either --resume or --overwrite, not both")
     try:
         columns = parse_fields(args.fields)
     except ValueError as exc:
@@ -144,16 +162,6 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Export
         rate = RateLimit.parse(args.rate_limit)
     except ValueError as exc:
         raise ConfigError(f"--rate-limit: {exc}") from None
-    try:
-        page_size = validate_page_size(args.page_size)
-    except InvalidQueryError as exc:
-        raise ConfigError(f"--page-size {args.page_size}: {exc.rule}") from None
-    if args.concurrency is not None and args.concurrency < 1:
-        raise ConfigError(f"--concurrency {args.concurrency}: must be at least 1")
-    if args.max_retries is not None and args.max_retries < 0:
-        raise ConfigError(f"--max-retries {args.max_retries}: cannot be negative")
-    if args.log_interval <= 0:
-        raise ConfigError(f"--log-interval {args.log_interval}: must be more than 0 seconds")
     app_id, secret, token = _credentials(args, env)
     redis_url = args.redis_url or env.get(ENV_REDIS_URL) or None
     if redis_url is not None and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
@@ -175,11 +183,11 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Export
         base_url=_base_url(args, env),
         rate_limit=rate,
         concurrency=args.concurrency,
-        page_size=page_size,
+        page_size=args.page_size,
         redis_url=redis_url,
         redis_prefix=args.redis_prefix,
         user_id_type=UserIdType(args.user_id_type),
-        max_retries=args.max_retries,
+        max_retries=MAX_RETRIES if args.max_retries is None else args.max_retries,
         progress="none" if args.quiet else args.progress,
         log_interval=args.log_interval,
         quiet=args.quiet,

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from ..errors import InvalidQueryError
+from ..errors import FeishuError, InvalidQueryError
 from ..models import MeetingQuery, UserIdType
 
 __all__ = ["BadRow", "InputFormat", "MeetingsFileError", "load_meetings", "parse_meetings"]
@@ -54,7 +54,7 @@ class BadRow:
         return f"{where}: {self.field}={self.value!r}: {self.rule}"
 
 
-class MeetingsFileError(ValueError):
+class MeetingsFileError(FeishuError, ValueError):
     """The meetings file has bad rows; ``problems`` lists every one of them."""
 
     def __init__(self, source: str, problems: list[BadRow]) -> None:

@@ -1,38 +1,46 @@
 """Progress of an export: a live rich bar on a terminal, log lines to stderr otherwise.
 
-Both read one :class:`Snapshot` taken every tick; neither holds state of its own, so
-what the bar shows and what the summary says come from the same counters.
+Both read the run's own counters (:class:`RunCounters`, which ``ExportRun`` is) every
+tick and hold no state of their own, so the bar, the log lines and the summary all say
+what the same counters say.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
-__all__ = ["ProgressDisplay", "Snapshot", "make_display"]
+__all__ = ["ProgressDisplay", "RunCounters", "make_display"]
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    meetings_total: int
-    meetings_done: int  # finished, including those finished by an earlier run
-    meetings_failed: int
-    pages: int
-    participants: int
-    requests: int
-    retries: int
-    rate_limited: int
-    rate: float  # requests/s over the last few seconds
-    limit_rate: float | None  # the configured limit in requests/s
-    elapsed: float
-    eta: float | None  # seconds, when known
+class RunCounters(Protocol):
+    """What a display reads of a run (see ``ExportRun``)."""
 
     @property
-    def meetings_finished(self) -> int:
-        return self.meetings_done + self.meetings_failed
+    def meetings_total(self) -> int: ...
+    @property
+    def meetings_done(self) -> int: ...
+    @property
+    def meetings_failed(self) -> int: ...
+    @property
+    def pages(self) -> int: ...
+    @property
+    def participants(self) -> int: ...
+    @property
+    def requests(self) -> int: ...
+    @property
+    def retries(self) -> int: ...
+    @property
+    def rate_limited(self) -> int: ...
+    @property
+    def rate(self) -> float: ...
+    @property
+    def limit_rate(self) -> float | None: ...
+    @property
+    def elapsed(self) -> float: ...
+    @property
+    def eta(self) -> float | None: ...
 
 
 def _eta_text(eta: float | None) -> str:
@@ -44,14 +52,18 @@ def _eta_text(eta: float | None) -> str:
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes:02d}:{seconds:02d}"
 
 
-def _rate_text(snap: Snapshot) -> str:
+def _rate_text(snap: RunCounters) -> str:
     limit = "off" if snap.limit_rate is None else f"{snap.limit_rate:.3g}/s"
     return f"{snap.rate:.3g}/s of {limit}"
 
 
-def format_log_line(snap: Snapshot) -> str:
+def _finished(snap: RunCounters) -> int:
+    return snap.meetings_done + snap.meetings_failed
+
+
+def format_log_line(snap: RunCounters) -> str:
     return (
-        f"export: meetings {snap.meetings_finished}/{snap.meetings_total} "
+        f"export: meetings {_finished(snap)}/{snap.meetings_total} "
         f"(failed {snap.meetings_failed}), pages {snap.pages}, participants {snap.participants}, "
         f"requests {snap.requests} at {_rate_text(snap)}, retries {snap.retries}, "
         f"429s {snap.rate_limited}, elapsed {snap.elapsed:.0f}s, ETA {_eta_text(snap.eta)}"
@@ -59,12 +71,12 @@ def format_log_line(snap: Snapshot) -> str:
 
 
 class ProgressDisplay:
-    """Ticks ``snapshot`` every ``interval`` seconds and shows it; a no-op base."""
+    """Shows ``counters`` every ``interval`` seconds; a no-op base."""
 
     interval = 1.0
 
-    def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
-        self._snapshot = snapshot
+    def __init__(self, counters: RunCounters) -> None:
+        self._counters = counters
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> ProgressDisplay:
@@ -88,12 +100,12 @@ class ProgressDisplay:
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
-            self.show(self._snapshot())
+            self.show(self._counters)
 
     def start(self) -> None:
         pass
 
-    def show(self, snap: Snapshot) -> None:
+    def show(self, snap: RunCounters) -> None:
         pass
 
     def stop(self) -> None:
@@ -101,14 +113,12 @@ class ProgressDisplay:
 
 
 class LogProgress(ProgressDisplay):
-    def __init__(
-        self, snapshot: Callable[[], Snapshot], *, interval: float, stream: TextIO
-    ) -> None:
-        super().__init__(snapshot)
+    def __init__(self, counters: RunCounters, *, interval: float, stream: TextIO) -> None:
+        super().__init__(counters)
         self.interval = interval
         self._stream = stream
 
-    def show(self, snap: Snapshot) -> None:
+    def show(self, snap: RunCounters) -> None:
         print(format_log_line(snap), file=self._stream, flush=True)
 
 
@@ -117,8 +127,8 @@ class RichProgress(ProgressDisplay):
 
     interval = 0.25
 
-    def __init__(self, snapshot: Callable[[], Snapshot], *, stream: TextIO) -> None:
-        super().__init__(snapshot)
+    def __init__(self, counters: RunCounters, *, stream: TextIO) -> None:
+        super().__init__(counters)
         try:
             from rich.console import Console, Group
             from rich.live import Live
@@ -147,18 +157,18 @@ class RichProgress(ProgressDisplay):
         self._task_id: Any = None
 
     def start(self) -> None:
-        snap = self._snapshot()
+        snap = self._counters
         self._task_id = self._bar.add_task(
-            "export", total=snap.meetings_total, completed=snap.meetings_finished, failed="", eta=""
+            "export", total=snap.meetings_total, completed=_finished(snap), failed="", eta=""
         )
         self._live.start()
         self.show(snap)
 
-    def show(self, snap: Snapshot) -> None:
+    def show(self, snap: RunCounters) -> None:
         failed = f" ([red]{snap.meetings_failed} failed[/red])" if snap.meetings_failed else ""
         self._bar.update(
             self._task_id,
-            completed=snap.meetings_finished,
+            completed=_finished(snap),
             failed=failed,
             eta=_eta_text(snap.eta),
         )
@@ -171,14 +181,14 @@ class RichProgress(ProgressDisplay):
 
     def stop(self) -> None:
         if self._task_id is not None:
-            self.show(self._snapshot())
+            self.show(self._counters)
             self._live.stop()
             self._task_id = None
 
 
 def make_display(
     mode: str,
-    snapshot: Callable[[], Snapshot],
+    counters: RunCounters,
     *,
     log_interval: float = 5.0,
     stream: TextIO | None = None,
@@ -186,12 +196,12 @@ def make_display(
     """``auto``: a bar when ``stream`` is a terminal, log lines otherwise; ``none``: nothing."""
     out = stream if stream is not None else sys.stderr
     if mode == "none":
-        return ProgressDisplay(snapshot)
+        return ProgressDisplay(counters)
     if mode == "bar":
-        return RichProgress(snapshot, stream=out)
+        return RichProgress(counters, stream=out)
     if mode == "auto" and out.isatty():
         try:
-            return RichProgress(snapshot, stream=out)
+            return RichProgress(counters, stream=out)
         except ImportError:  # without the `cli` extra a terminal gets log lines
             pass
-    return LogProgress(snapshot, interval=log_interval, stream=out)
+    return LogProgress(counters, interval=log_interval, stream=out)

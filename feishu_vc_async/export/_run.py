@@ -11,25 +11,22 @@ import asyncio
 import contextlib
 import signal
 import sys
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from .._constants import MAX_RETRIES
 from ..client import VCClient
 from ..errors import AuthError, RateLimiterError
-from ..fanout import MeetingFailure, PageItem, Progress, Resume
+from ..fanout import FanOutProgress, MeetingFailure, PageItem
 from ..models import MeetingQuery
 from ..ratelimit import RateLimit, RateLimiter
 from ._checkpoint import CheckpointError
 from ._config import ConfigError, ExportConfig, config_from_args, redact_url
 from ._input import MeetingsFileError, load_meetings
-from ._progress import Snapshot, make_display
+from ._progress import make_display
 from ._sink import ExportSink, FailureRecord, SinkPaths, failure_record
 
-__all__ = ["ExportOutcome", "export_command", "print_summary", "run_export"]
+__all__ = ["ExportRun", "export_command", "print_summary", "run_export"]
 
 EXIT_OK = 0
 EXIT_FAILURES = 1
@@ -39,23 +36,92 @@ EXIT_TERMINATED = 143
 _MAX_LISTED_FAILURES = 20
 
 
-@dataclass
-class ExportOutcome:
-    paths: SinkPaths
-    meetings_total: int
-    meetings_done: int = 0  # finished, earlier runs included
-    meetings_done_before: int = 0  # finished by earlier runs (resume)
-    failures: list[FailureRecord] = field(default_factory=list)
-    rows_total: int = 0  # rows in the output, earlier runs included
-    rows: int = 0  # rows written by this run
-    pages: int = 0
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    elapsed: float = 0.0
-    rate_limit: RateLimit | None = None
-    already_complete: bool = False
-    fatal: str | None = None  # a reason the whole run stopped (credentials refused, ...)
+class ExportRun:
+    """One run of an export, as the bar, the log lines and the summary all read it.
+
+    Meetings, pages, participants, requests, rates and times are the fan-out's own
+    counters (:attr:`progress`, from the moment the fan-out starts); rows are the
+    sink's (what is in the output). Nothing here is a copy: a display reads this object
+    while the run goes on, and the summary reads it when it is over.
+    """
+
+    def __init__(self, sink: ExportSink, *, meetings_total: int, rate_limit: RateLimit | None):
+        self.sink = sink
+        self.meetings_total = meetings_total
+        self.rate_limit = rate_limit
+        self.progress: FanOutProgress | None = None
+        self.meetings_done_before = 0  # finished by earlier runs (resume)
+        self.failures: list[FailureRecord] = []
+        self.already_complete = False
+        self.fatal: str | None = None  # why the whole run stopped (credentials refused, ...)
+
+    @property
+    def paths(self) -> SinkPaths:
+        return self.sink.paths
+
+    # --- meetings --------------------------------------------------------------------
+
+    @property
+    def meetings_done(self) -> int:
+        """Meetings finished, earlier runs included."""
+        if self.progress is None:
+            return self.sink.completed
+        return self.progress.done + self.progress.skipped
+
+    @property
+    def meetings_failed(self) -> int:
+        return 0 if self.progress is None else self.progress.failed
+
+    # --- the fan-out's counters (zero before it starts) ------------------------------
+
+    @property
+    def pages(self) -> int:
+        return 0 if self.progress is None else self.progress.pages
+
+    @property
+    def participants(self) -> int:
+        return 0 if self.progress is None else self.progress.participants
+
+    @property
+    def requests(self) -> int:
+        return 0 if self.progress is None else self.progress.requests
+
+    @property
+    def retries(self) -> int:
+        return 0 if self.progress is None else self.progress.retries
+
+    @property
+    def rate_limited(self) -> int:
+        return 0 if self.progress is None else self.progress.rate_limited
+
+    @property
+    def rate(self) -> float:
+        return 0.0 if self.progress is None else self.progress.rate
+
+    @property
+    def limit_rate(self) -> float | None:
+        limit = self.rate_limit
+        return None if limit is None else limit.requests / limit.period
+
+    @property
+    def elapsed(self) -> float:
+        return 0.0 if self.progress is None else self.progress.elapsed
+
+    @property
+    def eta(self) -> float | None:
+        return None if self.progress is None else self.progress.eta
+
+    # --- the output ------------------------------------------------------------------
+
+    @property
+    def rows(self) -> int:
+        """Rows written by this run."""
+        return self.sink.rows_this_run
+
+    @property
+    def rows_total(self) -> int:
+        """Rows in the output, earlier runs included."""
+        return self.sink.total_rows
 
     @property
     def exit_code(self) -> int:
@@ -64,23 +130,6 @@ class ExportOutcome:
         if self.failures or self.meetings_done < self.meetings_total:
             return EXIT_FAILURES
         return EXIT_OK
-
-
-def _snapshot(progress: Progress, total: int) -> Snapshot:
-    return Snapshot(
-        meetings_total=total,
-        meetings_done=progress.done + progress.skipped,
-        meetings_failed=progress.failed,
-        pages=progress.pages,
-        participants=progress.participants,
-        requests=progress.requests,
-        retries=progress.retries,
-        rate_limited=progress.rate_limited,
-        rate=progress.rate,
-        limit_rate=progress.limit,
-        elapsed=progress.elapsed,
-        eta=progress.eta,
-    )
 
 
 def _fatal_reason(error: BaseException) -> str | None:
@@ -92,34 +141,33 @@ def _fatal_reason(error: BaseException) -> str | None:
     return None
 
 
-def _make_client(cfg: ExportConfig, *, limiter: RateLimiter | None) -> VCClient:
-    """A client for ``cfg`` (no I/O until entered); bad settings raise ``ConfigError``."""
+def _make_client(cfg: ExportConfig) -> tuple[VCClient, RateLimiter | None]:
+    """The run's client and its Redis limiter, if any (the run closes it); no I/O until
+    the client is entered. Settings the client refuses raise ``ConfigError``."""
+    limiter: RateLimiter | None = None
+    if cfg.redis_url is not None:
+        from ..ratelimit import RedisRateLimiter
+
+        try:
+            limiter = RedisRateLimiter(cfg.redis_url, cfg.rate_limit, prefix=cfg.redis_prefix)
+        except (TypeError, ValueError):
+            # redis-py's message may quote the URL, password included: not repeated here.
+            raise ConfigError(
+                f"--redis-url {redact_url(cfg.redis_url)!r}: not a usable Redis URL"
+            ) from None
     try:
-        return VCClient(
+        client = VCClient(
             app_id=cfg.app_id,
             app_secret=cfg.app_secret,
             access_token=cfg.access_token,
             base_url=cfg.base_url,
             rate_limit=cfg.rate_limit,
             limiter=limiter,
-            max_retries=MAX_RETRIES if cfg.max_retries is None else cfg.max_retries,
+            max_retries=cfg.max_retries,
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(str(exc)) from None
-
-
-async def _open_limiter(cfg: ExportConfig) -> RateLimiter | None:
-    if cfg.redis_url is None:
-        return None
-    from ..ratelimit import RedisRateLimiter
-
-    try:
-        return RedisRateLimiter(cfg.redis_url, cfg.rate_limit, prefix=cfg.redis_prefix)
-    except (TypeError, ValueError):
-        # redis-py's message may quote the URL, password included: not repeated here.
-        raise ConfigError(
-            f"--redis-url {redact_url(cfg.redis_url)!r}: not a usable Redis URL"
-        ) from None
+    return client, limiter
 
 
 async def run_export(
@@ -127,9 +175,10 @@ async def run_export(
     queries: Sequence[MeetingQuery],
     *,
     progress_stream: TextIO | None = None,
-) -> ExportOutcome:
-    """Export ``queries`` as ``cfg`` says. Raises ``CheckpointError`` (before any request)
-    when the checkpoint does not fit; cancellation leaves the checkpoint consistent."""
+) -> ExportRun:
+    """Export ``queries`` as ``cfg`` says. Raises ``ConfigError`` or ``CheckpointError``
+    (before any request) when the settings or the checkpoint do not fit; cancellation
+    leaves the checkpoint consistent."""
     sink = ExportSink(
         cfg.out,
         fmt=cfg.fmt,
@@ -138,131 +187,103 @@ async def run_export(
         redact_pii=cfg.redact_pii,
         page_size=cfg.page_size,
     )
-    outcome = ExportOutcome(
-        paths=sink.paths, meetings_total=len(queries), rate_limit=cfg.rate_limit
-    )
-    _make_client(cfg, limiter=None)  # checks the settings before any file is touched
-    point = sink.open(resume=cfg.resume, overwrite=cfg.overwrite)
-    outcome.meetings_done_before = len(point.completed & {q.key for q in queries})
-    if point.already_finalized:
-        outcome.already_complete = True
-        outcome.meetings_done = outcome.meetings_done_before
-        outcome.rows_total = sink.total_rows
-        return outcome
-
-    started = time.monotonic()
-    finished = False
-    limiter: RateLimiter | None = None
+    run = ExportRun(sink, meetings_total=len(queries), rate_limit=cfg.rate_limit)
+    client, limiter = _make_client(cfg)  # before any file is touched
     try:
-        limiter = await _open_limiter(cfg)
-        client = _make_client(cfg, limiter=limiter)
-        resume = Resume(completed=set(point.completed), next_tokens=dict(point.next_tokens))
-        async with (
-            client,
-            client.fan_out(
-                queries, concurrency=cfg.concurrency, page_size=cfg.page_size, resume=resume
-            ) as results,
-        ):
-            total = len(queries)
-            display = make_display(
-                cfg.progress,
-                lambda: _snapshot(results.progress, total),
-                log_interval=cfg.log_interval,
-                stream=progress_stream,
-            )
-            async with display:
-                async for item in results:
-                    if isinstance(item, PageItem):
-                        sink.write_page(
-                            item.query,
-                            item.participants,
-                            next_page_token=item.next_page_token,
-                            is_last=item.is_last,
-                        )
-                        continue
-                    assert isinstance(item, MeetingFailure)
-                    outcome.fatal = _fatal_reason(item.error)
-                    if outcome.fatal is not None:
-                        break
-                    outcome.failures.append(
-                        failure_record(item.query, item.error, item.pages_fetched)
-                    )
-            progress = results.progress
-            outcome.requests = progress.requests
-            outcome.retries = progress.retries
-            outcome.rate_limited = progress.rate_limited
-        finished = True
-    finally:
-        outcome.elapsed = time.monotonic() - started
+        resume = sink.open(resume=cfg.resume, overwrite=cfg.overwrite)
+        run.meetings_done_before = sink.completed
+        if sink.finalized:
+            run.already_complete = True
+            return run
+        finished = False
         try:
+            async with (
+                client,
+                client.fan_out(
+                    queries, concurrency=cfg.concurrency, page_size=cfg.page_size, resume=resume
+                ) as results,
+            ):
+                run.progress = results.progress
+                display = make_display(
+                    cfg.progress, run, log_interval=cfg.log_interval, stream=progress_stream
+                )
+                async with display:
+                    async for item in results:
+                        if isinstance(item, PageItem):
+                            sink.write(item)
+                            continue
+                        assert isinstance(item, MeetingFailure)
+                        run.fatal = _fatal_reason(item.error)
+                        if run.fatal is not None:
+                            break
+                        run.failures.append(
+                            failure_record(item.query, item.error, item.pages_fetched)
+                        )
+            finished = True
+        finally:
             if finished:
-                # Final only when every meeting is in the checkpoint as finished.
-                sink.finish(all_done=sink.completed == len(queries))
+                sink.finish()
             else:
                 sink.abort()
-            sink.write_failures(outcome.failures)
-        finally:
-            if limiter is not None:
-                await limiter.aclose()
-        outcome.meetings_done = sink.completed
-        outcome.rows = sink.rows_this_run
-        outcome.pages = sink.pages_this_run
-        outcome.rows_total = sink.total_rows
-    return outcome
+            sink.write_failures(run.failures)
+    finally:
+        if limiter is not None:
+            await limiter.aclose()
+    return run
 
 
-def print_summary(outcome: ExportOutcome, *, out: TextIO, err: TextIO, quiet: bool) -> None:
+def print_summary(run: ExportRun, *, out: TextIO, err: TextIO, quiet: bool) -> None:
     """The end of a run: what was exported, at what rate, and what failed (with log ids)."""
-    paths = outcome.paths
-    if outcome.fatal is not None:
-        print(f"feishu-vc export: error: {outcome.fatal}", file=err)
+    paths = run.paths
+    if run.fatal is not None:
+        print(f"feishu-vc export: error: {run.fatal}", file=err)
         print(f"  stopped; the checkpoint {paths.checkpoint} is consistent", file=err)
         return
     if not quiet:
-        if outcome.already_complete:
+        if run.already_complete:
             print(
                 f"Nothing to do: {paths.out} already holds the whole export "
-                f"({outcome.meetings_done}/{outcome.meetings_total} meetings, "
-                f"{outcome.rows_total} rows).",
+                f"({run.meetings_done}/{run.meetings_total} meetings, "
+                f"{run.rows_total} rows).",
                 file=out,
             )
             return
-        failed = len(outcome.failures)
+        failed = len(run.failures)
         print(
-            f"Exported {outcome.meetings_done} of {outcome.meetings_total} meetings"
+            f"Exported {run.meetings_done} of {run.meetings_total} meetings"
             + (f" ({failed} failed)" if failed else "")
-            + f", {outcome.rows_total} participants → {paths.out}",
+            + f", {run.rows_total} participants → {paths.out}",
             file=out,
         )
-        if outcome.meetings_done_before:
+        if run.meetings_done_before:
             print(
-                f"  resumed: {outcome.meetings_done_before} meetings were done by an earlier "
-                f"run; this run wrote {outcome.rows} rows in {outcome.pages} pages",
+                f"  resumed: {run.meetings_done_before} meetings were done by an earlier "
+                f"run; this run wrote {run.rows} rows in {run.pages} pages",
                 file=out,
             )
-        achieved = outcome.requests / outcome.elapsed if outcome.elapsed > 0 else 0.0
-        limit = outcome.rate_limit
+        achieved = run.requests / run.elapsed if run.elapsed > 0 else 0.0
+        limit = run.rate_limit
         limit_text = (
             "no limit"
             if limit is None
             else f"limit {limit} = {limit.requests / limit.period:.3g} req/s"
         )
         print(
-            f"  {outcome.requests} requests ({outcome.retries} retries, "
-            f"{outcome.rate_limited} rate-limited) in {outcome.elapsed:.1f} s: "
+            f"  {run.requests} requests ({run.retries} retries, "
+            f"{run.rate_limited} rate-limited) in {run.elapsed:.1f} s: "
             f"{achieved:.3g} req/s achieved, {limit_text}",
             file=out,
         )
-    if outcome.failures:
+    if run.failures:
         stream = err if quiet else out
         print(f"Failed meetings (also in {paths.failures}):", file=stream)
-        for record in outcome.failures[:_MAX_LISTED_FAILURES]:
+        for record in run.failures[:_MAX_LISTED_FAILURES]:
             print(
                 f"  {record.meeting_no}  code={record.code if record.code is not None else '-'}"
                 f"  {record.message}  log_id={record.log_id or '-'}",
                 file=stream,
             )
-        more = len(outcome.failures) - _MAX_LISTED_FAILURES
+        more = len(run.failures) - _MAX_LISTED_FAILURES
         if more > 0:
             print(f"  ... and {more} more", file=stream)
         print("  run again with --resume to retry them", file=stream)
@@ -270,7 +291,7 @@ def print_summary(outcome: ExportOutcome, *, out: TextIO, err: TextIO, quiet: bo
 
 async def _main(
     cfg: ExportConfig, queries: Sequence[MeetingQuery], progress_stream: TextIO
-) -> ExportOutcome:
+) -> ExportRun:
     # SIGTERM ends the run like Ctrl-C does: cancel, commit the checkpoint, exit.
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
@@ -315,7 +336,7 @@ def export_command(
             file=stderr,
         )
     try:
-        outcome = asyncio.run(_main(cfg, queries, stderr))
+        run = asyncio.run(_main(cfg, queries, stderr))
     except (CheckpointError, ConfigError, ImportError) as exc:
         print(f"feishu-vc export: error: {exc}", file=stderr)
         return EXIT_USAGE
@@ -328,8 +349,8 @@ def export_command(
     except asyncio.CancelledError:
         _interrupted(cfg.out, "terminated", stderr)
         return EXIT_TERMINATED
-    print_summary(outcome, out=stdout, err=stderr, quiet=cfg.quiet)
-    return outcome.exit_code
+    print_summary(run, out=stdout, err=stderr, quiet=cfg.quiet)
+    return run.exit_code
 
 
 def _interrupted(out_path: Path, what: str, stream: TextIO) -> None:

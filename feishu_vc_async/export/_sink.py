@@ -15,16 +15,17 @@ the file to that prefix and asks again for the pages after it.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from ..models import MeetingQuery, Participant
+from .._files import atomic_write, fsync_dir
+from ..fanout import PageItem, Resume
+from ..models import MeetingQuery
 from ._checkpoint import CheckpointError, CheckpointFile, CheckpointState, fingerprint
 from ._rows import RowBuilder
 from ._writers import (
@@ -33,7 +34,6 @@ from ._writers import (
     csv_header,
     encode_csv,
     encode_jsonl,
-    fsync_dir,
     jsonl_to_parquet,
     require_pyarrow,
 )
@@ -72,18 +72,18 @@ class FailureRecord(msgspec.Struct, kw_only=True):
     pages_fetched: int
 
 
-@dataclass
-class ResumePoint:
-    completed: set[str] = field(default_factory=set)
-    next_tokens: dict[str, str] = field(default_factory=dict)
-    already_finalized: bool = False
-    resumed: bool = False
+_FAILURES_ENCODER = msgspec.json.Encoder()
 
 
 class ExportSink:
     """Appends pages, commits checkpoints, and finishes the output. Synchronous on
     purpose: a page is written with no ``await`` in between, so a cancellation (Ctrl-C)
-    always falls between pages, never inside one."""
+    always falls between pages, never inside one.
+
+    The resume state it keeps is the fan-out's own :class:`~feishu_vc_async.fanout.Resume`
+    (:attr:`resume`): :meth:`open` loads it from the checkpoint for the fan-out to start
+    from, and :meth:`write` records each page in it once the page is in the data file.
+    """
 
     def __init__(
         self,
@@ -109,7 +109,6 @@ class ExportSink:
         data_path = self.paths.journal if fmt == "parquet" else self.paths.out
         self._data = AppendFile(data_path)
         self._state: CheckpointState | None = None
-        self._completed: set[str] = set()
         self._dirty = False
         self._last_commit = 0.0
         self._commit_cost = 0.0  # seconds the last commit took
@@ -118,9 +117,21 @@ class ExportSink:
 
     # --- opening -----------------------------------------------------------------------
 
-    def open(self, *, resume: bool, overwrite: bool) -> ResumePoint:
-        """Continue the checkpoint (``resume``) or start afresh; raise ``CheckpointError``
-        when an unfinished export would be thrown away without ``overwrite``."""
+    @property
+    def resume(self) -> Resume:
+        """The resume state of the export (what the fan-out starts from)."""
+        assert self._state is not None, "ExportSink.open() first"
+        return self._state.resume
+
+    @property
+    def finalized(self) -> bool:
+        """Every meeting is done and the output final (nothing left to fetch)."""
+        return self._state is not None and self._state.finalized
+
+    def open(self, *, resume: bool, overwrite: bool) -> Resume:
+        """Continue the checkpoint (``resume``) or start afresh, and return the resume
+        state; raise ``CheckpointError`` when an unfinished export would be thrown away
+        without ``overwrite``."""
         if self.fmt == "parquet":
             require_pyarrow()  # fail before any request, not after the last page
         self.paths.out.parent.mkdir(parents=True, exist_ok=True)
@@ -138,14 +149,11 @@ class ExportSink:
                     "ones, or start again with --overwrite"
                 )
             self._state = state
-            self._completed = set(state.completed)
             if state.finalized:
                 self._check_final_output(state)
                 if self.paths.journal.exists() and self.fmt == "parquet":
                     self.paths.journal.unlink()
-                return ResumePoint(
-                    completed=set(self._completed), already_finalized=True, resumed=True
-                )
+                return state.resume
             if not self._data.path.exists():
                 raise CheckpointError(
                     f"{self._data.path} is gone but {self.paths.checkpoint} counts "
@@ -155,11 +163,9 @@ class ExportSink:
                 self._data.reopen(state.data_bytes)
             except ValueError as exc:
                 raise CheckpointError(str(exc)) from None
-            return ResumePoint(
-                completed=set(self._completed), next_tokens=dict(state.next_tokens), resumed=True
-            )
+            return state.resume
         self._start_fresh()
-        return ResumePoint()
+        return self.resume
 
     def _check_final_output(self, state: CheckpointState) -> None:
         out = self.paths.out
@@ -194,33 +200,21 @@ class ExportSink:
 
     # --- pages ---------------------------------------------------------------------------
 
-    def write_page(
-        self,
-        query: MeetingQuery,
-        participants: Sequence[Participant],
-        *,
-        next_page_token: str | None,
-        is_last: bool,
-    ) -> int:
-        """Append one page's rows and record where its meeting stands; return the rows."""
+    def write(self, item: PageItem) -> int:
+        """Append one page's rows, then record the page in the resume state; return the
+        number of rows written."""
         state = self._state
         assert state is not None, "ExportSink.open() first"
-        key = query.key
-        if key in self._completed:
+        if item.query.key in state.resume.completed:
             return 0  # a page of a finished meeting would be a duplicate
-        rows = self.builder.rows(query, participants)
+        rows = self.builder.rows(item.query, item.participants)
         if rows:
             data = encode_csv(rows) if self.fmt == "csv" else encode_jsonl(rows)
             self._data.append(data)
         state.data_bytes = self._data.length
         state.rows += len(rows)
         state.pages += 1
-        if is_last or not next_page_token:
-            self._completed.add(key)
-            state.completed.append(key)
-            state.next_tokens.pop(key, None)
-        else:
-            state.next_tokens[key] = next_page_token
+        state.resume.record(item)
         self.rows_this_run += len(rows)
         self.pages_this_run += 1
         self._dirty = True
@@ -251,14 +245,13 @@ class ExportSink:
 
     @property
     def completed(self) -> int:
-        return len(self._completed & self._keys)
+        """Meetings of this export finished, by this run or earlier ones."""
+        return 0 if self._state is None else len(self._state.resume.completed & self._keys)
 
-    def finish(self, *, all_done: bool) -> None:
-        """Commit, build the Parquet file, and mark the export final when nothing is left.
-
-        Also called after a failure or Ctrl-C (``all_done=False``): the checkpoint is then
-        committed and the data file closed, and nothing else changes.
-        """
+    def finish(self) -> None:
+        """Commit, build the Parquet file, and mark the export final when every meeting
+        is done. Also called after failures (the export then stays unfinished: the
+        checkpoint is committed and the data file closed, nothing else changes)."""
         state = self._state
         if state is None:
             return
@@ -270,7 +263,7 @@ class ExportSink:
             jsonl_to_parquet(
                 self.paths.journal, self.paths.out, self.columns, length=state.data_bytes
             )
-        if all_done:
+        if self.completed == len(self._keys):
             state.finalized = True
             self._dirty = True
             self.commit()
@@ -292,12 +285,7 @@ class ExportSink:
         if not failures:
             path.unlink(missing_ok=True)
             return
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(msgspec.json.Encoder().encode_lines(list(failures)))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, _FAILURES_ENCODER.encode_lines(list(failures)))
 
 
 def failure_record(query: MeetingQuery, error: BaseException, pages_fetched: int) -> FailureRecord:

@@ -8,7 +8,8 @@ which removes any partial tail a crash left behind.
 Parquet cannot be appended to after a crash (its footer is written last), so a Parquet
 export spools pages to a JSONL *journal* beside the output, with the same append-and-
 truncate rules, and converts the journal to a typed Parquet file at the end of each run
-(written to a temporary name, then renamed into place).
+(written to a temporary name, then renamed into place). Every file is owner-only
+(``_files``): an export holds personal data.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, BinaryIO, Literal
 
 import msgspec
 
+from .._files import open_owner_only, replacing
 from ..models import parse_duration, parse_feishu_time
 
 __all__ = [
@@ -113,7 +115,7 @@ class AppendFile:
 
     def create(self, header: bytes = b"") -> None:
         """Start the file afresh (an existing one is replaced) with ``header``."""
-        self._fh = open(self.path, "wb")  # noqa: SIM115 - kept open across pages
+        self._fh = open_owner_only(self.path)  # kept open across pages
         self.length = 0
         if header:
             self.append(header)
@@ -126,7 +128,7 @@ class AppendFile:
                 f"{self.path} is {size} bytes, shorter than the {length} bytes the checkpoint "
                 "recorded: it was changed after the checkpoint; start again with --overwrite"
             )
-        fh = open(self.path, "r+b")  # noqa: SIM115 - kept open across pages
+        fh = open_owner_only(self.path, "r+b")  # kept open across pages
         fh.truncate(length)
         fh.seek(length)
         self._fh = fh
@@ -151,20 +153,6 @@ class AppendFile:
             finally:
                 self._fh.close()
                 self._fh = None
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename or unlink in ``path`` durable (a no-op where dirs cannot be opened)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # --- Parquet -------------------------------------------------------------------------
@@ -210,9 +198,12 @@ def jsonl_to_parquet(
     pa, pq = require_pyarrow()
     schema = parquet_schema(columns)
     decoder = msgspec.json.Decoder(dict[str, Any])
-    tmp = out.with_name(out.name + ".tmp")
     rows = 0
-    with open(journal, "rb") as src, pq.ParquetWriter(tmp, schema) as writer:
+    with (
+        replacing(out) as tmp,
+        open(journal, "rb") as src,
+        pq.ParquetWriter(tmp, schema) as writer,
+    ):
         remaining = length
 
         def flush(batch: list[dict[str, Any]]) -> None:
@@ -237,8 +228,4 @@ def jsonl_to_parquet(
         if batch or rows == 0:
             flush(batch)
             rows += len(batch)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, out)
-    fsync_dir(out.parent)
     return rows
