@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 LINTED := $(wildcard feishu_vc_async tests benchmarks examples)
 
-.PHONY: test lint typecheck pytest demo bench clean
+.PHONY: test quicktest lint typecheck pytest demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ test: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/mypy --strict feishu_vc_async
 	$(BIN)/python -m pytest -W error
+
+# The suite without the tests marked slow (benchmark smoke runs, kill -9 resumes, long
+# runs), for a quick look while working; CI runs `make test`, everything.
+quicktest: $(STAMP)
+	$(BIN)/python -m pytest -W error -m "not slow" $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)

@@ -51,8 +51,9 @@ class Endpoint(Generic[T_co]):
     ``bucket`` names the gateway budget the endpoint counts against (``None``: the client
     does not pace it). ``token``: the request carries ``Authorization: Bearer``.
     ``refusal`` is the error class of a non-zero code the error table does not know (a
-    token endpoint's refusals are credential problems). Only an idempotent request is
-    sent again after an answer was cut short.
+    token endpoint's refusals are credential problems). ``idempotent``: sending the
+    request twice does no harm (default: a GET), so it is sent again after an answer
+    that was cut short; a single-use refresh token must never be.
     """
 
     method: str
@@ -61,15 +62,16 @@ class Endpoint(Generic[T_co]):
     bucket: str | None = None
     token: bool = True
     refusal: type[APIError] = APIError
+    idempotent: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.idempotent is None:
+            object.__setattr__(self, "idempotent", self.method == "GET")
 
     @property
     def name(self) -> str:
         """The path without its ``/open-apis/`` prefix: ``vc/v1/participant_list``."""
         return self.path.removeprefix(API_PREFIX)
-
-    @property
-    def idempotent(self) -> bool:
-        return self.method == "GET"
 
     def __repr__(self) -> str:
         return f"<Endpoint {self.method} {self.path}>"
@@ -88,4 +90,5 @@ TENANT_TOKEN: Final[Endpoint[TenantTokenResponse]] = Endpoint(
     decode=TENANT_TOKEN_DECODER.decode,
     token=False,
     refusal=AuthError,
+    idempotent=True,  # asking again returns the same token
 )

@@ -52,6 +52,16 @@ class Recorded:
 Responder = Reply | Callable[[web.Request], Reply]
 
 
+async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait until ``condition()`` holds (a request arrived, say): polls, fails after
+    ``timeout`` seconds rather than hanging."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "the condition never held"
+        await asyncio.sleep(0.005)
+
+
 def page(
     participants: list[dict[str, Any]] | None = None,
     page_token: str | None = None,

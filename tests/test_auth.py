@@ -115,13 +115,14 @@ async def test_a_callers_tenant_token_is_not_retried() -> None:
 
 
 async def test_user_token_refresh_callback_is_called_once() -> None:
-    async with Emulator(meetings=3, seed=3, rate_limit=None) as emu:
+    now = [0.0]  # the emulator's clock for token lifetimes, moved by the test
+    async with Emulator(meetings=3, seed=3, rate_limit=None, monotonic=lambda: now[0]) as emu:
         calls = 0
 
         async def refresh() -> str:
             nonlocal calls
             calls += 1
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0)  # concurrent callers queue behind this one
             return emu.add_user_token(expires_in=60)
 
         short = emu.add_user_token(expires_in=0.3)
@@ -134,7 +135,7 @@ async def test_user_token_refresh_callback_is_called_once() -> None:
             query = emu.meetings[0]
             await client.participant_list(query)
             assert calls == 0
-            await asyncio.sleep(0.4)  # the user token expires: 99991677
+            now[0] += 0.4  # the user token expires: 99991677
             pages = await asyncio.gather(*(client.participant_list(query) for _ in range(10)))
         assert calls == 1
         assert len(pages) == 10
@@ -290,17 +291,23 @@ async def test_token_endpoint_5xx_without_retries_stays_retryable_class() -> Non
 
 
 async def test_tenant_token_cached_until_expire_minus_margin() -> None:
+    now = [100.0]  # the client's clock, moved by the test
     async with ScriptedServer() as server:
-        # expire 2 s: the margin is capped at half the lifetime, so reuse for ~1 s
+        # expire 2 s: the margin is capped at half the lifetime, so reuse for 1 s
         server.serve_tokens(APP_ID, SECRET, expire=2)
         server.always(LIST, Reply(json=page([])))
         async with VCClient(
-            app_id=APP_ID, app_secret=SECRET, base_url=server.base_url, rate_limit=None
+            app_id=APP_ID,
+            app_secret=SECRET,
+            base_url=server.base_url,
+            rate_limit=None,
+            clock=lambda: now[0],
         ) as client:
             await client.participant_list(QUERY)
+            now[0] += 0.99
             await client.participant_list(QUERY)
             assert server.token_requests == 1
-            await asyncio.sleep(1.1)
+            now[0] += 0.02
             await client.participant_list(QUERY)
             assert server.token_requests == 2
         sent = [r.headers["Authorization"] for r in server.list_requests()]
@@ -310,13 +317,20 @@ async def test_tenant_token_cached_until_expire_minus_margin() -> None:
 async def test_the_emulator_scaled_token_lifetime_is_refreshed_in_time() -> None:
     # (The emulator reports ``expire`` in whole seconds, at least 1: a lifetime under ~2 s
     # would make it overstate what is left of a reissued token.)
-    async with Emulator(meetings=2, seed=5, rate_limit=None, token_lifetime=2.0) as emu:
+    now = [0.0]  # one clock for the emulator's token lifetimes and the client's cache
+    async with Emulator(
+        meetings=2, seed=5, rate_limit=None, token_lifetime=2.0, monotonic=lambda: now[0]
+    ) as emu:
         async with VCClient(
-            app_id=emu.app_id, app_secret=emu.app_secret, base_url=emu.base_url, rate_limit=None
+            app_id=emu.app_id,
+            app_secret=emu.app_secret,
+            base_url=emu.base_url,
+            rate_limit=None,
+            clock=lambda: now[0],
         ) as client:
             for _ in range(13):
                 await client.participant_list(emu.meetings[0])
-                await asyncio.sleep(0.2)
+                now[0] += 0.2
         # never sent an expired token: no refusals at all, and the token did rotate
         assert not [r for r in emu.requests if r.code not in (0, None)]
         assert client.stats.retries == 0

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.slow  # `make quicktest` leaves them out; `make test` (CI) runs all
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # Figures each benchmark must produce (keys in results.json), by benchmark name.

@@ -23,7 +23,8 @@ from feishu_vc_async.errors import (
 )
 from feishu_vc_async.fanout import FanOut, FanOutItem, MeetingFailure, PageItem, Resume
 from feishu_vc_async.models import MeetingQuery, Participant
-from feishu_vc_async.ratelimit import RateLimit
+from feishu_vc_async.fanout._tuning import target_for
+from feishu_vc_async.ratelimit import LocalRateLimiter, RateLimit
 
 LIST_PATH = "/open-apis/vc/v1/participant_list"
 FAST_RETRIES = DefaultRetryPolicy(initial=0.005, max_backoff=0.02)
@@ -500,3 +501,37 @@ async def test_skipping_many_resumed_meetings_is_lazy_and_yields(emu: Emulator) 
     assert list_requests(emu) == []
     # The loop kept turning while skipping: a turn for every few hundred items at most.
     assert ticks >= 20_000 // 500
+
+
+async def test_the_pool_is_sized_from_the_limiter_in_use(emu: Emulator) -> None:
+    """A given limiter of 1000 per 60 s, not the default 100/60 ``rate_limit``, sizes the
+    pool: the fan-out sees 16.7 req/s and its tuner aims at rate × service latency."""
+    limiter = LocalRateLimiter(RateLimit(1000, 60.0))
+    try:
+        client = VCClient(
+            app_id=emu.app_id, app_secret=emu.app_secret, base_url=emu.base_url, limiter=limiter
+        )
+        assert client.rate_limit == RateLimit(1000, 60.0)
+        async with client, client.fan_out(emu.meetings[:30]) as results:
+            async for _ in results:
+                pass
+            latency = client.stats.latency_quantile(0.9)
+            tuner = results._tuner
+        assert results.progress.limit == pytest.approx(1000 / 60)
+        assert tuner is not None
+        assert latency is not None
+        assert tuner.target == target_for(1000 / 60, latency)
+    finally:
+        await limiter.aclose()
+
+
+async def test_deprecated_ways_to_start_and_read_a_fan_out_still_work(emu: Emulator) -> None:
+    import feishu_vc_async.fanout as fanout_module
+
+    async with make_client(emu) as client:
+        with pytest.warns(DeprecationWarning, match=r"client\.fan_out"):
+            start = fanout_module.fan_out
+        async with start(client, emu.meetings[:2]) as results:
+            with pytest.warns(DeprecationWarning, match="meeting_participants"):
+                pairs = [pair async for pair in results.participants()]
+    assert len(pairs) == sum(len(emu.participants(q)) for q in emu.meetings[:2])

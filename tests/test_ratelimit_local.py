@@ -1,7 +1,8 @@
 """The in-process limiter on its own: pacing math, the window invariant, pauses, cancellation.
 
 No emulator here: the timestamps of ``acquire`` are what the gateway would see at zero
-jitter, and the invariant is checked over every window of them.
+jitter, and the invariant is checked over every window of them. Every async test runs on
+virtual time (``_virtual_time``), so the bounds below are exact, not wall-clock hopes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from feishu_vc_async._constants import RATELIMIT_RESET_CAP, RATELIMIT_RESET_FALL
 from feishu_vc_async.errors import RateLimiterError
 from feishu_vc_async.ratelimit import LimitKey, LocalRateLimiter, Pacing, RateLimit, RateLimiter
 from feishu_vc_async.ratelimit._pacing import clamp_reset
+
+pytestmark = pytest.mark.virtual_time
 
 KEY = LimitKey("vc/v1/participant_list", "cli_a", "")
 OTHER = LimitKey("vc/v1/participant_list", "cli_b", "")

@@ -1,0 +1,81 @@
+"""How the package holds together: no import cycles, one error base, one validation
+rule per value, and the old public names still working (with a warning)."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from pathlib import Path
+
+import pytest
+from _import_graph import cycles, graph
+
+import feishu_vc_async
+from feishu_vc_async import FeishuError, VCClient
+from feishu_vc_async.export import CheckpointError, ConfigError, MeetingsFileError
+from feishu_vc_async.export._config import ExportConfig
+
+
+def test_no_import_cycle_among_the_package_modules() -> None:
+    edges = graph()
+    assert len(edges) > 40  # the whole package was read
+    assert "feishu_vc_async.auth" in edges["feishu_vc_async._transport"]
+    assert cycles(edges) == []
+
+
+def test_every_error_the_library_defines_is_a_feishu_error() -> None:
+    defined: list[type[BaseException]] = []
+    for info in pkgutil.walk_packages(feishu_vc_async.__path__, "feishu_vc_async."):
+        if info.name.endswith("__main__"):
+            continue  # running it is the CLI
+        module = importlib.import_module(info.name)
+        for _, obj in inspect.getmembers(module, inspect.isclass):
+            if issubclass(obj, BaseException) and obj.__module__ == info.name:
+                defined.append(obj)
+    assert {e.__name__ for e in defined} >= {"ConfigError", "CheckpointError", "APIError"}
+    internal = {"ApiError", "_CellError"}  # the emulator's own and a parser's, never raised out
+    strays = [e for e in defined if not issubclass(e, FeishuError) and e.__name__ not in internal]
+    assert strays == []
+    # Bad input stays a ValueError as well.
+    for bad_input in (ConfigError, CheckpointError, MeetingsFileError):
+        assert issubclass(bad_input, ValueError)
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://x", "http://", "https://user:pw@host", "http://h/?q=1", "", "not a url"]
+)
+def test_the_client_and_the_cli_judge_a_base_url_by_one_rule(url: str) -> None:
+    with pytest.raises(ValueError, match="base_url") as by_client:
+        VCClient(access_token="t-x", base_url=url)
+    with pytest.raises(ConfigError) as by_cli:
+        ExportConfig(
+            meetings=Path("m.csv"),
+            out=Path("o.jsonl"),
+            fmt="jsonl",
+            access_token="t-x",
+            base_url=url,
+        )
+    rule = str(by_client.value).split(": ", 1)[-1]
+    assert rule in str(by_cli.value)
+    assert "pw" not in str(by_client.value) + str(by_cli.value)
+
+
+@pytest.mark.parametrize(
+    ("module", "old", "new"),
+    [
+        ("feishu_vc_async", "Progress", "FanOutProgress"),
+        ("feishu_vc_async", "SessionContext", "Sender"),
+        ("feishu_vc_async.fanout", "Progress", "FanOutProgress"),
+        ("feishu_vc_async.auth", "SessionContext", "Sender"),
+        ("feishu_vc_async.export", "ExportOutcome", "ExportRun"),
+    ],
+)
+def test_renamed_names_keep_working_with_a_deprecation_warning(
+    module: str, old: str, new: str
+) -> None:
+    mod = importlib.import_module(module)
+    with pytest.warns(DeprecationWarning, match=new):
+        value = getattr(mod, old)
+    assert value is getattr(importlib.import_module(module), new)
+    assert not hasattr(mod, "NoSuchName")
