@@ -22,8 +22,8 @@ from feishu_vc_async.errors import (
     PermissionDeniedError,
 )
 from feishu_vc_async.fanout import FanOut, FanOutItem, MeetingFailure, PageItem, Resume
-from feishu_vc_async.models import MeetingQuery, Participant
 from feishu_vc_async.fanout._tuning import target_for
+from feishu_vc_async.models import MeetingQuery, Participant
 from feishu_vc_async.ratelimit import LocalRateLimiter, RateLimit
 
 LIST_PATH = "/open-apis/vc/v1/participant_list"
