@@ -300,9 +300,9 @@ def export_command(
             cfg.meetings, fmt=cfg.meetings_format, user_id_type=cfg.user_id_type
         )
     except MeetingsFileError as exc:
-        lines = exc.report()
+        lines = exc.report(limit=exc.REPORT_LIMIT)
         print(
-            f"feishu-vc export: error: {len(lines)} problem(s) in {exc.source}; "
+            f"feishu-vc export: error: {len(exc.problems)} problem(s) in {exc.source}; "
             "nothing was requested:",
             file=stderr,
         )
