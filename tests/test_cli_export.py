@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import sys
 from collections import defaultdict
@@ -20,8 +21,9 @@ import anyio
 import msgspec
 import pytest
 
-from feishu_vc_async.cli import main
+from feishu_vc_async.cli import build_parser, main
 from feishu_vc_async.emulator import Emulator
+from feishu_vc_async.export._config import config_from_args
 from feishu_vc_async.export._input import write_meetings_csv
 from feishu_vc_async.export._rows import ALL_COLUMNS, PII_FIELDS, RowBuilder
 from feishu_vc_async.models import MeetingQuery, parse_duration, parse_feishu_time
@@ -83,6 +85,8 @@ def _csv_text(value: object) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value  # neutralised against formula injection (phones are "+86-...")
     return str(value)
 
 
@@ -116,6 +120,9 @@ async def test_export_200_meetings_matches_ground_truth(tmp_path: Path, fmt: str
             reader = csv.DictReader(fh)
             assert tuple(reader.fieldnames or ()) == ALL_COLUMNS
             got = _by_meeting(list(reader))
+        phones = [r["phone"] for rows in got.values() for r in rows if r["phone"]]
+        assert phones
+        assert all(p.startswith("'+86-") for p in phones)
         want = {
             k: [{c: _csv_text(v) for c, v in r.items()} for r in rows] for k, rows in truth.items()
         }
@@ -242,6 +249,64 @@ async def test_bad_options_exit_2(tmp_path: Path, argv: list[str], message: str)
     assert code == 2
     assert message in stderr
     assert "s3cr3t-value" not in stderr
+
+
+async def test_at_most_20_bad_rows_are_printed_then_a_count(tmp_path: Path) -> None:
+    meetings = tmp_path / "m.csv"
+    meetings.write_text(
+        "meeting_no,meeting_start_time,meeting_end_time\n"
+        + "".join("12345,1700000000,1700003600\n" for _ in range(25))
+    )
+    code, _, stderr = await run_cli(
+        ["export", "--meetings", str(meetings), "--out", str(tmp_path / "o.jsonl")],
+        {"FEISHU_APP_ID": "cli_x", "FEISHU_APP_SECRET": "s"},
+    )
+    assert code == 2
+    assert "25 problem(s)" in stderr
+    assert sorted(int(n) for n in re.findall(r"m\.csv:(\d+):", stderr)) == list(range(2, 22))
+    assert stderr.rstrip().endswith("... and 5 more problem(s)")
+
+
+async def test_unknown_columns_are_ignored_with_one_warning(tmp_path: Path) -> None:
+    async with Emulator(meetings=5, seed=3, rate_limit=None) as emu:
+        meetings = tmp_path / "meetings.csv"
+        meetings.write_text(
+            "topic,meeting_no,meeting_start_time,meeting_end_time,organizer\n"
+            + "".join(
+                f"=cmd,{q.meeting_no},{q.meeting_start_time},{q.meeting_end_time},Ann\n"
+                for q in emu.meetings
+            )
+        )
+        out = tmp_path / "o.jsonl"
+        code, stdout, stderr = await run_cli(_export_argv(emu, meetings, out), _env(emu))
+    assert code == 0, stderr
+    assert "Exported 5 of 5 meetings" in stdout
+    assert stderr.count("ignoring column(s)") == 1
+    assert "'topic', 'organizer'" in stderr
+
+
+async def test_out_hard_linked_to_the_meetings_file_is_refused(tmp_path: Path) -> None:
+    meetings = tmp_path / "m.csv"
+    content = "meeting_no,meeting_start_time,meeting_end_time\n123456789,1700000000,1700003600\n"
+    meetings.write_text(content)
+    out = tmp_path / "another-name.csv"
+    os.link(meetings, out)
+    argv = ["export", "--meetings", str(meetings), "--out", str(out)]
+    code, _, stderr = await run_cli(
+        [*argv, "--base-url", "http://127.0.0.1:1", "--max-retries", "0"],
+        {"FEISHU_APP_ID": "cli_x", "FEISHU_APP_SECRET": "s"},
+    )
+    assert code == 2
+    assert "--out is the meetings file" in stderr
+    assert meetings.read_text() == content
+
+
+async def test_csv_raw_reaches_the_config(tmp_path: Path) -> None:
+    env = {"FEISHU_APP_ID": "cli_x", "FEISHU_APP_SECRET": "s"}
+    argv = ["export", "--meetings", "m.csv", "--out", str(tmp_path / "o.csv")]
+    assert config_from_args(build_parser().parse_args(argv), env).csv_raw is False
+    raw = build_parser().parse_args([*argv, "--csv-raw"])
+    assert config_from_args(raw, env).csv_raw is True
 
 
 async def test_no_credentials_exit_2(tmp_path: Path) -> None:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from feishu_vc_async._timeparse import MAX_UNIX_SECONDS
 from feishu_vc_async.export._input import (
     MeetingsFileError,
+    _CellError,
+    _parse_time,
     load_meetings,
     parse_meetings,
     write_meetings_csv,
@@ -92,12 +101,13 @@ def test_every_bad_csv_row_is_named_with_its_rule() -> None:
     assert by_line[12] == ("meeting_start_time", "is required")
 
 
-def test_missing_and_unknown_columns_are_one_header_error_each() -> None:
+def test_missing_columns_and_a_typo_are_one_header_error_each() -> None:
     problems = _problems(b"meeting_no,meeting_start,extra\n123456789,1,2\n")
     assert [line for line, _, _ in problems] == [1, 1]
     assert "meeting_start_time, meeting_end_time" in problems[0][2]
-    assert "'meeting_start'" in problems[1][2]
-    assert "'extra'" in problems[1][2]
+    # Taken for the missing required column, not for meeting_status (closer by ratio).
+    assert problems[1][2] == "unknown column 'meeting_start' (did you mean 'meeting_start_time'?)"
+    assert not any("extra" in rule for _, _, rule in problems)
 
 
 @pytest.mark.parametrize(
@@ -126,7 +136,7 @@ def test_bad_jsonl_lines_each_reported() -> None:
         "not json\n"
         "[1, 2]\n"
         f'{{"meeting_no": "123456781", "meeting_start_time": true, "meeting_end_time": {END}}}\n'
-        f'{{"meeting_no": "123456782", "start": 1, "meeting_end_time": {END}}}\n'
+        f'{{"meeting_no": "123456782", "meeting_strat_time": 1, "meeting_end_time": {END}}}\n'
         f'{{"meeting_no": "123456783", "meeting_start_time": {START + 7200}, '
         f'"meeting_end_time": {END}, "meeting_status": 9}}\n'
     ).encode()
@@ -134,7 +144,7 @@ def test_bad_jsonl_lines_each_reported() -> None:
     assert [line for line, _, _ in problems] == [2, 3, 4, 5, 6]
     assert "JSON" in problems[0][2]
     assert problems[2][1] == "meeting_start_time"
-    assert "'start'" in problems[3][2]
+    assert "'meeting_strat_time' (did you mean 'meeting_start_time'?)" in problems[3][2]
     # The first broken rule of a row is reported: here the end before the start.
     assert problems[4][1] == "meeting_end_time"
 
@@ -178,3 +188,330 @@ def test_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(MeetingsFileError) as info:
         load_meetings(tmp_path / "absent.csv")
     assert "cannot read" in info.value.report()[0]
+
+
+# --- time cells: one strict rule -------------------------------------------------------
+
+_ISO_LIKE = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]{1,7})?)?"
+    r"(Z|[+-][0-9]{2}(:?[0-9]{2}(:?[0-9]{2})?)?)?"
+)
+_DISPLAY_LIKE = (
+    r"[0-9]{4}\.[0-9]{2}\.[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} \(GMT([+-][0-9]{1,2}(:?[0-9]{2})?)?\)"
+)
+
+
+@pytest.mark.parametrize(
+    ("cell", "words"),
+    [
+        ("¹⁷⁹⁵⁵¹¹⁴¹⁶", "ASCII digits"),  # superscripts: str.isdigit() says yes, int() raises
+        ("+-1795511416", "no sign"),
+        ("-1759990000", "no sign"),
+        ("+1759990000", "no sign"),
+        ("1e9", "ASCII digits"),
+        ("179_3782549", "ASCII digits"),
+        ("１７９３７８２５４９", "ASCII digits"),  # full-width, refused in meeting_no too
+        ("١٧٥٩٩٩٠٠٠٠", "ASCII digits"),  # Arabic-Indic
+        ("1759990000.0", "whole"),
+        ("9" * 5000, "9999-12-31"),  # int() would refuse it with its own error
+        ("1969-12-31T23:59:59Z", "1970"),
+        ("2025-10-09T06:06:40.5+00:00", "whole"),
+        ("２０２５-10-09T06:06:40+00:00", "ASCII digits"),
+        ("2025.10.09 14:06:40 (GMT+08:60)", "2022.12.23 11:16:59 (GMT+08:00)"),
+    ],
+)
+def test_a_time_cell_breaking_the_rule_is_named_not_crashed(cell: str, words: str) -> None:
+    problems = _problems(
+        f"meeting_no,meeting_start_time,meeting_end_time\n123456789,{cell},{END}\n".encode()
+    )
+    assert len(problems) == 1
+    line, field, rule = problems[0]
+    assert (line, field) == (2, "meeting_start_time")
+    assert words in rule
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        f"{START}",
+        f" {START} ",
+        f"0{START}",
+        "2025-10-09T06:06:40Z",
+        "2025-10-09T14:06:40+08:00",
+        "2025.10.09 14:06:40 (GMT+08:00)",  # meeting_list's display format
+        "2025.10.09 06:06:40 (GMT)",
+    ],
+)
+def test_accepted_time_cells(cell: str) -> None:
+    expected = int(datetime(2025, 10, 9, 6, 6, 40, tzinfo=UTC).timestamp())
+    assert expected == START
+    data = f"meeting_no,meeting_start_time,meeting_end_time\n123456789,{cell},{END}\n"
+    [query] = parse_meetings(data.encode(), now=NOW)
+    assert query.meeting_start_time == START
+
+
+def test_json_numbers_must_be_whole() -> None:
+    data = (
+        f'{{"meeting_no": "123456789", "meeting_start_time": {START}.0, '
+        f'"meeting_end_time": {END}}}\n'
+        f'{{"meeting_no": "123456781", "meeting_start_time": 1.5, "meeting_end_time": {END}}}\n'
+        f'{{"meeting_no": "123456782", "meeting_start_time": -1, "meeting_end_time": {END}}}\n'
+    ).encode()
+    problems = _problems(data, fmt="jsonl")
+    assert problems[0] == (2, "meeting_start_time", "must be whole unix seconds")
+    assert problems[1][:2] == (3, "meeting_start_time")
+    assert "1970" in problems[1][2]
+    assert len(problems) == 2
+
+
+def _assert_int_or_cell_error(value: object) -> None:
+    result: int | _CellError
+    try:
+        result = _parse_time("meeting_start_time", value)
+    except _CellError as exc:
+        result = exc
+    if isinstance(result, _CellError):
+        assert (result.field, result.value) == ("meeting_start_time", value)
+        assert result.rule
+    else:
+        assert isinstance(result, int)
+        assert 0 <= result <= MAX_UNIX_SECONDS
+
+
+@given(st.text())
+def test_parse_time_fuzz_any_text(text: str) -> None:
+    _assert_int_or_cell_error(text)
+
+
+@given(
+    st.one_of(
+        st.from_regex(r"\s*[+-]{0,2}[0-9]{1,14}\s*", fullmatch=True),
+        st.from_regex(r"\d{1,12}", fullmatch=True),  # any script's digits
+        st.from_regex(r"[0-9_]{1,12}(\.[0-9]*)?([eE][+-]?[0-9]{1,3})?", fullmatch=True),
+        st.from_regex(_ISO_LIKE, fullmatch=True),
+        st.from_regex(_DISPLAY_LIKE, fullmatch=True),
+        st.integers(),
+        st.floats(),
+        st.booleans(),
+        st.none(),
+        st.lists(st.integers(), max_size=2),
+    )
+)
+def test_parse_time_fuzz_near_misses(value: object) -> None:
+    _assert_int_or_cell_error(value)
+
+
+_COLUMN_NAMES = [
+    "meeting_no",
+    "meeting_start_time",
+    "meeting_end_time",
+    "meeting_status",
+    "user_id",
+    "room_id",
+    "webinar_user_role",
+    "user_id_type",
+    "meeting_id",
+    "meeting_topic",
+    "meeting_strat_time",
+    "x",
+]
+_CELLS = st.one_of(
+    st.sampled_from(
+        [
+            "123456789",
+            str(START),
+            str(END),
+            "2025.10.09 14:06:40 (GMT+08:00)",
+            "2025-10-09T06:06:40Z",
+            "²",
+            "٣",
+            "１",
+            "-1",
+            "9e9",
+            "9" * 5000,
+            "ended",
+            "3",
+            "open_id",
+            "",
+        ]
+    ),
+    st.text(max_size=6),
+)
+_JSON_VALUES = st.one_of(
+    _CELLS,
+    st.integers(),
+    st.floats(),
+    st.booleans(),
+    st.none(),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+
+
+@st.composite
+def _csv_files(draw: st.DrawFn) -> bytes:
+    """A header naming the required columns and some others, rows that fit it."""
+    extra = draw(st.lists(st.sampled_from(_COLUMN_NAMES), unique=True, max_size=4))
+    names = dict.fromkeys(["meeting_no", "meeting_start_time", "meeting_end_time", *extra])
+    header = draw(st.permutations(list(names)))
+    width = st.lists(_CELLS, min_size=len(header), max_size=len(header))
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf)
+    writer.writerow(header)
+    writer.writerows(draw(st.lists(width, min_size=1, max_size=4)))
+    return buf.getvalue().encode()
+
+
+_TIME_COLUMNS = ("meeting_start_time", "meeting_end_time")
+_JSONL_OBJECTS = st.fixed_dictionaries(
+    dict.fromkeys(_TIME_COLUMNS, _JSON_VALUES),
+    optional=dict.fromkeys(set(_COLUMN_NAMES) - set(_TIME_COLUMNS), _JSON_VALUES),
+)
+
+
+@settings(max_examples=300)
+@given(
+    st.one_of(
+        st.binary(max_size=300),
+        st.text(max_size=300).map(str.encode),
+        _csv_files(),
+        st.lists(_JSONL_OBJECTS, min_size=1, max_size=4).map(
+            lambda objs: b"\n".join(msgspec.json.encode(o) for o in objs)
+        ),
+    )
+)
+def test_any_file_is_parsed_or_refused_with_a_report(data: bytes) -> None:
+    error: MeetingsFileError | None = None
+    try:
+        parse_meetings(data, now=NOW)
+    except MeetingsFileError as exc:
+        error = exc
+    if error is not None:
+        assert error.problems
+        assert all(line.startswith("meetings") for line in error.report())
+
+
+# --- JSONL lines, the report's length, columns ------------------------------------------
+
+
+def test_jsonl_splits_on_newline_only() -> None:
+    data = (
+        f'{{"meeting_no": "123456789", "meeting_start_time": {START}, '
+        f'"meeting_end_time": {END}, "meeting_topic": "plan\u2028review\u0085\u2029"}}\r\n'
+        "not json\r\n"
+    ).encode()
+    problems = _problems(data, fmt="jsonl")
+    assert [(line, field) for line, field, _ in problems] == [(2, None)]
+    assert "JSON" in problems[0][2]
+
+
+def test_report_shows_a_limited_number_then_a_count() -> None:
+    rows = "".join(f"12345,{START},{END}\n" for _ in range(100_000))
+    with pytest.raises(MeetingsFileError) as info:
+        parse_meetings(f"meeting_no,meeting_start_time,meeting_end_time\n{rows}".encode(), now=NOW)
+    error = info.value
+    assert len(error.problems) == 100_000
+    assert len(error.report()) == 100_000
+    lines = error.report(limit=20)
+    assert len(lines) == 21
+    assert lines[0].startswith("meetings:2: meeting_no='12345'")
+    assert lines[19].startswith("meetings:21: ")
+    assert lines[20] == "... and 99980 more problem(s)"
+    assert error.report(limit=100_000) == error.report()
+
+
+def test_unknown_columns_are_ignored_with_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    data = (
+        "topic,meeting_no,meeting_start_time,meeting_end_time,organizer,meeting_name,topic\n"
+        f"Plan,123456789,{START},{END},Ann,Weekly,Plan\n"
+        f"Plan,234567891,{START},{END},Bob,Daily,Plan\n"
+    ).encode()
+    with caplog.at_level(logging.WARNING, logger="feishu_vc_async.export"):
+        queries = parse_meetings(data, now=NOW, source="m.csv")
+    assert [q.meeting_no for q in queries] == ["123456789", "234567891"]
+    [record] = caplog.records
+    assert record.name == "feishu_vc_async.export"
+    assert record.getMessage() == (
+        "m.csv: ignoring column(s) the export does not use: 'topic', 'organizer', 'meeting_name'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("header", "rule"),
+    [
+        (
+            "meeting_no,meeting_strat_time,meeting_end_time",
+            "'meeting_strat_time' (did you mean 'meeting_start_time'?)",
+        ),
+        (
+            "meeting_no,meeting_start_time,meeting_end_time,room_di",
+            "'room_di' (did you mean 'room_id'?)",
+        ),
+        (
+            "meeting_no,meeting_start_time,meeting_end_time,ROOM-ID",
+            "'ROOM-ID' (did you mean 'room_id'?)",
+        ),
+        (
+            "meeting_no,meeting_start_time,meeting_end_time,meeting_stauts",
+            "'meeting_stauts' (did you mean 'meeting_status'?)",
+        ),
+    ],
+)
+def test_a_likely_typo_of_a_known_column_is_refused(header: str, rule: str) -> None:
+    cells = ",".join(["123456789", str(START), str(END), "x"][: header.count(",") + 1])
+    problems = _problems(f"{header}\n{cells}\n".encode())
+    assert any(line == 1 and rule in text for line, _, text in problems), problems
+
+
+def test_only_columns_read_must_be_unique() -> None:
+    problems = _problems(
+        f"meeting_no,meeting_start_time,meeting_end_time,meeting_no\n1,{START},{END},1\n".encode()
+    )
+    assert problems == [(1, None, "column(s) named twice: meeting_no")]
+
+
+def test_a_meeting_list_file_is_read_by_meeting_id(caplog: pytest.LogCaptureFixture) -> None:
+    start_shown = "2025.10.09 14:06:40 (GMT+08:00)"
+    end_shown = "2025.10.09 15:06:40 (GMT+08:00)"
+    csv_data = (
+        "meeting_id,meeting_topic,organizer,user_id,meeting_start_time,meeting_end_time,"
+        "meeting_duration,number_of_participants,audio\n"
+        f"123456789,Weekly,Ann,ou_ann,{start_shown},{end_shown},01:00:00,12,true\n"
+    ).encode()
+    jsonl_data = (
+        '{"meeting_id": "123456789", "meeting_topic": "Weekly", "user_id": "ou_ann", '
+        f'"meeting_start_time": "{start_shown}", "meeting_end_time": "{end_shown}", '
+        '"reserved_rooms": [{"room_id": "omm_1", "room_name": "A"}], "audio": true, '
+        '"number_of_participants": "12"}\n'
+    ).encode()
+    expected = [
+        MeetingQuery(meeting_no="123456789", meeting_start_time=START, meeting_end_time=END)
+    ]
+    with caplog.at_level(logging.WARNING, logger="feishu_vc_async.export"):
+        assert parse_meetings(csv_data, now=NOW) == expected
+        assert parse_meetings(jsonl_data, now=NOW) == expected
+    assert len(caplog.records) == 2
+    # meeting_list's user_id is the organizer: filtering participants by it would lose rows.
+    assert all("user_id is meeting_list's organizer" in r.getMessage() for r in caplog.records)
+
+
+def test_meeting_no_wins_over_meeting_id() -> None:
+    data = (
+        "meeting_no,meeting_id,meeting_start_time,meeting_end_time,user_id\n"
+        f"123456789,999999999,{START},{END},ou_1\n"
+    ).encode()
+    [query] = parse_meetings(data, now=NOW)
+    assert (query.meeting_no, query.user_id) == ("123456789", "ou_1")
+
+
+def test_status_digits_are_ascii_only() -> None:
+    data = (
+        "meeting_no,meeting_start_time,meeting_end_time,meeting_status\n"
+        f"123456789,{START},{END},²\n"
+        f"123456781,{START},{END},{'9' * 5000}\n"
+    ).encode()
+    problems = _problems(data)
+    assert [(line, field) for line, field, _ in problems] == [
+        (2, "meeting_status"),
+        (3, "meeting_status"),
+    ]

@@ -195,3 +195,37 @@ def test_resume_refuses_an_output_changed_or_gone(tmp_path: Path) -> None:
         fh.write(b"{}\n")
     with pytest.raises(CheckpointError, match="changed after"):
         _sink(out).open(resume=True, overwrite=False)
+
+
+def test_csv_cells_are_neutralized_unless_raw_and_a_resume_keeps_the_choice(
+    tmp_path: Path,
+) -> None:
+    formula = Participant(participant_name="=HYPERLINK(\"http://x\")", accept_status=-1)
+    for raw, expected in ((False, "'=HYPERLINK"), (True, "=HYPERLINK")):
+        out = tmp_path / f"raw-{raw}.csv"
+        sink = ExportSink(
+            out,
+            fmt="csv",
+            queries=[Q1, Q2],
+            columns=ALL_COLUMNS,
+            redact_pii=False,
+            page_size=100,
+            csv_raw=raw,
+            commit_interval=0,
+        )
+        sink.open(resume=False, overwrite=False)
+        sink.write(_page(Q1, [formula], "t"))
+        sink.abort()
+        (row,) = csv.DictReader(io.StringIO(out.read_text()))
+        assert row["participant_name"].startswith(expected)
+        assert row["accept_status"] == "-1"  # a number the tool writes is not a formula
+        with pytest.raises(CheckpointError, match="--csv-raw"):
+            ExportSink(
+                out,
+                fmt="csv",
+                queries=[Q1, Q2],
+                columns=ALL_COLUMNS,
+                redact_pii=False,
+                page_size=100,
+                csv_raw=not raw,
+            ).open(resume=True, overwrite=False)

@@ -86,11 +86,15 @@ def fingerprint(
     columns: Sequence[str],
     redact_pii: bool,
     page_size: int,
+    csv_raw: bool = False,
 ) -> str:
     """Identify the run a checkpoint belongs to; page_size is in it because page tokens
     are only meaningful for the page size that produced them."""
     h = hashlib.sha256()
-    for part in (fmt, ",".join(columns), str(redact_pii), str(page_size)):
+    parts = [fmt, ",".join(columns), str(redact_pii), str(page_size)]
+    if csv_raw:  # only when set, so checkpoints of earlier versions keep their fingerprint
+        parts.append("csv_raw")
+    for part in parts:
         h.update(part.encode())
         h.update(b"\x00")
     for q in queries:

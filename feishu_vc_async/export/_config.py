@@ -7,6 +7,7 @@ Secrets are kept out of ``repr`` and out of every message.
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,7 @@ class ExportConfig:
     meetings_format: InputFormat | None = None
     columns: tuple[str, ...] = ()
     redact_pii: bool = False
+    csv_raw: bool = False  # CSV cells as sent, without the formula-injection guard
     resume: bool = False
     overwrite: bool = False
     app_id: str | None = None
@@ -145,6 +147,22 @@ def _base_url(args: argparse.Namespace, env: Mapping[str, str]) -> str:
     return url  # judged by ExportConfig, by the client's own rule
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether writing ``a`` would overwrite ``b``.
+
+    By identity (device and inode) when both exist: a hard link to the meetings file has
+    another path but the same bytes. By resolved path when one does not exist yet.
+    """
+    try:
+        return os.path.samestat(a.stat(), b.stat())
+    except OSError:
+        pass
+    try:
+        return a.resolve() == b.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: opening it fails later, and says so
+        return False
+
+
 def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> ExportConfig:
     """Turn parsed ``export`` arguments (see ``cli.py``) into an :class:`ExportConfig`."""
     out = Path(args.out)
@@ -166,7 +184,7 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Export
     redis_url = args.redis_url or env.get(ENV_REDIS_URL) or None
     if redis_url is not None and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
         raise ConfigError(f"--redis-url {redact_url(redis_url)!r}: expected redis://host:port/db")
-    if out.resolve() == Path(args.meetings).resolve():
+    if _same_file(out, Path(args.meetings)):
         raise ConfigError("--out is the meetings file; choose another output path")
     return ExportConfig(
         meetings=Path(args.meetings),
@@ -175,6 +193,7 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Export
         fmt=fmt,
         columns=columns,
         redact_pii=args.redact_pii,
+        csv_raw=args.csv_raw,
         resume=args.resume,
         overwrite=args.overwrite,
         app_id=app_id,
@@ -226,6 +245,12 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
         "--redact-pii",
         action="store_true",
         help="blank phone, email, public_ip, internal_ip and employee_id in every row",
+    )
+    io_group.add_argument(
+        "--csv-raw",
+        action="store_true",
+        help="write CSV cells exactly as sent; by default a text cell starting with = + - @, "
+        "a tab or a carriage return gets a leading ' so a spreadsheet does not run it",
     )
     io_group.add_argument(
         "--resume",

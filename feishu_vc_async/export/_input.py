@@ -8,18 +8,23 @@ value and the rule, not one message per attempt.
 from __future__ import annotations
 
 import csv
+import difflib
+import functools
 import io
+import logging
+import re
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import msgspec
 
+from .._constants import LOGGER_NAME
+from .._timeparse import TIME_RULE, check_unix_seconds, parse_unix_or_iso, unix_from_datetime
 from ..errors import FeishuError, InvalidQueryError
-from ..models import MeetingQuery, UserIdType
+from ..models import MeetingQuery, UserIdType, parse_feishu_time
 
 __all__ = ["BadRow", "InputFormat", "MeetingsFileError", "load_meetings", "parse_meetings"]
 
@@ -34,8 +39,46 @@ OPTIONAL_COLUMNS = (
     "user_id_type",
 )
 KNOWN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+# meeting_list's meeting_info fields: a list of meetings taken from its answers carries
+# them. They describe the meeting, not the query, so they are read past; meeting_id is
+# its name for meeting_no and stands in for it when meeting_no is absent.
+MEETING_LIST_COLUMNS = (
+    "meeting_id",
+    "meeting_topic",
+    "meeting_type",
+    "organizer",
+    "department",
+    "user_id",
+    "employee_id",
+    "email",
+    "mobile",
+    "meeting_start_time",
+    "meeting_end_time",
+    "meeting_duration",
+    "number_of_participants",
+    "number_of_devices",
+    "audio",
+    "video",
+    "sharing",
+    "recording",
+    "telephone",
+    "reserved_rooms",
+    "has_related_document",
+    "ai_note",
+    "is_external",
+    "meeting_subtype",
+    "meeting_instance_id",
+    "number_of_webinar_viewers",
+)
+MEETING_NO_ALIAS = "meeting_id"
+# How alike a column name must be to a missing known column to be taken for a typo of
+# it (difflib's ratio): "meeting_strat_time" and "room_di" are, "meeting_name" is not.
+TYPO_CUTOFF = 0.8
 _TIME_COLUMNS = ("meeting_start_time", "meeting_end_time")
 _STATUS_NAMES = {"ongoing": 1, "ended": 2, "upcoming": 3}
+_STATUS_DIGITS = re.compile(r"[0-9]{1,9}", re.ASCII)
+
+logger = logging.getLogger(f"{LOGGER_NAME}.export")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +100,23 @@ class BadRow:
 class MeetingsFileError(FeishuError, ValueError):
     """The meetings file has bad rows; ``problems`` lists every one of them."""
 
+    # How many problems the CLI prints: a wrong file can have 100,000 bad rows, and the
+    # first few show what is wrong with all of them.
+    REPORT_LIMIT: ClassVar[int] = 20
+
     def __init__(self, source: str, problems: list[BadRow]) -> None:
         self.source = source
         self.problems = problems
         super().__init__(f"{source}: {len(problems)} problem(s) in the meetings file")
 
-    def report(self) -> list[str]:
-        return [p.describe(self.source) for p in self.problems]
+    def report(self, limit: int | None = None) -> list[str]:
+        """One line per problem; with ``limit``, at most that many and then a count of
+        the rest (``problems`` itself stays complete)."""
+        shown = self.problems if limit is None else self.problems[: max(limit, 0)]
+        lines = [p.describe(self.source) for p in shown]
+        if len(shown) < len(self.problems):
+            lines.append(f"... and {len(self.problems) - len(shown)} more problem(s)")
+        return lines
 
 
 class _CellError(Exception):
@@ -74,39 +127,40 @@ class _CellError(Exception):
 
 
 def _parse_time(field: str, value: object) -> int:
-    """Unix seconds (int, or digits) or ISO 8601 with an offset → unix seconds."""
-    if isinstance(value, bool):
-        raise _CellError(field, value, "must be unix seconds or ISO 8601 with an offset")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        if value.is_integer():
-            return int(value)
-        raise _CellError(field, value, "must be whole unix seconds")
-    if not isinstance(value, str):
-        raise _CellError(field, value, "must be unix seconds or ISO 8601 with an offset")
-    text = value.strip()
-    if not text:
-        raise _CellError(field, value, "is required")
-    if text.lstrip("+-").isdigit():
-        return int(text)
+    """A time cell → unix seconds, by one rule for both time columns.
+
+    Text: unix seconds or ISO 8601 with an offset (``_timeparse``), or the platform's
+    display format ``2022.12.23 11:16:59 (GMT+08:00)``, which meeting_list answers in.
+    A JSON number (JSONL): an integer, or a float with nothing after the point.
+    Raises nothing but ``_CellError``.
+    """
+    if isinstance(value, bool):  # before int: a bool is an int
+        raise _CellError(field, value, TIME_RULE)
     try:
-        number = float(text)
-    except ValueError:
-        pass
-    else:
-        if number.is_integer():
-            return int(number)
-        raise _CellError(field, value, "must be whole unix seconds")
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise _CellError(
-            field, value, "must be unix seconds or ISO 8601 (e.g. 2024-05-01T09:00:00+08:00)"
-        ) from None
-    if parsed.tzinfo is None:
-        raise _CellError(field, value, "an ISO 8601 time needs an offset such as +08:00 or Z")
-    return int(parsed.timestamp())
+        if isinstance(value, int):
+            return check_unix_seconds(value)
+        if isinstance(value, float):
+            if not value.is_integer():  # also inf and nan
+                raise ValueError("must be whole unix seconds")
+            return check_unix_seconds(int(value))
+        if not isinstance(value, str):
+            raise ValueError(TIME_RULE)
+        if not value.strip():
+            raise ValueError("is required")
+        if "(GMT" in value:
+            return _parse_display_time(value)
+        return parse_unix_or_iso(value)
+    except ValueError as exc:
+        raise _CellError(field, value, str(exc)) from None
+
+
+def _parse_display_time(text: str) -> int:
+    shown = parse_feishu_time(text.strip())
+    if shown is None:
+        raise ValueError(
+            "a time in the platform's format must look like 2022.12.23 11:16:59 (GMT+08:00)"
+        )
+    return unix_from_datetime(shown)
 
 
 def _optional_text(value: object) -> object:
@@ -125,7 +179,8 @@ def _status(value: object) -> object:
         lowered = value.lower()
         if lowered in _STATUS_NAMES:
             return _STATUS_NAMES[lowered]
-        if lowered.isdigit():
+        # ASCII only: int() would take "²" or "٢" too, or refuse 5000 digits by raising.
+        if _STATUS_DIGITS.fullmatch(lowered):
             return int(lowered)
     return value
 
@@ -165,7 +220,7 @@ def _row_to_query(
 
 
 def _sniff(text: str) -> InputFormat:
-    for line in text.splitlines():
+    for line in text.split("\n"):
         stripped = line.strip()
         if stripped:
             return "jsonl" if stripped.startswith("{") else "csv"
@@ -181,10 +236,85 @@ def format_from_name(path: Path) -> InputFormat | None:
     return None
 
 
-def _csv_rows(text: str) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
+@dataclass(slots=True)
+class _Ignored:
+    """Columns read past, across the whole file, for one warning at the end."""
+
+    names: dict[str, None] = field(default_factory=dict)  # an ordered set
+    organizer_user_id: bool = False
+
+    def warn(self, source: str) -> None:
+        if not self.names:
+            return
+        listed = ", ".join(map(repr, self.names))
+        note = (
+            "; user_id is meeting_list's organizer in a file keyed by meeting_id, not a "
+            "participant filter (name the column meeting_no to filter by user_id)"
+            if self.organizer_user_id
+            else ""
+        )
+        logger.warning("%s: ignoring column(s) the export does not use: %s%s", source, listed, note)
+
+
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    """How one header (CSV) or one object's keys (JSONL) map onto the query's columns."""
+
+    used: dict[str, str]  # name in the file → query column (meeting_id → meeting_no)
+    ignored: tuple[str, ...]
+    missing: tuple[str, ...]  # required columns absent
+    typos: tuple[str, ...]  # rules: unknown names that look like a missing known column
+
+
+@functools.lru_cache(maxsize=256)  # JSONL lines mostly repeat one set of keys
+def _sort_columns(names: tuple[str, ...]) -> _Columns:
+    present = set(names)
+    # A meeting_list-shaped file: its meeting_id is the number, its user_id the organizer.
+    keyed_by_id = "meeting_no" not in present and MEETING_NO_ALIAS in present
+    if keyed_by_id:
+        present |= {"meeting_no"}
+    absent = [c for c in KNOWN_COLUMNS if c not in present]
+    used: dict[str, str] = {}
+    ignored: list[str] = []
+    typos: list[str] = []
+    for name in dict.fromkeys(names):
+        if name in KNOWN_COLUMNS and not (keyed_by_id and name == "user_id"):
+            used[name] = name
+        elif keyed_by_id and name == MEETING_NO_ALIAS:
+            used[name] = "meeting_no"
+        elif name in MEETING_LIST_COLUMNS:
+            ignored.append(name)
+        elif (guess := _likely_typo(name, absent)) is not None:
+            typos.append(f"unknown column {name!r} (did you mean {guess!r}?)")
+        else:
+            ignored.append(name)
+    missing = tuple(c for c in REQUIRED_COLUMNS if c not in present)
+    return _Columns(used, tuple(ignored), missing, tuple(typos))
+
+
+def _likely_typo(name: str, absent: Sequence[str]) -> str | None:
+    """The missing known column ``name`` was probably meant to be, if any.
+
+    Only columns the file lacks are candidates: next to a real meeting_no, a column
+    "meeting_name" is another system's, not a typo. Required columns are tried first, so
+    "meeting_start" is taken for meeting_start_time rather than meeting_status.
+    """
+    normal = name.strip().lower().replace("-", "_").replace(" ", "_")
+    required = [c for c in absent if c in REQUIRED_COLUMNS]
+    optional = [c for c in absent if c not in REQUIRED_COLUMNS]
+    for pool in (required, optional):
+        if normal in pool:  # "Meeting No", "ROOM-ID"
+            return normal
+        close = difflib.get_close_matches(normal, pool, n=1, cutoff=TYPO_CUTOFF)
+        if close:
+            return close[0]
+    return None
+
+
+def _csv_rows(text: str, ignored: _Ignored) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
     reader = csv.reader(io.StringIO(text, newline=""))
     header: list[str] | None = None
-    header_line = 0
+    positions: list[tuple[int, str]] = []  # (cell index, query column) of the used cells
     previous_end = 0
     try:
         for record in reader:
@@ -194,11 +324,14 @@ def _csv_rows(text: str) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
                 continue
             if header is None:
                 header = [cell.strip().lstrip("\ufeff") for cell in record]
-                header_line = line
-                problems = _check_header(header, header_line)
+                columns = _sort_columns(tuple(header))
+                problems = _check_header(header, columns, line)
                 if problems:
                     yield from ((p.line, p) for p in problems)
                     return
+                ignored.names.update(dict.fromkeys(columns.ignored))
+                ignored.organizer_user_id |= "user_id" in columns.ignored
+                positions = [(header.index(name), col) for name, col in columns.used.items()]
                 continue
             if len(record) != len(header):
                 yield (
@@ -211,36 +344,26 @@ def _csv_rows(text: str) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
                     ),
                 )
                 continue
-            yield line, dict(zip(header, record, strict=True))
+            yield line, {col: record[index] for index, col in positions}
     except csv.Error as exc:
         yield previous_end + 1, BadRow(previous_end + 1, None, None, f"not valid CSV: {exc}")
 
 
-def _check_header(header: list[str], line: int) -> list[BadRow]:
+def _check_header(header: list[str], columns: _Columns, line: int) -> list[BadRow]:
     problems: list[BadRow] = []
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    if missing:
+    if columns.missing:
         problems.append(
             BadRow(
                 line,
                 None,
                 None,
-                f"missing required column(s) {', '.join(missing)} "
+                f"missing required column(s) {', '.join(columns.missing)} "
                 f"(the header must name {', '.join(REQUIRED_COLUMNS)})",
             )
         )
-    unknown = [c for c in header if c not in KNOWN_COLUMNS]
-    if unknown:
-        problems.append(
-            BadRow(
-                line,
-                None,
-                None,
-                f"unknown column(s) {', '.join(map(repr, unknown))} "
-                f"(known: {', '.join(KNOWN_COLUMNS)})",
-            )
-        )
-    duplicated = sorted({c for c in header if header.count(c) > 1})
+    problems.extend(BadRow(line, None, None, rule) for rule in columns.typos)
+    # Only the columns read must be unique; a list from elsewhere may repeat the others.
+    duplicated = sorted({c for c in header if c in columns.used and header.count(c) > 1})
     if duplicated:
         problems.append(BadRow(line, None, None, f"column(s) named twice: {', '.join(duplicated)}"))
     return problems
@@ -249,8 +372,19 @@ def _check_header(header: list[str], line: int) -> list[BadRow]:
 _JSON_DECODER = msgspec.json.Decoder()
 
 
-def _jsonl_rows(text: str) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
-    for number, raw in enumerate(text.splitlines(), start=1):
+def _jsonl_lines(text: str) -> Iterator[tuple[int, str]]:
+    """``(line number, line)``, split on "\n" only (a trailing "\r" dropped).
+
+    Not ``str.splitlines``: it also splits on U+2028, U+0085 and others, which JSON
+    allows unescaped inside a string, and that would break a valid line in two and shift
+    every later line number away from what an editor shows.
+    """
+    for number, raw in enumerate(text.split("\n"), start=1):
+        yield number, raw.removesuffix("\r")
+
+
+def _jsonl_rows(text: str, ignored: _Ignored) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
+    for number, raw in _jsonl_lines(text):
         if not raw.strip():
             continue
         try:
@@ -261,20 +395,13 @@ def _jsonl_rows(text: str) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
         if not isinstance(obj, dict):
             yield number, BadRow(number, None, None, "each line must be a JSON object")
             continue
-        unknown = [k for k in obj if k not in KNOWN_COLUMNS]
-        if unknown:
-            yield (
-                number,
-                BadRow(
-                    number,
-                    None,
-                    None,
-                    f"unknown key(s) {', '.join(map(repr, unknown))} "
-                    f"(known: {', '.join(KNOWN_COLUMNS)})",
-                ),
-            )
+        columns = _sort_columns(tuple(obj))
+        if columns.typos:
+            yield number, BadRow(number, None, None, "; ".join(columns.typos))
             continue
-        yield number, obj
+        ignored.names.update(dict.fromkeys(columns.ignored))
+        ignored.organizer_user_id |= "user_id" in columns.ignored
+        yield number, {col: obj[name] for name, col in columns.used.items()}
 
 
 def parse_meetings(
@@ -286,7 +413,12 @@ def parse_meetings(
     now: float | None = None,
 ) -> list[MeetingQuery]:
     """Parse and validate a whole meetings file; raise :class:`MeetingsFileError` listing
-    every bad row (no partial result: one bad row means nothing is exported)."""
+    every bad row (no partial result: one bad row means nothing is exported).
+
+    Columns the export does not use are read past, with one warning naming them on the
+    ``feishu_vc_async.export`` logger; a name that looks like a typo of a missing known
+    column is an error instead.
+    """
     if b"\x00" in data:
         line = data[: data.index(b"\x00")].count(b"\n") + 1
         raise MeetingsFileError(
@@ -300,8 +432,13 @@ def parse_meetings(
             source, [BadRow(line, None, None, "not UTF-8 text: expected CSV or JSONL")]
         ) from None
     current = time.time() if now is None else now
-    rows = (_csv_rows if (fmt or _sniff(text)) == "csv" else _jsonl_rows)(text)
-    return _validate_rows(rows, source=source, user_id_type=user_id_type, now=current)
+    ignored = _Ignored()
+    reader = _csv_rows if (fmt or _sniff(text)) == "csv" else _jsonl_rows
+    queries = _validate_rows(
+        reader(text, ignored), source=source, user_id_type=user_id_type, now=current
+    )
+    ignored.warn(source)
+    return queries
 
 
 def _validate_rows(

@@ -186,6 +186,7 @@ async def run_export(
         columns=cfg.columns,
         redact_pii=cfg.redact_pii,
         page_size=cfg.page_size,
+        csv_raw=cfg.csv_raw,
     )
     run = ExportRun(sink, meetings_total=len(queries), rate_limit=cfg.rate_limit)
     client, limiter = _make_client(cfg)  # before any file is touched
@@ -321,9 +322,9 @@ def export_command(
             cfg.meetings, fmt=cfg.meetings_format, user_id_type=cfg.user_id_type
         )
     except MeetingsFileError as exc:
-        lines = exc.report()
+        lines = exc.report(limit=exc.REPORT_LIMIT)
         print(
-            f"feishu-vc export: error: {len(lines)} problem(s) in {exc.source}; "
+            f"feishu-vc export: error: {len(exc.problems)} problem(s) in {exc.source}; "
             "nothing was requested:",
             file=stderr,
         )

@@ -94,15 +94,22 @@ class ExportSink:
         columns: Sequence[str],
         redact_pii: bool,
         page_size: int,
+        csv_raw: bool = False,
         commit_interval: float = 0.5,
     ) -> None:
         self.paths = SinkPaths.beside(out)
         self.fmt = fmt
+        self.csv_raw = csv_raw
         self.columns = tuple(columns)
         self.builder = RowBuilder(self.columns, redact_pii=redact_pii)
         self.commit_interval = commit_interval
         self._fingerprint = fingerprint(
-            queries, fmt=fmt, columns=self.columns, redact_pii=redact_pii, page_size=page_size
+            queries,
+            fmt=fmt,
+            columns=self.columns,
+            redact_pii=redact_pii,
+            page_size=page_size,
+            csv_raw=csv_raw,
         )
         self._keys = {q.key for q in queries}
         self._ckpt = CheckpointFile(self.paths.checkpoint)
@@ -145,8 +152,8 @@ class ExportSink:
             if state.fingerprint != self._fingerprint or state.format != self.fmt:
                 raise CheckpointError(
                     f"{self.paths.checkpoint} was written for another meetings list or other "
-                    "options (format, --fields, --redact-pii, --page-size); run with the same "
-                    "ones, or start again with --overwrite"
+                    "options (format, --fields, --redact-pii, --page-size, --csv-raw); run "
+                    "with the same ones, or start again with --overwrite"
                 )
             self._state = state
             if state.finalized:
@@ -209,7 +216,7 @@ class ExportSink:
             return 0  # a page of a finished meeting would be a duplicate
         rows = self.builder.rows(item.query, item.participants)
         if rows:
-            data = encode_csv(rows) if self.fmt == "csv" else encode_jsonl(rows)
+            data = encode_csv(rows, raw=self.csv_raw) if self.fmt == "csv" else encode_jsonl(rows)
             self._data.append(data)
         state.data_bytes = self._data.length
         state.rows += len(rows)

@@ -80,11 +80,21 @@ def encode_jsonl(rows: Sequence[dict[str, Any]]) -> bytes:
     return _JSON.encode_lines(rows)
 
 
-def _csv_cell(value: object) -> object:
+# A spreadsheet opening the CSV runs a cell that starts with one of these as a formula
+# (OWASP, "CSV Injection"), and participants choose their own display names.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: object, raw: bool) -> object:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if not raw and isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        # OWASP's neutralisation: a leading ' makes the spreadsheet show the text as text.
+        # Only text from the platform: the ints this tool writes (unix seconds,
+        # accept_status) are numbers, never formulas, and stay as they are.
+        return "'" + value
     return value
 
 
@@ -94,11 +104,14 @@ def csv_header(columns: Sequence[str]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def encode_csv(rows: Sequence[dict[str, Any]]) -> bytes:
+def encode_csv(rows: Sequence[dict[str, Any]], raw: bool = False) -> bytes:
+    """Rows → CSV bytes. A text cell that a spreadsheet would run as a formula (it starts
+    with = + - @, a tab or a carriage return) gets a leading ``'``, unless ``raw``
+    (``--csv-raw``) asks for the platform's values unchanged."""
     buf = io.StringIO(newline="")
     writer = csv.writer(buf)
     for row in rows:
-        writer.writerow([_csv_cell(v) for v in row.values()])
+        writer.writerow([_csv_cell(v, raw) for v in row.values()])
     return buf.getvalue().encode("utf-8")
 
 
