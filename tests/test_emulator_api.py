@@ -35,7 +35,7 @@ def _params(query: MeetingQuery, **extra: str) -> dict[str, str]:
 def _normal(emu: Emulator) -> MeetingQuery:
     """A regular (non-webinar) meeting with at least 25 participants and a room."""
     for q in emu.meetings:
-        info = emu.meeting_info(q.meeting_no)
+        info = emu.meeting_info(q)
         rows = emu.participants(q)
         if not info.webinar and len(rows) >= 25 and any(p.meeting_room_id for p in rows):
             return q

@@ -84,8 +84,17 @@ future", the fixed window and record wall times; ``monotonic`` (default
 ``time.monotonic``) for the sliding window, token lifetimes and record times.
 """
 
-from ._data import MeetingInfo
 from ._faults import Fault, Faults, Latency
+from ._meeting_list import ListedMeeting
+from ._meetings import MeetingInfo
 from ._server import Emulator, RequestRecord
 
-__all__ = ["Emulator", "Fault", "Faults", "Latency", "MeetingInfo", "RequestRecord"]
+__all__ = [
+    "Emulator",
+    "Fault",
+    "Faults",
+    "Latency",
+    "ListedMeeting",
+    "MeetingInfo",
+    "RequestRecord",
+]
