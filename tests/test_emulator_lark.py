@@ -21,6 +21,19 @@ lark = pytest.importorskip("lark_oapi")
 vc_model = pytest.importorskip("lark_oapi.api.vc.v1")
 
 
+def _sdk_client(emu: Emulator) -> Any:
+    # A fresh app id: the SDK caches tokens process-wide by app id.
+    app_id, app_secret = emu.add_app()
+    return (
+        lark.Client.builder()
+        .app_id(app_id)
+        .app_secret(app_secret)
+        .domain(emu.base_url)
+        .log_level(lark.LogLevel.ERROR)
+        .build()
+    )
+
+
 def _request(query: Any, *, page_size: int | None = None, page_token: str | None = None) -> Any:
     builder = (
         vc_model.GetParticipantListRequest.builder()
@@ -37,16 +50,7 @@ def _request(query: Any, *, page_size: int | None = None, page_token: str | None
 
 async def test_lark_oapi_reads_pages_and_errors() -> None:
     async with Emulator(meetings=25, seed=6, webinar_size=250, rate_limit=None) as emu:
-        # A fresh app id: the SDK caches tokens process-wide by app id.
-        app_id, app_secret = emu.add_app()
-        client = (
-            lark.Client.builder()
-            .app_id(app_id)
-            .app_secret(app_secret)
-            .domain(emu.base_url)
-            .log_level(lark.LogLevel.ERROR)
-            .build()
-        )
+        client = _sdk_client(emu)
         webinar = emu.webinars[0]
         api = client.vc.v1.participant_list
         first = await anyio.to_thread.run_sync(api.get, _request(webinar, page_size=100))
@@ -88,15 +92,7 @@ async def test_lark_oapi_reads_pages_and_errors() -> None:
 
 async def test_lark_oapi_reads_meeting_list_pages() -> None:
     async with Emulator(meetings=45, seed=8, webinar_size=60, rate_limit=None) as emu:
-        app_id, app_secret = emu.add_app()
-        client = (
-            lark.Client.builder()
-            .app_id(app_id)
-            .app_secret(app_secret)
-            .domain(emu.base_url)
-            .log_level(lark.LogLevel.ERROR)
-            .build()
-        )
+        client = _sdk_client(emu)
         start = min(q.meeting_start_time for q in emu.meetings)
         end = max(q.meeting_start_time for q in emu.meetings)
 
