@@ -430,10 +430,10 @@ class Emulator:
     def force_rate_limit(self, seconds: float, path: str | None = None) -> None:
         """Every request to ``path`` (default: both VC data APIs) answers 429 for the next
         ``seconds``, whatever its gateway says."""
-        paths = [api.path for api in _APIS] if path is None else [path]
-        for p in paths:
-            if p not in self._answers:
-                raise ValueError(f"path={p!r}: not a VC data API of the emulator")
+        known = [api.path for api in _APIS]
+        if path is not None and path not in known:
+            raise ValueError(f"path={path!r}: not a VC data API of the emulator")
+        for p in known if path is None else [path]:
             until, _ = self._forced.get(p, (0.0, 0.0))
             self._forced[p] = (max(until, self._monotonic() + seconds), seconds)
 
