@@ -40,6 +40,7 @@ __all__ = [
     "MeetingListQuery",
     "answer_meeting_list",
     "list_meetings",
+    "listed_meeting",
 ]
 
 ListingRule = Literal["start", "overlap"]
