@@ -31,6 +31,8 @@ PAGE_SIZE_ITER_DEFAULT = 100
 
 MEETING_NO_LENGTH = 9
 MAX_MEETING_SPAN_SECONDS = 86_400
+# meeting_list's widest start_time..end_time range: "one year", read as 365 days.
+MAX_MEETING_LIST_RANGE_SECONDS = 365 * 86_400
 
 # Tenant tokens: the platform hands out the same token until 30 minutes remain.
 TOKEN_MAX_LIFETIME = 7200

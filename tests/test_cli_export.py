@@ -63,15 +63,25 @@ def _export_argv(emu: Emulator, meetings: Path, out: Path, *extra: str) -> list[
     ]
 
 
+def _meeting_key(meeting_no: object, start: object) -> str:
+    """Number and start: personal meeting numbers recur, so a number alone is ambiguous."""
+    if isinstance(start, datetime):
+        start = int(start.timestamp())
+    return f"{meeting_no}@{start}"
+
+
 def _truth(emu: Emulator, queries: Sequence[MeetingQuery]) -> dict[str, list[dict[str, Any]]]:
     builder = RowBuilder()
-    return {q.meeting_no: builder.rows(q, emu.participants(q)) for q in queries}
+    return {
+        _meeting_key(q.meeting_no, q.meeting_start_time): builder.rows(q, emu.participants(q))
+        for q in queries
+    }
 
 
 def _by_meeting(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        grouped[str(row["meeting_no"])].append(row)
+        grouped[_meeting_key(row["meeting_no"], row["meeting_start_time"])].append(row)
     return dict(grouped)
 
 

@@ -35,7 +35,7 @@ def _params(query: MeetingQuery, **extra: str) -> dict[str, str]:
 def _normal(emu: Emulator) -> MeetingQuery:
     """A regular (non-webinar) meeting with at least 25 participants and a room."""
     for q in emu.meetings:
-        info = emu.meeting_info(q.meeting_no)
+        info = emu.meeting_info(q)
         rows = emu.participants(q)
         if not info.webinar and len(rows) >= 25 and any(p.meeting_room_id for p in rows):
             return q
@@ -112,12 +112,21 @@ def _error_cases(emu: Emulator) -> list[tuple[str, dict[str, str], int, int]]:
         ),
         ("user and room", {**p, "user_id": "ou_x", "room_id": "omm_x"}, 400, 126007),
         ("unknown meeting", {**p, "meeting_no": unknown}, 400, 126009),
+        # Times match to the second: one second off either way is another meeting.
         (
-            "times off",
-            {**p, "meeting_start_time": str(q.meeting_start_time - 120)},
+            "start a second early",
+            {**p, "meeting_start_time": str(q.meeting_start_time - 1)},
             400,
             126009,
         ),
+        (
+            "start a second late",
+            {**p, "meeting_start_time": str(q.meeting_start_time + 1)},
+            400,
+            126009,
+        ),
+        ("end a second early", {**p, "meeting_end_time": str(q.meeting_end_time - 1)}, 400, 126009),
+        ("end a second late", {**p, "meeting_end_time": str(q.meeting_end_time + 1)}, 400, 126009),
         ("ongoing status", {**p, "meeting_status": "1"}, 400, 126009),
         ("room on webinar", {**webinar.to_params(), "room_id": "omm_x"}, 400, 126015),
         ("webinar role on meeting", {**p, "webinar_user_role": "0"}, 400, 121002),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import time
 from collections import Counter
@@ -10,7 +11,7 @@ from datetime import timedelta
 import msgspec
 
 from feishu_vc_async.emulator import Emulator
-from feishu_vc_async.models import PARTICIPANT_FIELDS, Participant, UserIdType
+from feishu_vc_async.models import PARTICIPANT_FIELDS, MeetingQuery, Participant, UserIdType
 
 
 def test_same_seed_same_data_other_seed_other_data() -> None:
@@ -40,18 +41,27 @@ def test_meetings_are_realistic() -> None:
     emu = Emulator(meetings=300, seed=2)
     now = time.time()
     numbers = [q.meeting_no for q in emu.meetings]
-    assert len(set(numbers)) == 300
+    # Personal meeting numbers recur (300 // 20 meetings reuse another's number), never
+    # for two meetings at once: number and start identify a meeting.
+    assert 300 - 15 <= len(set(numbers)) < 300
+    assert len({(q.meeting_no, q.meeting_start_time) for q in emu.meetings}) == 300
+    by_number: dict[str, list[MeetingQuery]] = {}
+    for q in emu.meetings:
+        by_number.setdefault(q.meeting_no, []).append(q)
+    for held in by_number.values():
+        held.sort(key=lambda q: q.meeting_start_time)
+        assert all(a.meeting_end_time < b.meeting_start_time for a, b in itertools.pairwise(held))
     assert all(len(n) == 9 and n.isdigit() for n in numbers)
     for q in emu.meetings:
         q.validate()  # the library's own rules accept every generated meeting
         assert q.meeting_end_time < now
         assert 0 < q.meeting_end_time - q.meeting_start_time <= 86_400
-    sizes = [emu.meeting_info(q.meeting_no).participant_count for q in emu.meetings]
+    sizes = [emu.meeting_info(q).participant_count for q in emu.meetings]
     regular = [s for q, s in zip(emu.meetings, sizes, strict=True) if q not in emu.webinars]
     assert statistics.median(regular) <= 30
     assert min(regular) >= 2
     assert max(regular) > 100  # a long tail
-    assert [emu.meeting_info(w.meeting_no).participant_count for w in emu.webinars] == [3000]
+    assert [emu.meeting_info(w).participant_count for w in emu.webinars] == [3000]
     assert Emulator(meetings=10, seed=2).webinars == []
     small = Emulator(meetings=10, seed=2, webinars=2, webinar_size=40)
     assert [len(small.participants(w)) for w in small.webinars] == [40, 40]

@@ -13,7 +13,11 @@ import aiohttp
 import anyio
 import pytest
 
-from feishu_vc_async._constants import PARTICIPANT_LIST_PATH, TENANT_TOKEN_PATH
+from feishu_vc_async._constants import (
+    MEETING_LIST_PATH,
+    PARTICIPANT_LIST_PATH,
+    TENANT_TOKEN_PATH,
+)
 from feishu_vc_async.emulator._serve import add_arguments
 
 _SCRIPT = (
@@ -30,10 +34,22 @@ def test_arguments_and_defaults() -> None:
     args = parser.parse_args([])
     assert (args.port, args.meetings, args.seed, args.window) == (8787, 200, 7, "sliding")
     assert str(args.rate_limit) == "100/60s"
+    assert str(args.meeting_list_rate_limit) == "100/60s"
+    assert (args.listing, args.ongoing) == ("start", None)
     args = parser.parse_args(["--rate-limit", "none", "--window", "fixed", "--port", "0"])
     assert args.rate_limit is None
+    args = parser.parse_args(
+        ["--meeting-list-rate-limit", "10/1s", "--listing", "overlap", "--ongoing", "3"]
+    )
+    assert (str(args.meeting_list_rate_limit), args.listing, args.ongoing) == (
+        "10/1s",
+        "overlap",
+        3,
+    )
     with pytest.raises(SystemExit):
         parser.parse_args(["--rate-limit", "lots"])
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--listing", "middle"])
 
 
 async def test_run_serves_until_sigterm() -> None:
@@ -74,6 +90,19 @@ async def test_run_serves_until_sigterm() -> None:
             ) as r:
                 assert r.status == 200
                 assert (await r.json())["code"] == 0
+            # meeting_list lists that meeting, by its start (--listing start, the default).
+            listing = {
+                "start_time": meeting[2],
+                "end_time": meeting[2],
+                "include_webinar": "true",
+                "include_external_meetings": "true",
+            }
+            async with session.get(
+                base_url[1] + MEETING_LIST_PATH, params=listing, headers=headers
+            ) as r:
+                assert r.status == 200
+                listed = (await r.json())["data"]["meeting_list"]
+                assert meeting[1] in [m["meeting_id"] for m in listed]
         proc.send_signal(signal.SIGTERM)
         with anyio.fail_after(10):
             code = await anyio.to_thread.run_sync(proc.wait)

@@ -1,4 +1,5 @@
-"""participant_list itself: parameter rules, meeting lookup, filters and paging.
+"""participant_list itself: parameter rules, meeting lookup, filters and paging; and the
+parameter, token and page helpers that meeting_list (``_meeting_list``) shares with it.
 
 Pure functions of (query parameters, data, now): no I/O, so every rule of the error
 table is easy to read here in the order the server applies it.
@@ -10,7 +11,7 @@ import base64
 import hmac
 import re
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .._constants import (
@@ -21,11 +22,31 @@ from .._constants import (
     PAGE_SIZE_SERVER_DEFAULT,
 )
 from ..models import MeetingStatus, UserIdType
-from ._data import Dataset, MeetingInfo
+from ._data import Dataset
+from ._meetings import MeetingInfo
 
-__all__ = ["ERRORS", "ApiError", "PageTokens", "QueryRules", "answer_page"]
+__all__ = [
+    "ERRORS",
+    "ONGOING_END_SLACK",
+    "ApiError",
+    "PageTokens",
+    "QueryRules",
+    "answer_page",
+    "check_meeting_no",
+    "check_start",
+    "id_type_param",
+    "int_param",
+    "optional_param",
+    "page_json",
+    "page_size_param",
+    "page_window",
+]
 
-# code -> (HTTP status, msg), as in the reference's error table.
+# How far past the emulator's clock an ongoing meeting's end may be (a client's clock
+# running a little ahead).
+ONGOING_END_SLACK = 60
+
+# code -> (HTTP status, msg), as in participant_list's error table.
 ERRORS: dict[int, tuple[int, str]] = {
     121001: (500, "internal error"),
     121002: (400, "not support"),
@@ -53,7 +74,7 @@ class ApiError(Exception):
         super().__init__(f"{code} {detail}")
 
 
-def _int_param(params: Mapping[str, str], name: str, *, required: bool) -> int | None:
+def int_param(params: Mapping[str, str], name: str, *, required: bool) -> int | None:
     raw = params.get(name)
     if raw is None or raw == "":
         if required:
@@ -64,7 +85,7 @@ def _int_param(params: Mapping[str, str], name: str, *, required: bool) -> int |
     return int(raw)
 
 
-def _optional(params: Mapping[str, str], name: str) -> str | None:
+def optional_param(params: Mapping[str, str], name: str) -> str | None:
     value = params.get(name)
     return value if value else None  # an empty value counts as not given
 
@@ -101,10 +122,75 @@ class PageTokens:
 
 @dataclass(slots=True)
 class QueryRules:
-    """What the server knows beyond the data: denied and purged meetings."""
+    """What the server knows beyond the data: denied and purged meetings, denied apps.
 
-    denied: set[str] = field(default_factory=set)
-    purged: set[str] = field(default_factory=set)
+    A meeting is named by its number (every meeting that held it) or by
+    ``(number, start)`` (that one meeting).
+    """
+
+    denied: set[str | tuple[str, int]] = field(default_factory=set)
+    purged: set[str | tuple[str, int]] = field(default_factory=set)
+    denied_apps: set[str] = field(default_factory=set)
+
+    @staticmethod
+    def _names(meeting: MeetingInfo, names: set[str | tuple[str, int]]) -> bool:
+        return meeting.meeting_no in names or (meeting.meeting_no, meeting.start) in names
+
+    def is_denied(self, meeting: MeetingInfo) -> bool:
+        return self._names(meeting, self.denied)
+
+    def is_purged(self, meeting: MeetingInfo) -> bool:
+        return self._names(meeting, self.purged)
+
+
+def page_size_param(params: Mapping[str, str]) -> int:
+    page_size = int_param(params, "page_size", required=False)
+    if page_size is None:
+        return PAGE_SIZE_SERVER_DEFAULT
+    if not PAGE_SIZE_MIN <= page_size <= PAGE_SIZE_MAX:
+        raise ApiError(121003, f"page_size must be {PAGE_SIZE_MIN}..{PAGE_SIZE_MAX}")
+    return page_size
+
+
+def id_type_param(params: Mapping[str, str]) -> UserIdType:
+    id_type = _ID_TYPES.get(optional_param(params, "user_id_type") or UserIdType.OPEN_ID.value)
+    if id_type is None:
+        raise ApiError(121003, "user_id_type must be open_id, union_id or user_id")
+    return id_type
+
+
+def check_meeting_no(raw_no: str) -> None:
+    if not raw_no.isascii() or not raw_no.lstrip("-").isdigit() or raw_no.startswith("-"):
+        raise ApiError(126003)
+    if len(raw_no) != MEETING_NO_LENGTH:
+        raise ApiError(126004)
+
+
+def check_start(start: int, now: Callable[[], float]) -> None:
+    if start < 0 or start > now():
+        raise ApiError(126005)
+
+
+def page_window(
+    params: Mapping[str, str], total: int, page_size: int, tokens: PageTokens, scope: bytes
+) -> tuple[int, int, str | None]:
+    """The page ``params`` asks for among ``total`` items: ``(offset, stop, next_token)``,
+    ``next_token`` ``None`` on the last page. A token not made for ``scope`` → 121003."""
+    token = optional_param(params, "page_token")
+    offset = 0 if token is None else tokens.read(scope, token)
+    if offset >= total and offset != 0:
+        raise ApiError(121003, "page_token is past the end")
+    stop = offset + page_size
+    return offset, stop, tokens.make(scope, stop) if stop < total else None
+
+
+def page_json(list_key: bytes, items: Iterable[bytes], next_token: str | None) -> bytes:
+    """A success body: ``page_token`` only while ``has_more`` is true."""
+    head = b'{"code":0,"msg":"success","data":{"' + list_key + b'":['
+    if next_token is None:
+        return head + b",".join(items) + b'],"has_more":false}}'
+    tail = b'],"page_token":"' + next_token.encode() + b'","has_more":true}}'
+    return head + b",".join(items) + tail
 
 
 def answer_page(
@@ -118,49 +204,39 @@ def answer_page(
 ) -> bytes:
     """The body of a successful answer, or :class:`ApiError` for the first rule broken."""
     raw_no = params.get("meeting_no")
-    start = _int_param(params, "meeting_start_time", required=True)
-    end = _int_param(params, "meeting_end_time", required=True)
+    start = int_param(params, "meeting_start_time", required=True)
+    end = int_param(params, "meeting_end_time", required=True)
     if not raw_no:
         raise ApiError(121003, "meeting_no is required")
     assert start is not None
     assert end is not None
-    status = _int_param(params, "meeting_status", required=False)
+    status = int_param(params, "meeting_status", required=False)
     if status is not None and status not in MeetingStatus._value2member_map_:
         raise ApiError(121003, "meeting_status must be 1, 2 or 3")
-    page_size = _int_param(params, "page_size", required=False)
-    if page_size is None:
-        page_size = PAGE_SIZE_SERVER_DEFAULT
-    elif not PAGE_SIZE_MIN <= page_size <= PAGE_SIZE_MAX:
-        raise ApiError(121003, f"page_size must be {PAGE_SIZE_MIN}..{PAGE_SIZE_MAX}")
-    id_type_raw = _optional(params, "user_id_type") or UserIdType.OPEN_ID.value
-    id_type = _ID_TYPES.get(id_type_raw)
-    if id_type is None:
-        raise ApiError(121003, "user_id_type must be open_id, union_id or user_id")
-    role = _optional(params, "webinar_user_role")
+    page_size = page_size_param(params)
+    id_type = id_type_param(params)
+    role = optional_param(params, "webinar_user_role")
     if role is not None and role not in _ROLES:
         raise ApiError(121003, 'webinar_user_role must be "0" or "3"')
-    user_id = _optional(params, "user_id")
-    room_id = _optional(params, "room_id")
+    user_id = optional_param(params, "user_id")
+    room_id = optional_param(params, "room_id")
 
-    if not raw_no.isascii() or not raw_no.lstrip("-").isdigit() or raw_no.startswith("-"):
-        raise ApiError(126003)
-    if len(raw_no) != MEETING_NO_LENGTH:
-        raise ApiError(126004)
-    if start < 0 or start > now():
-        raise ApiError(126005)
+    check_meeting_no(raw_no)
+    check_start(start, now)
     if end < start or end - start > MAX_MEETING_SPAN_SECONDS:
         raise ApiError(126006)
     if user_id is not None and room_id is not None:
         raise ApiError(126007)
 
-    meeting = data.by_no.get(raw_no)
-    if meeting is None or not _times_match(meeting, start, end):
+    meeting = data.find(raw_no, start)
+    if meeting is None or not _end_matches(meeting, end, now):
         raise ApiError(126009)
-    if (status if status is not None else MeetingStatus.ENDED) != MeetingStatus.ENDED:
-        raise ApiError(126009, "the meeting is not in that status")  # all are ended
-    if raw_no in rules.denied:
+    wanted = MeetingStatus.ONGOING if meeting.ongoing else MeetingStatus.ENDED
+    if (status if status is not None else MeetingStatus.ENDED) != wanted:
+        raise ApiError(126009, "the meeting is not in that status")
+    if rules.is_denied(meeting):
         raise ApiError(121005)
-    if raw_no in rules.purged:
+    if rules.is_purged(meeting):
         raise ApiError(121004)
     if room_id is not None and meeting.webinar:
         raise ApiError(126015)
@@ -170,22 +246,14 @@ def answer_page(
     rows = data.encoded(
         meeting, id_type, permitted, user_id=user_id, room_id=room_id, webinar_role=role
     )
-    scope = f"{raw_no}|{start}|{end}|{user_id}|{room_id}|{role}|{id_type_raw}".encode()
-    token = _optional(params, "page_token")
-    offset = 0 if token is None else tokens.read(scope, token)
-    if offset >= len(rows) and offset != 0:
-        raise ApiError(121003, "page_token is past the end")
-    stop = offset + page_size
-    parts = [b'{"code":0,"msg":"success","data":{"participants":[', b",".join(rows[offset:stop])]
-    if stop < len(rows):
-        parts.append(
-            b'],"page_token":"' + tokens.make(scope, stop).encode() + b'","has_more":true}}'
-        )
-    else:
-        parts.append(b'],"has_more":false}}')
-    return b"".join(parts)
+    scope = f"{raw_no}|{start}|{end}|{user_id}|{room_id}|{role}|{id_type.value}".encode()
+    offset, stop, next_token = page_window(params, len(rows), page_size, tokens, scope)
+    return page_json(b"participants", rows[offset:stop], next_token)
 
 
-def _times_match(meeting: MeetingInfo, start: int, end: int) -> bool:
-    """Times identify the meeting to the minute (one SDK notes: exact to the minute)."""
-    return start // 60 == meeting.start // 60 and end // 60 == meeting.end // 60
+def _end_matches(meeting: MeetingInfo, end: int, now: Callable[[], float]) -> bool:
+    """Ended: the exact second (start is matched exactly by the lookup). Ongoing: any end
+    from the start up to the current time, with a little slack for the client's clock."""
+    if meeting.ongoing:
+        return meeting.start <= end <= now() + ONGOING_END_SLACK
+    return end == meeting.end

@@ -1,12 +1,14 @@
 """The emulator's data: a seeded, deterministic set of meetings, participants made lazily.
 
-Every meeting is drawn from ``Random`` seeded by ``(seed, index)``, so a meeting's
-participants can be rebuilt at any time without generating the others: building the
-meeting list is cheap (a few draws per meeting), and the rows of one meeting are only
-made when it is first read, from the seed's directory of people and rooms (``_people``).
+The meetings come from ``_meetings`` (a few draws each). A meeting's participants are
+drawn from ``Random`` seeded by ``(seed, index)``, so they can be rebuilt at any time
+without generating the others, and are only made when first read, from the seed's
+directory of people and rooms (``_people``). Who attends (the *cast*) is the first part
+of that draw and can be made alone, cheaply, for meeting_list's user and room filters.
 Each row is kept as the person's pre-encoded fixed fields plus this meeting's JSON, so
-a page is a byte join. Times are anchored at the start of the previous UTC day (or at
-``anchor``), so the same seed on the same day gives byte-identical data.
+a page is a byte join. Ended meetings are anchored at the start of the previous UTC day
+(or at ``anchor``), so the same seed on the same day gives byte-identical data; ongoing
+ones are placed before the clock's ``now`` at construction.
 """
 
 from __future__ import annotations
@@ -21,15 +23,15 @@ import msgspec
 
 from ..models import (
     JSON_ENCODER,
-    MeetingQuery,
     Participant,
     UserIdType,
     format_duration,
     format_feishu_time,
 )
+from ._meetings import MeetingInfo, draw_meetings, webinar_guests
 from ._people import LEAVE_REASONS, NETWORKS, PROTOCOLS, Person, directory
 
-__all__ = ["Dataset", "MeetingInfo", "ParticipantRow"]
+__all__ = ["Dataset", "ParticipantRow", "feishu_time"]
 
 _DAY = 86_400
 _BOOL = ("false", "true")
@@ -38,7 +40,7 @@ _ROLE_JSON = {None: "", "0": ',"webinar_user_role":"0"', "3": ',"webinar_user_ro
 _DAY_PARTS: dict[tuple[int, timezone], tuple[str, str]] = {}
 
 
-def _feishu_time(ts: int, tz: timezone) -> str:
+def feishu_time(ts: int, tz: timezone) -> str:
     """``format_feishu_time`` of ``ts`` shown in ``tz``, memoised per local day.
 
     The date and the offset come from ``format_feishu_time`` itself (of that day's local
@@ -57,24 +59,6 @@ def _feishu_time(ts: int, tz: timezone) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class MeetingInfo:
-    """One meeting of the emulator: its number, exact times, size and kind."""
-
-    index: int
-    meeting_no: str
-    start: int
-    end: int
-    participant_count: int
-    webinar: bool
-
-    @property
-    def query(self) -> MeetingQuery:
-        return MeetingQuery(
-            meeting_no=self.meeting_no, meeting_start_time=self.start, meeting_end_time=self.end
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class ParticipantRow:
     """One participant of one meeting: who (with every id) plus the per-meeting JSON."""
 
@@ -90,17 +74,14 @@ class ParticipantRow:
         return self.person.room_id
 
 
-def _long_tail_size(rng: random.Random) -> int:
-    roll = rng.random()
-    if roll < 0.85:
-        return min(30, 2 + int(rng.expovariate(1 / 6)))
-    if roll < 0.98:
-        return rng.randint(31, 300)
-    return rng.randint(301, 900)
-
-
 class Dataset:
-    """``count`` meetings drawn from ``seed``; participants generated on first read."""
+    """``count`` ended meetings and ``ongoing`` ongoing ones drawn from ``seed``;
+    participants generated on first read.
+
+    Defaults: one webinar and one ongoing meeting when ``count >= 20`` (else none);
+    ``count // 20`` meetings that reuse another's number (``recurring``) and as many
+    external ones.
+    """
 
     def __init__(
         self,
@@ -112,30 +93,49 @@ class Dataset:
         webinar_size: int = 3000,
         anchor: int | None = None,
         cache_size: int = 512,
+        ongoing: int | None = None,
+        recurring: int | None = None,
+        external: int | None = None,
     ) -> None:
-        if count < 0:
-            raise ValueError(f"meetings={count!r}: cannot be negative")
+        few = 1 if count >= 20 else 0
+        counts = {
+            "meetings": count,
+            "webinars": few if webinars is None else webinars,
+            "ongoing": few if ongoing is None else ongoing,
+            "recurring": count // 20 if recurring is None else recurring,
+            "external": count // 20 if external is None else external,
+        }
+        for name, value in counts.items():
+            if value < 0:
+                raise ValueError(f"{name}={value!r}: cannot be negative")
         self.seed = seed
         # The newest meeting ends before the start of yesterday (UTC): always in the past.
         self.anchor = anchor if anchor is not None else (int(now) // _DAY - 1) * _DAY
-        if webinars is None:
-            webinars = 1 if count >= 20 else 0
-        rng = random.Random(f"meetings:{seed}")
-        webinar_idx = set(rng.sample(range(count), min(webinars, count)))
-        numbers = rng.sample(range(100_000_000, 1_000_000_000), count)
-        self.meetings: list[MeetingInfo] = []
-        for i, number in enumerate(numbers):
-            span = rng.randint(10 * 60, 4 * 3600)
-            if i in webinar_idx:
-                span = rng.randint(3600, 3 * 3600)
-            end = self.anchor - rng.randint(0, 30 * _DAY)
-            size = webinar_size if i in webinar_idx else _long_tail_size(rng)
-            self.meetings.append(
-                MeetingInfo(i, f"{number:09d}", end - span, end, size, i in webinar_idx)
-            )
-        self.by_no: dict[str, MeetingInfo] = {m.meeting_no: m for m in self.meetings}
+        self.meetings = draw_meetings(
+            count,
+            seed=seed,
+            anchor=self.anchor,
+            now=now,
+            webinars=counts["webinars"],
+            webinar_size=webinar_size,
+            ongoing=counts["ongoing"],
+            recurring=counts["recurring"],
+            external=counts["external"],
+        )
+        self.ended = self.meetings[:count]
+        self.ongoing = self.meetings[count:]
+        self._numbered: dict[str, list[MeetingInfo]] = {}
+        for m in self.meetings:
+            self._numbered.setdefault(m.meeting_no, []).append(m)
+        self.ended_by_start = sorted(self.ended, key=_listing_order)
+        self.ongoing_by_start = sorted(self.ongoing, key=_listing_order)
+        self.ended_starts = [m.start for m in self.ended_by_start]
+        self.longest = max((m.end - m.start for m in self.ended), default=0)
         self._rows: OrderedDict[int, list[ParticipantRow]] = OrderedDict()
         self._encoded: OrderedDict[tuple[object, ...], list[bytes]] = OrderedDict()
+        self._casts: dict[int, frozenset[Person]] = {}
+        self._ids: dict[UserIdType, dict[str, Person]] = {}
+        self._pools: tuple[list[int], list[int]] | None = None
         self._cache_size = cache_size
         self._directory_size = max(2048, webinar_size + 500)
         self._directory_ready = False
@@ -144,6 +144,59 @@ class Dataset:
         found = directory(self.seed, self._directory_size)
         self._directory_ready = True
         return found
+
+    # --- lookups ----------------------------------------------------------------
+
+    def find(self, meeting_no: str, start: int) -> MeetingInfo | None:
+        """The meeting with this number that started at exactly ``start`` (a number is
+        never held by two meetings at once, so number and start identify one)."""
+        for m in self._numbered.get(meeting_no, ()):
+            if m.start == start:
+                return m
+        return None
+
+    def numbered(self, meeting_no: str) -> list[MeetingInfo]:
+        """Every meeting (ended or ongoing) that held ``meeting_no``, oldest first."""
+        return sorted(self._numbered.get(meeting_no, ()), key=_listing_order)
+
+    def host_index(self, meeting: MeetingInfo) -> int:
+        """The organizer's place in the directory's people: a member of the tenant, or
+        for an external meeting a guest from outside it."""
+        if self._pools is None:
+            people = self._directory()[0]
+            self._pools = (
+                [i for i, p in enumerate(people) if not p.external],
+                [i for i, p in enumerate(people) if p.external],
+            )
+        pool = self._pools[1] if meeting.external else self._pools[0]
+        return pool[meeting.host_slot % len(pool)]
+
+    def organizer(self, meeting: MeetingInfo) -> Person:
+        return self._directory()[0][self.host_index(meeting)]
+
+    def cast(self, meeting: MeetingInfo) -> frozenset[Person]:
+        """Everyone in the meeting's participant rows, without making the rows."""
+        found = self._casts.get(meeting.index)
+        if found is None:
+            rng = random.Random(f"rows:{self.seed}:{meeting.index}")
+            who = _cast(meeting, rng, self._directory(), self.host_index(meeting))
+            found = self._casts[meeting.index] = frozenset(who)
+        return found
+
+    def person(self, id_type: UserIdType, user_id: str) -> Person | None:
+        """The member or guest whose ``id_type`` id is ``user_id``."""
+        ids = self._ids.get(id_type)
+        if ids is None:
+            people = self._directory()[0]
+            ids = self._ids[id_type] = {}
+            for p in people:
+                uid = p.user_id_as(id_type)
+                if uid is not None:
+                    ids[uid] = p
+        return ids.get(user_id)
+
+    def room(self, room_id: str) -> Person | None:
+        return next((r for r in self._directory()[1] if r.room_id == room_id), None)
 
     def costly(self, meeting: MeetingInfo, threshold: int) -> bool:
         """Whether reading ``meeting`` first means real work: its rows are not made yet and
@@ -159,6 +212,10 @@ class Dataset:
         if len(cache) > self._cache_size:
             cache.popitem(last=False)
 
+    def _generate(self, meeting: MeetingInfo) -> list[ParticipantRow]:
+        rng = random.Random(f"rows:{self.seed}:{meeting.index}")
+        return _generate(meeting, rng, self._directory(), self.host_index(meeting))
+
     def has_rows(self, meeting: MeetingInfo) -> bool:
         return meeting.index in self._rows
 
@@ -167,8 +224,7 @@ class Dataset:
     ) -> tuple[list[ParticipantRow], list[bytes]]:
         """Generate a meeting's rows and one encoded view without touching the caches,
         so it can run in a worker thread while the server keeps answering."""
-        rng = random.Random(f"rows:{self.seed}:{meeting.index}")
-        rows = _generate(meeting, rng, self._directory())
+        rows = self._generate(meeting)
         return rows, [r.person.static(id_type, permitted) + r.tail for r in rows]
 
     def store(
@@ -185,8 +241,7 @@ class Dataset:
     def rows(self, meeting: MeetingInfo) -> list[ParticipantRow]:
         rows = self._rows.get(meeting.index)
         if rows is None:
-            rng = random.Random(f"rows:{self.seed}:{meeting.index}")
-            rows = _generate(meeting, rng, self._directory())
+            rows = self._generate(meeting)
             self._put(self._rows, meeting.index, rows)
         else:
             self._rows.move_to_end(meeting.index)
@@ -254,30 +309,58 @@ class Dataset:
 _PARTICIPANT_DECODER = msgspec.json.Decoder(Participant)
 
 
-def _generate(
-    meeting: MeetingInfo, rng: random.Random, directory: tuple[tuple[Person, ...], ...]
-) -> list[ParticipantRow]:
+def _listing_order(meeting: MeetingInfo) -> tuple[int, str]:
+    return meeting.start, meeting.instance_id
+
+
+def _cast(
+    meeting: MeetingInfo,
+    rng: random.Random,
+    directory: tuple[tuple[Person, ...], tuple[Person, ...]],
+    host: int,
+) -> list[Person]:
+    """Who attends, in join order: the organizer first, then people and rooms shuffled.
+    The first draws of a meeting's rows, so the cast alone costs no row formatting."""
     people, rooms = directory
     r = rng.random
     n = meeting.participant_count
     n_rooms = 0 if meeting.webinar else min(len(rooms), sum(r() < 0.05 for _ in range(n - 1)))
-    who = [people[i] for i in rng.sample(range(len(people)), n - n_rooms)]
-    who += [rooms[i] for i in rng.sample(range(len(rooms)), n_rooms)]
-    span = meeting.end - meeting.start
-    host_end = r() < 0.7
-    guests = max(1, n // 40) if meeting.webinar else 0
-    others = who[1:]  # the host (a person) joins first, the others in random order
+    # Everyone but the organizer, whose index is skipped over.
+    others = [people[i + (i >= host)] for i in rng.sample(range(len(people) - 1), n - n_rooms - 1)]
+    others += [rooms[i] for i in rng.sample(range(len(rooms)), n_rooms)]
     rng.shuffle(others)
-    who = [who[0], *others]
-    joins = [meeting.start, *sorted(meeting.start + int(r() ** 3 * span * 0.8) for _ in others)]
+    return [people[host], *others]
+
+
+def _generate(
+    meeting: MeetingInfo,
+    rng: random.Random,
+    directory: tuple[tuple[Person, ...], tuple[Person, ...]],
+    host: int,
+) -> list[ParticipantRow]:
+    who = _cast(meeting, rng, directory, host)
+    r = rng.random
+    n = len(who)
+    span = meeting.end - meeting.start
+    # Nobody has been sent out by the host of a meeting that is still going on.
+    host_end = r() < 0.7 and not meeting.ongoing
+    guests = webinar_guests(n) if meeting.webinar else 0
+    joins = [meeting.start, *sorted(meeting.start + int(r() ** 3 * span * 0.8) for _ in who[1:])]
     rows: list[ParticipantRow] = []
     for k, (person, join) in enumerate(zip(who, joins, strict=True)):
         role = ("0" if k < guests else "3") if meeting.webinar else None
-        if host_end and r() < 0.75:
-            leave, reason = meeting.end, LEAVE_REASONS[0]
+        if meeting.ongoing and (k == 0 or r() < 0.6):
+            # Still in the meeting: no leave_time or leave_reason; time so far.
+            left, reason_json, stay = "", "", meeting.end - join
         else:
-            leave = min(meeting.end, join + 1 + int(r() * (meeting.end - join)))
-            reason = LEAVE_REASONS[1 + int(r() * (len(LEAVE_REASONS) - 1))]
+            if host_end and r() < 0.75:
+                leave, reason = meeting.end, LEAVE_REASONS[0]
+            else:
+                leave = min(meeting.end, join + 1 + int(r() * (meeting.end - join)))
+                reason = LEAVE_REASONS[1 + int(r() * (len(LEAVE_REASONS) - 1))]
+            left = f',"leave_time":"{feishu_time(leave, person.tz)}"'
+            stay = leave - join
+            reason_json = f',"leave_reason":{_REASON_JSON[reason]}'
         accept = r()
         status = 1 if accept < 0.6 else 2 if accept < 0.65 else 3 if accept < 0.75 else 4
         network = "wired" if person.room_id else NETWORKS[int(r() * len(NETWORKS))]
@@ -287,10 +370,9 @@ def _generate(
             f',"use_rtc_proxy":{_BOOL[r() < 0.05]},"network_type":"{network}",'
             f'"protocol":"{PROTOCOLS[int(r() * len(PROTOCOLS))]}",'
             f'"audio":{_BOOL[r() < 0.8]},"video":{_BOOL[r() < 0.5]},"sharing":{_BOOL[r() < 0.1]},'
-            f'"join_time":"{_feishu_time(join, person.tz)}",'
-            f'"leave_time":"{_feishu_time(leave, person.tz)}",'
-            f'"time_in_meeting":"{format_duration(timedelta(seconds=leave - join))}",'
-            f'"leave_reason":{_REASON_JSON[reason]},"accept_status":{status}'
+            f'"join_time":"{feishu_time(join, person.tz)}"{left},'
+            f'"time_in_meeting":"{format_duration(timedelta(seconds=stay))}"'
+            f'{reason_json},"accept_status":{status}'
             f"{_ROLE_JSON[role]}}}"
         )
         rows.append(ParticipantRow(person, tail.encode(), role))

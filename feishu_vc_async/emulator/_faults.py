@@ -1,7 +1,8 @@
 """Seeded fault injection: latency, server errors, resets, bad bodies, token revocation.
 
-Faults apply to participant_list requests that passed authentication and the rate-limit
-gateway (so they count toward the window, as a real backend failure would). One uniform
+Faults apply to participant_list and meeting_list requests that passed authentication
+and the rate-limit gateway (so they count toward the window, as a real backend failure
+would). One uniform
 draw per request from ``Random(seed)`` picks at most one fault, in the order
 ``error_rate``, ``reset_rate``, ``truncate_rate``, ``html_rate``: the sequence is the
 same on every run with the same seed and the same request order.
@@ -76,7 +77,7 @@ class Faults:
     reset_rate: float = 0.0
     truncate_rate: float = 0.0
     html_rate: float = 0.0
-    # Revoke the token used by the Nth participant_list request (counted from 1), once.
+    # Revoke the token used by the Nth request of either VC API (counted from 1), once.
     revoke_token_after: int | None = None
     _rates: tuple[float, ...] = field(init=False, repr=False, default=())
 

@@ -43,7 +43,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N/PERIOD",
         help='participant_list limit per app, e.g. "100/60s" (default) or "none"',
     )
+    parser.add_argument(
+        "--meeting-list-rate-limit",
+        type=_rate,
+        default=RateLimit(),
+        metavar="N/PERIOD",
+        help='meeting_list limit per app, a bucket of its own (default "100/60s")',
+    )
     parser.add_argument("--window", choices=("sliding", "fixed"), default="sliding")
+    parser.add_argument(
+        "--listing",
+        choices=("start", "overlap"),
+        default="start",
+        help="meeting_list lists a meeting whose start is in the range (default) or that "
+        "overlaps it",
+    )
+    parser.add_argument(
+        "--ongoing", type=int, default=None, help="ongoing meetings (default 1 from 20 meetings)"
+    )
     parser.add_argument(
         "--token-lifetime", type=float, default=7200.0, help="tenant token lifetime in seconds"
     )
@@ -65,6 +82,9 @@ async def _serve(args: argparse.Namespace) -> None:
         webinars=args.webinars,
         webinar_size=args.webinar_size,
         rate_limit=args.rate_limit,
+        meeting_list_rate_limit=args.meeting_list_rate_limit,
+        meeting_listing=args.listing,
+        ongoing=args.ongoing,
         window=args.window,
         token_lifetime=args.token_lifetime,
         user_id_permission=args.user_id_permission,
@@ -80,11 +100,14 @@ async def _serve(args: argparse.Namespace) -> None:
             loop.add_signal_handler(sig, stop.set)
     async with emu:
         rate = "off" if args.rate_limit is None else f"{args.rate_limit} ({args.window})"
+        listing = "off" if args.meeting_list_rate_limit is None else args.meeting_list_rate_limit
         lines = [
             f"Feishu VC emulator serving at {emu.base_url}",
             f"  app_id:     {emu.app_id}",
             f"  app_secret: {emu.app_secret}",
-            f"  meetings:   {len(emu.meetings)} (seed {args.seed}), rate limit {rate}",
+            f"  meetings:   {len(emu.meetings)} ended, {len(emu.ongoing)} ongoing "
+            f"(seed {args.seed}), rate limit {rate}",
+            f"  meeting_list: rate limit {listing}, listing by {args.listing}",
             "  e.g. meeting_no={0.meeting_no} meeting_start_time={0.meeting_start_time} "
             "meeting_end_time={0.meeting_end_time}".format(emu.meetings[0])
             if emu.meetings

@@ -1,9 +1,10 @@
 """The Emulator: an aiohttp.web server on 127.0.0.1 speaking the platform's protocol.
 
-Order of checks for ``GET participant_list`` (as the platform's gateway, then backend):
-authorization header and token → rate-limit gateway (forced windows first) → injected
-fault → latency → the endpoint's own rules (see ``_api``). Every answer, errors and
-faults included, carries ``X-Tt-Logid``; error bodies also carry ``error.log_id``.
+Order of checks for ``GET participant_list`` and ``GET meeting_list`` alike (as the
+platform's gateway, then backend): authorization header and token → the API's own
+rate-limit gateway (forced windows first) → injected fault → latency → a denied app →
+the endpoint's own rules (``_api``, ``_meeting_list``). Every answer, errors and faults
+included, carries ``X-Tt-Logid``; error bodies also carry ``error.log_id``.
 """
 
 from __future__ import annotations
@@ -17,16 +18,18 @@ import secrets
 import socket
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
 from .._constants import (
+    API_MEETING_LIST,
     API_PARTICIPANT_LIST,
     LOGGER_NAME,
     LOGID_HEADER,
+    MEETING_LIST_PATH,
     PARTICIPANT_LIST_PATH,
     RATELIMIT_LIMIT_HEADER,
     RATELIMIT_RESET_HEADER,
@@ -34,12 +37,21 @@ from .._constants import (
     TOKEN_MAX_LIFETIME,
 )
 from ..errors import RATE_LIMITED_CODE
-from ..models import JSON_ENCODER, MeetingQuery, Participant, UserIdType
+from ..models import JSON_ENCODER, MeetingQuery, MeetingStatus, Participant, UserIdType
 from ..ratelimit._protocol import RateLimit
 from ._api import ERRORS, ApiError, PageTokens, QueryRules, answer_page
-from ._data import Dataset, MeetingInfo
+from ._data import Dataset
 from ._faults import Fault, Faults, Latency
 from ._gateway import Gateway, WindowMode, format_reset
+from ._meeting_list import (
+    MEETING_LIST_ERRORS,
+    ListedMeeting,
+    ListingRule,
+    answer_meeting_list,
+    list_meetings,
+    listed_meeting,
+)
+from ._meetings import MeetingInfo
 from ._tokens import TokenStore
 
 __all__ = ["Emulator", "RequestRecord"]
@@ -71,6 +83,31 @@ _HTML_502 = (
 
 
 @dataclass(frozen=True, slots=True)
+class _Api:
+    """What differs between the VC data APIs served by the same machinery."""
+
+    path: str
+    bucket: str  # the gateway's bucket name, per app
+    errors: Mapping[int, tuple[int, str]]
+    partial: bytes  # how a success body starts: what truncated and reset answers send
+
+
+_PARTICIPANT_LIST = _Api(
+    PARTICIPANT_LIST_PATH,
+    API_PARTICIPANT_LIST,
+    ERRORS,
+    b'{"code":0,"msg":"success","data":{"participants":[{"participant_name":"',
+)
+_MEETING_LIST = _Api(
+    MEETING_LIST_PATH,
+    API_MEETING_LIST,
+    MEETING_LIST_ERRORS,
+    b'{"code":0,"msg":"success","data":{"meeting_list":[{"meeting_id":"',
+)
+_APIS = (_PARTICIPANT_LIST, _MEETING_LIST)
+
+
+@dataclass(frozen=True, slots=True)
 class RequestRecord:
     """One request the emulator answered (or dropped: ``status`` 0 for a reset)."""
 
@@ -94,20 +131,28 @@ class Emulator:
     See the package docstring for the semantics of every rule and choice.
 
     Parameters (all keyword-only):
-        meetings, seed: how many meetings to generate, from which seed (deterministic).
-        rate_limit, window: the gateway's limit per app (``None``: no gateway) and its
-            window, ``"sliding"`` or ``"fixed"``.
+        meetings, seed: how many ended meetings to generate, from which seed
+            (deterministic).
+        rate_limit, window: participant_list's gateway limit per app (``None``: no
+            gateway) and the window of both gateways, ``"sliding"`` or ``"fixed"``.
+        meeting_list_rate_limit: meeting_list's own limit per app (``None``: none).
+        meeting_listing: when meeting_list lists a meeting: ``"start"`` (its start lies
+            in the range) or ``"overlap"`` (it overlaps the range at all).
         faults: a :class:`Faults` (off by default). latency: seconds or a
-            :class:`Latency` added to each participant_list answer (overrides
+            :class:`Latency` added to each answer of either API (overrides
             ``faults.latency`` when non-zero).
         token_lifetime: seconds a tenant token lives (7200; scale it down in tests).
         user_id_permission: whether the default app may see user ids and employee ids.
         port, host: where to listen (ephemeral port on 127.0.0.1 by default).
         webinars, webinar_size: how many webinars (default: 1 when ``meetings >= 20``)
             and their participant count (3000).
+        ongoing: meetings still going on, besides ``meetings`` (default: 1 when
+            ``meetings >= 20``). recurring: meetings that reuse another's number
+            (default ``meetings // 20``). external: meetings of another tenant that
+            the tenant's people joined (default ``meetings // 20``).
         app_id, app_secret: the default app's credentials (derived from ``seed`` if unset).
-        anchor: unix time the newest meeting ends before (default: start of yesterday,
-            UTC); fix it for data identical across days.
+        anchor: unix time the newest ended meeting ends before (default: start of
+            yesterday, UTC); fix it for data identical across days.
         cache_meetings: how many meetings' generated rows and encoded pages to keep.
         clock, monotonic: wall and monotonic time sources, injectable for tests.
     """
@@ -119,6 +164,8 @@ class Emulator:
         seed: int = 0,
         rate_limit: RateLimit | None = _DEFAULT_RATE,
         window: WindowMode = "sliding",
+        meeting_list_rate_limit: RateLimit | None = _DEFAULT_RATE,
+        meeting_listing: ListingRule = "start",
         faults: Faults | None = None,
         latency: float | Latency = 0.0,
         token_lifetime: float = float(TOKEN_MAX_LIFETIME),
@@ -127,6 +174,9 @@ class Emulator:
         host: str = "127.0.0.1",
         webinars: int | None = None,
         webinar_size: int = 3000,
+        ongoing: int | None = None,
+        recurring: int | None = None,
+        external: int | None = None,
         app_id: str | None = None,
         app_secret: str | None = None,
         anchor: int | None = None,
@@ -134,6 +184,8 @@ class Emulator:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        if meeting_listing not in ("start", "overlap"):
+            raise ValueError(f"meeting_listing={meeting_listing!r}: must be 'start' or 'overlap'")
         self._clock = clock
         self._monotonic = monotonic
         self._data = Dataset(
@@ -144,11 +196,24 @@ class Emulator:
             webinar_size=webinar_size,
             anchor=anchor,
             cache_size=cache_meetings,
+            ongoing=ongoing,
+            recurring=recurring,
+            external=external,
         )
-        self.meetings: list[MeetingQuery] = [m.query for m in self._data.meetings]
+        self.meetings: list[MeetingQuery] = [m.query for m in self._data.ended]
+        self.ongoing: list[MeetingQuery] = [m.query for m in self._data.ongoing]
+        self.meeting_listing: ListingRule = meeting_listing
         self.requests: list[RequestRecord] = []
         self.rate_limit = rate_limit
-        self._gateway = Gateway(rate_limit, window) if rate_limit is not None else None
+        self.meeting_list_rate_limit = meeting_list_rate_limit
+        self._rates = {
+            PARTICIPANT_LIST_PATH: rate_limit,
+            MEETING_LIST_PATH: meeting_list_rate_limit,
+        }
+        self._gateways = {
+            path: Gateway(rate, window) if rate is not None else None
+            for path, rate in self._rates.items()
+        }
         self._window: WindowMode = window
         self.faults = faults or Faults()
         self._fault_rng = random.Random(self.faults.seed)
@@ -160,8 +225,12 @@ class Emulator:
         self._tokens.add_app(self.app_id, self.app_secret, user_id_permission=user_id_permission)
         self._rules = QueryRules()
         self._page_tokens = PageTokens(hashlib.sha256(f"page-token:{seed}".encode()).digest())
-        self._forced_until = 0.0
-        self._forced_span = 60.0
+        # Per path: (monotonic end of the forced window, its length).
+        self._forced: dict[str, tuple[float, float]] = {}
+        self._answers: dict[str, Callable[[Mapping[str, str], str], Awaitable[bytes]]] = {
+            PARTICIPANT_LIST_PATH: self._answer_participant_list,
+            MEETING_LIST_PATH: self._answer_meeting_list,
+        }
         self._api_count = 0
         self._host, self._port = host, port
         self._runner: web.AppRunner | None = None
@@ -183,6 +252,7 @@ class Emulator:
             raise RuntimeError("the emulator is already running")
         app = web.Application()
         app.router.add_get(PARTICIPANT_LIST_PATH, self._participant_list)
+        app.router.add_get(MEETING_LIST_PATH, self._meeting_list)
         app.router.add_post(TENANT_TOKEN_PATH, self._tenant_token)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
@@ -219,17 +289,38 @@ class Emulator:
 
     @property
     def webinars(self) -> list[MeetingQuery]:
-        return [m.query for m in self._data.meetings if m.webinar]
+        return [m.query for m in self._data.ended if m.webinar]
 
-    def meeting_info(self, meeting_no: str) -> MeetingInfo:
-        return self._data.by_no[meeting_no]
+    def meeting_info(self, meeting: MeetingQuery | str, start: int | None = None) -> MeetingInfo:
+        """The meeting a query names (by number and exact start), or the one meeting that
+        held a number. ``KeyError`` if there is none; ``ValueError`` if a number alone is
+        ambiguous (it recurs: pass the query or ``start``)."""
+        if isinstance(meeting, MeetingQuery):
+            number, start = meeting.meeting_no, meeting.meeting_start_time
+        else:
+            number = meeting
+        if start is not None:
+            found = self._data.find(number, start)
+            if found is None:
+                raise KeyError(f"no meeting numbered {number} started at {start}")
+            return found
+        held = self._data.numbered(number)
+        if not held:
+            raise KeyError(f"no meeting numbered {number}")
+        if len(held) > 1:
+            starts = ", ".join(str(m.start) for m in held)
+            raise ValueError(
+                f"meeting number {number} was held by {len(held)} meetings (starts {starts}): "
+                "name one by its MeetingQuery or start time"
+            )
+        return held[0]
 
     def participants(self, query: MeetingQuery | str) -> list[Participant]:
-        """What the default app receives for ``query`` (a meeting number: every participant,
-        open_id ids), in the order pages deliver them."""
+        """What the default app receives for ``query`` (a meeting number, if it does not
+        recur: every participant, open_id ids), in the order pages deliver them."""
+        meeting = self.meeting_info(query)
         if isinstance(query, str):
-            query = self._data.by_no[query].query
-        meeting = self._data.by_no[query.meeting_no]
+            query = meeting.query
         id_type = UserIdType(query.user_id_type)
         permitted = self._tokens.apps[self.app_id].user_id_permission
         role = query.webinar_user_role
@@ -241,6 +332,49 @@ class Emulator:
             room_id=query.room_id,
             webinar_role=None if role is None else str(role),
         )
+
+    def listed_meetings(
+        self,
+        start: int,
+        end: int,
+        *,
+        status: MeetingStatus | int = MeetingStatus.ENDED,
+        meeting_no: str | None = None,
+        user_id: str | None = None,
+        room_id: str | None = None,
+        meeting_type: int | None = None,
+        include_webinar: bool = False,
+        include_external: bool = False,
+        user_id_type: UserIdType | str = UserIdType.OPEN_ID,
+        app_id: str | None = None,
+    ) -> list[ListedMeeting]:
+        """What meeting_list lists for this query across all its pages, in page order, as
+        the default app (or ``app_id``) receives it. ``ValueError`` naming the code for a
+        query the endpoint would refuse."""
+        params = {
+            "start_time": str(start),
+            "end_time": str(end),
+            "meeting_status": str(int(status)),
+            "user_id_type": str(user_id_type),
+            "include_webinar": str(include_webinar).lower(),
+            "include_external_meetings": str(include_external).lower(),
+        }
+        for name, value in (
+            ("meeting_no", meeting_no),
+            ("user_id", user_id),
+            ("room_id", room_id),
+            ("meeting_type", meeting_type),
+        ):
+            if value is not None:
+                params[name] = str(value)
+        permitted = self._tokens.apps[app_id or self.app_id].user_id_permission
+        try:
+            query, _, found = list_meetings(
+                params, self._data, self._rules, rule=self.meeting_listing, now=self._clock
+            )
+        except ApiError as exc:
+            raise ValueError(f"meeting_list would answer {exc.code} {exc.detail}") from None
+        return [listed_meeting(m, self._data, query.id_type, permitted) for m in found]
 
     def add_app(
         self,
@@ -272,17 +406,36 @@ class Emulator:
         if not self._tokens.revoke(token):
             raise KeyError("unknown token")
 
-    def deny_meeting(self, meeting_no: str) -> None:
-        self._rules.denied.add(meeting_no)
+    @staticmethod
+    def _name(meeting: MeetingQuery | str) -> str | tuple[str, int]:
+        if isinstance(meeting, MeetingQuery):
+            return meeting.meeting_no, meeting.meeting_start_time
+        return meeting
 
-    def purge_meeting(self, meeting_no: str) -> None:
-        """The meeting still exists but its data is gone: 121004 from now on."""
-        self._rules.purged.add(meeting_no)
+    def deny_meeting(self, meeting: MeetingQuery | str) -> None:
+        """participant_list answers 121005 (HTTP 403) for this meeting (a query: that one
+        meeting; a number: every meeting that held it, and meeting_list filtered by it)."""
+        self._rules.denied.add(self._name(meeting))
 
-    def force_rate_limit(self, seconds: float) -> None:
-        """Every participant_list request answers 429 for the next ``seconds``."""
-        self._forced_until = max(self._forced_until, self._monotonic() + seconds)
-        self._forced_span = seconds
+    def purge_meeting(self, meeting: MeetingQuery | str) -> None:
+        """The meeting still exists (meeting_list lists it) but its data is gone:
+        participant_list answers 121004 from now on. A query or a number, as above."""
+        self._rules.purged.add(self._name(meeting))
+
+    def deny_app(self, app_id: str | None = None) -> None:
+        """The app's creator lacks the VC admin role: every participant_list and
+        meeting_list request of ``app_id`` (default app) answers 121005 (HTTP 403)."""
+        self._rules.denied_apps.add(app_id or self.app_id)
+
+    def force_rate_limit(self, seconds: float, path: str | None = None) -> None:
+        """Every request to ``path`` (default: both VC data APIs) answers 429 for the next
+        ``seconds``, whatever its gateway says."""
+        known = [api.path for api in _APIS]
+        if path is not None and path not in known:
+            raise ValueError(f"path={path!r}: not a VC data API of the emulator")
+        for p in known if path is None else [path]:
+            until, _ = self._forced.get(p, (0.0, 0.0))
+            self._forced[p] = (max(until, self._monotonic() + seconds), seconds)
 
     def reset_log(self) -> None:
         self.requests.clear()
@@ -397,6 +550,28 @@ class Emulator:
         return self._json(400, code, msg, log_id)
 
     async def _participant_list(self, request: web.Request) -> web.StreamResponse:
+        return await self._vc_api(request, _PARTICIPANT_LIST)
+
+    async def _meeting_list(self, request: web.Request) -> web.StreamResponse:
+        return await self._vc_api(request, _MEETING_LIST)
+
+    def _throttle(self, api: _Api, app_id: str, mono: float, wall: float) -> dict[str, str] | None:
+        """``None`` if the API's gateway admits the request, else the 429's headers."""
+        until, span = self._forced.get(api.path, (0.0, 0.0))
+        reset = until - mono if until > mono else None
+        gateway = self._gateways[api.path]
+        if reset is None and gateway is not None:
+            reset = gateway.admit((api.bucket, app_id), wall if self._window == "fixed" else mono)
+        if reset is None:
+            return None
+        # A forced window without a gateway is formatted at the forced span's scale.
+        rate = self._rates[api.path] or RateLimit(period=span)
+        return {
+            RATELIMIT_LIMIT_HEADER: str(rate.requests),
+            RATELIMIT_RESET_HEADER: format_reset(reset, rate.period),
+        }
+
+    async def _vc_api(self, request: web.Request, api: _Api) -> web.StreamResponse:
         mono, wall = self._monotonic(), self._clock()
         log_id = self._log_id()
         info, code, token = self._tokens.check(request.headers.get("Authorization"), mono)
@@ -404,24 +579,10 @@ class Emulator:
             self._record(request, mono, wall, token or None, AUTH_STATUS, code, log_id)
             return self._json(AUTH_STATUS, code, _AUTH_MSGS[code], log_id)
         app_id = info.app_id
-        reset = self._forced_until - mono if self._forced_until > mono else None
-        if reset is None and self._gateway is not None:
-            now = wall if self._window == "fixed" else mono
-            reset = self._gateway.admit((API_PARTICIPANT_LIST, app_id), now)
-        if reset is not None:
-            # A forced window without a gateway is formatted at the forced span's scale.
-            rate = self.rate_limit or RateLimit(period=self._forced_span)
+        refused = self._throttle(api, app_id, mono, wall)
+        if refused is not None:
             self._record(request, mono, wall, token, 429, RATE_LIMITED_CODE, log_id, app_id=app_id)
-            return self._json(
-                429,
-                RATE_LIMITED_CODE,
-                RATE_LIMITED_MSG,
-                log_id,
-                {
-                    RATELIMIT_LIMIT_HEADER: str(rate.requests),
-                    RATELIMIT_RESET_HEADER: format_reset(reset, rate.period),
-                },
-            )
+            return self._json(429, RATE_LIMITED_CODE, RATE_LIMITED_MSG, log_id, refused)
         self._api_count += 1
         if self._api_count == self.faults.revoke_token_after:
             self._tokens.revoke(token)  # this request still succeeds; the next one does not
@@ -430,26 +591,44 @@ class Emulator:
         if delay > 0:
             await asyncio.sleep(delay)
         if fault is not Fault.NONE:
-            return await self._fault(request, fault, mono, wall, token, app_id, log_id)
-        permitted = self._tokens.apps[app_id].user_id_permission
-        meeting = self._data.by_no.get(request.query.get("meeting_no", ""))
-        if meeting is not None and self._data.costly(meeting, _THREAD_BUILD_MIN):
-            await self._build(meeting, permitted)
+            return await self._fault(request, api, fault, mono, wall, token, app_id, log_id)
         try:
-            body = answer_page(
-                request.query,
-                self._data,
-                self._rules,
-                self._page_tokens,
-                permitted=permitted,
-                now=self._clock,
-            )
+            if app_id in self._rules.denied_apps:
+                raise ApiError(121005, "the app's creator is not a VC admin")
+            body = await self._answers[api.path](request.query, app_id)
         except ApiError as exc:
-            status, msg = ERRORS[exc.code]
+            status, msg = api.errors[exc.code]
             self._record(request, mono, wall, token, status, exc.code, log_id, app_id=app_id)
             return self._json(status, exc.code, msg, log_id)
         self._record(request, mono, wall, token, 200, 0, log_id, app_id=app_id)
         return web.Response(body=body, headers={"Content-Type": _JSON, LOGID_HEADER: log_id})
+
+    async def _answer_participant_list(self, params: Mapping[str, str], app_id: str) -> bytes:
+        permitted = self._tokens.apps[app_id].user_id_permission
+        raw_start = params.get("meeting_start_time", "")
+        if raw_start.isascii() and raw_start.isdigit():
+            meeting = self._data.find(params.get("meeting_no", ""), int(raw_start))
+            if meeting is not None and self._data.costly(meeting, _THREAD_BUILD_MIN):
+                await self._build(meeting, permitted)
+        return answer_page(
+            params,
+            self._data,
+            self._rules,
+            self._page_tokens,
+            permitted=permitted,
+            now=self._clock,
+        )
+
+    async def _answer_meeting_list(self, params: Mapping[str, str], app_id: str) -> bytes:
+        return answer_meeting_list(
+            params,
+            self._data,
+            self._rules,
+            self._page_tokens,
+            permitted=self._tokens.apps[app_id].user_id_permission,
+            rule=self.meeting_listing,
+            now=self._clock,
+        )
 
     async def _build(self, meeting: MeetingInfo, permitted: bool) -> None:
         """Generate a meeting's rows in a worker thread, once however many ask.
@@ -480,6 +659,7 @@ class Emulator:
     async def _fault(
         self,
         request: web.Request,
+        api: _Api,
         fault: Fault,
         mono: float,
         wall: float,
@@ -493,7 +673,7 @@ class Emulator:
             self._record(
                 request, mono, wall, token, status, 121001, log_id, app_id=app_id, fault=name
             )
-            return self._json(status, 121001, ERRORS[121001][1], log_id)
+            return self._json(status, 121001, api.errors[121001][1], log_id)
         if fault is Fault.HTML:
             self._record(request, mono, wall, token, 502, None, log_id, app_id=app_id, fault=name)
             return web.Response(
@@ -501,7 +681,7 @@ class Emulator:
                 status=502,
                 headers={"Content-Type": "text/html", LOGID_HEADER: log_id},
             )
-        body = b'{"code":0,"msg":"success","data":{"participants":[{"participant_name":"'
+        body = api.partial
         if fault is Fault.TRUNCATED:
             self._record(request, mono, wall, token, 200, None, log_id, app_id=app_id, fault=name)
             return web.Response(body=body, headers={"Content-Type": _JSON, LOGID_HEADER: log_id})
