@@ -4,6 +4,11 @@ Order of checks for ``GET participant_list`` (as the platform's gateway, then ba
 authorization header and token → rate-limit gateway (forced windows first) → injected
 fault → latency → the endpoint's own rules (see ``_api``). Every answer, errors and
 faults included, carries ``X-Tt-Logid``; error bodies also carry ``error.log_id``.
+
+The identity endpoints (user OAuth, store apps) and their controls come from the
+``IdentityEndpoints`` mixin (``_identity``). A VC API finds the data a token may read
+with ``self._dataset_for(info)`` (its tenant's meetings) and charges the gateway bucket
+``self._bucket(api, info)`` (per API, app and tenant).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import secrets
 import socket
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +45,9 @@ from ._api import ERRORS, ApiError, PageTokens, QueryRules, answer_page
 from ._data import Dataset, MeetingInfo
 from ._faults import Fault, Faults, Latency
 from ._gateway import Gateway, WindowMode, format_reset
-from ._tokens import TokenStore
+from ._identity import DEFAULT_REDIRECT_URIS, IdentityEndpoints
+from ._tenants import ground_truth
+from ._tokens import CredentialError, TokenStore
 
 __all__ = ["Emulator", "RequestRecord"]
 
@@ -58,11 +65,13 @@ AUTH_STATUS = 400
 _AUTH_MSGS = {
     99991661: "Missing access token for authorization. Please make a request with token attached.",
     99991663: "Invalid access token for authorization. Please make a request with token attached.",
+    99991668: "Invalid user access token. Please make a request with a valid token.",
     99991671: "Invalid access token format, must start with 't-' or 'u-'.",
     99991677: "user access token expired",
+    99991679: "The user has not granted the app the scope this API needs.",
 }
-TOKEN_BAD_PARAM = 10003
-TOKEN_BAD_SECRET = 10014
+# The default app's registration, as the identity controls need it.
+_ONE_YEAR = 365 * 86_400.0
 _HTML_502 = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
@@ -88,7 +97,7 @@ class RequestRecord:
     fault: str | None = None  # the injected fault, if any
 
 
-class Emulator:
+class Emulator(IdentityEndpoints):
     """A local Feishu VC platform. Use as ``async with Emulator(...) as emu:``.
 
     See the package docstring for the semantics of every rule and choice.
@@ -106,6 +115,13 @@ class Emulator:
         webinars, webinar_size: how many webinars (default: 1 when ``meetings >= 20``)
             and their participant count (3000).
         app_id, app_secret: the default app's credentials (derived from ``seed`` if unset).
+        redirect_uris, refresh_user_token: the default app's registered redirect URIs
+            (loopback patterns by default) and its "refresh user_access_token" switch.
+        user_token_lifetime, refresh_token_lifetime, code_lifetime, refresh_grace: the
+            OAuth lifetimes in seconds (7200, 365 days, 300, 60; scale them in tests).
+        auto_approve: the authorize page approves at once (302) instead of asking.
+        ticket_callback_url, ticket_grace: where store apps' app_tickets are pushed
+            (127.0.0.1 only) and how long a superseded ticket stays valid (3600).
         anchor: unix time the newest meeting ends before (default: start of yesterday,
             UTC); fix it for data identical across days.
         cache_meetings: how many meetings' generated rows and encoded pages to keep.
@@ -133,6 +149,15 @@ class Emulator:
         cache_meetings: int = 1024,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        redirect_uris: Sequence[str] = DEFAULT_REDIRECT_URIS,
+        refresh_user_token: bool = True,
+        user_token_lifetime: float = float(TOKEN_MAX_LIFETIME),
+        refresh_token_lifetime: float = _ONE_YEAR,
+        code_lifetime: float = 300.0,
+        refresh_grace: float = 60.0,
+        auto_approve: bool = False,
+        ticket_callback_url: str | None = None,
+        ticket_grace: float = 3600.0,
     ) -> None:
         self._clock = clock
         self._monotonic = monotonic
@@ -157,7 +182,13 @@ class Emulator:
         creds = random.Random(f"app:{seed}")
         self.app_id = app_id or f"cli_{creds.getrandbits(64):016x}"
         self.app_secret = app_secret or f"{creds.getrandbits(128):032x}"
-        self._tokens.add_app(self.app_id, self.app_secret, user_id_permission=user_id_permission)
+        self._tokens.add_app(
+            self.app_id,
+            self.app_secret,
+            user_id_permission=user_id_permission,
+            redirect_uris=redirect_uris,
+            refresh_user_token=refresh_user_token,
+        )
         self._rules = QueryRules()
         self._page_tokens = PageTokens(hashlib.sha256(f"page-token:{seed}".encode()).digest())
         self._forced_until = 0.0
@@ -165,10 +196,34 @@ class Emulator:
         self._api_count = 0
         self._host, self._port = host, port
         self._runner: web.AppRunner | None = None
-        self._builds: dict[int, asyncio.Task[None]] = {}
+        self._builds: dict[tuple[int, int], asyncio.Task[None]] = {}
         self.base_url = ""
         self._logid_prefix = ""
         self._logid_n = 0
+
+        def make_dataset(count: int, tenant_seed: int) -> Dataset:
+            # Another tenant's meetings: same shape and anchor day, its own seed.
+            return Dataset(
+                count,
+                seed=tenant_seed,
+                now=clock(),
+                webinars=webinars,
+                webinar_size=webinar_size,
+                anchor=self._data.anchor,
+                cache_size=cache_meetings,
+            )
+
+        self._init_identity(
+            seed=seed,
+            make_dataset=make_dataset,
+            user_token_lifetime=user_token_lifetime,
+            refresh_token_lifetime=refresh_token_lifetime,
+            code_lifetime=code_lifetime,
+            refresh_grace=refresh_grace,
+            auto_approve=auto_approve,
+            ticket_callback_url=ticket_callback_url,
+            ticket_grace=ticket_grace,
+        )
 
     def __repr__(self) -> str:
         return (
@@ -184,6 +239,7 @@ class Emulator:
         app = web.Application()
         app.router.add_get(PARTICIPANT_LIST_PATH, self._participant_list)
         app.router.add_post(TENANT_TOKEN_PATH, self._tenant_token)
+        self._add_identity_routes(app)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
         await runner.setup()
@@ -208,6 +264,7 @@ class Emulator:
         for task in builds:
             task.cancel()
         await asyncio.gather(*builds, return_exceptions=True)
+        await self._close_identity()
 
     async def __aenter__(self) -> Emulator:
         return await self.start()
@@ -226,21 +283,9 @@ class Emulator:
 
     def participants(self, query: MeetingQuery | str) -> list[Participant]:
         """What the default app receives for ``query`` (a meeting number: every participant,
-        open_id ids), in the order pages deliver them."""
-        if isinstance(query, str):
-            query = self._data.by_no[query].query
-        meeting = self._data.by_no[query.meeting_no]
-        id_type = UserIdType(query.user_id_type)
+        open_id ids), in the order pages deliver them. Other tenants: ``tenant(key)``."""
         permitted = self._tokens.apps[self.app_id].user_id_permission
-        role = query.webinar_user_role
-        return self._data.participants(
-            meeting,
-            id_type,
-            permitted,
-            user_id=query.user_id,
-            room_id=query.room_id,
-            webinar_role=None if role is None else str(role),
-        )
+        return ground_truth(self._data, query, permitted)
 
     def add_app(
         self,
@@ -248,10 +293,21 @@ class Emulator:
         app_secret: str | None = None,
         *,
         user_id_permission: bool = False,
+        name: str = "",
+        redirect_uris: Sequence[str] = DEFAULT_REDIRECT_URIS,
+        refresh_user_token: bool = True,
     ) -> tuple[str, str]:
+        """Register another custom app (of the home tenant); returns its credentials."""
         app_id = app_id or "cli_" + secrets.token_hex(8)
         app_secret = app_secret or secrets.token_hex(16)
-        self._tokens.add_app(app_id, app_secret, user_id_permission=user_id_permission)
+        self._tokens.add_app(
+            app_id,
+            app_secret,
+            user_id_permission=user_id_permission,
+            name=name,
+            redirect_uris=redirect_uris,
+            refresh_user_token=refresh_user_token,
+        )
         return app_id, app_secret
 
     def tenant_token(self, app_id: str | None = None) -> str:
@@ -269,7 +325,8 @@ class Emulator:
         return self._tokens.user_token(app, expires_in, self._monotonic())
 
     def revoke_token(self, token: str) -> None:
-        if not self._tokens.revoke(token):
+        """Revoke an access token (99991663 from now on) or a refresh token (20064)."""
+        if not self._tokens.revoke(token) and not self._oauth.revoke(token):
             raise KeyError("unknown token")
 
     def deny_meeting(self, meeting_no: str) -> None:
@@ -363,19 +420,21 @@ class Emulator:
     async def _tenant_token(self, request: web.Request) -> web.Response:
         mono, wall = self._monotonic(), self._clock()
         log_id = self._log_id()
+        failed = self._injected(request, "tenant_token", mono, wall, log_id)
+        if failed is not None:
+            return failed
         app_id: str | None = None
         try:
             body: Any = json.loads(await request.read())
         except ValueError:
             body = None
         if isinstance(body, dict):
-            raw_id, raw_secret = body.get("app_id"), body.get("app_secret")
+            raw_id = body.get("app_id")
             app_id = raw_id if isinstance(raw_id, str) else None
-        app = self._tokens.apps.get(app_id) if app_id else None
-        if not isinstance(body, dict) or app is None or not isinstance(raw_secret, str):
-            code, msg = TOKEN_BAD_PARAM, "app_id or app_secret is invalid"
-        elif not secrets.compare_digest(raw_secret.encode(), app.app_secret.encode()):
-            code, msg = TOKEN_BAD_SECRET, "app secret invalid"
+        try:
+            app = self._tokens.authenticate(body, store=False)
+        except CredentialError as err:
+            code, msg = err.code, err.msg
         else:
             token, left = self._tokens.tenant_token(app.app_id, mono)
             self._record(
@@ -407,7 +466,7 @@ class Emulator:
         reset = self._forced_until - mono if self._forced_until > mono else None
         if reset is None and self._gateway is not None:
             now = wall if self._window == "fixed" else mono
-            reset = self._gateway.admit((API_PARTICIPANT_LIST, app_id), now)
+            reset = self._gateway.admit(self._bucket(API_PARTICIPANT_LIST, info), now)
         if reset is not None:
             # A forced window without a gateway is formatted at the forced span's scale.
             rate = self.rate_limit or RateLimit(period=self._forced_span)
@@ -432,13 +491,14 @@ class Emulator:
         if fault is not Fault.NONE:
             return await self._fault(request, fault, mono, wall, token, app_id, log_id)
         permitted = self._tokens.apps[app_id].user_id_permission
-        meeting = self._data.by_no.get(request.query.get("meeting_no", ""))
-        if meeting is not None and self._data.costly(meeting, _THREAD_BUILD_MIN):
-            await self._build(meeting, permitted)
+        data = self._dataset_for(info)
+        meeting = data.by_no.get(request.query.get("meeting_no", ""))
+        if meeting is not None and data.costly(meeting, _THREAD_BUILD_MIN):
+            await self._build(data, meeting, permitted)
         try:
             body = answer_page(
                 request.query,
-                self._data,
+                data,
                 self._rules,
                 self._page_tokens,
                 permitted=permitted,
@@ -451,7 +511,7 @@ class Emulator:
         self._record(request, mono, wall, token, 200, 0, log_id, app_id=app_id)
         return web.Response(body=body, headers={"Content-Type": _JSON, LOGID_HEADER: log_id})
 
-    async def _build(self, meeting: MeetingInfo, permitted: bool) -> None:
+    async def _build(self, data: Dataset, meeting: MeetingInfo, permitted: bool) -> None:
         """Generate a meeting's rows in a worker thread, once however many ask.
 
         Generating a 3,000-participant webinar takes tens of milliseconds; done on the
@@ -459,17 +519,20 @@ class Emulator:
         gateway in a bunch, which a sliding window would refuse as a burst the client
         never sent.
         """
-        task = self._builds.get(meeting.index)
+        key = (id(data), meeting.index)  # each tenant's dataset numbers its meetings from 0
+        task = self._builds.get(key)
         if task is None:
-            task = asyncio.get_running_loop().create_task(self._build_rows(meeting, permitted))
-            self._builds[meeting.index] = task
-            task.add_done_callback(lambda _: self._builds.pop(meeting.index, None))
+            task = asyncio.get_running_loop().create_task(
+                self._build_rows(data, meeting, permitted)
+            )
+            self._builds[key] = task
+            task.add_done_callback(lambda _: self._builds.pop(key, None))
         await asyncio.shield(task)
 
-    async def _build_rows(self, meeting: MeetingInfo, permitted: bool) -> None:
-        built = await asyncio.to_thread(self._data.build, meeting, UserIdType.OPEN_ID, permitted)
-        if not self._data.has_rows(meeting):
-            self._data.store(meeting, built, UserIdType.OPEN_ID, permitted)
+    async def _build_rows(self, data: Dataset, meeting: MeetingInfo, permitted: bool) -> None:
+        built = await asyncio.to_thread(data.build, meeting, UserIdType.OPEN_ID, permitted)
+        if not data.has_rows(meeting):
+            data.store(meeting, built, UserIdType.OPEN_ID, permitted)
 
     def _delay(self) -> float:
         latency = self._latency
