@@ -85,7 +85,22 @@ future", the fixed window and record wall times; ``monotonic`` (default
 """
 
 from ._data import MeetingInfo
-from ._faults import Fault, Faults, Latency
+from ._faults import Fault, Faults, Latency, TokenEndpoint
+from ._oauth import AuthorizeError, OAuthUser
 from ._server import Emulator, RequestRecord
+from ._store_apps import StoreApp
+from ._tenants import TenantView
 
-__all__ = ["Emulator", "Fault", "Faults", "Latency", "MeetingInfo", "RequestRecord"]
+__all__ = [
+    "AuthorizeError",
+    "Emulator",
+    "Fault",
+    "Faults",
+    "Latency",
+    "MeetingInfo",
+    "OAuthUser",
+    "RequestRecord",
+    "StoreApp",
+    "TenantView",
+    "TokenEndpoint",
+]

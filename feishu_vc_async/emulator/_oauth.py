@@ -66,7 +66,7 @@ _VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")  # RFC 7636 section 4.1
 _CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url of a SHA-256, no padding
 
 
-class AuthorizeError(Exception):
+class AuthorizeError(ValueError):
     """The authorize request cannot be served: an error page (HTTP 400), no redirect."""
 
 
