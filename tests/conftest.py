@@ -55,9 +55,9 @@ async def browser() -> AsyncIterator[Browser]:
     CI or FEISHU_VC_REQUIRE_BROWSER=1 requires it."""
     executable = find_chromium()
     if executable is None:
-        reason = "chromium is not installed (apt-get install chromium): browser test skipped"
+        reason = "chromium is not installed (apt-get install chromium)"
         if _browser_required():
-            pytest.fail(f"a browser is required here (CI / FEISHU_VC_REQUIRE_BROWSER) but {reason}")
-        pytest.skip(reason)
+            pytest.fail(f"CI / FEISHU_VC_REQUIRE_BROWSER=1 require a browser, but {reason}")
+        pytest.skip(f"browser test skipped: {reason}")
     async with await Browser.launch(executable) as b:
         yield b

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -251,8 +250,12 @@ class IdentityEndpoints:
         tenant). The app_ticket pushes go to ``ticket_callback_url`` (default: the
         emulator's ``ticket_callback_url``); it must be on 127.0.0.1.
         """
-        app_id = app_id or "cli_" + secrets.token_hex(8)
-        app_secret = app_secret or secrets.token_hex(16)
+        # Derived from the seed, like the default app: the same tenants and data each run.
+        n = sum(a.store for a in self._tokens.apps.values())
+        app_id = app_id or "cli_" + derive_key(f"store-app:{self._seed}:{n}")
+        app_secret = app_secret or "".join(
+            derive_key(f"store-secret:{self._seed}:{n}:{half}") for half in (0, 1)
+        )
         if isinstance(tenants, int):
             keys = tuple(derive_key(f"tenant:{self._seed}:{app_id}:{i}") for i in range(tenants))
         else:

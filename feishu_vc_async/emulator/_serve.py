@@ -11,6 +11,7 @@ import contextlib
 import signal
 import sys
 
+from .._constants import AUTHORIZE_PATH
 from ..ratelimit._protocol import RateLimit
 from ._faults import Faults, Latency
 from ._server import Emulator
@@ -85,6 +86,8 @@ async def _serve(args: argparse.Namespace) -> None:
             f"  app_id:     {emu.app_id}",
             f"  app_secret: {emu.app_secret}",
             f"  meetings:   {len(emu.meetings)} (seed {args.seed}), rate limit {rate}",
+            f"  authorize:  {emu.accounts_url}{AUTHORIZE_PATH} "
+            "(redirect to http://127.0.0.1:<any port>/callback)",
             "  e.g. meeting_no={0.meeting_no} meeting_start_time={0.meeting_start_time} "
             "meeting_end_time={0.meeting_end_time}".format(emu.meetings[0])
             if emu.meetings

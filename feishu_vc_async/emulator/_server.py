@@ -70,7 +70,7 @@ _AUTH_MSGS = {
     99991677: "user access token expired",
     99991679: "The user has not granted the app the scope this API needs.",
 }
-# The default app's registration, as the identity controls need it.
+# Refresh tokens end this long after the user's approval (the platform's 365 days).
 _ONE_YEAR = 365 * 86_400.0
 _HTML_502 = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
