@@ -48,6 +48,7 @@ from ._tokens import (
     CredentialError,
     TokenInfo,
     TokenStore,
+    whole_seconds,
 )
 
 __all__ = ["DEFAULT_REDIRECT_URIS", "IdentityEndpoints"]
@@ -63,10 +64,6 @@ _HTML_500 = (
     b"<center><h1>500 Internal Server Error</h1></center>\r\n<hr><center>nginx</center>\r\n"
     b"</body>\r\n</html>\r\n"
 )
-
-
-def _whole(seconds: float) -> int:
-    return max(1, int(seconds))
 
 
 async def _json_body(request: web.Request) -> object:
@@ -327,6 +324,33 @@ class IdentityEndpoints:
         url = self._ticket_urls.get(app_id) or self.ticket_callback_url
         return None if url is None else check_loopback_url(url)
 
+    def _log_token(
+        self,
+        request: web.Request,
+        mono: float,
+        wall: float,
+        log_id: str,
+        status: int,
+        code: int | None,
+        *,
+        app_id: str | None = None,
+        fault: str | None = None,
+    ) -> None:
+        """Record a token endpoint's answer (no bearer token: the secrets are in the body,
+        which is never recorded)."""
+        self._record(
+            request,
+            mono,
+            wall,
+            None,
+            status,
+            code,
+            log_id,
+            token_request=True,
+            app_id=app_id,
+            fault=fault,
+        )
+
     def _injected(
         self, request: web.Request, endpoint: str, mono: float, wall: float, log_id: str
     ) -> web.Response | None:
@@ -335,30 +359,16 @@ class IdentityEndpoints:
         if failure is None:
             return None
         if failure.code is None:
-            self._record(
-                request, mono, wall, None, 500, None, log_id, token_request=True, fault="html"
-            )
+            self._log_token(request, mono, wall, log_id, 500, None, fault="html")
             return web.Response(
                 body=_HTML_500, status=500, headers={"Content-Type": _HTML, LOGID_HEADER: log_id}
             )
         fault = "server_error"
         if endpoint == "user_token":
             err = OAuthError(failure.code, "injected failure")
-            self._record(
-                request,
-                mono,
-                wall,
-                None,
-                err.status,
-                err.code,
-                log_id,
-                token_request=True,
-                fault=fault,
-            )
+            self._log_token(request, mono, wall, log_id, err.status, err.code, fault=fault)
             return self._flat(err.status, err.body(), log_id)
-        self._record(
-            request, mono, wall, None, 500, failure.code, log_id, token_request=True, fault=fault
-        )
+        self._log_token(request, mono, wall, log_id, 500, failure.code, fault=fault)
         return self._json(500, failure.code, "internal error", log_id)
 
     def _flat(self, status: int, body: dict[str, Any], log_id: str) -> web.Response:
@@ -437,19 +447,9 @@ class IdentityEndpoints:
         try:
             answer = self._oauth.token(body, mono)
         except OAuthError as err:
-            self._record(
-                request,
-                mono,
-                wall,
-                None,
-                err.status,
-                err.code,
-                log_id,
-                token_request=True,
-                app_id=app_id,
-            )
+            self._log_token(request, mono, wall, log_id, err.status, err.code, app_id=app_id)
             return self._flat(err.status, err.body(), log_id)
-        self._record(request, mono, wall, None, 200, 0, log_id, token_request=True, app_id=app_id)
+        self._log_token(request, mono, wall, log_id, 200, 0, app_id=app_id)
         return self._flat(200, answer, log_id)
 
     async def _v3(
@@ -467,19 +467,10 @@ class IdentityEndpoints:
         try:
             app_id, result = answer(body, mono)
         except CredentialError as err:
-            self._record(
-                request,
-                mono,
-                wall,
-                None,
-                400,
-                err.code,
-                log_id,
-                token_request=True,
-                app_id=self._known_app(_field(body, "app_id")),
-            )
+            known = self._known_app(_field(body, "app_id"))
+            self._log_token(request, mono, wall, log_id, 400, err.code, app_id=known)
             return self._json(400, err.code, err.msg, log_id)
-        self._record(request, mono, wall, None, 200, 0, log_id, token_request=True, app_id=app_id)
+        self._log_token(request, mono, wall, log_id, 200, 0, app_id=app_id)
         return self._ok(result, log_id)
 
     async def _ticket_resend(self, request: web.Request) -> web.Response:
@@ -508,7 +499,7 @@ class IdentityEndpoints:
         if not ticket or not self._tickets.valid(app.app_id, ticket, now):
             raise CredentialError(TOKEN_BAD_TICKET, "app_ticket is invalid")
         token, left = self._tokens.app_token(app.app_id, now)
-        answer = {"code": 0, "msg": "ok", "app_access_token": token, "expire": _whole(left)}
+        answer = {"code": 0, "msg": "ok", "app_access_token": token, "expire": whole_seconds(left)}
         return app.app_id, answer
 
     def _store_tenant(self, body: object, now: float) -> tuple[str, dict[str, Any]]:
@@ -525,5 +516,5 @@ class IdentityEndpoints:
             "code": 0,
             "msg": "ok",
             "tenant_access_token": token,
-            "expire": _whole(left),
+            "expire": whole_seconds(left),
         }

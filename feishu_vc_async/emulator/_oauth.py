@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from .._constants import OFFLINE_ACCESS_SCOPE
-from ._tokens import AppInfo, TokenStore
+from ._tokens import AppInfo, TokenStore, whole_seconds
 
 __all__ = [
     "OAUTH_ERRORS",
@@ -173,11 +173,6 @@ def _with_query(uri: str, params: dict[str, str]) -> str:
     parts = urlsplit(uri)
     added = urlencode(params)
     return urlunsplit(parts._replace(query=f"{parts.query}&{added}" if parts.query else added))
-
-
-def _whole(seconds: float) -> int:
-    """Seconds as the platform sends them: whole, at least 1."""
-    return max(1, int(seconds))
 
 
 class OAuthServer:
@@ -376,13 +371,13 @@ class OAuthServer:
         answer: dict[str, Any] = {
             "code": 0,
             "access_token": access,
-            "expires_in": _whole(self.user_token_lifetime),
+            "expires_in": whole_seconds(self.user_token_lifetime),
         }
         if OFFLINE_ACCESS_SCOPE in scopes:
             refresh = "ur-" + secrets.token_hex(_TOKEN_BYTES)
             self._refresh[refresh] = _RefreshToken(grant)
             answer["refresh_token"] = refresh
-            answer["refresh_token_expires_in"] = _whole(grant.expires_at - now)
+            answer["refresh_token_expires_in"] = whole_seconds(grant.expires_at - now)
         answer["token_type"] = "Bearer"
         answer["scope"] = " ".join(scopes)
         return answer

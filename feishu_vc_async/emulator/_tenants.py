@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..models import MeetingQuery, Participant, UserIdType
 from ._data import Dataset, MeetingInfo
@@ -77,7 +77,7 @@ class TenantView:
     """Ground truth of one tenant: its meetings and what participant_list returns."""
 
     tenant_key: str
-    _data: Dataset
+    _data: Dataset = field(repr=False)
 
     @property
     def meetings(self) -> list[MeetingQuery]:

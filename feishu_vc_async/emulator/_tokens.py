@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from .._constants import TOKEN_MAX_LIFETIME, TOKEN_REISSUE_WINDOW, VC_SCOPES
 
-__all__ = ["AppInfo", "CredentialError", "TokenInfo", "TokenStore"]
+__all__ = ["AppInfo", "CredentialError", "TokenInfo", "TokenStore", "whole_seconds"]
 
 AUTH_MISSING = 99991661
 AUTH_INVALID = 99991663
@@ -60,6 +60,11 @@ class AppInfo:
     @property
     def display_name(self) -> str:
         return self.name or self.app_id
+
+
+def whole_seconds(seconds: float) -> int:
+    """A lifetime as the platform's answers carry it: whole seconds, at least 1."""
+    return max(1, int(seconds))
 
 
 class CredentialError(Exception):
