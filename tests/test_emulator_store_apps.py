@@ -246,9 +246,13 @@ async def test_each_tenant_is_a_bucket_of_its_own(session: Any) -> None:
         statuses: dict[str, list[int]] = {}
         for key in app.tenant_keys:
             token = (await tenant_token(session, emu, a_token, key))[1]["tenant_access_token"]
+            # The control hands out the token the endpoint does, per tenant.
+            assert emu.tenant_token(app.app_id, tenant_key=key) == token
             query = emu.tenant(key).meetings[0]
             statuses[key] = [(await fetch(session, emu, token, query))[0] for _ in range(3)]
         assert list(statuses.values()) == [[200, 200, 429], [200, 200, 429]]
+        with pytest.raises(KeyError):
+            emu.tenant_token(app.app_id)  # which tenant?
         # The custom app of the home tenant has its own bucket as well.
         home = [
             (await fetch(session, emu, emu.tenant_token(), emu.meetings[0]))[0] for _ in range(3)

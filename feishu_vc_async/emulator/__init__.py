@@ -100,7 +100,8 @@ Semantics where the reference leaves room (decided here, so tests can rely on th
   from ``(seed, tenant_key)``, same anchor day, ``meetings`` of ``add_store_app`` or the
   home count); a tenant token or a user token reads its own tenant's meetings only.
   ``emu.tenant(key)`` (a :class:`TenantView`) gives ``.meetings`` and
-  ``.participants(query)``. An OAuth user's tenant is ``OAuthUser.tenant_key`` (None:
+  ``.participants(query)``; ``emu.tenant_token(app_id, tenant_key=key)`` the token the
+  store endpoint would hand out. An OAuth user's tenant is ``OAuthUser.tenant_key`` (None:
   home).
 * **Armed failures** of the token endpoints: ``emu.fail_token_endpoint(endpoint, times,
   code=None)`` makes the next ``times`` requests fail before any check, queued in
@@ -166,7 +167,7 @@ Semantics where the reference leaves room (decided here, so tests can rely on th
   user id permission per user (it is the app's ``user_id_permission``); the v1 OIDC
   endpoints and ``app_access_token/internal``; timed app_ticket pushes (only resend
   and ``push_app_ticket``), event encryption and verification tokens; a user
-  revoking an app.
+  revoking an app; the token endpoints' own rate limits (1000/min and 50/s for v2).
 
 Time is injectable: ``clock`` (wall, default ``time.time``) for "start not in the
 future", the fixed window and record wall times; ``monotonic`` (default

@@ -310,12 +310,19 @@ class Emulator(IdentityEndpoints):
         )
         return app_id, app_secret
 
-    def tenant_token(self, app_id: str | None = None) -> str:
-        """The tenant token the token endpoint would hand ``app_id`` now (no request)."""
-        app = app_id or self.app_id
-        if app not in self._tokens.apps:
-            raise KeyError(f"unknown app {app!r}")
-        return self._tokens.tenant_token(app, self._monotonic())[0]
+    def tenant_token(self, app_id: str | None = None, *, tenant_key: str | None = None) -> str:
+        """The tenant token the token endpoint would hand ``app_id`` now (no request); a
+        store app's needs the ``tenant_key`` of one of its tenants."""
+        app = self._tokens.apps.get(app_id or self.app_id)
+        if app is None:
+            raise KeyError(f"unknown app {app_id!r}")
+        if app.store and tenant_key not in app.tenant_keys:
+            raise KeyError(f"tenant {tenant_key!r} has not installed {app.app_id!r}")
+        if not app.store and tenant_key not in (None, self.tenant_key):
+            raise KeyError(f"a custom app belongs to the home tenant, not {tenant_key!r}")
+        # A custom app's tokens are the home tenant's: recorded as None, as the endpoint does.
+        key = tenant_key if app.store else None
+        return self._tokens.tenant_token(app.app_id, self._monotonic(), key)[0]
 
     def add_user_token(self, expires_in: float = 7200.0, *, app_id: str | None = None) -> str:
         """Register a static ``u-`` token of ``app_id`` (default app) living ``expires_in`` s."""
