@@ -29,7 +29,7 @@ Semantics where the reference leaves room (decided here, so tests can rely on th
   neither ``vc:room:readonly`` nor ``vc:rooms.room.detailinfo:read`` (``VC_SCOPES``) →
   99991679 (tokens of ``add_user_token`` carry no scopes and pass). All auth errors use
   HTTP 400 (the platform says "varies, often 400"). Auth failures do not reach the
-  rate-limit gateway (they have no app to charge).
+  rate-limit gateway (most have no app to charge; a missing scope is refused first too).
 * **Token endpoint** (custom apps). Unknown ``app_id``, a store app's or a malformed
   body → 10003, a wrong secret → 10014, both HTTP 400 with ``{"code", "msg", "error":
   {"log_id"}}``. A success is ``{"code":0,"msg":"ok","tenant_access_token":"t-…",
