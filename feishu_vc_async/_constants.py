@@ -10,6 +10,19 @@ PARTICIPANT_LIST_PATH = "/open-apis/vc/v1/participant_list"
 MEETING_LIST_PATH = "/open-apis/vc/v1/meeting_list"
 TENANT_TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal"
 
+# Identities (identity.md). The authorize page is on the accounts host, not the API's.
+FEISHU_ACCOUNTS_URL = "https://accounts.feishu.cn"
+LARK_ACCOUNTS_URL = "https://accounts.larksuite.com"
+AUTHORIZE_PATH = "/open-apis/authen/v1/authorize"
+USER_TOKEN_PATH = "/open-apis/authen/v2/oauth/token"
+APP_TICKET_RESEND_PATH = "/open-apis/auth/v3/app_ticket/resend"
+APP_ACCESS_TOKEN_PATH = "/open-apis/auth/v3/app_access_token"
+STORE_TENANT_TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token"
+# Without it the token endpoint hands out no refresh token.
+OFFLINE_ACCESS_SCOPE = "offline_access"
+# Either one lets a token read the VC data APIs (the reference's "any one of").
+VC_SCOPES = ("vc:room:readonly", "vc:rooms.room.detailinfo:read")
+
 # Names of the rate-limit buckets: the platform limits per API, so each API has its own.
 # An endpoint's name is its path without API_PREFIX, so these are also endpoint names.
 API_PARTICIPANT_LIST = "vc/v1/participant_list"

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
 
 import pytest
 from _virtual_time import VirtualLoop
+
+from tests._browser import Browser, find_chromium
 
 REDIS_URL = os.environ.get("FEISHU_VC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -44,3 +47,21 @@ def redis_url() -> str:
             pytest.fail(f"FEISHU_VC_REQUIRE_REDIS is set but {reason}")
         pytest.skip(reason)
     return REDIS_URL
+
+
+def _browser_required() -> bool:
+    return bool(os.environ.get("CI")) or os.environ.get("FEISHU_VC_REQUIRE_BROWSER") == "1"
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """A headless Chromium (``tests/_browser.py``); skips visibly without one, fails when
+    CI or FEISHU_VC_REQUIRE_BROWSER=1 requires it."""
+    executable = find_chromium()
+    if executable is None:
+        reason = "chromium is not installed (apt-get install chromium)"
+        if _browser_required():
+            pytest.fail(f"CI / FEISHU_VC_REQUIRE_BROWSER=1 require a browser, but {reason}")
+        pytest.skip(f"browser test skipped: {reason}")
+    async with await Browser.launch(executable) as b:
+        yield b

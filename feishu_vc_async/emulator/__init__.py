@@ -9,12 +9,17 @@
         emu.participants(emu.meetings[0])           # ground truth for a query
         emu.listed_meetings(start, end)             # ground truth of meeting_list
         emu.requests                                # list[RequestRecord]
+        emu.accounts_url                            # the authorize page's host (same server)
+        emu.add_store_app(tenants=2)                # a store app; emu.tenant(key) per tenant
 
-A real ``aiohttp.web`` server on 127.0.0.1 (ephemeral port by default) with three
-endpoints: ``POST /open-apis/auth/v3/tenant_access_token/internal``,
-``GET /open-apis/vc/v1/participant_list`` and ``GET /open-apis/vc/v1/meeting_list``.
-Any other path answers 404. The command ``feishu-vc emulator --port 8787 --meetings 200
---seed 7`` serves one until Ctrl-C.
+A real ``aiohttp.web`` server on 127.0.0.1 (ephemeral port by default) with the VC
+endpoints ``GET /open-apis/vc/v1/participant_list`` and ``GET /open-apis/vc/v1/meeting_list``,
+the custom-app token endpoint ``POST /open-apis/auth/v3/tenant_access_token/internal``,
+and the identity endpoints: user OAuth (``GET``/``POST /open-apis/authen/v1/authorize``,
+``POST /open-apis/authen/v2/oauth/token``) and store apps (``POST
+/open-apis/auth/v3/app_ticket/resend``, ``.../app_access_token``,
+``.../tenant_access_token``). Any other path answers 404. The command
+``feishu-vc emulator --port 8787 --meetings 200 --seed 7`` serves one until Ctrl-C.
 
 Semantics where the reference leaves room (decided here, so tests can rely on them):
 
@@ -31,29 +36,107 @@ Semantics where the reference leaves room (decided here, so tests can rely on th
   ``emu.meetings`` holds the ended ones' queries (exact times), ``emu.ongoing`` the
   ongoing ones' (``meeting_status`` 1, that moment as the end). Everything but the
   ongoing meetings' times is the same for the same seed and anchor.
-* **Auth.** ``Authorization: Bearer <token>``. Missing, empty or a bare ``Bearer`` →
-  99991661; a token not starting ``t-``/``u-`` (or another scheme) → 99991671; unknown,
-  revoked or expired tenant token → 99991663; expired user token → 99991677. All auth
-  errors use HTTP 400 (the platform says "varies, often 400"). Auth failures do not
-  reach the rate-limit gateway (they have no app to charge).
-* **Token endpoint.** Unknown ``app_id`` or a malformed body → 10003, a wrong secret →
-  10014, both HTTP 400 with ``{"code", "msg", "error": {"log_id"}}``. A success is
-  ``{"code":0,"msg":"ok","tenant_access_token":"t-…","expire":<whole seconds left>}``;
-  the same token is returned while more than ``token_lifetime * 1800/7200`` seconds
-  remain, then a new one (the old one stays valid until its own end). A revoked token
-  is never handed out again.
-* **Rate limit.** One bucket per (API, app): participant_list's limit is ``rate_limit``,
-  meeting_list's ``meeting_list_rate_limit`` (both 100 per 60 s by default; ``None``
-  disables that API's gateway); user tokens are charged to their app. ``window`` (for
-  both) is ``"sliding"`` (a log: no ``period`` span ever admits more than the limit) or
-  ``"fixed"`` (calendar windows aligned to multiples of ``period`` since the epoch, by
-  wall clock). Over the limit: HTTP 429, body ``{"code":99991400,"msg":"request trigger
-  frequency limit","error":{"log_id"}}``, headers ``x-ogw-ratelimit-limit`` (that API's
-  limit) and ``x-ogw-ratelimit-reset``: whole seconds rounded up (at least 1) when
-  ``period >= 60``, else a decimal string such as ``"0.350"`` so scaled tests can use
-  it. **Refused requests are not counted** toward the window.
-  ``force_rate_limit(seconds, path=None)`` answers 429 to everything of both APIs (or of
-  ``path`` only) for a while regardless.
+* **Auth** (one check, ``TokenStore.check``, shared by the VC APIs). ``Authorization:
+  Bearer <token>``. Missing, empty or a bare ``Bearer`` → 99991661; a token not
+  starting ``t-``/``u-`` (or another scheme; an app access token ``a-`` too) → 99991671;
+  an unknown ``u-`` token → 99991668; an unknown, revoked or expired tenant token, or a
+  revoked user token → 99991663; an expired user token (a refreshed one past its grace
+  included) → 99991677; a user token issued through OAuth whose granted scopes hold
+  neither ``vc:room:readonly`` nor ``vc:rooms.room.detailinfo:read`` (``VC_SCOPES``) →
+  99991679 (tokens of ``add_user_token`` carry no scopes and pass). All auth errors use
+  HTTP 400 (the platform says "varies, often 400"). Auth failures do not reach the
+  rate-limit gateway (most have no app to charge; a missing scope is refused first too).
+* **Token endpoint** (custom apps). Unknown ``app_id``, a store app's or a malformed
+  body → 10003, a wrong secret → 10014, both HTTP 400 with ``{"code", "msg", "error":
+  {"log_id"}}``. A success is ``{"code":0,"msg":"ok","tenant_access_token":"t-…",
+  "expire":<whole seconds left>}``; the same token is returned while more than
+  ``token_lifetime * 1800/7200`` seconds remain, then a new one (the old one stays
+  valid until its own end). A revoked token is never handed out again.
+* **Authorize page** (``GET /open-apis/authen/v1/authorize``). The platform serves it
+  on ``accounts.feishu.cn``; here the same server does (``emu.accounts_url`` equals
+  ``base_url``). Checked in this order, each refusal an HTML error page with HTTP 400
+  and ``id="error"`` (nothing is redirected to an unchecked URI): ``client_id`` unknown;
+  ``redirect_uri`` missing or not registered; ``response_type`` not ``code``;
+  ``code_challenge_method`` missing or not ``S256``; ``code_challenge`` not 43 base64url
+  characters. **Redirect URIs**: a registered URI matches itself exactly; an ``http``
+  one on 127.0.0.1, localhost or [::1] registered without a port matches that host,
+  path and query on any port (RFC 8252). Apps register ``http://127.0.0.1/callback``
+  and ``http://localhost/callback`` unless given ``redirect_uris``. ``scope`` is
+  space-separated (absent: none); ``state`` is optional and echoed. The page names the
+  app (``id="app-name"``), the signed-in user ``emu.user`` (``id="user"``, an
+  :class:`OAuthUser`) and the scopes (``id="scopes"``), with buttons ``id="approve"``
+  and ``id="deny"`` that POST the form back; the decision answers 302 to
+  ``redirect_uri?code=…&state=…`` or ``?error=access_denied&state=…`` (a query the URI
+  already has is kept). A form is decided once; again → 400 page. ``auto_approve=True``
+  (or ``emu.auto_approve``) answers the GET with the approving 302 at once;
+  ``emu.authorize(url, approve=True)`` returns that redirect without HTTP, raising
+  :class:`AuthorizeError` where the page would refuse; ``emu.authorize_url(...)`` builds
+  the URL.
+* **v2 token endpoint** (``POST /open-apis/authen/v2/oauth/token``, JSON). Answers are
+  flat: ``{"code":0,"access_token":"u-…","expires_in","refresh_token":"ur-…",
+  "refresh_token_expires_in","token_type":"Bearer","scope"}`` (tokens about 1 KB, as
+  real ones; ``expires_in`` whole seconds of ``user_token_lifetime``), refusals
+  ``{"code","error","error_description"}`` with HTTP 400 (20050 → 500, 20072 → 503),
+  ``Cache-Control: no-store`` and ``X-Tt-Logid``. Checks in order: body not a JSON
+  object, a field not a string, or an unknown ``grant_type`` → 20063; ``grant_type``,
+  ``client_id``, ``client_secret`` or the grant's fields missing or empty → 20001;
+  unknown ``client_id`` or wrong secret → 20002. *authorization_code*: code unknown or
+  another app's → 20003, used → 20065, older than ``code_lifetime`` (300 s) → 20004,
+  ``redirect_uri`` not the authorize request's exact string → 20071, ``code_verifier``
+  malformed or not matching the S256 challenge → 20049, the user's tenant has not
+  installed the app (a custom app: the home tenant only) → 20010, ``scope`` asking for
+  more than was granted → 20067. Only a successful exchange uses the code up.
+  *refresh_token*: the app's "refresh user_access_token" switch off
+  (``refresh_user_token=False``) → 20074; token unknown or another app's → 20026,
+  revoked (``emu.revoke_token``) → 20064, already used → 20073, the grant older than
+  ``refresh_token_lifetime`` (365 days from the user's approval, not from the last
+  refresh) → 20037, a wider ``scope`` → 20067. A refresh token is handed out only when
+  the answer's scopes include ``offline_access``; ``refresh_token_expires_in`` is what
+  is left of the grant. **Rotation**: a refresh token works once; the refresh returns a
+  new pair, and the access tokens issued before stay valid for ``refresh_grace``
+  (60 s) more, then answer 99991677. Reuse of a refresh token does not revoke the grant.
+* **Store apps** (``emu.add_store_app(tenants=2)`` → :class:`StoreApp`). Each has one
+  current app_ticket; ``POST /open-apis/auth/v3/app_ticket/resend`` ``{app_id,
+  app_secret}`` issues a new one, answers ``{"code":0,"msg":"ok"}`` and then POSTs
+  ``{"type":"event_callback","event":{"app_id","app_ticket","type":"app_ticket"}}`` to
+  the app's ``ticket_callback_url`` (or the emulator's; 127.0.0.1 only; none: no push).
+  A superseded ticket stays valid for ``ticket_grace`` (3600 s); ``rotate_app_ticket()``
+  makes the older ones stale at once without a push; ``push_app_ticket()`` issues and
+  pushes now (the hourly push); ``app_ticket()`` is the current one.
+  ``POST /open-apis/auth/v3/app_access_token`` ``{app_id, app_secret, app_ticket}`` →
+  ``{"code":0,"msg":"ok","app_access_token":"a-…","expire"}``; a missing, unknown or
+  stale ticket → 10012. ``POST /open-apis/auth/v3/tenant_access_token``
+  ``{app_access_token, tenant_key}`` → ``{"code":0,"msg":"ok","tenant_access_token",
+  "expire"}``; a field missing → 10003, the app token unknown or expired → 99991664, a
+  tenant that has not installed the app → 10003. App and tenant tokens follow the
+  reissue rule above (per app, and per app and tenant). Credentials as at the custom
+  endpoint: a custom app here, or a store app there, → 10003; a wrong secret → 10014.
+* **Tenants.** Custom apps, ``emu.meetings`` and ``add_user_token`` tokens belong to the
+  home tenant ``emu.tenant_key``. Every store-app tenant has meetings of its own (seeded
+  from ``(seed, tenant_key)``, same anchor day, ``meetings`` of ``add_store_app`` or the
+  home count); a tenant token or a user token reads its own tenant's meetings only.
+  ``emu.tenant(key)`` (a :class:`TenantView`) gives ``.meetings`` and
+  ``.participants(query)``; ``emu.tenant_token(app_id, tenant_key=key)`` the token the
+  store endpoint would hand out. An OAuth user's tenant is ``OAuthUser.tenant_key`` (None:
+  home).
+* **Armed failures** of the token endpoints: ``emu.fail_token_endpoint(endpoint, times,
+  code=None)`` makes the next ``times`` requests fail before any check, queued in
+  order. ``code=None``: HTTP 500 with an nginx HTML page; else the endpoint's own error
+  (``user_token``: the flat body with the table's status; the v3 endpoints: the
+  envelope with HTTP 500). Endpoints: ``tenant_token``, ``user_token``,
+  ``app_ticket_resend``, ``app_access_token``, ``store_tenant_token``.
+* **Rate limit.** One bucket per (API, app, tenant): participant_list's limit is
+  ``rate_limit``, meeting_list's ``meeting_list_rate_limit`` (both 100 per 60 s by
+  default; ``None`` disables that API's gateway); user tokens are charged to their app
+  and tenant. ``window`` (for both) is ``"sliding"`` (a log: no ``period`` span ever
+  admits more than the limit) or ``"fixed"`` (calendar windows aligned to multiples of
+  ``period`` since the epoch, by wall clock). Over the limit: HTTP 429, body
+  ``{"code":99991400,"msg":"request trigger frequency limit","error":{"log_id"}}``,
+  headers ``x-ogw-ratelimit-limit`` (that API's limit) and ``x-ogw-ratelimit-reset``:
+  whole seconds rounded up (at least 1) when ``period >= 60``, else a decimal string
+  such as ``"0.350"`` so scaled tests can use it. **Refused requests are not counted**
+  toward the window. ``force_rate_limit(seconds, path=None)`` answers 429 to everything
+  of both APIs (or of ``path`` only) for a while regardless.
 * **Order of checks**, for both APIs: auth → gateway → fault → latency → a denied app
   (``deny_app``: its creator lacks the VC admin role) → 121005, HTTP 403 → the API's
   parameter rules below, in the order given.
@@ -134,10 +217,11 @@ Semantics where the reference leaves room (decided here, so tests can rely on th
 * **Request log.** ``emu.requests`` holds a :class:`RequestRecord` per request, in
   answer order: arrival ``time`` (monotonic) and ``wall``, method, path, query params,
   bearer token (never in the repr), HTTP status (0 for a reset), body code (``None``
-  for a non-JSON body or a reset), log id, ``token_request`` (the token endpoint),
-  ``app_id`` and ``fault``. ``max_in_window(period, path=...)`` gives the most requests
-  to ``path`` (default participant_list) that arrived within any span of ``period``
-  seconds.
+  for a non-JSON body, a page or a reset), log id, ``token_request`` (any token
+  endpoint), ``app_id`` and ``fault`` (``"server_error"``/``"html"`` for armed token
+  failures). Token request bodies (secrets, codes, tokens) are never recorded.
+  ``max_in_window(period, path=...)`` gives the most requests to ``path`` (default
+  participant_list) that arrived within any span of ``period`` seconds.
 * **Ground truth.** ``emu.participants(query)`` is what the default app receives for
   that query across all pages, in page order (filters and ``user_id_type`` applied);
   given a meeting number, every participant with open_id ids (``ValueError`` if the
@@ -145,26 +229,40 @@ Semantics where the reference leaves room (decided here, so tests can rely on th
   :class:`MeetingInfo`. ``emu.listed_meetings(start, end, ...)`` is every item
   meeting_list lists for those parameters, in page order, as the default app (or
   ``app_id``) receives them (``ValueError`` naming the code for a refused query).
+  Other tenants: ``emu.tenant(key).participants(query)``.
 * **Not modelled:** upcoming meetings (``meeting_status`` 3 finds nothing in
   participant_list and cannot be asked of meeting_list), ongoing meetings ending,
-  per-app open_ids, the monthly quota.
+  per-app open_ids, the monthly quota; the user id permission per user (it is the app's
+  ``user_id_permission``); the v1 OIDC endpoints and ``app_access_token/internal``;
+  timed app_ticket pushes (only resend and ``push_app_ticket``), event encryption and
+  verification tokens; a user revoking an app; the token endpoints' own rate limits
+  (1000/min and 50/s for v2).
 
 Time is injectable: ``clock`` (wall, default ``time.time``) for "start not in the
 future", the ongoing meetings, the fixed window and record wall times; ``monotonic``
-(default ``time.monotonic``) for the sliding window, token lifetimes and record times.
+(default ``time.monotonic``) for the sliding window, every token, code, grant and ticket
+lifetime, and record times.
 """
 
-from ._faults import Fault, Faults, Latency
+from ._faults import Fault, Faults, Latency, TokenEndpoint
 from ._meeting_list import ListedMeeting
 from ._meetings import MeetingInfo
+from ._oauth import AuthorizeError, OAuthUser
 from ._server import Emulator, RequestRecord
+from ._store_apps import StoreApp
+from ._tenants import TenantView
 
 __all__ = [
+    "AuthorizeError",
     "Emulator",
     "Fault",
     "Faults",
     "Latency",
     "ListedMeeting",
     "MeetingInfo",
+    "OAuthUser",
     "RequestRecord",
+    "StoreApp",
+    "TenantView",
+    "TokenEndpoint",
 ]

@@ -1,4 +1,4 @@
-"""Seeded fault injection: latency, server errors, resets, bad bodies, token revocation.
+"""Fault injection: seeded faults of participant_list, armed failures of the token endpoints.
 
 Faults apply to participant_list and meeting_list requests that passed authentication
 and the rate-limit gateway (so they count toward the window, as a real backend failure
@@ -6,6 +6,9 @@ would). One uniform
 draw per request from ``Random(seed)`` picks at most one fault, in the order
 ``error_rate``, ``reset_rate``, ``truncate_rate``, ``html_rate``: the sequence is the
 same on every run with the same seed and the same request order.
+
+:class:`EndpointFailures` is not random: a test arms "the next N requests of this token
+endpoint fail" and they do, in the order armed, before the endpoint's own checks.
 """
 
 from __future__ import annotations
@@ -13,9 +16,20 @@ from __future__ import annotations
 import enum
 import math
 import random
+from collections import deque
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
-__all__ = ["Fault", "Faults", "Latency"]
+__all__ = ["ArmedFailure", "EndpointFailures", "Fault", "Faults", "Latency", "TokenEndpoint"]
+
+TokenEndpoint = Literal[
+    "tenant_token",  # POST /open-apis/auth/v3/tenant_access_token/internal
+    "user_token",  # POST /open-apis/authen/v2/oauth/token
+    "app_ticket_resend",  # POST /open-apis/auth/v3/app_ticket/resend
+    "app_access_token",  # POST /open-apis/auth/v3/app_access_token
+    "store_tenant_token",  # POST /open-apis/auth/v3/tenant_access_token
+]
+TOKEN_ENDPOINTS: tuple[str, ...] = get_args(TokenEndpoint)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,3 +114,28 @@ class Faults:
                 return fault
             roll -= rate
         return Fault.NONE
+
+
+@dataclass(frozen=True, slots=True)
+class ArmedFailure:
+    """One armed failure: the endpoint's own error ``code``, or None for a bare HTTP 500."""
+
+    code: int | None
+
+
+class EndpointFailures:
+    """Failures armed per token endpoint, consumed one per request in the order armed."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str, deque[ArmedFailure]] = {}
+
+    def arm(self, endpoint: str, times: int, code: int | None) -> None:
+        if endpoint not in TOKEN_ENDPOINTS:
+            raise ValueError(f"endpoint={endpoint!r}: one of {', '.join(TOKEN_ENDPOINTS)}")
+        if times < 1:
+            raise ValueError(f"times={times!r}: must be at least 1")
+        self._queues.setdefault(endpoint, deque()).extend([ArmedFailure(code)] * times)
+
+    def take(self, endpoint: str) -> ArmedFailure | None:
+        queue = self._queues.get(endpoint)
+        return queue.popleft() if queue else None

@@ -11,6 +11,7 @@ import contextlib
 import signal
 import sys
 
+from .._constants import AUTHORIZE_PATH
 from ..ratelimit._protocol import RateLimit
 from ._faults import Faults, Latency
 from ._server import Emulator
@@ -108,6 +109,8 @@ async def _serve(args: argparse.Namespace) -> None:
             f"  meetings:   {len(emu.meetings)} ended, {len(emu.ongoing)} ongoing "
             f"(seed {args.seed}), rate limit {rate}",
             f"  meeting_list: rate limit {listing}, listing by {args.listing}",
+            f"  authorize:  {emu.accounts_url}{AUTHORIZE_PATH} "
+            "(redirect to http://127.0.0.1:<any port>/callback)",
             "  e.g. meeting_no={0.meeting_no} meeting_start_time={0.meeting_start_time} "
             "meeting_end_time={0.meeting_end_time}".format(emu.meetings[0])
             if emu.meetings

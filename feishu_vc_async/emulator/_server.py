@@ -5,6 +5,11 @@ platform's gateway, then backend): authorization header and token → the API's 
 rate-limit gateway (forced windows first) → injected fault → latency → a denied app →
 the endpoint's own rules (``_api``, ``_meeting_list``). Every answer, errors and faults
 included, carries ``X-Tt-Logid``; error bodies also carry ``error.log_id``.
+
+The identity endpoints (user OAuth, store apps) and their controls come from the
+``IdentityEndpoints`` mixin (``_identity``). A VC API finds the data a token may read
+with ``self._dataset_for(info)`` (its tenant's meetings) and charges the gateway bucket
+``self._bucket(api, info)`` (per API, app and tenant).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import secrets
 import socket
 import struct
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +48,7 @@ from ._api import ERRORS, ApiError, PageTokens, QueryRules, answer_page
 from ._data import Dataset
 from ._faults import Fault, Faults, Latency
 from ._gateway import Gateway, WindowMode, format_reset
+from ._identity import DEFAULT_REDIRECT_URIS, IdentityEndpoints
 from ._meeting_list import (
     MEETING_LIST_ERRORS,
     ListedMeeting,
@@ -52,7 +58,8 @@ from ._meeting_list import (
     listed_meeting,
 )
 from ._meetings import MeetingInfo
-from ._tokens import TokenStore
+from ._tenants import find_meeting, ground_truth
+from ._tokens import CredentialError, TokenInfo, TokenStore
 
 __all__ = ["Emulator", "RequestRecord"]
 
@@ -70,11 +77,13 @@ AUTH_STATUS = 400
 _AUTH_MSGS = {
     99991661: "Missing access token for authorization. Please make a request with token attached.",
     99991663: "Invalid access token for authorization. Please make a request with token attached.",
+    99991668: "Invalid user access token. Please make a request with a valid token.",
     99991671: "Invalid access token format, must start with 't-' or 'u-'.",
     99991677: "user access token expired",
+    99991679: "The user has not granted the app the scope this API needs.",
 }
-TOKEN_BAD_PARAM = 10003
-TOKEN_BAD_SECRET = 10014
+# Refresh tokens end this long after the user's approval (the platform's 365 days).
+_ONE_YEAR = 365 * 86_400.0
 _HTML_502 = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
@@ -125,7 +134,7 @@ class RequestRecord:
     fault: str | None = None  # the injected fault, if any
 
 
-class Emulator:
+class Emulator(IdentityEndpoints):
     """A local Feishu VC platform. Use as ``async with Emulator(...) as emu:``.
 
     See the package docstring for the semantics of every rule and choice.
@@ -151,6 +160,13 @@ class Emulator:
             (default ``meetings // 20``). external: meetings of another tenant that
             the tenant's people joined (default ``meetings // 20``).
         app_id, app_secret: the default app's credentials (derived from ``seed`` if unset).
+        redirect_uris, refresh_user_token: the default app's registered redirect URIs
+            (loopback patterns by default) and its "refresh user_access_token" switch.
+        user_token_lifetime, refresh_token_lifetime, code_lifetime, refresh_grace: the
+            OAuth lifetimes in seconds (7200, 365 days, 300, 60; scale them in tests).
+        auto_approve: the authorize page approves at once (302) instead of asking.
+        ticket_callback_url, ticket_grace: where store apps' app_tickets are pushed
+            (127.0.0.1 only) and how long a superseded ticket stays valid (3600).
         anchor: unix time the newest ended meeting ends before (default: start of
             yesterday, UTC); fix it for data identical across days.
         cache_meetings: how many meetings' generated rows and encoded pages to keep.
@@ -183,6 +199,15 @@ class Emulator:
         cache_meetings: int = 1024,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        redirect_uris: Sequence[str] = DEFAULT_REDIRECT_URIS,
+        refresh_user_token: bool = True,
+        user_token_lifetime: float = float(TOKEN_MAX_LIFETIME),
+        refresh_token_lifetime: float = _ONE_YEAR,
+        code_lifetime: float = 300.0,
+        refresh_grace: float = 60.0,
+        auto_approve: bool = False,
+        ticket_callback_url: str | None = None,
+        ticket_grace: float = 3600.0,
     ) -> None:
         if meeting_listing not in ("start", "overlap"):
             raise ValueError(f"meeting_listing={meeting_listing!r}: must be 'start' or 'overlap'")
@@ -222,22 +247,52 @@ class Emulator:
         creds = random.Random(f"app:{seed}")
         self.app_id = app_id or f"cli_{creds.getrandbits(64):016x}"
         self.app_secret = app_secret or f"{creds.getrandbits(128):032x}"
-        self._tokens.add_app(self.app_id, self.app_secret, user_id_permission=user_id_permission)
+        self._tokens.add_app(
+            self.app_id,
+            self.app_secret,
+            user_id_permission=user_id_permission,
+            redirect_uris=redirect_uris,
+            refresh_user_token=refresh_user_token,
+        )
         self._rules = QueryRules()
         self._page_tokens = PageTokens(hashlib.sha256(f"page-token:{seed}".encode()).digest())
         # Per path: (monotonic end of the forced window, its length).
         self._forced: dict[str, tuple[float, float]] = {}
-        self._answers: dict[str, Callable[[Mapping[str, str], str], Awaitable[bytes]]] = {
+        self._answers: dict[str, Callable[[Mapping[str, str], TokenInfo], Awaitable[bytes]]] = {
             PARTICIPANT_LIST_PATH: self._answer_participant_list,
             MEETING_LIST_PATH: self._answer_meeting_list,
         }
         self._api_count = 0
         self._host, self._port = host, port
         self._runner: web.AppRunner | None = None
-        self._builds: dict[int, asyncio.Task[None]] = {}
+        self._builds: dict[tuple[int, int], asyncio.Task[None]] = {}
         self.base_url = ""
         self._logid_prefix = ""
         self._logid_n = 0
+
+        def make_dataset(count: int, tenant_seed: int) -> Dataset:
+            # Another tenant's meetings: same shape and anchor day, its own seed.
+            return Dataset(
+                count,
+                seed=tenant_seed,
+                now=clock(),
+                webinars=webinars,
+                webinar_size=webinar_size,
+                anchor=self._data.anchor,
+                cache_size=cache_meetings,
+            )
+
+        self._init_identity(
+            seed=seed,
+            make_dataset=make_dataset,
+            user_token_lifetime=user_token_lifetime,
+            refresh_token_lifetime=refresh_token_lifetime,
+            code_lifetime=code_lifetime,
+            refresh_grace=refresh_grace,
+            auto_approve=auto_approve,
+            ticket_callback_url=ticket_callback_url,
+            ticket_grace=ticket_grace,
+        )
 
     def __repr__(self) -> str:
         return (
@@ -254,6 +309,7 @@ class Emulator:
         app.router.add_get(PARTICIPANT_LIST_PATH, self._participant_list)
         app.router.add_get(MEETING_LIST_PATH, self._meeting_list)
         app.router.add_post(TENANT_TOKEN_PATH, self._tenant_token)
+        self._add_identity_routes(app)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
         await runner.setup()
@@ -278,6 +334,7 @@ class Emulator:
         for task in builds:
             task.cancel()
         await asyncio.gather(*builds, return_exceptions=True)
+        await self._close_identity()
 
     async def __aenter__(self) -> Emulator:
         return await self.start()
@@ -295,43 +352,14 @@ class Emulator:
         """The meeting a query names (by number and exact start), or the one meeting that
         held a number. ``KeyError`` if there is none; ``ValueError`` if a number alone is
         ambiguous (it recurs: pass the query or ``start``)."""
-        if isinstance(meeting, MeetingQuery):
-            number, start = meeting.meeting_no, meeting.meeting_start_time
-        else:
-            number = meeting
-        if start is not None:
-            found = self._data.find(number, start)
-            if found is None:
-                raise KeyError(f"no meeting numbered {number} started at {start}")
-            return found
-        held = self._data.numbered(number)
-        if not held:
-            raise KeyError(f"no meeting numbered {number}")
-        if len(held) > 1:
-            starts = ", ".join(str(m.start) for m in held)
-            raise ValueError(
-                f"meeting number {number} was held by {len(held)} meetings (starts {starts}): "
-                "name one by its MeetingQuery or start time"
-            )
-        return held[0]
+        return find_meeting(self._data, meeting, start)
 
     def participants(self, query: MeetingQuery | str) -> list[Participant]:
         """What the default app receives for ``query`` (a meeting number, if it does not
-        recur: every participant, open_id ids), in the order pages deliver them."""
-        meeting = self.meeting_info(query)
-        if isinstance(query, str):
-            query = meeting.query
-        id_type = UserIdType(query.user_id_type)
+        recur: every participant, open_id ids), in the order pages deliver them. Other
+        tenants: ``tenant(key)``."""
         permitted = self._tokens.apps[self.app_id].user_id_permission
-        role = query.webinar_user_role
-        return self._data.participants(
-            meeting,
-            id_type,
-            permitted,
-            user_id=query.user_id,
-            room_id=query.room_id,
-            webinar_role=None if role is None else str(role),
-        )
+        return ground_truth(self._data, query, permitted)
 
     def listed_meetings(
         self,
@@ -382,18 +410,36 @@ class Emulator:
         app_secret: str | None = None,
         *,
         user_id_permission: bool = False,
+        name: str = "",
+        redirect_uris: Sequence[str] = DEFAULT_REDIRECT_URIS,
+        refresh_user_token: bool = True,
     ) -> tuple[str, str]:
+        """Register another custom app (of the home tenant); returns its credentials."""
         app_id = app_id or "cli_" + secrets.token_hex(8)
         app_secret = app_secret or secrets.token_hex(16)
-        self._tokens.add_app(app_id, app_secret, user_id_permission=user_id_permission)
+        self._tokens.add_app(
+            app_id,
+            app_secret,
+            user_id_permission=user_id_permission,
+            name=name,
+            redirect_uris=redirect_uris,
+            refresh_user_token=refresh_user_token,
+        )
         return app_id, app_secret
 
-    def tenant_token(self, app_id: str | None = None) -> str:
-        """The tenant token the token endpoint would hand ``app_id`` now (no request)."""
-        app = app_id or self.app_id
-        if app not in self._tokens.apps:
-            raise KeyError(f"unknown app {app!r}")
-        return self._tokens.tenant_token(app, self._monotonic())[0]
+    def tenant_token(self, app_id: str | None = None, *, tenant_key: str | None = None) -> str:
+        """The tenant token the token endpoint would hand ``app_id`` now (no request); a
+        store app's needs the ``tenant_key`` of one of its tenants."""
+        app = self._tokens.apps.get(app_id or self.app_id)
+        if app is None:
+            raise KeyError(f"unknown app {app_id!r}")
+        if app.store and tenant_key not in app.tenant_keys:
+            raise KeyError(f"tenant {tenant_key!r} has not installed {app.app_id!r}")
+        if not app.store and tenant_key not in (None, self.tenant_key):
+            raise KeyError(f"a custom app belongs to the home tenant, not {tenant_key!r}")
+        # A custom app's tokens are the home tenant's: recorded as None, as the endpoint does.
+        key = tenant_key if app.store else None
+        return self._tokens.tenant_token(app.app_id, self._monotonic(), key)[0]
 
     def add_user_token(self, expires_in: float = 7200.0, *, app_id: str | None = None) -> str:
         """Register a static ``u-`` token of ``app_id`` (default app) living ``expires_in`` s."""
@@ -403,7 +449,8 @@ class Emulator:
         return self._tokens.user_token(app, expires_in, self._monotonic())
 
     def revoke_token(self, token: str) -> None:
-        if not self._tokens.revoke(token):
+        """Revoke an access token (99991663 from now on) or a refresh token (20064)."""
+        if not self._tokens.revoke(token) and not self._oauth.revoke(token):
             raise KeyError("unknown token")
 
     @staticmethod
@@ -516,19 +563,21 @@ class Emulator:
     async def _tenant_token(self, request: web.Request) -> web.Response:
         mono, wall = self._monotonic(), self._clock()
         log_id = self._log_id()
+        failed = self._injected(request, "tenant_token", mono, wall, log_id)
+        if failed is not None:
+            return failed
         app_id: str | None = None
         try:
             body: Any = json.loads(await request.read())
         except ValueError:
             body = None
         if isinstance(body, dict):
-            raw_id, raw_secret = body.get("app_id"), body.get("app_secret")
+            raw_id = body.get("app_id")
             app_id = raw_id if isinstance(raw_id, str) else None
-        app = self._tokens.apps.get(app_id) if app_id else None
-        if not isinstance(body, dict) or app is None or not isinstance(raw_secret, str):
-            code, msg = TOKEN_BAD_PARAM, "app_id or app_secret is invalid"
-        elif not secrets.compare_digest(raw_secret.encode(), app.app_secret.encode()):
-            code, msg = TOKEN_BAD_SECRET, "app secret invalid"
+        try:
+            app = self._tokens.authenticate(body, store=False)
+        except CredentialError as err:
+            code, msg = err.code, err.msg
         else:
             token, left = self._tokens.tenant_token(app.app_id, mono)
             self._record(
@@ -555,13 +604,16 @@ class Emulator:
     async def _meeting_list(self, request: web.Request) -> web.StreamResponse:
         return await self._vc_api(request, _MEETING_LIST)
 
-    def _throttle(self, api: _Api, app_id: str, mono: float, wall: float) -> dict[str, str] | None:
+    def _throttle(
+        self, api: _Api, info: TokenInfo, mono: float, wall: float
+    ) -> dict[str, str] | None:
         """``None`` if the API's gateway admits the request, else the 429's headers."""
         until, span = self._forced.get(api.path, (0.0, 0.0))
         reset = until - mono if until > mono else None
         gateway = self._gateways[api.path]
         if reset is None and gateway is not None:
-            reset = gateway.admit((api.bucket, app_id), wall if self._window == "fixed" else mono)
+            now = wall if self._window == "fixed" else mono
+            reset = gateway.admit(self._bucket(api.bucket, info), now)
         if reset is None:
             return None
         # A forced window without a gateway is formatted at the forced span's scale.
@@ -579,7 +631,7 @@ class Emulator:
             self._record(request, mono, wall, token or None, AUTH_STATUS, code, log_id)
             return self._json(AUTH_STATUS, code, _AUTH_MSGS[code], log_id)
         app_id = info.app_id
-        refused = self._throttle(api, app_id, mono, wall)
+        refused = self._throttle(api, info, mono, wall)
         if refused is not None:
             self._record(request, mono, wall, token, 429, RATE_LIMITED_CODE, log_id, app_id=app_id)
             return self._json(429, RATE_LIMITED_CODE, RATE_LIMITED_MSG, log_id, refused)
@@ -595,7 +647,7 @@ class Emulator:
         try:
             if app_id in self._rules.denied_apps:
                 raise ApiError(121005, "the app's creator is not a VC admin")
-            body = await self._answers[api.path](request.query, app_id)
+            body = await self._answers[api.path](request.query, info)
         except ApiError as exc:
             status, msg = api.errors[exc.code]
             self._record(request, mono, wall, token, status, exc.code, log_id, app_id=app_id)
@@ -603,34 +655,35 @@ class Emulator:
         self._record(request, mono, wall, token, 200, 0, log_id, app_id=app_id)
         return web.Response(body=body, headers={"Content-Type": _JSON, LOGID_HEADER: log_id})
 
-    async def _answer_participant_list(self, params: Mapping[str, str], app_id: str) -> bytes:
-        permitted = self._tokens.apps[app_id].user_id_permission
+    async def _answer_participant_list(self, params: Mapping[str, str], info: TokenInfo) -> bytes:
+        permitted = self._tokens.apps[info.app_id].user_id_permission
+        data = self._dataset_for(info)
         raw_start = params.get("meeting_start_time", "")
         if raw_start.isascii() and raw_start.isdigit():
-            meeting = self._data.find(params.get("meeting_no", ""), int(raw_start))
-            if meeting is not None and self._data.costly(meeting, _THREAD_BUILD_MIN):
-                await self._build(meeting, permitted)
+            meeting = data.find(params.get("meeting_no", ""), int(raw_start))
+            if meeting is not None and data.costly(meeting, _THREAD_BUILD_MIN):
+                await self._build(data, meeting, permitted)
         return answer_page(
             params,
-            self._data,
+            data,
             self._rules,
             self._page_tokens,
             permitted=permitted,
             now=self._clock,
         )
 
-    async def _answer_meeting_list(self, params: Mapping[str, str], app_id: str) -> bytes:
+    async def _answer_meeting_list(self, params: Mapping[str, str], info: TokenInfo) -> bytes:
         return answer_meeting_list(
             params,
-            self._data,
+            self._dataset_for(info),
             self._rules,
             self._page_tokens,
-            permitted=self._tokens.apps[app_id].user_id_permission,
+            permitted=self._tokens.apps[info.app_id].user_id_permission,
             rule=self.meeting_listing,
             now=self._clock,
         )
 
-    async def _build(self, meeting: MeetingInfo, permitted: bool) -> None:
+    async def _build(self, data: Dataset, meeting: MeetingInfo, permitted: bool) -> None:
         """Generate a meeting's rows in a worker thread, once however many ask.
 
         Generating a 3,000-participant webinar takes tens of milliseconds; done on the
@@ -638,17 +691,20 @@ class Emulator:
         gateway in a bunch, which a sliding window would refuse as a burst the client
         never sent.
         """
-        task = self._builds.get(meeting.index)
+        key = (id(data), meeting.index)  # each tenant's dataset numbers its meetings from 0
+        task = self._builds.get(key)
         if task is None:
-            task = asyncio.get_running_loop().create_task(self._build_rows(meeting, permitted))
-            self._builds[meeting.index] = task
-            task.add_done_callback(lambda _: self._builds.pop(meeting.index, None))
+            task = asyncio.get_running_loop().create_task(
+                self._build_rows(data, meeting, permitted)
+            )
+            self._builds[key] = task
+            task.add_done_callback(lambda _: self._builds.pop(key, None))
         await asyncio.shield(task)
 
-    async def _build_rows(self, meeting: MeetingInfo, permitted: bool) -> None:
-        built = await asyncio.to_thread(self._data.build, meeting, UserIdType.OPEN_ID, permitted)
-        if not self._data.has_rows(meeting):
-            self._data.store(meeting, built, UserIdType.OPEN_ID, permitted)
+    async def _build_rows(self, data: Dataset, meeting: MeetingInfo, permitted: bool) -> None:
+        built = await asyncio.to_thread(data.build, meeting, UserIdType.OPEN_ID, permitted)
+        if not data.has_rows(meeting):
+            data.store(meeting, built, UserIdType.OPEN_ID, permitted)
 
     def _delay(self) -> float:
         latency = self._latency
