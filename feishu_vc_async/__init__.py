@@ -33,6 +33,7 @@ from .errors import (
     TransportError,
 )
 from .fanout import FanOut, FanOutItem, FanOutProgress, MeetingFailure, PageItem, Resume
+from .meetings import Meeting, MeetingListPage, MeetingListQuery, MeetingSubtype, MeetingType
 from .models import (
     AcceptStatus,
     MeetingQuery,
@@ -61,9 +62,14 @@ __all__ = [
     "InvalidQueryError",
     "LimitKey",
     "LocalRateLimiter",
+    "Meeting",
     "MeetingFailure",
+    "MeetingListPage",
+    "MeetingListQuery",
     "MeetingQuery",
     "MeetingStatus",
+    "MeetingSubtype",
+    "MeetingType",
     "NotFoundError",
     "NotSupportedError",
     "PageItem",

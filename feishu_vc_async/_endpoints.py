@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from typing import Final, Generic, Protocol, TypeVar
 
 from ._constants import (
+    API_MEETING_LIST,
     API_PARTICIPANT_LIST,
     API_PREFIX,
+    MEETING_LIST_PATH,
     PARTICIPANT_LIST_PATH,
     TENANT_TOKEN_PATH,
 )
 from .errors import APIError, AuthError
+from .meetings import MEETING_LIST_DECODER, MeetingListPage
 from .models import (
     PARTICIPANT_LIST_DECODER,
     TENANT_TOKEN_DECODER,
@@ -26,7 +29,7 @@ from .models import (
     TenantTokenResponse,
 )
 
-__all__ = ["PARTICIPANT_LIST", "TENANT_TOKEN", "Answer", "Endpoint"]
+__all__ = ["MEETING_LIST", "PARTICIPANT_LIST", "TENANT_TOKEN", "Answer", "Endpoint"]
 
 T_co = TypeVar("T_co", covariant=True)
 
@@ -82,6 +85,13 @@ PARTICIPANT_LIST: Final[Endpoint[ParticipantPage]] = Endpoint(
     path=PARTICIPANT_LIST_PATH,
     decode=PARTICIPANT_LIST_DECODER.decode,
     bucket=API_PARTICIPANT_LIST,
+)
+
+MEETING_LIST: Final[Endpoint[MeetingListPage]] = Endpoint(
+    method="GET",
+    path=MEETING_LIST_PATH,
+    decode=MEETING_LIST_DECODER.decode,
+    bucket=API_MEETING_LIST,
 )
 
 TENANT_TOKEN: Final[Endpoint[TenantTokenResponse]] = Endpoint(

@@ -14,7 +14,10 @@ one rate-limiter handle; all of them live between ``__aenter__`` and ``__aexit__
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from types import TracebackType
 from typing import Final
 
@@ -22,29 +25,40 @@ import aiohttp
 
 from ._clock import Clock, loop_time
 from ._constants import (
+    API_MEETING_LIST,
     API_PARTICIPANT_LIST,
     CONNECT_TIMEOUT,
     FEISHU_BASE_URL,
     LOGGER_NAME,
+    MAX_MEETING_LIST_RANGE_SECONDS,
     MAX_RETRIES,
     PAGE_SIZE_ITER_DEFAULT,
     TOTAL_TIMEOUT,
 )
-from ._endpoints import PARTICIPANT_LIST
+from ._endpoints import MEETING_LIST, PARTICIPANT_LIST
 from ._paging import ItemIterator, PageCursor, PageIterator
 from ._retry import DefaultRetryPolicy, RetryPolicy
 from ._stats import ClientStats
 from ._transport import USER_AGENT, Transport
 from ._validate import base_url as check_base_url
-from ._validate import non_negative_int, positive_seconds
+from ._validate import non_negative_int, positive_int, positive_seconds
 from .auth import (
     StaticTokenProvider,
     TenantTokenProvider,
     TokenProvider,
     UserTokenProvider,
 )
+from .discovery import DiscoveryPosition, MeetingIterator
 from .fanout import FanOut, Queries, Resume
-from .models import MeetingQuery, Participant, ParticipantPage, validate_page_size
+from .meetings import Meeting, MeetingListPage, MeetingListQuery
+from .models import (
+    MeetingQuery,
+    MeetingStatus,
+    Participant,
+    ParticipantPage,
+    to_unix,
+    validate_page_size,
+)
 from .ratelimit import LimitKey, LocalRateLimiter, RateLimit, RateLimiter
 
 __all__ = ["VCClient"]
@@ -52,6 +66,49 @@ __all__ = ["VCClient"]
 logger = logging.getLogger(LOGGER_NAME)
 
 _DEFAULT_RATE: Final = RateLimit()
+
+
+@dataclass(slots=True)
+class _Budget:
+    """One API's pacing: the configured limit or a caller's limiter, and what is in use
+    while the client is open (a shared in-process limiter handle is the client's own)."""
+
+    rate_limit: RateLimit | None
+    given: RateLimiter | None
+    in_use: RateLimiter | None = None
+    owned: bool = False
+
+    @classmethod
+    def of(
+        cls, rate_name: str, rate_limit: object, limiter_name: str, limiter: object
+    ) -> _Budget:
+        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
+            raise TypeError(
+                f"{rate_name}: must be a RateLimit (or None to disable), got {type(rate_limit)}"
+            )
+        if limiter is not None and not isinstance(limiter, RateLimiter):
+            raise TypeError(
+                f"{limiter_name}: must implement the RateLimiter protocol (acquire, "
+                "report_rate_limited, aclose and a `rate` property)"
+            )
+        return cls(rate_limit, limiter)
+
+    @property
+    def rate(self) -> RateLimit | None:
+        return self.given.rate if self.given is not None else self.rate_limit
+
+    def open(self) -> RateLimiter | None:
+        if self.given is not None:
+            self.in_use = self.given
+        elif self.rate_limit is not None:
+            self.in_use, self.owned = LocalRateLimiter.shared(self.rate_limit), True
+        return self.in_use
+
+    async def close(self) -> None:
+        limiter, owned = self.in_use, self.owned
+        self.in_use, self.owned = None, False
+        if limiter is not None and owned:
+            await limiter.aclose()
 
 
 class VCClient:
@@ -64,10 +121,12 @@ class VCClient:
       ``refresh_user_token``, an async callable returning a new user token;
     * ``token_provider``: any :class:`~feishu_vc_async.auth.TokenProvider`.
 
-    ``rate_limit`` (default 100 per 60 s) builds an in-process limiter shared by every
-    client of the same app in this event loop; ``None`` disables limiting. A given
-    ``limiter`` (a Redis one, say) replaces it, its own rate then being the client's
-    :attr:`rate_limit`; it is never closed here, nor is a caller's ``session``.
+    Each API has a budget of its own (the gateway counts per API, app and tenant):
+    ``rate_limit`` paces participant_list, ``meeting_list_rate_limit`` meeting_list (both
+    100 per 60 s by default). Each builds an in-process limiter shared by every client of
+    the same app in this event loop; ``None`` disables it. A given ``limiter`` /
+    ``meeting_list_limiter`` (a Redis one, say) replaces it, its own rate then being the
+    client's; it is never closed here, nor is a caller's ``session``.
 
     ``clock`` is where the client and the token provider it builds read time (the
     running loop's clock by default; see ``_clock``).
@@ -85,6 +144,8 @@ class VCClient:
         session: aiohttp.ClientSession | None = None,
         rate_limit: RateLimit | None = _DEFAULT_RATE,
         limiter: RateLimiter | None = None,
+        meeting_list_rate_limit: RateLimit | None = _DEFAULT_RATE,
+        meeting_list_limiter: RateLimiter | None = None,
         retry_policy: RetryPolicy | None = None,
         max_retries: int = MAX_RETRIES,
         connect_timeout: float = CONNECT_TIMEOUT,
@@ -101,16 +162,18 @@ class VCClient:
             self.app_id = self._token_provider.app_id
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise TypeError(f"session: must be an aiohttp.ClientSession, got {type(session)}")
-        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
-            raise TypeError(
-                f"rate_limit: must be a RateLimit (or None to disable), got {type(rate_limit)}"
-            )
-        if limiter is not None and not isinstance(limiter, RateLimiter):
-            raise TypeError("limiter: must implement the RateLimiter protocol")
+        self._budgets = {
+            API_PARTICIPANT_LIST: _Budget.of("rate_limit", rate_limit, "limiter", limiter),
+            API_MEETING_LIST: _Budget.of(
+                "meeting_list_rate_limit",
+                meeting_list_rate_limit,
+                "meeting_list_limiter",
+                meeting_list_limiter,
+            ),
+        }
         if retry_policy is not None and not callable(retry_policy):
             raise TypeError("retry_policy: must be a callable (error, attempt) -> RetryDecision")
         self.max_retries = non_negative_int("max_retries", max_retries)
-        self._rate_limit = rate_limit
         self.timeout = aiohttp.ClientTimeout(
             total=positive_seconds("total_timeout", total_timeout),
             connect=positive_seconds("connect_timeout", connect_timeout),
@@ -118,11 +181,8 @@ class VCClient:
         self.stats = ClientStats(clock)
         self.limit_key = LimitKey(api=API_PARTICIPANT_LIST, identity=self._token_provider.identity)
         self._session_arg = session
-        self._limiter_arg = limiter
         self._retry_policy: RetryPolicy = retry_policy or DefaultRetryPolicy()
         self._transport: Transport | None = None
-        self._limiter: RateLimiter | None = None
-        self._owns_limiter = False
 
     @staticmethod
     def _make_provider(
@@ -174,14 +234,22 @@ class VCClient:
     def rate_limit(self) -> RateLimit | None:
         """The limit participant_list is paced to: the given limiter's own rate, else
         ``rate_limit`` (``None``: not limited)."""
-        if self._limiter_arg is not None:
-            return self._limiter_arg.rate
-        return self._rate_limit
+        return self._budgets[API_PARTICIPANT_LIST].rate
+
+    @property
+    def meeting_list_rate_limit(self) -> RateLimit | None:
+        """The limit meeting_list is paced to (as :attr:`rate_limit` for participant_list)."""
+        return self._budgets[API_MEETING_LIST].rate
 
     @property
     def limiter(self) -> RateLimiter | None:
-        """The limiter in use while open (None when limiting is disabled)."""
-        return self._limiter
+        """participant_list's limiter while open (None when limiting is disabled)."""
+        return self._budgets[API_PARTICIPANT_LIST].in_use
+
+    @property
+    def meeting_list_limiter(self) -> RateLimiter | None:
+        """meeting_list's limiter while open (None when limiting is disabled)."""
+        return self._budgets[API_MEETING_LIST].in_use
 
     @property
     def session(self) -> aiohttp.ClientSession | None:
@@ -195,23 +263,17 @@ class VCClient:
     async def __aenter__(self) -> VCClient:
         if self._transport is not None:
             raise RuntimeError("VCClient is already open; enter it once at a time")
-        limiter = self._limiter_arg
-        owns_limiter = False
-        if limiter is None and self._rate_limit is not None:
-            limiter = LocalRateLimiter.shared(self._rate_limit)
-            owns_limiter = True
+        limiters = {api: budget.open() for api, budget in self._budgets.items()}
         session = self._session_arg
         owns_session = session is None
         if session is None:
             session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
-        self._limiter = limiter
-        self._owns_limiter = owns_limiter
         self._transport = Transport(
             session=session,
             owns_session=owns_session,
             base_url=self.base_url,
             token_provider=self._token_provider,
-            limiters={} if limiter is None else {API_PARTICIPANT_LIST: limiter},
+            limiters={api: lim for api, lim in limiters.items() if lim is not None},
             retry_policy=self._retry_policy,
             max_retries=self.max_retries,
             timeout=self.timeout,
@@ -231,11 +293,9 @@ class VCClient:
     async def aclose(self) -> None:
         """Close what the client owns (its session, its limiter handle); idempotent."""
         transport, self._transport = self._transport, None
-        limiter, owns_limiter = self._limiter, self._owns_limiter
-        self._limiter, self._owns_limiter = None, False
         try:
-            if limiter is not None and owns_limiter:
-                await limiter.aclose()
+            for budget in self._budgets.values():
+                await budget.close()
         finally:
             if transport is not None:
                 await transport.aclose()
@@ -312,6 +372,95 @@ class VCClient:
         """Every participant of ``query``, across all its pages (see :meth:`pages`)."""
         return ItemIterator(self.pages(query, page_size=page_size), _participants_of)
 
+    # --- meetings (meeting_list) -------------------------------------------------------
+
+    async def meeting_list(
+        self,
+        query: MeetingListQuery,
+        *,
+        page_size: int = PAGE_SIZE_ITER_DEFAULT,
+        page_token: str | None = None,
+    ) -> MeetingListPage:
+        """One page of meeting_list (one request of its own budget, retried on transient
+        failures). The range may be at most a year: :meth:`meetings` splits longer ones."""
+        transport = self._open()
+        params = _checked_listing(query, whole_range=False).to_params()
+        params["page_size"] = str(validate_page_size(page_size))
+        token = self._check_page_token(page_token)
+        if token is not None:
+            params["page_token"] = token
+        return await transport.call(MEETING_LIST, params=params)
+
+    def meetings(
+        self,
+        query: MeetingListQuery,
+        *,
+        page_size: int = PAGE_SIZE_ITER_DEFAULT,
+        window_seconds: int = MAX_MEETING_LIST_RANGE_SECONDS,
+        position: DiscoveryPosition | None = None,
+        seen: Iterable[str] = (),
+    ) -> MeetingIterator:
+        """Every meeting of ``query``'s range, of any length, each once (see
+        :class:`~feishu_vc_async.discovery.MeetingIterator`): windows of at most
+        ``window_seconds`` (a year, the most one request may ask for), every page, repeats
+        dropped by :attr:`Meeting.key`. ``position`` and ``seen`` continue an earlier
+        listing (with the same windows). Validated here, before any request."""
+        _checked_listing(query, whole_range=True)
+        size = str(validate_page_size(page_size))
+
+        async def fetch(window: MeetingListQuery, token: str | None) -> MeetingListPage:
+            params = {**window.to_params(), "page_size": size}
+            if token is not None:
+                params["page_token"] = token
+            return await self._open().call(MEETING_LIST, params=params)
+
+        return MeetingIterator(
+            fetch,
+            query,
+            window_seconds=positive_int("window_seconds", window_seconds),
+            position=position,
+            seen=seen,
+        )
+
+    async def find_meetings(
+        self,
+        meeting_no: str,
+        start: int | datetime | date,
+        end: int | datetime | None = None,
+        *,
+        tz: tzinfo = UTC,
+        ongoing: bool = True,
+    ) -> list[Meeting]:
+        """The meetings numbered ``meeting_no`` in a range, by start time: a whole day
+        (``start`` a ``date``, in ``tz``) or ``start``..``end`` (unix seconds or aware
+        datetimes). Ended meetings and, with ``ongoing``, ongoing ones. A number recurs:
+        more than one meeting may match; each one's :meth:`Meeting.query` reads it."""
+        if isinstance(start, date) and not isinstance(start, datetime):
+            if end is not None:
+                raise ValueError("end: give either a day or a start and an end, not both")
+            begin = datetime.combine(start, datetime.min.time(), tz)
+            start, end = begin, begin + timedelta(days=1) - timedelta(seconds=1)
+        if end is None:
+            raise ValueError("end: required unless start is a day (a datetime.date)")
+        found: list[Meeting] = []
+        statuses = (MeetingStatus.ENDED, MeetingStatus.ONGOING) if ongoing else (
+            MeetingStatus.ENDED,
+        )
+        now = time.time()
+        for status in statuses:
+            query = MeetingListQuery(
+                start_time=to_unix(start),
+                end_time=to_unix(end),
+                meeting_no=meeting_no,
+                meeting_status=status,
+                include_webinar=True,
+                include_external_meetings=True,
+            )
+            if status is MeetingStatus.ONGOING and query.end_time < now - 86_400:
+                continue  # nothing of a range long past is still going on
+            found += [meeting async for meeting in self.meetings(query)]
+        return found
+
     def fan_out(
         self,
         queries: Queries,
@@ -347,3 +496,9 @@ class VCClient:
 
 def _participants_of(page: ParticipantPage) -> list[Participant]:
     return page.participants
+
+
+def _checked_listing(query: object, *, whole_range: bool) -> MeetingListQuery:
+    if not isinstance(query, MeetingListQuery):
+        raise TypeError(f"query: must be a MeetingListQuery, got {type(query).__name__}")
+    return query.validate(whole_range=whole_range)

@@ -30,6 +30,7 @@ __all__ = [
     "AcceptStatus",
     "MeetingQuery",
     "MeetingStatus",
+    "OpenIntEnum",
     "Participant",
     "ParticipantListResponse",
     "ParticipantPage",
@@ -43,22 +44,27 @@ __all__ = [
 ]
 
 
-class AcceptStatus(enum.IntEnum):
-    """The calendar response of an invitee. Values the platform adds later still load."""
-
-    ACCEPTED = 1
-    REJECTED = 2
-    TENTATIVE = 3
-    NO_RESPONSE = 4
+class OpenIntEnum(enum.IntEnum):
+    """An int enum that keeps values the platform adds later (``UNKNOWN_<n>``) instead
+    of failing on them: an answer from a newer server still loads."""
 
     @classmethod
-    def _missing_(cls, value: object) -> AcceptStatus | None:
+    def _missing_(cls, value: object) -> OpenIntEnum | None:
         if isinstance(value, int) and not isinstance(value, bool):
             member = int.__new__(cls, value)
             member._name_ = f"UNKNOWN_{value}"
             member._value_ = value
             return member
         return None
+
+
+class AcceptStatus(OpenIntEnum):
+    """The calendar response of an invitee."""
+
+    ACCEPTED = 1
+    REJECTED = 2
+    TENTATIVE = 3
+    NO_RESPONSE = 4
 
 
 class WebinarRole(enum.StrEnum):
@@ -319,12 +325,6 @@ JSON_ENCODER = msgspec.json.Encoder()
 # --- The query -----------------------------------------------------------------------
 
 
-def _to_unix(value: Any) -> Any:
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        return int(value.timestamp())
-    return value  # anything else is left for validate() to name
-
-
 class MeetingQuery(msgspec.Struct, frozen=True, kw_only=True):
     """Which meeting to read, with the server's own rules checked by :meth:`validate`.
 
@@ -347,43 +347,22 @@ class MeetingQuery(msgspec.Struct, frozen=True, kw_only=True):
         raw_no: object = self.meeting_no
         if isinstance(raw_no, int) and not isinstance(raw_no, bool):
             force(self, "meeting_no", str(raw_no))
-        force(self, "meeting_start_time", _to_unix(self.meeting_start_time))
-        force(self, "meeting_end_time", _to_unix(self.meeting_end_time))
-        for name, enum_type in (
-            ("meeting_status", MeetingStatus),
-            ("webinar_user_role", WebinarRole),
-            ("user_id_type", UserIdType),
-        ):
-            raw = getattr(self, name)
-            if raw is not None and not isinstance(raw, enum_type):
-                # An unknown value stays as given: validate() reports it by field name.
-                with contextlib.suppress(ValueError):
-                    force(self, name, enum_type(raw))
+        force(self, "meeting_start_time", to_unix(self.meeting_start_time))
+        force(self, "meeting_end_time", to_unix(self.meeting_end_time))
+        coerce_enum_fields(
+            self,
+            (
+                ("meeting_status", MeetingStatus),
+                ("webinar_user_role", WebinarRole),
+                ("user_id_type", UserIdType),
+            ),
+        )
 
     def validate(self, *, now: float | None = None) -> MeetingQuery:
         """Raise :class:`InvalidQueryError` for the first broken rule; return ``self``."""
-        no: object = self.meeting_no
-        if not isinstance(no, str) or not no.isascii() or not no.lstrip("-").isdigit():
-            raise InvalidQueryError("meeting_no", no, "must be a string of digits", 126003)
-        assert isinstance(no, str)
-        if no.startswith("-"):
-            raise InvalidQueryError("meeting_no", no, "cannot be negative", 126003)
-        if len(no) != MEETING_NO_LENGTH:
-            raise InvalidQueryError(
-                "meeting_no", no, f"must be exactly {MEETING_NO_LENGTH} digits", 126004
-            )
-        raw_start: object = self.meeting_start_time
-        raw_end: object = self.meeting_end_time
-        for name, value, code in (
-            ("meeting_start_time", raw_start, 126005),
-            ("meeting_end_time", raw_end, 126006),
-        ):
-            if isinstance(value, datetime):
-                raise InvalidQueryError(name, value, "a datetime must be timezone-aware", code)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise InvalidQueryError(
-                    name, value, "must be unix seconds (int) or an aware datetime", code
-                )
+        check_meeting_no(self.meeting_no)
+        check_unix_field("meeting_start_time", self.meeting_start_time, 126005)
+        check_unix_field("meeting_end_time", self.meeting_end_time, 126006)
         start, end = self.meeting_start_time, self.meeting_end_time
         current = time.time() if now is None else now
         if start < 0:
@@ -417,14 +396,9 @@ class MeetingQuery(msgspec.Struct, frozen=True, kw_only=True):
             ("webinar_user_role", WebinarRole),
             ("user_id_type", UserIdType),
         ):
-            raw = getattr(self, name)
-            if raw is not None and not isinstance(raw, enum_type):
-                allowed = ", ".join(repr(m.value) for m in enum_type)
-                raise InvalidQueryError(name, raw, f"must be one of {allowed}", 121003)
+            check_enum_field(name, getattr(self, name), enum_type)
         for name in ("user_id", "room_id"):
-            raw = getattr(self, name)
-            if raw is not None and (not isinstance(raw, str) or not raw):
-                raise InvalidQueryError(name, raw, "must be a non-empty string", 121003)
+            check_optional_text(name, getattr(self, name))
         return self
 
     def to_params(self) -> dict[str, str]:
@@ -457,6 +431,64 @@ class MeetingQuery(msgspec.Struct, frozen=True, kw_only=True):
         if self.user_id_type != UserIdType.OPEN_ID:
             parts.append(f"user_id_type={self.user_id_type}")
         return ":".join(parts)
+
+
+# --- the rules both queries share ---------------------------------------------------
+
+
+def check_meeting_no(value: object, name: str = "meeting_no") -> str:
+    """A 9-digit meeting number, or :class:`InvalidQueryError` with the server's code."""
+    if not isinstance(value, str) or not value.isascii() or not value.lstrip("-").isdigit():
+        raise InvalidQueryError(name, value, "must be a string of digits", 126003)
+    if value.startswith("-"):
+        raise InvalidQueryError(name, value, "cannot be negative", 126003)
+    if len(value) != MEETING_NO_LENGTH:
+        raise InvalidQueryError(
+            name, value, f"must be exactly {MEETING_NO_LENGTH} digits", 126004
+        )
+    return value
+
+
+def check_unix_field(name: str, value: object, code: int) -> int:
+    """Unix seconds (an int; an aware datetime was converted on construction)."""
+    if isinstance(value, datetime):
+        raise InvalidQueryError(name, value, "a datetime must be timezone-aware", code)
+    if not isinstance(value, int) or isinstance(value, bool):
+        rule = "must be unix seconds (int) or an aware datetime"
+        raise InvalidQueryError(name, value, rule, code)
+    return value
+
+
+def check_enum_field(name: str, value: object, enum_type: type[enum.Enum]) -> None:
+    """``value`` is ``None`` or a member of ``enum_type`` (121003 otherwise)."""
+    if value is not None and not isinstance(value, enum_type):
+        allowed = ", ".join(repr(m.value) for m in enum_type)
+        raise InvalidQueryError(name, value, f"must be one of {allowed}", 121003)
+
+
+def check_optional_text(name: str, value: object) -> None:
+    """``value`` is ``None`` or a non-empty string (121003 otherwise)."""
+    if value is not None and (not isinstance(value, str) or not value):
+        raise InvalidQueryError(name, value, "must be a non-empty string", 121003)
+
+
+def coerce_enum_fields(
+    struct: msgspec.Struct, fields: tuple[tuple[str, type[enum.Enum]], ...]
+) -> None:
+    """Turn raw values of a frozen struct's enum fields into members where they are valid;
+    an unknown value stays as given, for ``validate()`` to report by field name."""
+    for name, enum_type in fields:
+        raw = getattr(struct, name)
+        if raw is not None and not isinstance(raw, enum_type):
+            with contextlib.suppress(ValueError):
+                msgspec.structs.force_setattr(struct, name, enum_type(raw))
+
+
+def to_unix(value: Any) -> Any:
+    """An aware datetime → unix seconds; anything else as given (for validate() to name)."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return int(value.timestamp())
+    return value
 
 
 def validate_page_size(page_size: object) -> int:

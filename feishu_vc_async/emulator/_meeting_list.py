@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
-import msgspec
-
 from .._constants import MAX_MEETING_LIST_RANGE_SECONDS
+from ..meetings import Meeting
 from ..models import JSON_ENCODER, MeetingStatus, UserIdType, format_duration
 from ._api import (
     ERRORS,
@@ -58,40 +57,12 @@ _FILTERS = ("meeting_no", "user_id", "room_id", "meeting_type")
 _BOOLS = {"true": True, "false": False}
 
 
-class ListedMeeting(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """One item of meeting_list's ``meeting_list``, under the reference's field names.
-
-    Fields left ``None`` are absent from the JSON: the organizer's ``employee_id``,
-    ``email`` and ``mobile`` without the user-id scope, ``meeting_end_time`` of an
-    ongoing meeting, ``number_of_webinar_viewers`` of anything but a webinar.
-    ``reserved_rooms`` (upcoming meetings only) is never present.
-    """
-
-    meeting_id: str | None = None
-    meeting_topic: str | None = None
-    meeting_type: int | None = None
-    organizer: str | None = None
-    department: str | None = None
-    user_id: str | None = None
-    employee_id: str | None = None
-    email: str | None = None
-    mobile: str | None = None
-    meeting_start_time: str | None = None
-    meeting_end_time: str | None = None
-    meeting_duration: str | None = None
-    number_of_participants: str | None = None
-    number_of_devices: str | None = None
-    audio: bool | None = None
-    video: bool | None = None
-    sharing: bool | None = None
-    recording: bool | None = None
-    telephone: bool | None = None
-    has_related_document: bool | None = None
-    ai_note: bool | None = None
-    is_external: bool | None = None
-    meeting_subtype: int | None = None
-    meeting_instance_id: str | None = None
-    number_of_webinar_viewers: str | None = None
+# An item is the library's own model of a meeting, so the two cannot drift apart.
+# Fields left ``None`` are absent from the JSON: the organizer's ``employee_id``,
+# ``email`` and ``mobile`` without the user-id scope, ``meeting_end_time`` of an ongoing
+# meeting, ``number_of_webinar_viewers`` of anything but a webinar; ``reserved_rooms``
+# (upcoming meetings only) is never present.
+ListedMeeting = Meeting
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from .._constants import OFFLINE_ACCESS_SCOPE
+from ..errors import FeishuError
 from ._tokens import AppInfo, TokenStore, whole_seconds
 
 __all__ = [
@@ -66,7 +67,7 @@ _VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")  # RFC 7636 section 4.1
 _CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url of a SHA-256, no padding
 
 
-class AuthorizeError(ValueError):
+class AuthorizeError(FeishuError, ValueError):
     """The authorize request cannot be served: an error page (HTTP 400), no redirect."""
 
 
