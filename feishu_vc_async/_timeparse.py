@@ -13,15 +13,22 @@ on every machine.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = [
+    "INSTANT_RULE",
     "MAX_UNIX_SECONDS",
     "TIME_RULE",
     "check_unix_seconds",
+    "local_zone",
+    "parse_instant",
     "parse_unix_or_iso",
     "unix_from_datetime",
+    "zone_named",
 ]
 
 TIME_RULE = (
@@ -92,3 +99,79 @@ def _unix_from_digits(digits: str) -> int:
     if len(significant) > len(str(MAX_UNIX_SECONDS)):
         raise ValueError(f"cannot be after 9999-12-31T23:59:59Z ({MAX_UNIX_SECONDS})")
     return check_unix_seconds(int(significant or "0"))
+
+
+# --- a point in time as a user types it on the command line (--since, --until) ---------
+
+INSTANT_RULE = (
+    "must be a date (2026-11-01), an ISO 8601 time (2026-11-01T09:00, with or without an "
+    "offset), unix seconds, a span back from now (7d, 24h, 30m, 2w) or 'now'"
+)
+_SPAN = re.compile(r"([0-9]{1,6})([smhdw])", re.ASCII)
+_SPAN_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+
+
+def parse_instant(text: str, *, tz: tzinfo, now: float, end_of_day: bool = False) -> int:
+    """A point in time as typed on the command line → unix seconds.
+
+    Unix seconds and ISO 8601 with an offset mean what they say. A date, or an ISO time
+    without an offset, is read in ``tz``; a date is its first second, or with
+    ``end_of_day`` its last (``--until 2026-11-30`` includes the 30th). ``7d``, ``24h``,
+    ``30m``, ``2w`` are that long before ``now``; ``now`` is ``now``. ``ValueError``
+    names the rule for anything else (and nothing else is ever raised).
+    """
+    stripped = text.strip().lower()
+    if not stripped.isascii() or not stripped:
+        raise ValueError(INSTANT_RULE)
+    if stripped == "now":
+        return check_unix_seconds(int(now))
+    span = _SPAN.fullmatch(stripped)
+    if span is not None:
+        return check_unix_seconds(int(now) - int(span[1]) * _SPAN_SECONDS[span[2]])
+    if _DATE.fullmatch(stripped):
+        try:
+            day = date.fromisoformat(stripped)
+        except ValueError:
+            raise ValueError(f"not a calendar date; {INSTANT_RULE}") from None
+        if end_of_day:
+            return unix_from_datetime(datetime.combine(day + timedelta(days=1), time(), tz)) - 1
+        return unix_from_datetime(datetime.combine(day, time(), tz))
+    if _UNIX.fullmatch(stripped):
+        return _unix_from_digits(stripped)
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(INSTANT_RULE) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)
+    return unix_from_datetime(parsed)
+
+
+def zone_named(name: str) -> tzinfo:
+    """The IANA time zone ``name`` (``Asia/Shanghai``), or ``UTC``; ``ValueError`` if
+    the machine does not know it."""
+    if name.upper() == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r}: use an IANA name such as Asia/Shanghai or UTC"
+        ) from None
+
+
+def local_zone() -> tzinfo:
+    """The machine's zone, by IANA name where it can be told (``TZ``, or where
+    ``/etc/localtime`` points), else today's fixed offset."""
+    names = [os.environ.get("TZ", "").lstrip(":")]
+    with contextlib.suppress(OSError):
+        target = os.path.realpath("/etc/localtime")
+        names.append(target.partition("/zoneinfo/")[2])
+    for name in names:
+        if name:
+            with contextlib.suppress(ValueError):
+                return zone_named(name)
+    found = datetime.now().astimezone().tzinfo
+    assert found is not None  # astimezone() always gives an aware time
+    return found

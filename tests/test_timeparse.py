@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from feishu_vc_async._timeparse import MAX_UNIX_SECONDS, TIME_RULE, parse_unix_or_iso
+from feishu_vc_async._timeparse import (
+    MAX_UNIX_SECONDS,
+    TIME_RULE,
+    local_zone,
+    parse_instant,
+    parse_unix_or_iso,
+    zone_named,
+)
 
 
 @pytest.mark.parametrize(
@@ -56,3 +64,56 @@ def test_only_value_error_ever(text: str) -> None:
     except ValueError:
         return
     assert 0 <= seconds <= MAX_UNIX_SECONDS
+
+
+# --- --since / --until ------------------------------------------------------------------
+
+SHANGHAI = zone_named("Asia/Shanghai")
+NOW = 1_780_000_000  # 2026-05-28T20:26:40Z
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end_of_day"),
+    [
+        ("2026-11-01", 1_793_462_400, 1_793_548_799),  # a day in Shanghai, first/last second
+        ("2026-11-01T09:00", 1_793_494_800, 1_793_494_800),  # no offset: read in the zone
+        ("2026-11-01T09:00+00:00", 1_793_523_600, 1_793_523_600),  # its own offset wins
+        ("2026-11-01T01:00:00Z", 1_793_494_800, 1_793_494_800),
+        ("7d", NOW - 7 * 86_400, NOW - 7 * 86_400),
+        ("24h", NOW - 86_400, NOW - 86_400),
+        ("30m", NOW - 1800, NOW - 1800),
+        ("2w", NOW - 14 * 86_400, NOW - 14 * 86_400),
+        ("now", NOW, NOW),
+        (" NOW ", NOW, NOW),
+        ("1780000000", 1_780_000_000, 1_780_000_000),
+    ],
+)
+def test_instants_as_typed(text: str, start: int, end_of_day: int) -> None:
+    assert parse_instant(text, tz=SHANGHAI, now=NOW) == start
+    assert parse_instant(text, tz=SHANGHAI, now=NOW, end_of_day=True) == end_of_day
+
+
+def test_a_date_means_a_day_in_the_zone_given() -> None:
+    assert parse_instant("2026-11-01", tz=UTC, now=NOW) == 1_793_491_200
+    assert zone_named("utc") is UTC
+    with pytest.raises(ValueError, match="unknown time zone 'Mars/Olympus'"):
+        zone_named("Mars/Olympus")
+    assert local_zone().utcoffset(datetime(2026, 1, 1)) is not None
+
+
+@pytest.mark.parametrize(
+    "text", ["2026-13-01", "-5", "7y", "", "yesterday", "１７８０", "2026-11-01T25:00", "1e9"]
+)
+def test_anything_else_names_the_rule(text: str) -> None:
+    with pytest.raises(ValueError, match="must be a date"):
+        parse_instant(text, tz=SHANGHAI, now=NOW)
+
+
+@given(st.text())
+def test_an_instant_raises_only_its_rule(text: str) -> None:
+    try:
+        seconds = parse_instant(text, tz=SHANGHAI, now=NOW)
+    except ValueError as exc:
+        assert str(exc)  # a message naming the rule, never another exception type
+    else:
+        assert 0 <= seconds <= MAX_UNIX_SECONDS
