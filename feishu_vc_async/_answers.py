@@ -28,7 +28,7 @@ from ._constants import (
     RATELIMIT_LIMIT_HEADER,
     RATELIMIT_RESET_HEADER,
 )
-from ._endpoints import Endpoint
+from ._endpoints import Answer, Endpoint
 from ._scrub import scrub
 from .errors import (
     RATE_LIMITED_CODE,
@@ -85,28 +85,19 @@ def read_answer(
                 endpoint, raw, "code 0 but the answer lacks its value", secrets, garbled=False
             )
         return value
-    raise api_error(
-        endpoint,
-        raw,
-        code=answer.code,
-        msg=answer.msg,
-        body_log_id=answer.body_log_id,
-        secrets=secrets,
-    )
+    raise api_error(endpoint, raw, answer, secrets)
 
 
 def api_error(
     endpoint: Endpoint[object],
     raw: RawResponse,
-    *,
-    code: int,
-    msg: str,
-    body_log_id: str | None,
+    answer: Answer[object],
     secrets: tuple[str | None, ...],
 ) -> APIError:
     """The typed error of an answer with a non-zero ``code`` or an error status."""
-    log_id = raw.log_id or body_log_id
-    text = scrub(msg, secrets)
+    code = answer.code
+    log_id = raw.log_id or answer.body_log_id
+    text = scrub(answer.msg, secrets)
     if code == RATE_LIMITED_CODE or raw.status == 429:
         limit = raw.headers.get(RATELIMIT_LIMIT_HEADER, "")
         return RateLimitedError(
@@ -153,14 +144,7 @@ def _failed_body(
             secrets,
             garbled=False,
         )
-    return api_error(
-        endpoint,
-        raw,
-        code=envelope.code,
-        msg=envelope.msg,
-        body_log_id=envelope.body_log_id,
-        secrets=secrets,
-    )
+    return api_error(endpoint, raw, envelope, secrets)
 
 
 def _decode_error(

@@ -10,6 +10,7 @@ ends them explicitly.
 
 from __future__ import annotations
 
+import abc
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
@@ -81,7 +82,27 @@ class PageCursor:
         return self.token
 
 
-class PageIterator(Generic[P]):
+class _Closing(abc.ABC):
+    """``async with`` an iterator ends it (:meth:`aclose`) when the block is left."""
+
+    __slots__ = ()
+
+    @abc.abstractmethod
+    async def aclose(self) -> None: ...
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class PageIterator(_Closing, Generic[P]):
     """Every page from ``cursor.token`` on: ``fetch(token)`` gets one page."""
 
     __slots__ = ("_cursor", "_done", "_fetch")
@@ -109,19 +130,8 @@ class PageIterator(Generic[P]):
     async def aclose(self) -> None:
         self._done = True
 
-    async def __aenter__(self) -> Self:
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-
-class ItemIterator(Generic[P, I]):
+class ItemIterator(_Closing, Generic[P, I]):
     """The items of every page of ``pages``, ``items(page)`` picking them out."""
 
     __slots__ = ("_batch", "_index", "_items", "_pages")
@@ -146,14 +156,3 @@ class ItemIterator(Generic[P, I]):
     async def aclose(self) -> None:
         self._batch = ()
         await self._pages.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
