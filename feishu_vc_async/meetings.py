@@ -47,6 +47,7 @@ __all__ = [
     "MeetingSubtype",
     "MeetingType",
     "ReservedRoom",
+    "parse_count",
 ]
 
 
@@ -77,7 +78,7 @@ class ReservedRoom(msgspec.Struct, kw_only=True, omit_defaults=True):
     room_name: str | None = None
 
 
-def _count(value: str | None) -> int | None:
+def parse_count(value: str | None) -> int | None:
     """The platform's counts are strings; ``None`` when absent or not a whole number."""
     if value is None or not value.isascii() or not value.isdigit():
         return None
@@ -152,15 +153,15 @@ class Meeting(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
 
     @property
     def participant_count(self) -> int | None:
-        return _count(self.number_of_participants)
+        return parse_count(self.number_of_participants)
 
     @property
     def device_count(self) -> int | None:
-        return _count(self.number_of_devices)
+        return parse_count(self.number_of_devices)
 
     @property
     def webinar_viewer_count(self) -> int | None:
-        return _count(self.number_of_webinar_viewers)
+        return parse_count(self.number_of_webinar_viewers)
 
     @property
     def kind(self) -> MeetingType | None:

@@ -11,9 +11,16 @@ import msgspec
 import pytest
 
 from feishu_vc_async.export._checkpoint import CheckpointError, CheckpointFile
-from feishu_vc_async.export._rows import ALL_COLUMNS, PII_FIELDS, RowBuilder, parse_fields
+from feishu_vc_async.export._rows import (
+    ALL_COLUMNS,
+    JOINABLE_COLUMNS,
+    PII_FIELDS,
+    RowBuilder,
+    parse_fields,
+)
 from feishu_vc_async.export._sink import ExportSink
 from feishu_vc_async.fanout import PageItem
+from feishu_vc_async.meetings import Meeting
 from feishu_vc_async.models import MeetingQuery, Participant
 
 Q1 = MeetingQuery(
@@ -62,9 +69,44 @@ def test_rows_have_meeting_columns_and_every_field() -> None:
 
 def test_redaction_blanks_pii_and_keeps_the_rest() -> None:
     (row,) = RowBuilder(redact_pii=True).rows(Q1, [_person(1)])
-    assert all(row[f] is None for f in PII_FIELDS)
+    blanked = [f for f in PII_FIELDS if f in ALL_COLUMNS]
+    assert blanked == ["phone", "email", "public_ip", "internal_ip", "employee_id"]
+    assert all(row[f] is None for f in blanked)
     assert row["user_id"] == "ou_1"
     assert row["participant_name"] == "p1"
+
+
+def test_meeting_columns_join_onto_each_row_and_are_redacted_too() -> None:
+    organizer = Meeting(
+        meeting_id=Q1.meeting_no,
+        meeting_topic="周会",
+        organizer="张三",
+        email="boss@example.com",
+        mobile="+86 138",
+        user_id="ou_boss",
+        audio=False,
+        number_of_participants="2",
+    )
+    columns = ("meeting_no", "meeting_topic", "organizer", "organizer_email", "email",
+               "meeting_audio", "audio", "organizer_user_id", "user_id")  # fmt: skip
+    for redact in (False, True):
+        builder = RowBuilder(columns, redact_pii=redact, meetings={Q1.key: organizer})
+        rows = builder.rows(Q1, [_person(1), _person(2)])
+        assert [r["meeting_topic"] for r in rows] == ["周会", "周会"]
+        assert rows[0]["organizer_email"] == (None if redact else "boss@example.com")
+        assert rows[0]["email"] == (None if redact else "p1@example.com")
+        assert (rows[0]["meeting_audio"], rows[0]["audio"]) == (False, True)
+        assert (rows[0]["organizer_user_id"], rows[0]["user_id"]) == ("ou_boss", "ou_1")
+    # A meeting the builder does not know has its meeting columns empty.
+    (unknown,) = RowBuilder(columns, meetings={}).rows(Q2, [_person(3)])
+    assert unknown["meeting_topic"] is None
+    assert unknown["meeting_no"] == Q2.meeting_no
+    with pytest.raises(ValueError, match="range export"):
+        parse_fields("meeting_no,meeting_topic")
+    assert parse_fields("meeting_no,meeting_topic", JOINABLE_COLUMNS) == (
+        "meeting_no",
+        "meeting_topic",
+    )
 
 
 def _sink(out: Path, fmt: str = "jsonl", **kw: object) -> ExportSink:

@@ -24,7 +24,9 @@ import msgspec
 from .._constants import LOGGER_NAME
 from .._timeparse import TIME_RULE, check_unix_seconds, parse_unix_or_iso, unix_from_datetime
 from ..errors import FeishuError, InvalidQueryError
+from ..meetings import Meeting
 from ..models import MeetingQuery, UserIdType, parse_feishu_time
+from ._rows import MeetingRows
 
 __all__ = ["BadRow", "InputFormat", "MeetingsFileError", "load_meetings", "parse_meetings"]
 
@@ -43,32 +45,9 @@ KNOWN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 # them. They describe the meeting, not the query, so they are read past; meeting_id is
 # its name for meeting_no and stands in for it when meeting_no is absent.
 MEETING_LIST_COLUMNS = (
-    "meeting_id",
-    "meeting_topic",
-    "meeting_type",
-    "organizer",
-    "department",
-    "user_id",
-    "employee_id",
-    "email",
-    "mobile",
-    "meeting_start_time",
-    "meeting_end_time",
-    "meeting_duration",
-    "number_of_participants",
-    "number_of_devices",
-    "audio",
-    "video",
-    "sharing",
-    "recording",
-    "telephone",
-    "reserved_rooms",
-    "has_related_document",
-    "ai_note",
-    "is_external",
-    "meeting_subtype",
-    "meeting_instance_id",
-    "number_of_webinar_viewers",
+    *Meeting.__struct_fields__,
+    # what `feishu-vc meetings` writes besides the query's own columns
+    *MeetingRows.COLUMNS,
 )
 MEETING_NO_ALIAS = "meeting_id"
 # How alike a column name must be to a missing known column to be taken for a typo of

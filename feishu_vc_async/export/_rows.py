@@ -3,38 +3,100 @@
 Rows keep the wire values (Feishu time strings, ``"00:01:52"`` durations, ints, bools):
 JSONL and CSV are lossless copies of what the platform sent. Typed columns are the
 Parquet writer's job (``_writers.py``).
+
+A range export knows each meeting as meeting_list described it, so ``--fields`` can
+join meeting columns onto every participant row (:data:`MEETING_INFO_COLUMNS`); the
+same columns make the rows of ``feishu-vc meetings``. Where a participant field has the
+same name (``department``, ``email``, ``audio`` ...), the meeting column's name says
+whose it is: ``organizer_email``, ``meeting_audio``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ..meetings import Meeting
 from ..models import PARTICIPANT_FIELDS, MeetingQuery, Participant
 
-__all__ = ["ALL_COLUMNS", "MEETING_COLUMNS", "PII_FIELDS", "RowBuilder", "parse_fields"]
+__all__ = [
+    "ALL_COLUMNS",
+    "JOINABLE_COLUMNS",
+    "MEETING_COLUMNS",
+    "MEETING_INFO_COLUMNS",
+    "PII_FIELDS",
+    "MeetingRows",
+    "RowBuilder",
+    "parse_fields",
+]
 
 MEETING_COLUMNS: tuple[str, ...] = ("meeting_no", "meeting_start_time", "meeting_end_time")
 ALL_COLUMNS: tuple[str, ...] = MEETING_COLUMNS + PARTICIPANT_FIELDS
 # What --redact-pii blanks: direct contact data and network addresses. The ids
 # (user_id, open_id) stay: they are what joins the export to the rest of a tenant's data.
-PII_FIELDS: tuple[str, ...] = ("phone", "email", "public_ip", "internal_ip", "employee_id")
+PII_FIELDS: tuple[str, ...] = (
+    "phone",
+    "email",
+    "public_ip",
+    "internal_ip",
+    "employee_id",
+    # the organizer's, among the meeting columns
+    "organizer_email",
+    "organizer_mobile",
+    "organizer_employee_id",
+)
+# Column → the Meeting field it shows (reserved_rooms, a list of upcoming meetings' rooms,
+# has no column).
+MEETING_INFO_COLUMNS: dict[str, str] = {
+    "meeting_topic": "meeting_topic",
+    "meeting_type": "meeting_type",
+    "meeting_subtype": "meeting_subtype",
+    "meeting_duration": "meeting_duration",
+    "meeting_instance_id": "meeting_instance_id",
+    "organizer": "organizer",
+    "organizer_department": "department",
+    "organizer_user_id": "user_id",
+    "organizer_employee_id": "employee_id",
+    "organizer_email": "email",
+    "organizer_mobile": "mobile",
+    "number_of_participants": "number_of_participants",
+    "number_of_devices": "number_of_devices",
+    "number_of_webinar_viewers": "number_of_webinar_viewers",
+    "meeting_audio": "audio",
+    "meeting_video": "video",
+    "meeting_sharing": "sharing",
+    "recording": "recording",
+    "telephone": "telephone",
+    "has_related_document": "has_related_document",
+    "ai_note": "ai_note",
+    "meeting_is_external": "is_external",
+}
+# Columns --fields may name in a range export (the meetings are known there).
+JOINABLE_COLUMNS: tuple[str, ...] = ALL_COLUMNS + tuple(MEETING_INFO_COLUMNS)
 
 
-def parse_fields(text: str | None) -> tuple[str, ...]:
+def parse_fields(text: str | None, known: Sequence[str] = ALL_COLUMNS) -> tuple[str, ...]:
     """``"meeting_no,participant_name,join_time"`` → columns, in the order given.
 
-    ``None`` or ``""`` means every column. Unknown or repeated names raise ``ValueError``.
+    ``None`` or ``""`` means every column of :data:`ALL_COLUMNS`. Names not in ``known``
+    (a meetings-file export cannot join meeting columns: pass :data:`JOINABLE_COLUMNS`
+    for a range export) or repeated names raise ``ValueError``.
     """
     if not text:
         return ALL_COLUMNS
     names = [part.strip() for part in text.split(",") if part.strip()]
     if not names:
         return ALL_COLUMNS
-    unknown = [n for n in names if n not in ALL_COLUMNS]
+    unknown = [n for n in names if n not in known]
     if unknown:
+        joinable = [n for n in unknown if n in MEETING_INFO_COLUMNS]
+        hint = (
+            f" ({', '.join(joinable)}: meeting columns need a range export, --since/--until)"
+            if joinable
+            else ""
+        )
         raise ValueError(
-            f"--fields: unknown column(s) {', '.join(unknown)}; known: {', '.join(ALL_COLUMNS)}"
+            f"--fields: unknown column(s) {', '.join(unknown)}{hint}; known: {', '.join(known)}"
         )
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
@@ -43,15 +105,35 @@ def parse_fields(text: str | None) -> tuple[str, ...]:
 
 
 class RowBuilder:
-    """Builds the rows of one page: a dict per participant, keys in column order."""
+    """Builds the rows of one page: a dict per participant, keys in column order.
 
-    def __init__(self, columns: Sequence[str] = ALL_COLUMNS, *, redact_pii: bool = False) -> None:
+    ``meetings`` (query key → :class:`Meeting`) gives the meeting columns; a meeting it
+    does not know has them empty."""
+
+    def __init__(
+        self,
+        columns: Sequence[str] = ALL_COLUMNS,
+        *,
+        redact_pii: bool = False,
+        meetings: Mapping[str, Meeting] | None = None,
+    ) -> None:
         self.columns = tuple(columns)
         self.redact_pii = redact_pii
-        self._meeting_cols = [c for c in self.columns if c in MEETING_COLUMNS]
+        self._meetings = meetings if meetings is not None else {}
         blanked = set(PII_FIELDS) if redact_pii else set()
-        # (column, read-from-participant?) in output order; redacted ones read nothing.
-        self._plan = [(c, c in PARTICIPANT_FIELDS and c not in blanked) for c in self.columns]
+        # (column, where it comes from) in output order; redacted columns read nothing.
+        self._plan: list[tuple[str, str]] = []
+        for column in self.columns:
+            if column in blanked:
+                source = "blank"
+            elif column in PARTICIPANT_FIELDS:
+                source = "participant"
+            elif column in MEETING_INFO_COLUMNS:
+                source = "meeting"
+            else:
+                source = "query"
+            self._plan.append((column, source))
+        self._joins = any(source == "meeting" for _, source in self._plan)
 
     def rows(
         self, query: MeetingQuery, participants: Iterable[Participant]
@@ -61,13 +143,45 @@ class RowBuilder:
             "meeting_start_time": query.meeting_start_time,
             "meeting_end_time": query.meeting_end_time,
         }
+        if self._joins:
+            described = self._meetings.get(query.key)
+            for column, field in MEETING_INFO_COLUMNS.items():
+                meeting[column] = None if described is None else getattr(described, field)
         out: list[dict[str, Any]] = []
         for p in participants:
             row: dict[str, Any] = {}
-            for column, from_participant in self._plan:
-                if from_participant:
+            for column, source in self._plan:
+                if source == "participant":
                     row[column] = getattr(p, column)
+                elif source == "blank":
+                    row[column] = None
                 else:
                     row[column] = meeting.get(column)
             out.append(row)
         return out
+
+
+class MeetingRows:
+    """The rows of ``feishu-vc meetings``: one per meeting, the participant_list query
+    (number, exact start and end, status) first, then :data:`MEETING_INFO_COLUMNS`; a
+    valid ``--meetings`` input of ``feishu-vc export``."""
+
+    COLUMNS: tuple[str, ...] = (
+        *MEETING_COLUMNS,
+        "meeting_status",
+        *MEETING_INFO_COLUMNS,
+    )
+
+    def __init__(self, *, redact_pii: bool = False) -> None:
+        self._blanked = set(PII_FIELDS) if redact_pii else set()
+
+    def row(self, query: MeetingQuery, meeting: Meeting) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "meeting_no": query.meeting_no,
+            "meeting_start_time": query.meeting_start_time,
+            "meeting_end_time": query.meeting_end_time,
+            "meeting_status": int(query.meeting_status),
+        }
+        for column, field in MEETING_INFO_COLUMNS.items():
+            row[column] = None if column in self._blanked else getattr(meeting, field)
+        return row

@@ -26,6 +26,7 @@ from typing import Any, BinaryIO, Literal
 import msgspec
 
 from .._files import open_owner_only, replacing
+from ..meetings import parse_count
 from ..models import parse_duration, parse_feishu_time
 
 __all__ = [
@@ -50,9 +51,31 @@ _SUFFIXES: dict[str, OutputFormat] = {
     ".pq": "parquet",
 }
 
-_BOOL_COLUMNS = frozenset({"use_rtc_proxy", "audio", "video", "sharing", "is_external"})
+_BOOL_COLUMNS = frozenset(
+    {
+        "use_rtc_proxy",
+        "audio",
+        "video",
+        "sharing",
+        "is_external",
+        "meeting_audio",
+        "meeting_video",
+        "meeting_sharing",
+        "meeting_is_external",
+        "recording",
+        "telephone",
+        "has_related_document",
+        "ai_note",
+    }
+)
 _FEISHU_TIME_COLUMNS = frozenset({"join_time", "leave_time"})
 _UNIX_TIME_COLUMNS = frozenset({"meeting_start_time", "meeting_end_time"})
+_DURATION_COLUMNS = frozenset({"time_in_meeting", "meeting_duration"})
+_INT_COLUMNS = frozenset({"accept_status", "meeting_type", "meeting_subtype", "meeting_status"})
+# meeting_list sends its counts as strings; Parquet keeps them as numbers.
+_COUNT_COLUMNS = frozenset(
+    {"number_of_participants", "number_of_devices", "number_of_webinar_viewers"}
+)
 
 
 def format_from_path(path: Path) -> OutputFormat | None:
@@ -177,12 +200,14 @@ def parquet_schema(columns: Sequence[str]) -> Any:
     for name in columns:
         if name in _UNIX_TIME_COLUMNS or name in _FEISHU_TIME_COLUMNS:
             typ = pa.timestamp("ms", tz="UTC")  # Parquet has no second unit
-        elif name == "time_in_meeting":
+        elif name in _DURATION_COLUMNS:
             typ = pa.duration("s")
         elif name in _BOOL_COLUMNS:
             typ = pa.bool_()
-        elif name == "accept_status":
+        elif name in _INT_COLUMNS:
             typ = pa.int32()
+        elif name in _COUNT_COLUMNS:
+            typ = pa.int64()
         else:
             typ = pa.string()
         fields.append(pa.field(name, typ))
@@ -194,8 +219,10 @@ def _typed_column(name: str, values: list[Any]) -> list[Any]:
         return [None if v is None else datetime.fromtimestamp(v, UTC) for v in values]
     if name in _FEISHU_TIME_COLUMNS:
         return [parse_feishu_time(v) for v in values]
-    if name == "time_in_meeting":
+    if name in _DURATION_COLUMNS:
         return [parse_duration(v) for v in values]
+    if name in _COUNT_COLUMNS:
+        return [parse_count(v) for v in values]
     return values
 
 
