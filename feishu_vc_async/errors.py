@@ -12,7 +12,7 @@
     ├── TokenStoreError                       a user session's store or lock cannot be used
     ├── LoginError                            the browser login did not complete (refused,
     │                                         a wrong state, no redirect in time)
-    ├── ConfigError (also ValueError)         export: bad options or environment
+    ├── ConfigError (also ValueError)         the CLI: bad options or environment
     ├── CheckpointError (also ValueError)     export: the checkpoint does not fit this run
     ├── MeetingsFileError (also ValueError)   export: bad rows in the meetings file
     └── APIError                              the platform answered with a non-zero ``code``
@@ -36,8 +36,8 @@ kept without its query string, headers are never copied, and text from the body 
 scrubbed of secrets and anything shaped like a token.
 
 ``retryable`` says whether asking again may succeed; the default retry policy reads it
-(and the bounded loop stops anyway after ``max_retries``). The export's errors live in
-``feishu_vc_async.export`` and are drawn here so the tree is whole.
+(and the bounded loop stops anyway after ``max_retries``). The export's other errors
+live in ``feishu_vc_async.export`` and are drawn here so the tree is whole.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ __all__ = [
     "APIError",
     "AppTicketError",
     "AuthError",
+    "ConfigError",
     "DecodeError",
     "FeishuError",
     "InternalServerError",
@@ -162,6 +163,11 @@ class DecodeError(FeishuError):
 
 class RateLimiterError(FeishuError):
     """The configured rate limiter cannot be used (Redis unreachable, say)."""
+
+
+class ConfigError(FeishuError, ValueError):
+    """Bad options or environment, raised before any request (the CLI's exit code 2);
+    the message is safe to print (no secret in it). Also ``feishu_vc_async.export``'s."""
 
 
 class LoginError(FeishuError):

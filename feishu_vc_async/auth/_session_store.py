@@ -46,6 +46,7 @@ __all__ = [
     "default_token_file",
     "entry_key",
     "read_token_file",
+    "token_file_lock",
     "write_token_file",
 ]
 
@@ -192,6 +193,11 @@ def default_token_file(env: Mapping[str, str]) -> Path:
     return base / "feishu-vc" / "tokens.json"
 
 
+def token_file_lock(path: Path, timeout: float = SESSION_LOCK_TIMEOUT) -> FileLock:
+    """The lock every writer of the token file ``path`` holds: ``flock`` on ``PATH.lock``."""
+    return FileLock(path.with_name(path.name + ".lock"), timeout=timeout)
+
+
 def read_token_file(path: Path) -> list[StoredSession]:
     """Every entry of the token file at ``path`` (none if it does not exist).
     :class:`TokenStoreError` for a file that cannot be read or is not a token file; the
@@ -255,7 +261,7 @@ class FileSessionStore:
         self.base_url = base_url
         self.app_id = app_id
         self.open_id = open_id or None
-        self._lock = FileLock(self.path.with_name(self.path.name + ".lock"), timeout=lock_timeout)
+        self._lock = token_file_lock(self.path, lock_timeout)
 
     def entries(self) -> list[StoredSession]:
         """This host's and app's entries (every user's), as the file holds them now."""
