@@ -416,7 +416,7 @@ async def test_a_provider_without_tenant_still_works_with_a_deprecation_warning(
     assert client.limit_key.tenant == ""
     async with ScriptedServer() as server:
         server.always(LIST, Reply(json=page([])))
-        with pytest.warns(DeprecationWarning):
+        with pytest.warns(DeprecationWarning, match="tenant"):
             client = VCClient(token_provider=Old(), base_url=server.base_url, rate_limit=None)
         async with client:
             await client.participant_list(QUERY)
