@@ -275,8 +275,8 @@ class ParticipantListResponse(msgspec.Struct, kw_only=True, omit_defaults=True):
         return self.data if self.data is not None else _EMPTY_PAGE
 
 
-class ErrorEnvelope(msgspec.Struct, kw_only=True):
-    """What every failing answer of the platform has in common."""
+class _Envelope(msgspec.Struct, kw_only=True):
+    """``code``, ``msg`` and ``error.log_id``: what the platform's JSON answers share."""
 
     code: int
     msg: str = ""
@@ -285,23 +285,20 @@ class ErrorEnvelope(msgspec.Struct, kw_only=True):
     @property
     def body_log_id(self) -> str | None:
         return self.error.log_id if self.error else None
+
+
+class ErrorEnvelope(_Envelope, kw_only=True):
+    """What every failing answer of the platform has in common."""
 
     def value(self) -> None:
         return None
 
 
-class TenantTokenResponse(msgspec.Struct, kw_only=True):
+class TenantTokenResponse(_Envelope, kw_only=True):
     """The token endpoint's flat answer; ``expire`` is the seconds the token has left."""
 
-    code: int
-    msg: str = ""
     tenant_access_token: str | None = None
     expire: int | None = None
-    error: ErrorDetail | None = None
-
-    @property
-    def body_log_id(self) -> str | None:
-        return self.error.log_id if self.error else None
 
     def value(self) -> TenantTokenResponse | None:
         return self if self.tenant_access_token else None
@@ -344,18 +341,11 @@ class UserTokenResponse(msgspec.Struct, kw_only=True):
         )
 
 
-class AppAccessTokenResponse(msgspec.Struct, kw_only=True):
+class AppAccessTokenResponse(_Envelope, kw_only=True):
     """A store app's ``app_access_token`` answer; ``expire`` is the seconds left."""
 
-    code: int
-    msg: str = ""
     app_access_token: str | None = None
     expire: int | None = None
-    error: ErrorDetail | None = None
-
-    @property
-    def body_log_id(self) -> str | None:
-        return self.error.log_id if self.error else None
 
     def value(self) -> AppAccessTokenResponse | None:
         return self if self.app_access_token else None
@@ -364,16 +354,8 @@ class AppAccessTokenResponse(msgspec.Struct, kw_only=True):
         return f"AppAccessTokenResponse(code={self.code}, expire={self.expire})"
 
 
-class Acknowledgement(msgspec.Struct, kw_only=True):
+class Acknowledgement(_Envelope, kw_only=True):
     """An answer whose success carries nothing but ``code`` 0 (``app_ticket/resend``)."""
-
-    code: int
-    msg: str = ""
-    error: ErrorDetail | None = None
-
-    @property
-    def body_log_id(self) -> str | None:
-        return self.error.log_id if self.error else None
 
     def value(self) -> Acknowledgement:
         return self
@@ -390,15 +372,8 @@ class UserInfo(msgspec.Struct, kw_only=True):
     tenant_key: str = ""
 
 
-class UserInfoResponse(msgspec.Struct, kw_only=True):
-    code: int
-    msg: str = ""
+class UserInfoResponse(_Envelope, kw_only=True):
     data: UserInfo | None = None
-    error: ErrorDetail | None = None
-
-    @property
-    def body_log_id(self) -> str | None:
-        return self.error.log_id if self.error else None
 
     def value(self) -> UserInfo | None:
         return self.data

@@ -26,6 +26,7 @@ from feishu_vc_async.cli import main
 from feishu_vc_async.emulator import Emulator, OAuthUser
 from tests._browser import Browser
 from tests._sessions import leaks
+from tests.test_cli_export import run_cli
 
 pytestmark = pytest.mark.anyio
 
@@ -74,13 +75,6 @@ class Cli:
 
     def texts(self) -> list[str]:
         return [self.out.getvalue(), self.err.getvalue()]
-
-
-async def run(argv: Sequence[str], env: dict[str, str]) -> tuple[int, str, str]:
-    """A whole `feishu-vc` run in a worker thread: exit code, stdout, stderr."""
-    out, err = io.StringIO(), io.StringIO()
-    code = await asyncio.to_thread(main, list(argv), env=env, stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 async def _follow(location: str) -> str:
@@ -133,7 +127,7 @@ async def test_login_status_logout(tmp_path: Path) -> None:
             assert "Signed in" in await _follow(emu.authorize(await cli.url()))
             assert await cli.result() == 0, cli.err.getvalue()
         status = ["auth", "status", "--token-file", str(token_file)]
-        code, text, _ = await run(status, {})
+        code, text, _ = await run_cli(status, {})
         assert code == 0
         assert "Alice (ou_" in text
         assert "Bob (ou_" in text
@@ -144,17 +138,17 @@ async def test_login_status_logout(tmp_path: Path) -> None:
         assert "(2 sessions in" in text
 
         logout = ["auth", "logout", "--token-file", str(token_file)]
-        code, _, err = await run(logout, {})
+        code, _, err = await run_cli(logout, {})
         assert code == 2
         assert "2 sessions match" in err
         bob_id, _ = OAuthUser(name="Bob").ids(emu.tenant_key)
-        code, out, _ = await run([*logout, "--user", bob_id], {})
+        code, out, _ = await run_cli([*logout, "--user", bob_id], {})
         assert code == 0
         assert "Forgot Bob" in out
-        code, out, _ = await run(logout, env)
+        code, out, _ = await run_cli(logout, env)
         assert code == 0
         assert "Forgot Alice" in out
-        code, gone, _ = await run(status, {})
+        code, gone, _ = await run_cli(status, {})
         assert code == 1
         assert "Not logged in" in gone
         assert leaks(emu, [text, err, out, gone]) == []
@@ -200,7 +194,7 @@ async def test_login_options_are_checked_before_anything_listens() -> None:
         (["--accounts-url", "ftp://x"], env, "--accounts-url='ftp://x': must be an http://"),
         (["--accounts-url", "feishu", "--timeout", "0"], env, "--timeout=0.0: must be"),
     ]:
-        code, _, err = await run([*argv, *extra], environment)
+        code, _, err = await run_cli([*argv, *extra], environment)
         assert code == 2
         assert message in err
 

@@ -15,7 +15,6 @@ subprocesses for the three-process test.
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 import re
 import sys
@@ -35,7 +34,6 @@ from feishu_vc_async.auth import (
     MemorySessionStore,
     UserSessionProvider,
 )
-from feishu_vc_async.cli import main
 from feishu_vc_async.emulator import Emulator
 from feishu_vc_async.export._input import write_meetings_csv
 from feishu_vc_async.export._rows import RowBuilder
@@ -43,7 +41,7 @@ from feishu_vc_async.models import MeetingQuery, Participant
 from tests._login import FakeClock
 from tests._sessions import leaks, refreshes, sign_in, user_token_records
 from tests._ticket_endpoint import TicketEndpoint
-from tests.test_cli_export import _by_meeting, _meeting_key, _read_jsonl
+from tests.test_cli_export import _by_meeting, _meeting_key, _read_jsonl, run_cli
 
 pytestmark = pytest.mark.anyio
 
@@ -53,12 +51,6 @@ _ADOPTED = "using the one refreshed elsewhere"
 
 def _env(emu: Emulator, **extra: str) -> dict[str, str]:
     return {"FEISHU_APP_ID": emu.app_id, "FEISHU_APP_SECRET": emu.app_secret, **extra}
-
-
-async def _run(argv: Sequence[str], env: dict[str, str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = await asyncio.to_thread(main, list(argv), env=env, stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def _export(emu: Emulator, meetings: Path, out: Path, *extra: str) -> list[str]:
@@ -123,7 +115,7 @@ async def test_an_export_with_two_second_user_tokens_refreshes_throughout(
             "--rate-limit",
             str(rate),
         )
-        code, stdout, stderr = await _run(argv, _env(emu))
+        code, stdout, stderr = await run_cli(argv, _env(emu))
         assert code == 0, stderr
         assert refreshes(emu) >= 20
         assert {r.code for r in user_token_records(emu)} == {0}
@@ -239,7 +231,7 @@ async def test_a_replayed_refresh_token_stops_the_export_saying_log_in_again(
         meetings = tmp_path / "meetings.csv"
         write_meetings_csv(meetings, emu.meetings)
         argv = _export(emu, meetings, out, "--auth", "user", "--token-file", str(token_file))
-        code, stdout, stderr = await _run(argv, _env(emu))
+        code, stdout, stderr = await run_cli(argv, _env(emu))
         assert code == 2
         assert (
             "the user session ended: the user must sign in again: run `feishu-vc auth login`"
@@ -282,7 +274,7 @@ async def test_auth_options_are_checked_before_any_request(tmp_path: Path) -> No
         (["--tenant-key", "k"], env, "--tenant-key does not apply to --app-type custom"),
     ]
     for extra, environment, message in cases:
-        code, _, err = await _run([*base, *extra], environment)
+        code, _, err = await run_cli([*base, *extra], environment)
         assert code == 2, (extra, err)
         assert message in err, (extra, err)
 
@@ -311,7 +303,7 @@ async def test_a_store_app_tenant_export_recovers_a_stale_ticket(
             extra += ["--app-ticket-file", str(ticket_file)]
         else:
             env["FEISHU_APP_TICKET"] = stale
-        code, stdout, stderr = await _run(_export(emu, meetings, out, *extra), env)
+        code, stdout, stderr = await run_cli(_export(emu, meetings, out, *extra), env)
         secrets = [*emu.issued_tokens(), app.app_secret]
         if source == "file":
             assert code == 0, stderr
