@@ -20,6 +20,7 @@ __all__ = [
     "ACCOUNTS_URL_PRESETS",
     "BASE_URL_PRESETS",
     "base_url",
+    "non_empty",
     "non_negative_int",
     "non_negative_seconds",
     "positive_int",
@@ -30,6 +31,13 @@ __all__ = [
 BASE_URL_PRESETS: Final = {"feishu": FEISHU_BASE_URL, "lark": LARK_BASE_URL}
 # The OAuth authorize page lives on another host than the API.
 ACCOUNTS_URL_PRESETS: Final = {"feishu": FEISHU_ACCOUNTS_URL, "lark": LARK_ACCOUNTS_URL}
+
+
+def non_empty(name: str, value: object) -> str:
+    """A string with something besides whitespace (an id, a key, a secret: never echoed)."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name}: must be a non-empty string")
+    return value
 
 
 def positive_int(name: str, value: object) -> int:

@@ -41,7 +41,13 @@ from feishu_vc_async.models import MeetingQuery, Participant
 from tests._login import FakeClock
 from tests._sessions import leaks, refreshes, sign_in, user_token_records
 from tests._ticket_endpoint import TicketEndpoint
-from tests.test_cli_export import _by_meeting, _meeting_key, _read_jsonl, run_cli
+from tests.test_cli_export import (
+    _by_meeting,
+    _export_argv,
+    _meeting_key,
+    _read_jsonl,
+    run_cli,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -54,21 +60,9 @@ def _env(emu: Emulator, **extra: str) -> dict[str, str]:
 
 
 def _export(emu: Emulator, meetings: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        "-vv",
-        "export",
-        "--meetings",
-        str(meetings),
-        "--out",
-        str(out),
-        "--base-url",
-        emu.base_url,
-        "--progress",
-        "log",
-        "--log-interval",
-        "1",
-        *extra,
-    ]
+    """test_cli_export's command line, logging at -vv (every request: the leak check
+    reads it); ``extra`` wins over its defaults (a later option replaces an earlier one)."""
+    return ["-vv", *_export_argv(emu, meetings, out, *extra)]
 
 
 def _truth(

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from .._constants import LOGGER_NAME, SESSION_LOCK_TIMEOUT, SESSION_LOCK_TTL
-from .._validate import positive_seconds
+from .._validate import non_empty, positive_seconds
 from ..errors import TokenStoreError
 from ..ratelimit._redis import _describe
 
@@ -90,10 +90,8 @@ class RedisLock:
         ttl: float = SESSION_LOCK_TTL,
         timeout: float = SESSION_LOCK_TIMEOUT,
     ) -> None:
-        if not isinstance(key, str) or not key:
-            raise ValueError("key: must be a non-empty string")
         self._redis = redis
-        self.key = key
+        self.key = non_empty("key", key)
         self.ttl = positive_seconds("ttl", ttl)
         self.timeout = positive_seconds("timeout", timeout)
 
@@ -171,10 +169,8 @@ class RedisTicketStore:
     __slots__ = ("_redis", "key")
 
     def __init__(self, redis: str | Redis, key: str) -> None:
-        if not isinstance(key, str) or not key:
-            raise ValueError("key: must be a non-empty string")
         self._redis = redis
-        self.key = key
+        self.key = non_empty("key", key)
 
     async def get(self) -> str | None:
         value = await self._run(lambda client: client.get(self.key))

@@ -26,7 +26,7 @@ from .._clock import Clock, wall_time
 from .._constants import LOGGER_NAME, TOKEN_REFRESH_MARGIN
 from .._endpoints import USER_TOKEN
 from .._singleflight import SingleFlight
-from .._validate import non_negative_seconds
+from .._validate import non_empty, non_negative_seconds
 from ..errors import USER_TOKEN_REFRESH_CODES, LoginRequiredError
 from ._protocol import Sender
 from ._session_store import SessionLock, SessionStore
@@ -73,16 +73,12 @@ class UserSessionProvider:
         refresh_margin: float = TOKEN_REFRESH_MARGIN,
         clock: Clock = wall_time,
     ) -> None:
-        if not isinstance(app_id, str) or not app_id:
-            raise ValueError("app_id: must be a non-empty string")
-        if not isinstance(app_secret, str) or not app_secret:
-            raise ValueError("app_secret: must be a non-empty string")
         if not isinstance(store, SessionStore):
             raise TypeError("store: must implement SessionStore (load, save, lock)")
         if lock is not None and not isinstance(lock, SessionLock):
             raise TypeError("lock: must implement SessionLock (lock)")
-        self.app_id = app_id
-        self._secret = app_secret
+        self.app_id = non_empty("app_id", app_id)
+        self._secret = non_empty("app_secret", app_secret)
         self._store = store
         self._lock: SessionLock = lock if lock is not None else store
         self._margin = non_negative_seconds("refresh_margin", refresh_margin)

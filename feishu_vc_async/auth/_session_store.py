@@ -272,7 +272,8 @@ class FileSessionStore:
         ]
 
     def read(self) -> UserSession | None:
-        """The session this store points at, read now (synchronously)."""
+        """The session this store points at, read now (synchronously). The user found
+        is kept: another user logging in to the app later does not make it ambiguous."""
         found = self.entries()
         if self.open_id is not None:
             found = [e for e in found if e.session.open_id == self.open_id]
@@ -282,7 +283,11 @@ class FileSessionStore:
                 f"{self.path} holds {len(found)} users of app {self.app_id} at "
                 f"{self.base_url} ({users}): choose one by open_id (--user)"
             )
-        return found[0].session if found else None
+        if not found:
+            return None
+        session = found[0].session
+        self.open_id = session.open_id or None
+        return session
 
     async def load(self) -> UserSession | None:
         return self.read()

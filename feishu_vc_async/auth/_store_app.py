@@ -26,7 +26,7 @@ from .._clock import Clock, loop_time
 from .._constants import APP_TICKET_WAIT, LOGGER_NAME
 from .._endpoints import APP_ACCESS_TOKEN, APP_TICKET_RESEND, STORE_TENANT_TOKEN
 from .._singleflight import SingleFlight
-from .._validate import non_negative_seconds
+from .._validate import non_empty, non_negative_seconds
 from ..errors import APP_TOKEN_INVALID_CODE, TENANT_TOKEN_RETRY_CODES, AppTicketError, AuthError
 from ._protocol import Sender
 from ._tenant import cache_deadline
@@ -206,19 +206,21 @@ class StoreAppTokenProvider:
         ticket_wait: float = APP_TICKET_WAIT,
         clock: Clock = loop_time,
     ) -> None:
-        if not isinstance(app_id, str) or not app_id:
-            raise ValueError("app_id: must be a non-empty string")
-        if not isinstance(app_secret, str) or not app_secret:
-            raise ValueError("app_secret: must be a non-empty string")
         wait = non_negative_seconds("ticket_wait", ticket_wait)
-        self._app = _AppTokens(app_id, app_secret, ticket_source(tickets), wait, clock)
-        self.tenant_key = _check_tenant(tenant_key) if tenant_key is not None else None
+        self._app = _AppTokens(
+            non_empty("app_id", app_id),
+            non_empty("app_secret", app_secret),
+            ticket_source(tickets),
+            wait,
+            clock,
+        )
+        self.tenant_key = None if tenant_key is None else non_empty("tenant_key", tenant_key)
 
     def for_tenant(self, tenant_key: str) -> StoreAppTokenProvider:
         """The provider of tenant ``tenant_key``: the same app, ticket and caches."""
         view = object.__new__(StoreAppTokenProvider)
         view._app = self._app
-        view.tenant_key = _check_tenant(tenant_key)
+        view.tenant_key = non_empty("tenant_key", tenant_key)
         return view
 
     @property
@@ -251,9 +253,3 @@ class StoreAppTokenProvider:
 
     def __repr__(self) -> str:
         return f"StoreAppTokenProvider(app_id={self.app_id!r}, tenant_key={self.tenant_key!r})"
-
-
-def _check_tenant(tenant_key: object) -> str:
-    if not isinstance(tenant_key, str) or not tenant_key.strip():
-        raise ValueError(f"tenant_key={tenant_key!r}: must be a non-empty string")
-    return tenant_key

@@ -6,6 +6,7 @@ from .._clock import Clock, loop_time
 from .._constants import TOKEN_MAX_LIFETIME, TOKEN_REFRESH_MARGIN
 from .._endpoints import TENANT_TOKEN
 from .._singleflight import SingleFlight
+from .._validate import non_empty
 from ..errors import TENANT_TOKEN_RETRY_CODES
 from ._protocol import Sender
 
@@ -33,12 +34,8 @@ class TenantTokenProvider:
     tenant = ""  # a custom app has one tenant
 
     def __init__(self, app_id: str, app_secret: str, *, clock: Clock = loop_time) -> None:
-        if not isinstance(app_id, str) or not app_id:
-            raise ValueError("app_id: must be a non-empty string")
-        if not isinstance(app_secret, str) or not app_secret:
-            raise ValueError("app_secret: must be a non-empty string")
-        self.app_id = app_id
-        self._secret = app_secret
+        self.app_id = non_empty("app_id", app_id)
+        self._secret = non_empty("app_secret", app_secret)
         self._clock = clock
         self._token: str | None = None
         self._refresh_at = 0.0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import msgspec
 
 from .._constants import TOKEN_MAX_LIFETIME, TOKEN_REFRESH_MARGIN
+from .._validate import non_empty
 from ..models import UserInfo, UserTokenResponse
 from ._protocol import check_token
 from ._tenant import cache_deadline
@@ -39,8 +40,7 @@ class UserSession(msgspec.Struct, frozen=True, kw_only=True):
     tenant_key: str = ""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.app_id, str) or not self.app_id:
-            raise ValueError("app_id: must be a non-empty string")
+        non_empty("app_id", self.app_id)
         check_token(self.access_token, "access_token")
         if self.refresh_token is not None:
             check_token(self.refresh_token, "refresh_token")
