@@ -205,7 +205,7 @@ class VCClient:
     @property
     def limiter(self) -> RateLimiter | None:
         """The limiter in use while open (None when limiting is disabled)."""
-        return self._limiter
+        return (self._parent or self)._limiter
 
     @property
     def session(self) -> aiohttp.ClientSession | None:
@@ -218,8 +218,7 @@ class VCClient:
         return self._current_transport() is not None
 
     def _current_transport(self) -> Transport | None:
-        owner = self._parent if self._parent is not None else self
-        return owner._transport
+        return (self._parent or self)._transport
 
     def for_tenant(self, tenant_key: str) -> VCClient:
         """This client acting for tenant ``tenant_key`` of a store app.

@@ -191,6 +191,7 @@ async def test_a_client_view_per_tenant_shares_the_pool_not_the_bucket() -> None
         assert a.is_open
         assert a.session is client.session
         assert a.stats is client.stats
+        assert a.limiter is client.limiter is not None
         with pytest.raises(RuntimeError, match="tenant view"):
             async with a:
                 pass
