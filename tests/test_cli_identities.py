@@ -194,8 +194,10 @@ async def test_three_processes_share_one_session_and_it_survives(
         own = [len(_REFRESHED.findall(err.decode())) for _, err in results]
         adopted = [err.decode().count(_ADOPTED) for _, err in results]
         assert sum(own) == total  # every refresh was one process's, under the lock
-        assert sum(1 for n in own if n) >= 2  # more than one process did refresh
-        # Each process renewed its session many times: itself, or taking up another's.
+        # Each process renewed its session many times: by refreshing it, or by finding,
+        # once it held the lock, the session another process had just refreshed. Which
+        # one refreshes is a race (the last refresher's pacing is often in front), so
+        # only the sum is fixed.
         assert all(o + a >= 5 for o, a in zip(own, adopted, strict=True)), (own, adopted)
         stored = FileSessionStore(token_file, base_url=emu.base_url, app_id=emu.app_id).read()
         assert stored is not None
