@@ -18,6 +18,7 @@ import pytest
 from feishu_vc_async import (
     AuthError,
     DefaultRetryPolicy,
+    InternalServerError,
     TransportError,
     VCClient,
 )
@@ -441,3 +442,39 @@ async def test_stores_on_two_hosts_share_a_refresh_through_a_redis_lock(
             )
         assert refreshes(emu) == 1
         assert [r.code for r in user_token_records(emu)] == [0, 0]
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "error", "retryable", "says"),
+    [
+        (20037, 400, LoginRequiredError, False, "run `feishu-vc auth login`"),
+        (20064, 400, LoginRequiredError, False, "run `feishu-vc auth login`"),
+        (20073, 400, LoginRequiredError, False, "run `feishu-vc auth login`"),
+        (20026, 400, LoginRequiredError, False, "run `feishu-vc auth login`"),
+        (20004, 400, LoginRequiredError, False, "run `feishu-vc auth login`"),
+        (20074, 400, RefreshDisabledError, False, '"refresh user_access_token"'),
+        (20050, 500, InternalServerError, True, "code=20050"),
+        (20072, 503, InternalServerError, True, "code=20072"),
+        (20049, 400, AuthError, False, "invalid_grant: PKCE"),
+    ],
+)
+def test_v2_refusals_map_to_errors_that_say_what_to_do(
+    code: int, status: int, error: type[AuthError], retryable: bool, says: str
+) -> None:
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    from feishu_vc_async._answers import RawResponse, read_answer
+    from feishu_vc_async._endpoints import USER_TOKEN
+
+    refresh = "ur-" + "c" * 40
+    body = (
+        f'{{"code":{code},"error":"invalid_grant","error_description":"PKCE or {refresh}"}}'
+    ).encode()
+    headers = CIMultiDictProxy(CIMultiDict({"X-Tt-Logid": "log-1"}))
+    with pytest.raises(error) as caught:
+        read_answer(USER_TOKEN, RawResponse(status, headers, body), (refresh,))
+    assert type(caught.value) is error
+    assert caught.value.retryable is retryable
+    assert says in str(caught.value)
+    assert caught.value.log_id == "log-1"
+    assert refresh not in str(caught.value)
