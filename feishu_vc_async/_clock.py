@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-__all__ = ["Clock", "loop_time"]
+__all__ = ["Clock", "loop_time", "wall_time"]
 
 Clock = Callable[[], float]
 
@@ -24,3 +24,9 @@ def loop_time() -> float:
         return asyncio.get_running_loop().time()
     except RuntimeError:
         return time.monotonic()
+
+
+def wall_time() -> float:
+    """Unix seconds: for times other processes and hosts read too (a stored session's
+    expiry), which a monotonic clock cannot give."""
+    return time.time()

@@ -18,10 +18,21 @@ USER_TOKEN_PATH = "/open-apis/authen/v2/oauth/token"
 APP_TICKET_RESEND_PATH = "/open-apis/auth/v3/app_ticket/resend"
 APP_ACCESS_TOKEN_PATH = "/open-apis/auth/v3/app_access_token"
 STORE_TENANT_TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token"
+# Who a user token belongs to (name, open_id, tenant_key): no scope needed beyond login.
+USER_INFO_PATH = "/open-apis/authen/v1/user_info"
 # Without it the token endpoint hands out no refresh token.
 OFFLINE_ACCESS_SCOPE = "offline_access"
 # Either one lets a token read the VC data APIs (the reference's "any one of").
 VC_SCOPES = ("vc:room:readonly", "vc:rooms.room.detailinfo:read")
+# How long `feishu-vc auth login` waits for the browser's redirect by default.
+LOGIN_TIMEOUT = 300.0
+# How long a refresh waits for another process's refresh to release the session lock.
+SESSION_LOCK_TIMEOUT = 60.0
+# A Redis session lock expires after this long unless its holder renews it (a crashed
+# holder then blocks the others for at most this long).
+SESSION_LOCK_TTL = 30.0
+# After a resend request, how long a store app waits for the pushed app_ticket.
+APP_TICKET_WAIT = 30.0
 
 # Names of the rate-limit buckets: the platform limits per API, so each API has its own.
 # An endpoint's name is its path without API_PREFIX, so these are also endpoint names.

@@ -16,20 +16,44 @@ from ._constants import (
     API_MEETING_LIST,
     API_PARTICIPANT_LIST,
     API_PREFIX,
+    APP_ACCESS_TOKEN_PATH,
+    APP_TICKET_RESEND_PATH,
     MEETING_LIST_PATH,
     PARTICIPANT_LIST_PATH,
+    STORE_TENANT_TOKEN_PATH,
     TENANT_TOKEN_PATH,
+    USER_INFO_PATH,
+    USER_TOKEN_PATH,
 )
 from .errors import APIError, AuthError
 from .meetings import MEETING_LIST_DECODER, MeetingListPage
 from .models import (
+    ACKNOWLEDGEMENT_DECODER,
+    APP_ACCESS_TOKEN_DECODER,
     PARTICIPANT_LIST_DECODER,
     TENANT_TOKEN_DECODER,
+    USER_INFO_DECODER,
+    USER_TOKEN_DECODER,
+    Acknowledgement,
+    AppAccessTokenResponse,
     ParticipantPage,
     TenantTokenResponse,
+    UserInfo,
+    UserTokenResponse,
 )
 
-__all__ = ["MEETING_LIST", "PARTICIPANT_LIST", "TENANT_TOKEN", "Answer", "Endpoint"]
+__all__ = [
+    "APP_ACCESS_TOKEN",
+    "APP_TICKET_RESEND",
+    "MEETING_LIST",
+    "PARTICIPANT_LIST",
+    "STORE_TENANT_TOKEN",
+    "TENANT_TOKEN",
+    "USER_INFO",
+    "USER_TOKEN",
+    "Answer",
+    "Endpoint",
+]
 
 T_co = TypeVar("T_co", covariant=True)
 
@@ -101,4 +125,48 @@ TENANT_TOKEN: Final[Endpoint[TenantTokenResponse]] = Endpoint(
     token=False,
     refusal=AuthError,
     idempotent=True,  # asking again returns the same token
+)
+
+USER_TOKEN: Final[Endpoint[UserTokenResponse]] = Endpoint(
+    method="POST",
+    path=USER_TOKEN_PATH,
+    decode=USER_TOKEN_DECODER.decode,
+    token=False,
+    refusal=AuthError,
+    # A code and a refresh token are single-use: an answer cut short leaves the outcome
+    # unknown, and sending them again could only end the session.
+    idempotent=False,
+)
+
+USER_INFO: Final[Endpoint[UserInfo]] = Endpoint(
+    method="GET",
+    path=USER_INFO_PATH,
+    decode=USER_INFO_DECODER.decode,
+)
+
+APP_ACCESS_TOKEN: Final[Endpoint[AppAccessTokenResponse]] = Endpoint(
+    method="POST",
+    path=APP_ACCESS_TOKEN_PATH,
+    decode=APP_ACCESS_TOKEN_DECODER.decode,
+    token=False,
+    refusal=AuthError,
+    idempotent=True,  # asking again returns the same token
+)
+
+STORE_TENANT_TOKEN: Final[Endpoint[TenantTokenResponse]] = Endpoint(
+    method="POST",
+    path=STORE_TENANT_TOKEN_PATH,
+    decode=TENANT_TOKEN_DECODER.decode,
+    token=False,
+    refusal=AuthError,
+    idempotent=True,
+)
+
+APP_TICKET_RESEND: Final[Endpoint[Acknowledgement]] = Endpoint(
+    method="POST",
+    path=APP_TICKET_RESEND_PATH,
+    decode=ACKNOWLEDGEMENT_DECODER.decode,
+    token=False,
+    refusal=AuthError,
+    idempotent=True,  # a second push does no harm
 )

@@ -29,7 +29,7 @@ from ._constants import LOGGER_NAME
 from ._endpoints import Endpoint
 from ._retry import RetryPolicy
 from ._stats import ClientStats, EndpointStats
-from .auth import TokenProvider
+from .auth import TokenProvider, provider_tenant
 from .errors import APIError, FeishuError, RateLimitedError, RequestTimeoutError, TransportError
 from .models import JSON_ENCODER
 from .ratelimit import LimitKey, RateLimiter
@@ -45,6 +45,8 @@ _JSON_HEADERS: Final = {
 }
 
 T = TypeVar("T")
+
+_UNKNOWN_OUTCOME: Final = " (the request may have been processed; not sent again)"
 
 
 class Transport:
@@ -97,8 +99,14 @@ class Transport:
         params: Mapping[str, str] | None = None,
         data: bytes | None = None,
         headers: Mapping[str, str] | None = None,
+        idempotent: bool = True,
     ) -> RawResponse:
-        """One HTTP exchange; aiohttp failures become TransportError ``from`` their cause."""
+        """One HTTP exchange; aiohttp failures become TransportError ``from`` their cause.
+
+        A request that is not ``idempotent`` is sent again only if it surely never
+        left (the connection could not be made): after any other failure it may have
+        been processed, so its TransportError is not retryable.
+        """
         try:
             async with self.session.request(
                 method,
@@ -113,12 +121,20 @@ class Transport:
                 return RawResponse(resp.status, resp.headers, body)
         except TimeoutError as exc:
             raise RequestTimeoutError(
-                f"timed out (connect {self.timeout.connect}s, total {self.timeout.total}s)",
+                f"timed out (connect {self.timeout.connect}s, total {self.timeout.total}s)"
+                + _UNKNOWN_OUTCOME * (not idempotent),
                 method=method,
                 path=path,
+                retryable=idempotent,
             ) from exc
         except aiohttp.ClientError as exc:
-            raise TransportError(f"{type(exc).__name__}: {exc}", method=method, path=path) from exc
+            unsent = isinstance(exc, aiohttp.ClientConnectorError)
+            raise TransportError(
+                f"{type(exc).__name__}: {exc}" + _UNKNOWN_OUTCOME * (not (idempotent or unsent)),
+                method=method,
+                path=path,
+                retryable=idempotent or unsent,
+            ) from exc
 
     def _url(self, endpoint: Endpoint[object]) -> URL:
         url = self._urls.get(endpoint.path)
@@ -139,13 +155,19 @@ class Transport:
         params: Mapping[str, str] | None = None,
         json: object = None,
         secrets: tuple[str, ...] = (),
+        provider: TokenProvider | None = None,
     ) -> T:
         """Call ``endpoint`` (query ``params``, or a ``json`` body) through the token, the
-        endpoint's limiter bucket and the bounded retry loop; return its decoded value."""
+        endpoint's limiter bucket and the bounded retry loop; return its decoded value.
+
+        ``provider`` replaces the transport's own token provider for this call (a tenant
+        view of the client: another tenant's token and bucket, the same session)."""
         stats = self.stats.endpoint(endpoint.name)
-        provider = self._provider
+        if provider is None:
+            provider = self._provider
         limiter = self._limiters.get(endpoint.bucket) if endpoint.bucket else None
-        key = LimitKey(endpoint.bucket or endpoint.name, provider.identity)
+        bucket = endpoint.bucket or endpoint.name
+        key = LimitKey(bucket, provider.identity, provider_tenant(provider))
         url = self._url(endpoint)
         body = None if json is None else JSON_ENCODER.encode(json)
         headers = _JSON_HEADERS
@@ -162,6 +184,10 @@ class Transport:
                     stats.errors += 1
                     raise
                 headers = self._bearer(token)
+                # A provider may learn its tenant with its first token (a stored session).
+                tenant = provider_tenant(provider)
+                if tenant != key.tenant:
+                    key = LimitKey(bucket, provider.identity, tenant)
             raw: RawResponse | None = None
             sent_at: float | None = None
             try:
@@ -176,6 +202,7 @@ class Transport:
                     params=params,
                     data=body,
                     headers=headers,
+                    idempotent=bool(endpoint.idempotent),
                 )
                 stats.record_answer(sent_at)
                 value = read_answer(endpoint, raw, (token, *secrets))

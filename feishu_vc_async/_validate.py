@@ -9,15 +9,18 @@ and turns the error into its own configuration error.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Final
 
 from yarl import URL
 
-from ._constants import FEISHU_BASE_URL, LARK_BASE_URL
+from ._constants import FEISHU_ACCOUNTS_URL, FEISHU_BASE_URL, LARK_ACCOUNTS_URL, LARK_BASE_URL
 
 __all__ = [
+    "ACCOUNTS_URL_PRESETS",
     "BASE_URL_PRESETS",
     "base_url",
+    "non_empty",
     "non_negative_int",
     "non_negative_seconds",
     "positive_int",
@@ -26,6 +29,15 @@ __all__ = [
 ]
 
 BASE_URL_PRESETS: Final = {"feishu": FEISHU_BASE_URL, "lark": LARK_BASE_URL}
+# The OAuth authorize page lives on another host than the API.
+ACCOUNTS_URL_PRESETS: Final = {"feishu": FEISHU_ACCOUNTS_URL, "lark": LARK_ACCOUNTS_URL}
+
+
+def non_empty(name: str, value: object) -> str:
+    """A string with something besides whitespace (an id, a key, a secret: never echoed)."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name}: must be a non-empty string")
+    return value
 
 
 def positive_int(name: str, value: object) -> int:
@@ -66,15 +78,18 @@ def share(name: str, value: object) -> float:
     return float(value)
 
 
-def base_url(value: object, name: str = "base_url") -> str:
-    """``"feishu"`` / ``"lark"``, or an http(s) URL with a host (a proxy, an emulator),
-    without credentials, query or fragment; returned without a trailing slash."""
+def base_url(
+    value: object, name: str = "base_url", presets: Mapping[str, str] = BASE_URL_PRESETS
+) -> str:
+    """``"feishu"`` / ``"lark"`` (a key of ``presets``), or an http(s) URL with a host (a
+    proxy, an emulator), without credentials, query or fragment; returned without a
+    trailing slash."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError(
-            f"{name}: must be a URL string such as {FEISHU_BASE_URL!r}, got {value!r}"
+            f"{name}: must be a URL string such as {presets['feishu']!r}, got {value!r}"
         )
     text = value.strip()
-    text = BASE_URL_PRESETS.get(text.lower(), text).rstrip("/")
+    text = presets.get(text.lower(), text).rstrip("/")
     try:
         url = URL(text)
     except ValueError as exc:

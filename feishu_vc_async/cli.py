@@ -1,4 +1,4 @@
-"""The ``feishu-vc`` command: ``export``, ``emulator`` and ``demo``.
+"""The ``feishu-vc`` command: ``export``, ``auth``, ``emulator`` and ``demo``.
 
 Exit codes: 0 all meetings exported; 1 some meetings failed (listed, and written to
 ``OUT.failures.jsonl``); 2 bad input, options or credentials (nothing was requested,
@@ -67,6 +67,12 @@ def _run_export(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, e
     return export_command(args, env, out=out, err=err)
 
 
+def _add_auth(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from ._auth_cli import add_auth_command
+
+    add_auth_command(sub)
+
+
 def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from . import demo
 
@@ -83,7 +89,8 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="feishu-vc",
-        description="Feishu / Lark video-conference participant data: export, emulator, demo.",
+        description="Feishu / Lark video-conference participant data: export, auth, "
+        "emulator, demo.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument(
@@ -91,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_export(sub)
+    _add_auth(sub)
     _add_emulator(sub)
     _add_demo(sub)
     return parser

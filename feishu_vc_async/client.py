@@ -13,13 +13,15 @@ one rate-limiter handle; all of them live between ``__aenter__`` and ``__aexit__
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+import warnings
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from types import TracebackType
-from typing import Final
+from typing import Final, TypeVar, cast
 
 import aiohttp
 
@@ -35,7 +37,7 @@ from ._constants import (
     PAGE_SIZE_ITER_DEFAULT,
     TOTAL_TIMEOUT,
 )
-from ._endpoints import MEETING_LIST, PARTICIPANT_LIST
+from ._endpoints import MEETING_LIST, PARTICIPANT_LIST, Endpoint
 from ._paging import ItemIterator, PageCursor, PageIterator
 from ._retry import DefaultRetryPolicy, RetryPolicy
 from ._stats import ClientStats
@@ -43,10 +45,12 @@ from ._transport import USER_AGENT, Transport
 from ._validate import base_url as check_base_url
 from ._validate import non_negative_int, positive_int, positive_seconds
 from .auth import (
+    LegacyTokenProvider,
     StaticTokenProvider,
     TenantTokenProvider,
     TokenProvider,
     UserTokenProvider,
+    provider_tenant,
 )
 from .discovery import DiscoveryPosition, MeetingIterator
 from .fanout import FanOut, Queries, Resume
@@ -66,6 +70,8 @@ __all__ = ["VCClient"]
 logger = logging.getLogger(LOGGER_NAME)
 
 _DEFAULT_RATE: Final = RateLimit()
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -139,7 +145,7 @@ class VCClient:
         app_secret: str | None = None,
         access_token: str | None = None,
         refresh_user_token: Callable[[], Awaitable[str]] | None = None,
-        token_provider: TokenProvider | None = None,
+        token_provider: TokenProvider | LegacyTokenProvider | None = None,
         base_url: str = FEISHU_BASE_URL,
         session: aiohttp.ClientSession | None = None,
         rate_limit: RateLimit | None = _DEFAULT_RATE,
@@ -160,6 +166,9 @@ class VCClient:
         )
         if isinstance(self._token_provider, TenantTokenProvider):
             self.app_id = self._token_provider.app_id
+        else:  # a store app's or a user session's provider names its app too
+            app_id_of = getattr(self._token_provider, "app_id", None)
+            self.app_id = app_id_of if isinstance(app_id_of, str) else None
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise TypeError(f"session: must be an aiohttp.ClientSession, got {type(session)}")
         self._budgets = {
@@ -179,7 +188,7 @@ class VCClient:
             connect=positive_seconds("connect_timeout", connect_timeout),
         )
         self.stats = ClientStats(clock)
-        self.limit_key = LimitKey(api=API_PARTICIPANT_LIST, identity=self._token_provider.identity)
+        self._parent: VCClient | None = None  # set on a tenant view (for_tenant)
         self._session_arg = session
         self._retry_policy: RetryPolicy = retry_policy or DefaultRetryPolicy()
         self._transport: Transport | None = None
@@ -190,7 +199,7 @@ class VCClient:
         app_secret: str | None,
         access_token: str | None,
         refresh_user_token: Callable[[], Awaitable[str]] | None,
-        token_provider: TokenProvider | None,
+        token_provider: TokenProvider | LegacyTokenProvider | None,
         clock: Clock,
     ) -> TokenProvider:
         given = [
@@ -211,9 +220,18 @@ class VCClient:
         if refresh_user_token is not None and access_token is None:
             raise ValueError("refresh_user_token: only applies together with access_token")
         if token_provider is not None:
-            if not isinstance(token_provider, TokenProvider):
-                raise TypeError("token_provider: must implement the TokenProvider protocol")
-            return token_provider
+            if isinstance(token_provider, TokenProvider):
+                return token_provider
+            if isinstance(token_provider, LegacyTokenProvider):
+                warnings.warn(
+                    "token_provider: a TokenProvider now has a `tenant` property (its "
+                    'rate-limit tenant; "" for one tenant); one without it counts as "" '
+                    "for one more release",
+                    DeprecationWarning,
+                    stacklevel=4,
+                )
+                return cast(TokenProvider, token_provider)
+            raise TypeError("token_provider: must implement the TokenProvider protocol")
         if access_token is not None:
             if refresh_user_token is not None:
                 return UserTokenProvider(access_token, refresh_user_token)
@@ -231,6 +249,12 @@ class VCClient:
         return self._token_provider
 
     @property
+    def limit_key(self) -> LimitKey:
+        """participant_list's budget of this client: its provider's identity and tenant."""
+        provider = self._token_provider
+        return LimitKey(API_PARTICIPANT_LIST, provider.identity, provider_tenant(provider))
+
+    @property
     def rate_limit(self) -> RateLimit | None:
         """The limit participant_list is paced to: the given limiter's own rate, else
         ``rate_limit`` (``None``: not limited)."""
@@ -244,23 +268,53 @@ class VCClient:
     @property
     def limiter(self) -> RateLimiter | None:
         """participant_list's limiter while open (None when limiting is disabled)."""
-        return self._budgets[API_PARTICIPANT_LIST].in_use
+        return (self._parent or self)._budgets[API_PARTICIPANT_LIST].in_use
 
     @property
     def meeting_list_limiter(self) -> RateLimiter | None:
         """meeting_list's limiter while open (None when limiting is disabled)."""
-        return self._budgets[API_MEETING_LIST].in_use
+        return (self._parent or self)._budgets[API_MEETING_LIST].in_use
 
     @property
     def session(self) -> aiohttp.ClientSession | None:
         """The session in use while open."""
-        return self._transport.session if self._transport is not None else None
+        transport = self._current_transport()
+        return transport.session if transport is not None else None
 
     @property
     def is_open(self) -> bool:
-        return self._transport is not None
+        return self._current_transport() is not None
+
+    def _current_transport(self) -> Transport | None:
+        return (self._parent or self)._transport
+
+    def for_tenant(self, tenant_key: str) -> VCClient:
+        """This client acting for tenant ``tenant_key`` of a store app.
+
+        The view shares this client's connection pool, limiter, counters and retry
+        settings, and uses that tenant's token and rate-limit bucket (the provider's
+        ``for_tenant(tenant_key)``, e.g. a
+        :class:`~feishu_vc_async.auth.StoreAppTokenProvider`). It works while this
+        client is open and needs no closing; make as many as there are tenants.
+        """
+        make = getattr(self._token_provider, "for_tenant", None)
+        if make is None:
+            raise TypeError(
+                "for_tenant: the client's token provider has no tenants "
+                "(use a StoreAppTokenProvider)"
+            )
+        provider = make(tenant_key)
+        if not isinstance(provider, TokenProvider):
+            raise TypeError("for_tenant: the provider's for_tenant() must give a TokenProvider")
+        view = copy.copy(self)
+        view._token_provider = provider
+        view._parent = self._parent if self._parent is not None else self
+        view._transport = None
+        return view
 
     async def __aenter__(self) -> VCClient:
+        if self._parent is not None:
+            raise RuntimeError("a tenant view is not entered: enter the client it came from")
         if self._transport is not None:
             raise RuntimeError("VCClient is already open; enter it once at a time")
         limiters = {api: budget.open() for api, budget in self._budgets.items()}
@@ -291,7 +345,8 @@ class VCClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close what the client owns (its session, its limiter handle); idempotent."""
+        """Close what the client owns (its session, its limiter handle); idempotent. A
+        tenant view owns nothing: closing it does nothing."""
         transport, self._transport = self._transport, None
         try:
             for budget in self._budgets.values():
@@ -301,7 +356,7 @@ class VCClient:
                 await transport.aclose()
 
     def _open(self) -> Transport:
-        transport = self._transport
+        transport = self._current_transport()
         if transport is None:
             raise RuntimeError(
                 "VCClient is not open: use it as `async with VCClient(...) as client:`"
@@ -309,6 +364,21 @@ class VCClient:
         return transport
 
     # --- requests ----------------------------------------------------------------------
+
+    async def call(
+        self,
+        endpoint: Endpoint[T],
+        *,
+        params: Mapping[str, str] | None = None,
+        json: object = None,
+        secrets: tuple[str, ...] = (),
+    ) -> T:
+        """Any endpoint (``feishu_vc_async._endpoints``) through this client's token,
+        limiter bucket and bounded retry loop; its decoded value or a typed error.
+        ``secrets`` are scrubbed from every text of the answer an error keeps."""
+        return await self._open().call(
+            endpoint, params=params, json=json, secrets=secrets, provider=self._token_provider
+        )
 
     @staticmethod
     def _params(query: MeetingQuery, page_size: int) -> dict[str, str]:
@@ -341,7 +411,8 @@ class VCClient:
         token = self._check_page_token(page_token)
         if token is not None:
             params["page_token"] = token
-        return await transport.call(PARTICIPANT_LIST, params=params)
+        provider = self._token_provider
+        return await transport.call(PARTICIPANT_LIST, params=params, provider=provider)
 
     def pages(
         self,
@@ -361,7 +432,7 @@ class VCClient:
 
         async def fetch(token: str | None) -> ParticipantPage:
             params = base if token is None else {**base, "page_token": token}
-            return await self._open().call(PARTICIPANT_LIST, params=params)
+            return await self.call(PARTICIPANT_LIST, params=params)
 
         cursor = PageCursor(f"meeting {query.meeting_no}", self._check_page_token(page_token))
         return PageIterator(fetch, cursor)
@@ -389,7 +460,7 @@ class VCClient:
         token = self._check_page_token(page_token)
         if token is not None:
             params["page_token"] = token
-        return await transport.call(MEETING_LIST, params=params)
+        return await transport.call(MEETING_LIST, params=params, provider=self._token_provider)
 
     def meetings(
         self,
@@ -412,7 +483,7 @@ class VCClient:
             params = {**window.to_params(), "page_size": size}
             if token is not None:
                 params["page_token"] = token
-            return await self._open().call(MEETING_LIST, params=params)
+            return await self.call(MEETING_LIST, params=params)
 
         return MeetingIterator(
             fetch,
@@ -490,7 +561,10 @@ class VCClient:
             if self.app_id is not None
             else f"identity={self._token_provider.identity!r}"
         )
-        state = "open" if self._transport is not None else "closed"
+        tenant = provider_tenant(self._token_provider)
+        if tenant:
+            who += f" tenant={tenant!r}"
+        state = "open" if self.is_open else "closed"
         return f"<VCClient base_url={self.base_url!r} {who} {state}>"
 
 

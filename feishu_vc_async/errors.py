@@ -9,18 +9,25 @@
     ├── DecodeError                           body is not the expected JSON (an HTML 502
     │                                         page, a cut-short answer, ...)
     ├── RateLimiterError                      the shared limiter (Redis) cannot be used
-    ├── ConfigError (also ValueError)         export: bad options or environment
+    ├── TokenStoreError                       a user session's store or lock cannot be used
+    ├── LoginError                            the browser login did not complete (refused,
+    │                                         a wrong state, no redirect in time)
+    ├── ConfigError (also ValueError)         the CLI: bad options or environment
     ├── CheckpointError (also ValueError)     export: the checkpoint does not fit this run
     ├── MeetingsFileError (also ValueError)   export: bad rows in the meetings file
     └── APIError                              the platform answered with a non-zero ``code``
-        ├── InternalServerError               121001, or HTTP 5xx            (retryable)
+        ├── InternalServerError               121001, 20050, 20072, or HTTP 5xx (retryable)
         ├── NotSupportedError                 121002
         ├── ParameterError                    121003, 126003-126007, 126015
         ├── NotFoundError                     121004, 126009
         ├── PermissionDeniedError             121005, 99991672, 99991679
         ├── RateLimitedError                  99991400, HTTP 429 or 400      (retryable)
         └── AuthError                         99991661, 99991663, 99991664, 99991668,
-                                              99991671, 99991677, token endpoint refusals
+            │                                 99991671, 99991677, token endpoint refusals
+            ├── LoginRequiredError            20003/20004/20065 (code), 20026/20037/
+            │                                 20064/20073 (refresh token), no session
+            ├── RefreshDisabledError          20074: the app's refresh switch is off
+            └── AppTicketError                10012: a store app's app_ticket is stale
 
 Every ``APIError`` carries ``http_status``, ``code``, ``msg``, ``log_id`` (the
 ``X-Tt-Logid`` header, or ``error.log_id`` in the body) and the request's ``method``
@@ -29,8 +36,8 @@ kept without its query string, headers are never copied, and text from the body 
 scrubbed of secrets and anything shaped like a token.
 
 ``retryable`` says whether asking again may succeed; the default retry policy reads it
-(and the bounded loop stops anyway after ``max_retries``). The export's errors live in
-``feishu_vc_async.export`` and are drawn here so the tree is whole.
+(and the bounded loop stops anyway after ``max_retries``). The export's other errors
+live in ``feishu_vc_async.export`` and are drawn here so the tree is whole.
 """
 
 from __future__ import annotations
@@ -39,18 +46,24 @@ from typing import Any
 
 __all__ = [
     "APIError",
+    "AppTicketError",
     "AuthError",
+    "ConfigError",
     "DecodeError",
     "FeishuError",
     "InternalServerError",
     "InvalidQueryError",
+    "LoginError",
+    "LoginRequiredError",
     "NotFoundError",
     "NotSupportedError",
     "ParameterError",
     "PermissionDeniedError",
     "RateLimitedError",
     "RateLimiterError",
+    "RefreshDisabledError",
     "RequestTimeoutError",
+    "TokenStoreError",
     "TransportError",
     "error_for_code",
 ]
@@ -89,13 +102,20 @@ class InvalidQueryError(FeishuError, ValueError):
 
 
 class TransportError(FeishuError):
-    """The request did not get an HTTP answer: connection refused or reset, DNS, TLS."""
+    """The request did not get an HTTP answer: connection refused or reset, DNS, TLS.
+
+    ``retryable`` is false when the request may have reached the server and must not be
+    sent twice (a single-use refresh token or authorization code).
+    """
 
     retryable = True
 
-    def __init__(self, message: str, *, method: str = "", path: str = "") -> None:
+    def __init__(
+        self, message: str, *, method: str = "", path: str = "", retryable: bool = True
+    ) -> None:
         self.method = method
         self.path = path
+        self.retryable = retryable
         where = f" ({method} {path})" if method else ""
         super().__init__(f"{message}{where}")
 
@@ -143,6 +163,23 @@ class DecodeError(FeishuError):
 
 class RateLimiterError(FeishuError):
     """The configured rate limiter cannot be used (Redis unreachable, say)."""
+
+
+class ConfigError(FeishuError, ValueError):
+    """Bad options or environment, raised before any request (the CLI's exit code 2);
+    the message is safe to print (no secret in it). Also ``feishu_vc_async.export``'s."""
+
+
+class LoginError(FeishuError):
+    """The browser login did not complete: the user refused (``access_denied``), the
+    redirect's ``state`` was not this login's, or no redirect came in time. The message
+    says which, and never holds a code or a token."""
+
+
+class TokenStoreError(FeishuError):
+    """A user session's store or its lock cannot be used: an unreadable token file, a
+    lock another process holds for too long, an unreachable Redis. The message names
+    the file or the server, never a token."""
 
 
 class APIError(FeishuError):
@@ -231,6 +268,45 @@ class AuthError(APIError):
     """The token is missing, malformed, invalid or expired, or app credentials were refused."""
 
 
+class _Advised(AuthError):
+    """An auth error whose message starts with what to do about it (``ADVICE``); the
+    platform's code, text and log id follow. ``code`` 0: decided here, without an answer."""
+
+    ADVICE = ""
+
+    def _describe(self) -> str:
+        if self.code == 0 and self.http_status == 0:
+            return f"{self.msg}: {self.ADVICE}"
+        return f"{self.ADVICE} ({super()._describe()})"
+
+
+class LoginRequiredError(_Advised):
+    """The user session is over: its refresh token expired (20037), was used or revoked
+    (20064, 20073) or is unknown (20026), an authorization code is unusable (20003,
+    20004, 20065), or no session is stored. The user must authorize the app again."""
+
+    ADVICE = "the user must sign in again: run `feishu-vc auth login`"
+
+
+class RefreshDisabledError(_Advised):
+    """20074: the app may not refresh user tokens."""
+
+    ADVICE = (
+        'switch on "refresh user_access_token" in the app\'s Security Settings '
+        "(developer console), then try again"
+    )
+
+
+class AppTicketError(_Advised):
+    """10012: the store app's app_ticket is invalid or stale (a resend is due), or no new
+    ticket arrived after a resend request."""
+
+    ADVICE = (
+        "the store app needs a fresh app_ticket: the platform pushes it to the app's event "
+        "callback after a resend request; feed it to the ticket source"
+    )
+
+
 _CODE_TO_CLASS: dict[int, type[APIError]] = {
     121001: InternalServerError,
     121002: NotSupportedError,
@@ -253,10 +329,25 @@ _CODE_TO_CLASS: dict[int, type[APIError]] = {
     99991668: AuthError,
     99991671: AuthError,
     99991677: AuthError,
+    # The v2 user-token endpoint (identity.md's table); other refusals stay AuthError.
+    20003: LoginRequiredError,
+    20004: LoginRequiredError,
+    20065: LoginRequiredError,
+    20026: LoginRequiredError,
+    20037: LoginRequiredError,
+    20064: LoginRequiredError,
+    20073: LoginRequiredError,
+    20074: RefreshDisabledError,
+    20050: InternalServerError,
+    20072: InternalServerError,
+    # Store apps: app_access_token with a stale ticket.
+    10012: AppTicketError,
 }
 
 # Codes after which a fresh token may succeed, split by who can provide one.
 TENANT_TOKEN_RETRY_CODES = frozenset({99991663, 99991664, 99991671})
+# The store endpoint's refusal of an app access token: fetch a new one and ask again.
+APP_TOKEN_INVALID_CODE = 99991664
 # A revoked user token answers the generic 99991663, so it asks for a refresh too.
 USER_TOKEN_REFRESH_CODES = frozenset({99991663, 99991668, 99991677})
 RATE_LIMITED_CODE = 99991400

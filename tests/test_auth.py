@@ -372,6 +372,7 @@ def test_bad_tokens_are_refused_without_echo(token: object, message: str) -> Non
 async def test_a_custom_provider_is_used_with_its_identity() -> None:
     class Rotating:
         identity = "custom-budget"
+        tenant = ""
         refresh_codes = frozenset({99991663})
 
         def __init__(self) -> None:
@@ -397,3 +398,26 @@ async def test_a_custom_provider_is_used_with_its_identity() -> None:
         assert provider.invalidated == ["t-rot-0"]
         sent = [r.headers["Authorization"] for r in server.list_requests()]
         assert sent == ["Bearer t-rot-0", "Bearer t-rot-1"]
+
+
+async def test_a_provider_without_tenant_still_works_with_a_deprecation_warning() -> None:
+    class Old:
+        identity = "old-budget"
+        refresh_codes: frozenset[int] = frozenset()
+
+        async def token(self, sender: object) -> str:
+            return "t-old"
+
+        def invalidate(self, token: str) -> None:
+            pass
+
+    with pytest.warns(DeprecationWarning, match="tenant"):
+        client = VCClient(token_provider=Old(), base_url="http://127.0.0.1:9", rate_limit=None)
+    assert client.limit_key.tenant == ""
+    async with ScriptedServer() as server:
+        server.always(LIST, Reply(json=page([])))
+        with pytest.warns(DeprecationWarning, match="tenant"):
+            client = VCClient(token_provider=Old(), base_url=server.base_url, rate_limit=None)
+        async with client:
+            await client.participant_list(QUERY)
+        assert [r.headers["Authorization"] for r in server.list_requests()] == ["Bearer t-old"]

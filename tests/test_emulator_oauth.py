@@ -15,6 +15,7 @@ from feishu_vc_async._constants import (
     LOGID_HEADER,
     PARTICIPANT_LIST_PATH,
     TENANT_TOKEN_PATH,
+    USER_INFO_PATH,
     USER_TOKEN_PATH,
 )
 from feishu_vc_async.emulator import AuthorizeError, Emulator, OAuthUser
@@ -422,3 +423,46 @@ async def test_armed_failures_of_the_token_endpoints(session: Any) -> None:
             (200, "application/json"),
         ]
         assert code == 0
+
+
+async def _user_info(session: aiohttp.ClientSession, emu: Emulator, token: str) -> Any:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with session.get(emu.base_url + USER_INFO_PATH, headers=headers) as r:
+        assert r.headers[LOGID_HEADER]
+        return r.status, await r.json()
+
+
+async def test_user_info_names_who_approved_the_grant(session: Any) -> None:
+    async with Emulator(meetings=1, seed=1, rate_limit=None) as emu:
+        emu.user = OAuthUser(name="Ada", open_id="ou_fixed")
+        login = Login(emu, scope="offline_access")  # no VC scope: user_info needs none
+        status, answer = await post_token(session, emu, login.exchange())
+        assert status == 200
+        status, body = await _user_info(session, emu, answer["access_token"])
+        assert status == 200
+        assert body["code"] == 0
+        assert body["data"]["name"] == "Ada"
+        assert body["data"]["open_id"] == "ou_fixed"
+        assert body["data"]["union_id"].startswith("on_")
+        assert body["data"]["tenant_key"] == emu.tenant_key
+        # A refreshed token is still Ada's; the refresh token used is no longer live.
+        assert emu.live_refresh_tokens() == [answer["refresh_token"]]
+        status, fresh = await post_token(session, emu, login.refresh(answer["refresh_token"]))
+        assert emu.live_refresh_tokens() == [fresh["refresh_token"]]
+        assert (await _user_info(session, emu, fresh["access_token"]))[1]["data"]["name"] == "Ada"
+        # Derived ids are stable per name and tenant.
+        assert OAuthUser(name="Bo").ids("t1") == OAuthUser(name="Bo").ids("t1")
+        assert OAuthUser(name="Bo").ids("t1") != OAuthUser(name="Bo").ids("t2")
+        status, body = await _user_info(session, emu, emu.tenant_token())
+        assert (status, body["code"]) == (400, 99991668)
+        status, body = await _user_info(session, emu, "u-unknown")
+        assert (status, body["code"]) == (400, 99991668)
+        issued = emu.issued_tokens()
+        for secret in (answer["access_token"], fresh["refresh_token"], login.code):
+            assert secret in issued
+        assert [r.code for r in emu.requests if r.path == USER_INFO_PATH] == [
+            0,
+            0,
+            99991668,
+            99991668,
+        ]

@@ -1,8 +1,16 @@
-"""Where access tokens come from: a caller's token, app credentials, or a user-token refresh.
+"""Where access tokens come from: a caller's token, app credentials, a user session, a
+store app's tenants.
 
 * :class:`StaticTokenProvider`: a token the caller holds (``t-`` or ``u-``);
 * :class:`UserTokenProvider`: a user token plus the caller's refresh callback;
 * :class:`TenantTokenProvider`: tenant tokens of a custom app, from its credentials;
+* :class:`UserSessionProvider`: a stored user session (``feishu-vc auth login``, or
+  tokens a web backend obtained), refreshed when due, safely across processes: under
+  the :class:`SessionStore`'s lock (:class:`FileSessionStore`, :class:`MemorySessionStore`,
+  yours) or a :class:`RedisLock`;
+* :class:`StoreAppTokenProvider`: a store app's tenant tokens from its app_ticket
+  (:class:`AppTicketSource`: :class:`MemoryTicketStore`, :class:`FileTicketStore`,
+  :class:`RedisTicketStore`, a callable; fed by :func:`handle_app_ticket_event`);
 * :class:`TokenProvider`: the protocol any of them (or yours) implements; a provider
   sends its own requests through a :class:`Sender` (the client's request loop).
 """
@@ -10,17 +18,68 @@
 from __future__ import annotations
 
 from .._deprecated import module_getattr
-from ._protocol import Sender, TokenProvider, check_token
+from ._protocol import (
+    LegacyTokenProvider,
+    Sender,
+    TokenProvider,
+    check_token,
+    provider_tenant,
+)
+from ._redis import RedisLock, RedisTicketStore
+from ._session import UserSessionProvider
+from ._session_store import (
+    FileLock,
+    FileSessionStore,
+    MemorySessionStore,
+    SessionLock,
+    SessionStore,
+    StoredSession,
+    default_token_file,
+)
 from ._static import StaticTokenProvider, UserTokenProvider
+from ._store_app import StoreAppTokenProvider
 from ._tenant import TenantTokenProvider
+from ._tickets import (
+    AppTicketSink,
+    AppTicketSource,
+    CallableTicketSource,
+    FileTicketStore,
+    MemoryTicketStore,
+    StaticTicket,
+    handle_app_ticket_event,
+    ticket_source,
+)
+from ._user_session import UserSession
 
 __all__ = [
+    "AppTicketSink",
+    "AppTicketSource",
+    "CallableTicketSource",
+    "FileLock",
+    "FileSessionStore",
+    "FileTicketStore",
+    "LegacyTokenProvider",
+    "MemorySessionStore",
+    "MemoryTicketStore",
+    "RedisLock",
+    "RedisTicketStore",
     "Sender",
+    "SessionLock",
+    "SessionStore",
+    "StaticTicket",
     "StaticTokenProvider",
+    "StoreAppTokenProvider",
+    "StoredSession",
     "TenantTokenProvider",
     "TokenProvider",
+    "UserSession",
+    "UserSessionProvider",
     "UserTokenProvider",
     "check_token",
+    "default_token_file",
+    "handle_app_ticket_event",
+    "provider_tenant",
+    "ticket_source",
 ]
 
 

@@ -21,7 +21,7 @@ from typing import Protocol, TypeVar, runtime_checkable
 from .._endpoints import Endpoint
 from .._stats import ClientStats
 
-__all__ = ["Sender", "TokenProvider", "check_token"]
+__all__ = ["LegacyTokenProvider", "Sender", "TokenProvider", "check_token", "provider_tenant"]
 
 T = TypeVar("T")
 
@@ -46,16 +46,9 @@ class Sender(Protocol):
 
 
 @runtime_checkable
-class TokenProvider(Protocol):
-    """What the request loop needs of a token source.
-
-    ``identity`` names the rate-limit budget (an app id, or :func:`token_identity` of a
-    caller's token), never a secret. ``refresh_codes`` are the platform codes after which
-    a fresh token may succeed (empty: nothing to refresh with). ``token`` is awaited
-    before every attempt, so it must be cheap when cached; it receives the open client's
-    :class:`Sender`. ``invalidate(token)`` is called with a refused token and must drop
-    it only if it is still the cached one (concurrent failures share one refresh).
-    """
+class LegacyTokenProvider(Protocol):
+    """A :class:`TokenProvider` written before ``tenant`` existed: still accepted (its
+    tenant is ``""``), with a DeprecationWarning, for one release."""
 
     @property
     def identity(self) -> str: ...
@@ -66,6 +59,41 @@ class TokenProvider(Protocol):
     async def token(self, sender: Sender) -> str: ...
 
     def invalidate(self, token: str) -> None: ...
+
+
+@runtime_checkable
+class TokenProvider(Protocol):
+    """What the request loop needs of a token source.
+
+    ``identity`` names the rate-limit budget (an app id, or :func:`token_identity` of a
+    caller's token), never a secret; ``tenant`` the tenant within it (a store app's
+    ``tenant_key``, a user's tenant; ``""`` when the app has one tenant), so every
+    ``(API, identity, tenant)`` is a bucket of its own. It may change once, when the
+    first token tells the provider who it is. ``refresh_codes`` are the platform codes after which
+    a fresh token may succeed (empty: nothing to refresh with). ``token`` is awaited
+    before every attempt, so it must be cheap when cached; it receives the open client's
+    :class:`Sender`. ``invalidate(token)`` is called with a refused token and must drop
+    it only if it is still the cached one (concurrent failures share one refresh).
+    """
+
+    @property
+    def identity(self) -> str: ...
+
+    @property
+    def tenant(self) -> str: ...
+
+    @property
+    def refresh_codes(self) -> frozenset[int]: ...
+
+    async def token(self, sender: Sender) -> str: ...
+
+    def invalidate(self, token: str) -> None: ...
+
+
+def provider_tenant(provider: TokenProvider | LegacyTokenProvider) -> str:
+    """The provider's ``tenant``; ``""`` for a :class:`LegacyTokenProvider`."""
+    tenant: str = getattr(provider, "tenant", "")
+    return tenant
 
 
 def check_token(token: object, argument: str = "access_token") -> str:

@@ -22,6 +22,7 @@ class StaticTokenProvider:
     __slots__ = ("_token", "identity")
 
     refresh_codes: frozenset[int] = frozenset()
+    tenant = ""  # the token's tenant is not known here: the identity's one budget
 
     def __init__(self, access_token: str) -> None:
         self._token = check_token(access_token)
@@ -47,6 +48,7 @@ class UserTokenProvider:
     __slots__ = ("_flight", "_refresh", "_stale", "_token", "identity")
 
     refresh_codes: frozenset[int] = USER_TOKEN_REFRESH_CODES
+    tenant = ""
 
     def __init__(self, access_token: str, refresh: Callable[[], Awaitable[str]]) -> None:
         if not callable(refresh):

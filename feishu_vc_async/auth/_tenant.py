@@ -6,18 +6,21 @@ from .._clock import Clock, loop_time
 from .._constants import TOKEN_MAX_LIFETIME, TOKEN_REFRESH_MARGIN
 from .._endpoints import TENANT_TOKEN
 from .._singleflight import SingleFlight
+from .._validate import non_empty
 from ..errors import TENANT_TOKEN_RETRY_CODES
 from ._protocol import Sender
 
 __all__ = ["TenantTokenProvider", "cache_deadline"]
 
 
-def cache_deadline(fetched_at: float, expire: int | None) -> float:
+def cache_deadline(
+    fetched_at: float, expire: int | None, margin: float = TOKEN_REFRESH_MARGIN
+) -> float:
     """When a token fetched at ``fetched_at`` with ``expire`` seconds left is refreshed:
-    ``TOKEN_REFRESH_MARGIN`` before its end, but at most half its life early, so short
-    (scaled) lifetimes in tests still get a cached token."""
+    ``margin`` before its end, but at most half its life early, so short (scaled)
+    lifetimes in tests still get a cached token."""
     lifetime = float(expire) if expire and expire > 0 else float(TOKEN_MAX_LIFETIME)
-    return fetched_at + lifetime - min(TOKEN_REFRESH_MARGIN, lifetime / 2)
+    return fetched_at + lifetime - min(margin, lifetime / 2)
 
 
 class TenantTokenProvider:
@@ -28,14 +31,11 @@ class TenantTokenProvider:
     __slots__ = ("_clock", "_flight", "_refresh_at", "_secret", "_token", "app_id")
 
     refresh_codes: frozenset[int] = TENANT_TOKEN_RETRY_CODES
+    tenant = ""  # a custom app has one tenant
 
     def __init__(self, app_id: str, app_secret: str, *, clock: Clock = loop_time) -> None:
-        if not isinstance(app_id, str) or not app_id:
-            raise ValueError("app_id: must be a non-empty string")
-        if not isinstance(app_secret, str) or not app_secret:
-            raise ValueError("app_secret: must be a non-empty string")
-        self.app_id = app_id
-        self._secret = app_secret
+        self.app_id = non_empty("app_id", app_id)
+        self._secret = non_empty("app_secret", app_secret)
         self._clock = clock
         self._token: str | None = None
         self._refresh_at = 0.0

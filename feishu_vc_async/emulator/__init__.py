@@ -16,7 +16,8 @@ A real ``aiohttp.web`` server on 127.0.0.1 (ephemeral port by default) with the 
 endpoints ``GET /open-apis/vc/v1/participant_list`` and ``GET /open-apis/vc/v1/meeting_list``,
 the custom-app token endpoint ``POST /open-apis/auth/v3/tenant_access_token/internal``,
 and the identity endpoints: user OAuth (``GET``/``POST /open-apis/authen/v1/authorize``,
-``POST /open-apis/authen/v2/oauth/token``) and store apps (``POST
+``POST /open-apis/authen/v2/oauth/token``, ``GET /open-apis/authen/v1/user_info``) and
+store apps (``POST
 /open-apis/auth/v3/app_ticket/resend``, ``.../app_access_token``,
 ``.../tenant_access_token``). Any other path answers 404. The command
 ``feishu-vc emulator --port 8787 --meetings 200 --seed 7`` serves one until Ctrl-C.
@@ -95,6 +96,12 @@ Semantics where the reference leaves room (decided here, so tests can rely on th
   is left of the grant. **Rotation**: a refresh token works once; the refresh returns a
   new pair, and the access tokens issued before stay valid for ``refresh_grace``
   (60 s) more, then answer 99991677. Reuse of a refresh token does not revoke the grant.
+* **user_info** (``GET /open-apis/authen/v1/user_info``): the auth check above, except
+  that no VC scope is needed; a token that is not a user token → 99991668. Answers
+  ``{"code":0,"msg":"success","data":{"name","en_name","open_id","union_id",
+  "tenant_key"}}`` naming the :class:`OAuthUser` who approved the token's grant
+  (``add_user_token`` tokens: ``emu.user``) in the token's tenant; ids derive from the
+  name and tenant unless the user was given ``open_id`` / ``union_id``. Not limited.
 * **Store apps** (``emu.add_store_app(tenants=2)`` → :class:`StoreApp`). Each has one
   current app_ticket; ``POST /open-apis/auth/v3/app_ticket/resend`` ``{app_id,
   app_secret}`` issues a new one, answers ``{"code":0,"msg":"ok"}`` and then POSTs
@@ -229,7 +236,9 @@ Semantics where the reference leaves room (decided here, so tests can rely on th
   :class:`MeetingInfo`. ``emu.listed_meetings(start, end, ...)`` is every item
   meeting_list lists for those parameters, in page order, as the default app (or
   ``app_id``) receives them (``ValueError`` naming the code for a refused query).
-  Other tenants: ``emu.tenant(key).participants(query)``.
+  Other tenants: ``emu.tenant(key).participants(query)``. ``emu.live_refresh_tokens()``
+  lists an app's refresh tokens still usable (after a session's refreshes: its last
+  one); ``emu.issued_tokens()`` every token, code and ticket handed out (for leak checks).
 * **Not modelled:** upcoming meetings (``meeting_status`` 3 finds nothing in
   participant_list and cannot be asked of meeting_list), ongoing meetings ending,
   per-app open_ids, the monthly quota; the user id permission per user (it is the app's

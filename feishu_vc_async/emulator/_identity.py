@@ -23,6 +23,7 @@ from .._constants import (
     AUTHORIZE_PATH,
     LOGID_HEADER,
     STORE_TENANT_TOKEN_PATH,
+    USER_INFO_PATH,
     USER_TOKEN_PATH,
 )
 from ..models import JSON_ENCODER
@@ -41,6 +42,8 @@ from ._oauth import (
 from ._store_apps import StoreApp, TicketBook, check_loopback_url, push_ticket
 from ._tenants import Tenants, TenantView, derive_key
 from ._tokens import (
+    AUTH_SCOPE_MISSING,
+    AUTH_USER_INVALID,
     TOKEN_BAD_APP_TOKEN,
     TOKEN_BAD_PARAM,
     TOKEN_BAD_TICKET,
@@ -108,6 +111,16 @@ class IdentityEndpoints:
             headers: dict[str, str] | None = None,
         ) -> web.Response: ...
 
+        def _auth_refusal(
+            self,
+            request: web.Request,
+            mono: float,
+            wall: float,
+            token: str,
+            code: int,
+            log_id: str,
+        ) -> web.Response: ...
+
         def _record(
             self,
             request: web.Request,
@@ -158,6 +171,7 @@ class IdentityEndpoints:
         app.router.add_get(AUTHORIZE_PATH, self._authorize_page)
         app.router.add_post(AUTHORIZE_PATH, self._authorize_decision)
         app.router.add_post(USER_TOKEN_PATH, self._user_token)
+        app.router.add_get(USER_INFO_PATH, self._user_info)
         app.router.add_post(APP_TICKET_RESEND_PATH, self._ticket_resend)
         app.router.add_post(APP_ACCESS_TOKEN_PATH, self._app_access_token)
         app.router.add_post(STORE_TENANT_TOKEN_PATH, self._store_tenant_token)
@@ -195,6 +209,17 @@ class IdentityEndpoints:
         if tenant_key not in self._tenants:
             raise KeyError(f"unknown tenant {tenant_key!r}")
         return TenantView(tenant_key, self._tenants.dataset(tenant_key))
+
+    def live_refresh_tokens(self, app_id: str | None = None) -> list[str]:
+        """The app's (default app's) refresh tokens that still work (neither used nor
+        revoked), in order of issue: after a session's refreshes, only its last one."""
+        return self._oauth.live_refresh_tokens(app_id or self.app_id)
+
+    def issued_tokens(self) -> list[str]:
+        """Every secret the emulator handed out: tenant, app and user access tokens,
+        refresh tokens, authorization codes and app tickets. For tests that check none
+        of them leaks into a log, an error or a file."""
+        return [*self._tokens.tokens, *self._oauth.issued(), *self._tickets.issued()]
 
     def authorize_url(
         self,
@@ -451,6 +476,28 @@ class IdentityEndpoints:
             return self._flat(err.status, err.body(), log_id)
         self._log_token(request, mono, wall, log_id, 200, 0, app_id=app_id)
         return self._flat(200, answer, log_id)
+
+    async def _user_info(self, request: web.Request) -> web.Response:
+        mono, wall, log_id = self._monotonic(), self._clock(), self._log_id()
+        info, code, token = self._tokens.check(request.headers.get("Authorization"), mono)
+        if code == AUTH_SCOPE_MISSING:  # who you are needs no VC scope
+            info, code = self._tokens.tokens[token], 0
+        if info is not None and info.kind != "user":
+            info, code = None, AUTH_USER_INVALID
+        if info is None:
+            return self._auth_refusal(request, mono, wall, token, code, log_id)
+        user = self._oauth.user_of(token) or self.user
+        tenant = info.tenant_key or self._tenants.home_key
+        open_id, union_id = user.ids(tenant)
+        data = {
+            "name": user.name,
+            "en_name": user.name,
+            "open_id": open_id,
+            "union_id": union_id,
+            "tenant_key": tenant,
+        }
+        self._record(request, mono, wall, token, 200, 0, log_id, app_id=info.app_id)
+        return self._ok({"code": 0, "msg": "success", "data": data}, log_id)
 
     async def _v3(
         self,

@@ -87,10 +87,20 @@ class OAuthError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class OAuthUser:
-    """The user signed in at the emulated accounts host, who approves or denies."""
+    """The user signed in at the emulated accounts host, who approves or denies.
+
+    ``open_id`` (``ou_…``) and ``union_id`` (``on_…``) default to ids derived from the
+    name and the tenant, the same in every run; ``user_info`` answers with them."""
 
     name: str = "Emulated VC Admin"
     tenant_key: str | None = None  # None: the emulator's home tenant
+    open_id: str = ""
+    union_id: str = ""
+
+    def ids(self, tenant_key: str) -> tuple[str, str]:
+        """(open_id, union_id) of this user in ``tenant_key`` (their tenant)."""
+        digest = hashlib.sha256(f"oauth-user:{tenant_key}:{self.name}".encode()).hexdigest()
+        return self.open_id or f"ou_{digest[:32]}", self.union_id or f"on_{digest[32:]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +131,7 @@ class _Grant:
     tenant_key: str
     scopes: tuple[str, ...]
     expires_at: float  # when its refresh tokens stop working (20037)
+    user: OAuthUser
     access_tokens: list[str] = field(default_factory=list)
 
 
@@ -207,6 +218,7 @@ class OAuthServer:
         self._pending: dict[str, AuthorizeRequest] = {}
         self._codes: dict[str, _Code] = {}
         self._refresh: dict[str, _RefreshToken] = {}
+        self._users: dict[str, OAuthUser] = {}  # access token -> who approved its grant
 
     # --- the authorize page ---------------------------------------------------------
 
@@ -325,7 +337,9 @@ class OAuthServer:
             raise OAuthError(20010, "the user's tenant has not installed the app")
         scopes = self._narrowed(code.scopes, body.get("scope"))
         code.used = True  # only a successful exchange uses the code up
-        grant = _Grant(app.app_id, tenant, code.scopes, now + self.refresh_token_lifetime)
+        grant = _Grant(
+            app.app_id, tenant, code.scopes, now + self.refresh_token_lifetime, code.user
+        )
         return self._issue(grant, scopes, now)
 
     def _refresh_grant(self, app: AppInfo, body: dict[str, str], now: float) -> dict[str, Any]:
@@ -369,6 +383,7 @@ class OAuthServer:
             nbytes=_TOKEN_BYTES,
         )
         grant.access_tokens.append(access)
+        self._users[access] = grant.user
         answer: dict[str, Any] = {
             "code": 0,
             "access_token": access,
@@ -382,6 +397,22 @@ class OAuthServer:
         answer["token_type"] = "Bearer"
         answer["scope"] = " ".join(scopes)
         return answer
+
+    def user_of(self, access_token: str) -> OAuthUser | None:
+        """Who approved the grant an access token came from (None: not an OAuth token)."""
+        return self._users.get(access_token)
+
+    def live_refresh_tokens(self, app_id: str) -> list[str]:
+        """The app's refresh tokens not yet used or revoked, in order of issue."""
+        return [
+            token
+            for token, refresh in self._refresh.items()
+            if refresh.grant.app_id == app_id and not refresh.used and not refresh.revoked
+        ]
+
+    def issued(self) -> list[str]:
+        """Every authorization code and refresh token handed out, in order of issue."""
+        return [*self._codes, *self._refresh]
 
     def revoke(self, refresh_token: str) -> bool:
         """Revoke a refresh token (20064 from now on); False if it is not one."""

@@ -520,6 +520,13 @@ class Emulator(IdentityEndpoints):
             all_headers.update(headers)
         return web.Response(body=body, status=status, headers=all_headers)
 
+    def _auth_refusal(
+        self, request: web.Request, mono: float, wall: float, token: str, code: int, log_id: str
+    ) -> web.Response:
+        """The answer (and record) of a request whose token the auth check refused."""
+        self._record(request, mono, wall, token or None, AUTH_STATUS, code, log_id)
+        return self._json(AUTH_STATUS, code, _AUTH_MSGS[code], log_id)
+
     async def _not_found(self, request: web.Request) -> web.Response:
         log_id = self._log_id()
         self._record(request, self._monotonic(), self._clock(), None, 404, None, log_id)
@@ -628,8 +635,7 @@ class Emulator(IdentityEndpoints):
         log_id = self._log_id()
         info, code, token = self._tokens.check(request.headers.get("Authorization"), mono)
         if info is None:
-            self._record(request, mono, wall, token or None, AUTH_STATUS, code, log_id)
-            return self._json(AUTH_STATUS, code, _AUTH_MSGS[code], log_id)
+            return self._auth_refusal(request, mono, wall, token, code, log_id)
         app_id = info.app_id
         refused = self._throttle(api, info, mono, wall)
         if refused is not None:

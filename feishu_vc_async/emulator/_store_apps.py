@@ -51,6 +51,7 @@ class TicketBook:
             raise ValueError(f"ticket_grace={grace!r}: cannot be negative")
         self.grace = grace
         self._tickets: dict[str, list[_Ticket]] = {}
+        self._history: list[str] = []  # every ticket ever issued, for leak checks
 
     def current(self, app_id: str, now: float) -> str:
         """The app's current ticket (issuing the first one if it has none yet)."""
@@ -65,7 +66,12 @@ class TicketBook:
             ticket.stale_at = min(ticket.stale_at, until)
         tickets.append(_Ticket(secrets.token_urlsafe(24)))
         self._tickets[app_id] = tickets
+        self._history.append(tickets[-1].value)
         return tickets[-1].value
+
+    def issued(self) -> list[str]:
+        """Every ticket ever issued, of every app, in order."""
+        return list(self._history)
 
     def valid(self, app_id: str, ticket: str, now: float) -> bool:
         return any(

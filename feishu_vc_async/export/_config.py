@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from .._constants import FEISHU_BASE_URL, LARK_BASE_URL, MAX_RETRIES, PAGE_SIZE_ITER_DEFAULT
+from .._constants import FEISHU_BASE_URL, MAX_RETRIES, PAGE_SIZE_ITER_DEFAULT
+from .._credentials import add_credential_arguments, resolve_credentials
 from .._validate import base_url as check_base_url
 from .._validate import non_negative_int, positive_int, positive_seconds
-from ..errors import FeishuError, InvalidQueryError
+from ..auth import TokenProvider
+from ..errors import ConfigError, InvalidQueryError
 from ..models import UserIdType, validate_page_size
 from ..ratelimit import RateLimit
 from ._input import InputFormat
@@ -28,16 +30,8 @@ __all__ = ["ConfigError", "ExportConfig", "ProgressMode", "config_from_args"]
 
 ProgressMode = Literal["auto", "bar", "log", "none"]
 
-ENV_APP_ID = "FEISHU_APP_ID"
-ENV_APP_SECRET = "FEISHU_APP_SECRET"
-ENV_ACCESS_TOKEN = "FEISHU_ACCESS_TOKEN"
-ENV_BASE_URL = "FEISHU_BASE_URL"
 ENV_REDIS_URL = "FEISHU_VC_REDIS_URL"
 DEFAULT_RATE_LIMIT = "100/60s"
-
-
-class ConfigError(FeishuError, ValueError):
-    """Bad options or environment; the message is safe to print (no secret in it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +52,9 @@ class ExportConfig:
     app_id: str | None = None
     app_secret: str | None = field(default=None, repr=False)
     access_token: str | None = field(default=None, repr=False)
+    # A ready token source instead (a user session, a store app's tenant: --auth user,
+    # --app-type store); its own credentials live in it.
+    token_provider: TokenProvider | None = None
     base_url: str = FEISHU_BASE_URL
     rate_limit: RateLimit = field(default_factory=RateLimit)
     concurrency: int | None = None
@@ -86,7 +83,13 @@ class ExportConfig:
             raise ConfigError("give either --resume or --overwrite, not both")
         if self.access_token and (self.app_id or self.app_secret):
             raise ConfigError("give either an access token or app credentials, not both")
-        if not self.access_token and not (self.app_id and self.app_secret):
+        if self.token_provider is not None and (
+            self.access_token or self.app_id or self.app_secret
+        ):
+            raise ConfigError("give either a token provider or other credentials, not both")
+        if self.token_provider is None and not self.access_token and not (
+            self.app_id and self.app_secret
+        ):
             raise ConfigError(
                 "no credentials: set FEISHU_APP_ID and FEISHU_APP_SECRET (or --app-id and "
                 "--app-secret) for a tenant token, or FEISHU_ACCESS_TOKEN (--access-token) "
@@ -95,6 +98,8 @@ class ExportConfig:
 
     @property
     def credential_kind(self) -> str:
+        if self.token_provider is not None:
+            return repr(self.token_provider)
         return "access token" if self.access_token else f"app {self.app_id}"
 
 
@@ -105,46 +110,6 @@ def redact_url(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
     return parts._replace(netloc=netloc).geturl()
-
-
-def _credentials(
-    args: argparse.Namespace, env: Mapping[str, str]
-) -> tuple[str | None, str | None, str | None]:
-    arg_token: str | None = args.access_token or None
-    arg_id: str | None = args.app_id or None
-    arg_secret: str | None = args.app_secret or None
-    if arg_token and (arg_id or arg_secret):
-        raise ConfigError("give either --access-token or --app-id/--app-secret, not both")
-    if arg_token:
-        return None, None, arg_token
-    if arg_id or arg_secret:
-        app_id = arg_id or env.get(ENV_APP_ID) or None
-        secret = arg_secret or env.get(ENV_APP_SECRET) or None
-    else:
-        app_id = env.get(ENV_APP_ID) or None
-        secret = env.get(ENV_APP_SECRET) or None
-        token = env.get(ENV_ACCESS_TOKEN) or None
-        if token and (app_id or secret):
-            raise ConfigError(
-                f"both {ENV_ACCESS_TOKEN} and {ENV_APP_ID}/{ENV_APP_SECRET} are set; "
-                "unset one, or choose with --access-token / --app-id"
-            )
-        if token:
-            return None, None, token
-    if app_id and not secret:
-        raise ConfigError(f"--app-id needs --app-secret (or {ENV_APP_SECRET})")
-    if secret and not app_id:
-        raise ConfigError(f"--app-secret needs --app-id (or {ENV_APP_ID})")
-    return app_id, secret, None
-
-
-def _base_url(args: argparse.Namespace, env: Mapping[str, str]) -> str:
-    if args.base_url and args.lark:
-        raise ConfigError("give either --base-url or --lark, not both")
-    if args.lark:
-        return LARK_BASE_URL
-    url: str = args.base_url or env.get(ENV_BASE_URL) or FEISHU_BASE_URL
-    return url  # judged by ExportConfig, by the client's own rule
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -180,10 +145,10 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Export
         rate = RateLimit.parse(args.rate_limit)
     except ValueError as exc:
         raise ConfigError(f"--rate-limit: {exc}") from None
-    app_id, secret, token = _credentials(args, env)
     redis_url = args.redis_url or env.get(ENV_REDIS_URL) or None
     if redis_url is not None and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
         raise ConfigError(f"--redis-url {redact_url(redis_url)!r}: expected redis://host:port/db")
+    creds = resolve_credentials(args, env, redis_url=redis_url, redis_prefix=args.redis_prefix)
     if _same_file(out, Path(args.meetings)):
         raise ConfigError("--out is the meetings file; choose another output path")
     return ExportConfig(
@@ -196,10 +161,11 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Export
         csv_raw=args.csv_raw,
         resume=args.resume,
         overwrite=args.overwrite,
-        app_id=app_id,
-        app_secret=secret,
-        access_token=token,
-        base_url=_base_url(args, env),
+        app_id=creds.app_id,
+        app_secret=creds.app_secret,
+        access_token=creds.access_token,
+        token_provider=creds.token_provider,
+        base_url=creds.base_url,
         rate_limit=rate,
         concurrency=args.concurrency,
         page_size=args.page_size,
@@ -263,20 +229,7 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
         help="discard an unfinished checkpoint and start again",
     )
 
-    auth = parser.add_argument_group(
-        "credentials (prefer the environment: arguments are visible to other local users)"
-    )
-    auth.add_argument("--app-id", help=f"app id for a tenant token (env {ENV_APP_ID})")
-    auth.add_argument("--app-secret", help=f"app secret (env {ENV_APP_SECRET})")
-    auth.add_argument(
-        "--access-token",
-        help=f"a tenant (t-...) or user (u-...) access token (env {ENV_ACCESS_TOKEN})",
-    )
-    auth.add_argument(
-        "--base-url",
-        help=f"API host (env {ENV_BASE_URL}; default {FEISHU_BASE_URL})",
-    )
-    auth.add_argument("--lark", action="store_true", help=f"use {LARK_BASE_URL}")
+    auth = add_credential_arguments(parser)
     auth.add_argument(
         "--user-id-type",
         choices=[t.value for t in UserIdType],

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..client import VCClient
-from ..errors import AuthError, RateLimiterError
+from ..errors import AuthError, LoginRequiredError, RateLimiterError, TokenStoreError
 from ..fanout import FanOutProgress, MeetingFailure, PageItem
 from ..models import MeetingQuery
 from ..ratelimit import RateLimit, RateLimiter
@@ -134,6 +134,10 @@ class ExportRun:
 
 def _fatal_reason(error: BaseException) -> str | None:
     """Errors that every other meeting would hit too: stop instead of failing them all."""
+    if isinstance(error, LoginRequiredError):
+        return f"the user session ended: {error}"
+    if isinstance(error, TokenStoreError):
+        return f"the token store cannot be used: {error}"
     if isinstance(error, AuthError):
         return f"the platform refused the credentials: {error}"
     if isinstance(error, RateLimiterError):
@@ -160,6 +164,7 @@ def _make_client(cfg: ExportConfig) -> tuple[VCClient, RateLimiter | None]:
             app_id=cfg.app_id,
             app_secret=cfg.app_secret,
             access_token=cfg.access_token,
+            token_provider=cfg.token_provider,
             base_url=cfg.base_url,
             rate_limit=cfg.rate_limit,
             limiter=limiter,
