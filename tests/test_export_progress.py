@@ -15,6 +15,9 @@ from feishu_vc_async.export._progress import (
     RichProgress,
     make_display,
 )
+from feishu_vc_async.ratelimit import RateLimit
+
+LIMIT = RateLimit(100, 6)
 
 
 @dataclass
@@ -30,7 +33,7 @@ class _Counters:
     retries: int = 3
     rate_limited: int = 1
     rate: float = 16.5
-    limit_rate: float | None = 100 / 6
+    rate_limit: RateLimit | None = LIMIT
     elapsed: float = 20.0
     eta: float | None = 95.0
 

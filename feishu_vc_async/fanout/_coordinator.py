@@ -382,6 +382,10 @@ class FanOut:
                     progress.running -= 1
                     progress.failed += 1
                     await self._fail(MeetingFailure(query, exc, index, token))
+                    # The consumer may stop at this failure (a token every meeting needs
+                    # cannot be had): let its cancellation land before this worker starts
+                    # the next meeting and asks for that token again.
+                    await anyio.lowlevel.checkpoint()
                     return
                 if tuner is not None:
                     tuner.observe()
