@@ -49,13 +49,14 @@ def _add_emulator(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser = sub.add_parser(
         "emulator",
         help="run the embedded Feishu VC emulator (an HTTP server on 127.0.0.1)",
-        description="Serve the participant_list emulator for your own tests.",
+        description="Serve the emulator (participant_list, meeting_list, the token and OAuth "
+        "endpoints) for your own tests; exit 2 for a bad option.",
     )
     from .emulator import _serve as serve
 
     serve.add_arguments(parser)
     _add_verbose(parser)
-    parser.set_defaults(handler=lambda args, _env, _out, _err: int(serve.run(args)))
+    parser.set_defaults(handler=lambda args, _env, _out, err: serve.run(args, err=err))
 
 
 def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
