@@ -37,7 +37,7 @@ from typing import Any
 import msgspec
 
 from .._files import atomic_write, fsync_dir, open_owner_only, replacing
-from ..errors import DecodeError
+from ..errors import APIError, DecodeError
 from ..fanout import MeetingFailure, PageItem, Resume
 from ..models import MeetingQuery
 from ._checkpoint import CheckpointError, CheckpointFile, CheckpointState, fingerprint
@@ -472,9 +472,6 @@ def error_text(error: BaseException, *, redact_pii: bool) -> str:
     addresses that no pattern can reliably pick out (an employee id looks like anything),
     and the log id still identifies the answer for the platform's support. Secrets and
     tokens are already scrubbed from every error (``_scrub``)."""
-    message: Any = getattr(error, "msg", None)
-    if isinstance(message, str) and message:
-        return message
     if isinstance(error, DecodeError):
         return error.describe(snippet=not redact_pii)
     return str(error)
@@ -483,6 +480,8 @@ def error_text(error: BaseException, *, redact_pii: bool) -> str:
 def failure_record(item: MeetingFailure, *, redact_pii: bool = False) -> FailureRecord:
     """What a failed meeting's line in ``FILE.failures.jsonl`` says."""
     error = item.error
+    # An API error's own words; its code and log id have fields of their own.
+    message = error.msg if isinstance(error, APIError) and error.msg else None
     code: Any = getattr(error, "code", None)
     status: Any = getattr(error, "http_status", None)
     log_id: Any = getattr(error, "log_id", None)
@@ -491,7 +490,7 @@ def failure_record(item: MeetingFailure, *, redact_pii: bool = False) -> Failure
         key=item.query.key,
         error=type(error).__name__,
         code=code if isinstance(code, int) else None,
-        message=error_text(error, redact_pii=redact_pii),
+        message=message or error_text(error, redact_pii=redact_pii),
         log_id=log_id if isinstance(log_id, str) else None,
         http_status=status if isinstance(status, int) else None,
         pages_fetched=item.pages_fetched,

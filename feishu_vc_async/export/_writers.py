@@ -184,10 +184,13 @@ class AppendFile:
         assert self._fh is not None, "AppendFile used before create() or reopen()"
         self._fh.write(data)
         self.length += len(data)
-        tail = self._tail
-        tail += data
-        if len(tail) > 2 * TAIL_BYTES:  # trimmed now and then, not on every page
-            del tail[: len(tail) - TAIL_BYTES]
+        if len(data) >= TAIL_BYTES:
+            self._tail = bytearray(data[-TAIL_BYTES:])
+        else:
+            tail = self._tail
+            tail += data
+            if len(tail) > 2 * TAIL_BYTES:  # trimmed now and then, not on every page
+                del tail[: len(tail) - TAIL_BYTES]
         return self.length
 
     def tail(self) -> bytes:
