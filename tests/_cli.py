@@ -50,18 +50,11 @@ async def run_cli(argv: Sequence[str], env: dict[str, str]) -> tuple[int, str, s
     return code, out.getvalue(), err.getvalue()
 
 
-def export_argv(emu: Emulator, meetings: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        "export",
-        "--meetings",
-        str(meetings),
-        "--out",
-        str(out),
-        "--base-url",
-        emu.base_url,
-        *FAST,
-        *extra,
-    ]
+def export_argv(server: Emulator | str, meetings: Path, out: Path, *extra: str) -> list[str]:
+    """``export`` of ``meetings`` to ``out`` from ``server`` (an emulator or a base URL)."""
+    base_url = server if isinstance(server, str) else server.base_url
+    io_args = ["--meetings", str(meetings), "--out", str(out), "--base-url", base_url]
+    return ["export", *io_args, *FAST, *extra]
 
 
 def meeting_key(meeting_no: object, start: object) -> str:

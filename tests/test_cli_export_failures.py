@@ -209,20 +209,9 @@ async def test_redact_pii_keeps_personal_data_out_of_error_snippets(tmp_path: Pa
             server.serve_tokens()
             server.always(LIST, Reply(body=body[: len(body) - 20]))  # cut short: HTTP 200
             out = tmp_path / f"o-{redact}.jsonl"
+            argv = export_argv(server.base_url, meetings, out, "--max-retries", "0", "-vv")
             code, stdout, stderr = await run_cli(
-                [
-                    "export",
-                    "--meetings",
-                    str(meetings),
-                    "--out",
-                    str(out),
-                    "--base-url",
-                    server.base_url,
-                    "--max-retries",
-                    "0",
-                    "-vv",
-                    *(["--redact-pii"] if redact else []),
-                ],
+                [*argv, *(["--redact-pii"] if redact else [])],
                 {"FEISHU_APP_ID": "cli_test", "FEISHU_APP_SECRET": "s3cret-app-secret"},
             )
             assert server.token_requests == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import re
@@ -10,6 +11,7 @@ import signal
 import stat
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -60,19 +62,33 @@ def test_arguments_and_defaults() -> None:
         parser.parse_args(["--listing", "middle"])
 
 
-async def test_run_serves_until_sigterm() -> None:
+@contextlib.asynccontextmanager
+async def _serving(argv: list[str]) -> AsyncIterator[tuple[subprocess.Popen[bytes], str]]:
+    """The emulator command in a subprocess, with its banner once it is ready; killed at
+    the end if the test has not stopped it."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    argv = [sys.executable, "-c", _SCRIPT, "--port", "0", "--meetings", "30", "--seed", "7"]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
         assert proc.stdout is not None
         lines: list[str] = []
-        with anyio.fail_after(20):
+        with anyio.fail_after(30):
             while not any("Press Ctrl-C" in line for line in lines):
                 line = await anyio.to_thread.run_sync(proc.stdout.readline)
                 assert line, "the emulator exited early"
                 lines.append(line.decode())
-        text = "".join(lines)
+        yield proc, "".join(lines)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+async def test_run_serves_until_sigterm() -> None:
+    argv = [sys.executable, "-c", _SCRIPT, "--port", "0", "--meetings", "30", "--seed", "7"]
+    async with _serving(argv) as (proc, text):
         base_url = re.search(r"serving at (http://127\.0\.0\.1:\d+)", text)
         app_id = re.search(r"app_id:\s+(\S+)", text)
         secret = re.search(r"app_secret:\s+(\S+)", text)
@@ -115,13 +131,6 @@ async def test_run_serves_until_sigterm() -> None:
         with anyio.fail_after(10):
             code = await anyio.to_thread.run_sync(proc.wait)
         assert code == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
 
 
 @pytest.mark.parametrize(
@@ -177,17 +186,7 @@ async def test_the_banner_and_the_meetings_file_are_enough_to_export(tmp_path: P
     argv += ["--truncate-rate", "0.1", "--reset-rate", "0.1", "--html-rate", "0.1"]
     argv += ["--deny-meeting", denied.meeting_no, "--write-meetings", str(meetings)]
     argv += ["--print-user-token", "--user-token-lifetime", "600"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    try:
-        assert proc.stdout is not None
-        lines: list[str] = []
-        with anyio.fail_after(30):
-            while not any("Press Ctrl-C" in line for line in lines):
-                line = await anyio.to_thread.run_sync(proc.stdout.readline)
-                assert line, "the emulator exited early"
-                lines.append(line.decode())
-        banner = "".join(lines)
+    async with _serving(argv) as (proc, banner):
         exports = re.findall(r"^  export (.+)$", banner, re.MULTILINE)
         assert len(exports) == 2, banner
         as_app, as_user = (dict(part.split("=", 1) for part in e.split()) for e in exports)
@@ -213,13 +212,6 @@ async def test_the_banner_and_the_meetings_file_are_enough_to_export(tmp_path: P
         proc.send_signal(signal.SIGTERM)
         with anyio.fail_after(10):
             assert await anyio.to_thread.run_sync(proc.wait) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
     rows = {q.key: len(twin.participants(q)) for q in twin.meetings if q != denied}
     for n, result in enumerate(results):
         assert result.returncode == 1, result.stderr  # the denied meeting failed for good

@@ -43,6 +43,12 @@ _FAULT_OPTIONS = {
     "error_status": "--error-status",
     "revoke_token_after": "--revoke-after",
 }
+_FAULT_HELP = (  # of each of FAULT_RATES, in order
+    "share of requests answered 121001 (HTTP --error-status)",
+    "share whose connection is reset in the middle of the body",
+    "share answered HTTP 200 with the JSON cut short",
+    "share answered a proxy's HTML 502 page",
+)
 _FAULT_OPTION = re.compile(r"\b(?:" + "|".join(_FAULT_OPTIONS) + r")\b")
 
 
@@ -130,23 +136,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "one seeded draw per request picks at most one)"
     )
     faults.add_argument("--latency", type=float, default=0.0, help="added seconds per request")
+    for name, answered in zip(FAULT_RATES, _FAULT_HELP, strict=True):
+        faults.add_argument(_FAULT_OPTIONS[name], type=float, default=0.0, help=answered)
     faults.add_argument(
-        "--error-rate", type=float, default=0.0, help="share answered 121001 (HTTP --error-status)"
-    )
-    faults.add_argument(
-        "--error-status", type=int, default=500, help="HTTP status of those (500..599)"
-    )
-    faults.add_argument(
-        "--reset-rate",
-        type=float,
-        default=0.0,
-        help="share whose connection is reset in the middle of the body",
-    )
-    faults.add_argument(
-        "--truncate-rate", type=float, default=0.0, help="share answered HTTP 200, JSON cut short"
-    )
-    faults.add_argument(
-        "--html-rate", type=float, default=0.0, help="share answered a proxy's HTML 502 page"
+        "--error-status", type=int, default=500, help="HTTP status of --error-rate's (500..599)"
     )
     faults.add_argument(
         "--revoke-after",
