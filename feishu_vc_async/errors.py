@@ -12,6 +12,7 @@
     ├── ConfigError (also ValueError)         export: bad options or environment
     ├── CheckpointError (also ValueError)     export: the checkpoint does not fit this run
     ├── MeetingsFileError (also ValueError)   export: bad rows in the meetings file
+    ├── OutputInUseError                      export: another run holds the output's lock
     └── APIError                              the platform answered with a non-zero ``code``
         ├── InternalServerError               121001, or HTTP 5xx            (retryable)
         ├── NotSupportedError                 121002                         (permanent)
