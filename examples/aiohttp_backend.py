@@ -70,7 +70,11 @@ async def participants(request: web.Request) -> web.Response:
             meeting_end_time=int(request.query["end"]),
         ).validate()
     except (KeyError, ValueError) as exc:  # InvalidQueryError is a ValueError
-        detail = str(exc) if isinstance(exc, InvalidQueryError) else "need ?start=&end= (unix s)"
+        detail = (
+            str(exc)
+            if isinstance(exc, InvalidQueryError)
+            else "start and end must be unix seconds (?start=1700000000&end=1700003600)"
+        )
         return web.json_response({"error": detail}, status=400)
     try:
         people = [p async for p in client.participants(query)]

@@ -36,12 +36,14 @@ def fsync_dir(path: Path) -> None:
 
 
 def open_owner_only(path: Path, mode: str = "wb") -> BinaryIO:
-    """Open ``path`` for binary writing (``"wb"``, ``"ab"`` or ``"r+b"``); a file this
-    creates is ``0o600``, and an existing one is made so."""
+    """Open ``path`` for binary writing (``"wb"``, ``"ab"``, ``"r+b"``, or ``"a+b"``: read
+    and append, created if absent, never truncated); a file this creates is ``0o600``, and
+    an existing one is made so."""
     flags = {
         "wb": os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
         "ab": os.O_WRONLY | os.O_CREAT | os.O_APPEND,
         "r+b": os.O_RDWR,
+        "a+b": os.O_RDWR | os.O_CREAT | os.O_APPEND,
     }[mode]
     fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), OWNER_ONLY)
     try:

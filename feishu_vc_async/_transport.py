@@ -82,6 +82,8 @@ class Transport:
         self._max_retries = max_retries
         self._clock = clock
         self._urls: dict[str, URL] = {}
+        # The session's connections and timers belong to the loop it was opened in.
+        self._loop = asyncio.get_running_loop()
         # Rebuilt only when the token changes: no per-request header churn.
         self._auth_token = ""
         self._auth_headers: dict[str, str] = {}
@@ -162,6 +164,14 @@ class Transport:
 
         ``provider`` replaces the transport's own token provider for this call (a tenant
         view of the client: another tenant's token and bucket, the same session)."""
+        if asyncio.get_running_loop() is not self._loop:
+            # Checked first, so the answer is the same with a limiter or without one (an
+            # aiohttp session used from another loop fails with raw asyncio errors).
+            raise RuntimeError(
+                "VCClient used outside the event loop it was opened in: its aiohttp "
+                "session and limiter belong to that loop; open one client per event loop "
+                "(`async with VCClient(...)` inside the loop that uses it)"
+            )
         stats = self.stats.endpoint(endpoint.name)
         if provider is None:
             provider = self._provider

@@ -20,6 +20,7 @@ __all__ = [
     "ACCOUNTS_URL_PRESETS",
     "BASE_URL_PRESETS",
     "base_url",
+    "int_between",
     "non_empty",
     "non_negative_int",
     "non_negative_seconds",
@@ -51,6 +52,13 @@ def non_negative_int(name: str, value: object) -> int:
     """An integer of at least 0."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{name}={value!r}: must be an integer of at least 0")
+    return value
+
+
+def int_between(name: str, value: object, low: int, high: int) -> int:
+    """An integer from ``low`` to ``high``, both included."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name}={value!r}: must be an integer from {low} to {high}")
     return value
 
 

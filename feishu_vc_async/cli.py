@@ -2,8 +2,9 @@
 
 Exit codes: 0 all meetings exported; 1 some meetings failed (listed, and written to
 ``OUT.failures.jsonl``); 2 bad input, options or credentials (nothing was requested,
-or the platform refused the credentials); 130 interrupted (Ctrl-C; the checkpoint is
-consistent, ``--resume`` continues).
+or the platform refused the credentials), an output another run is writing, an access
+token that cannot be had; 130 interrupted (Ctrl-C) and 143 terminated (SIGTERM): the
+checkpoint is consistent, ``--resume`` continues.
 """
 
 from __future__ import annotations
@@ -27,6 +28,16 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
+_VERBOSE_HELP = "log more (-v info, -vv debug); before or after the command"
+
+
+def _add_verbose(parser: argparse.ArgumentParser) -> None:
+    """``-v`` after the command too; counted apart, added to the one before it in main."""
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, dest="verbose_after", help=_VERBOSE_HELP
+    )
+
+
 def _version() -> str:
     try:
         return version("feishu-vc-async")
@@ -38,12 +49,13 @@ def _add_emulator(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser = sub.add_parser(
         "emulator",
         help="run the embedded Feishu VC emulator (an HTTP server on 127.0.0.1)",
-        description="Serve the participant_list emulator for your own tests.",
+        description="Serve the emulator (participant_list, meeting_list, the token and OAuth "
+        "endpoints) for your own tests; exit 2 for a bad option.",
     )
     from .emulator import _serve as serve
 
     serve.add_arguments(parser)
-    parser.set_defaults(handler=lambda args, _env, _out, _err: int(serve.run(args)))
+    parser.set_defaults(handler=lambda args, _env, _out, err: serve.run(args, err=err))
 
 
 def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,9 +65,11 @@ def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "export",
         help="export participants of many meetings to JSONL, CSV or Parquet",
         description="Export the participants of every meeting in --meetings to --out, "
-        "within the rate limit, resumable with --resume. Exit 0: all exported; 1: some "
-        "meetings failed (see OUT.failures.jsonl); 2: bad input, options or credentials; "
-        "130: interrupted.",
+        "within the rate limit, resumable with --resume. Exit codes: 0 all exported; 1 "
+        "some meetings failed (listed, and in OUT.failures.jsonl); 2 bad input, options "
+        "or credentials, an output another export is writing, or no access token to be "
+        "had (nothing more was requested); 130 interrupted (Ctrl-C) and 143 terminated "
+        "(SIGTERM): the checkpoint is consistent, --resume continues.",
     )
     add_export_arguments(parser)
     parser.set_defaults(handler=_run_export)
@@ -93,15 +107,25 @@ def build_parser() -> argparse.ArgumentParser:
         "emulator, demo.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="log more (-v info, -vv debug)"
-    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help=_VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_export(sub)
     _add_auth(sub)
     _add_emulator(sub)
     _add_demo(sub)
+    _verbose_after_every_command(parser)
     return parser
+
+
+def _verbose_after_every_command(parser: argparse.ArgumentParser) -> None:
+    """``-v`` after any command, however deep (``feishu-vc auth login -v``)."""
+    parser.set_defaults(verbose_after=0)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                if "-v" not in command._option_string_actions:
+                    _add_verbose(command)
+                _verbose_after_every_command(command)
 
 
 @contextlib.contextmanager
@@ -137,7 +161,7 @@ def main(
     args = parser.parse_args(argv)
     err = sys.stderr if stderr is None else stderr
     try:
-        with _logging_to_stderr(args.verbose, err):
+        with _logging_to_stderr(args.verbose + args.verbose_after, err):
             code: int = args.handler(
                 args,
                 os.environ if env is None else env,

@@ -541,6 +541,7 @@ class VCClient:
         fail_fast: bool = False,
         resume: Resume | None = None,
         buffer_size: int | None = None,
+        retry_failed: bool = False,
     ) -> FanOut:
         """Many meetings at once: ``async with client.fan_out(queries) as results:``
         then ``async for item in results`` (see :class:`~feishu_vc_async.fanout.FanOut`).
@@ -553,6 +554,7 @@ class VCClient:
             fail_fast=fail_fast,
             resume=resume,
             buffer_size=buffer_size,
+            retry_failed=retry_failed,
         )
 
     def __repr__(self) -> str:

@@ -3,7 +3,7 @@
 ::
 
     FeishuError
-    ├── InvalidQueryError (also ValueError)   bad input, raised before any request
+    ├── InvalidQueryError (also ValueError)   bad input, raised before any request  (permanent)
     ├── TransportError                        connection refused / reset; ``from`` aiohttp's cause
     │   └── RequestTimeoutError               connect or total timeout
     ├── DecodeError                           body is not the expected JSON (an HTML 502
@@ -15,12 +15,13 @@
     ├── ConfigError (also ValueError)         the CLI: bad options or environment
     ├── CheckpointError (also ValueError)     export: the checkpoint does not fit this run
     ├── MeetingsFileError (also ValueError)   export: bad rows in the meetings file
+    ├── OutputInUseError                      export: another run holds the output's lock
     └── APIError                              the platform answered with a non-zero ``code``
         ├── InternalServerError               121001, 20050, 20072, or HTTP 5xx (retryable)
-        ├── NotSupportedError                 121002
-        ├── ParameterError                    121003, 126003-126007, 126015
-        ├── NotFoundError                     121004, 126009
-        ├── PermissionDeniedError             121005, 99991672, 99991679
+        ├── NotSupportedError                 121002                         (permanent)
+        ├── ParameterError                    121003, 126003-126007, 126015  (permanent)
+        ├── NotFoundError                     121004, 126009                 (permanent)
+        ├── PermissionDeniedError             121005, 99991672, 99991679     (permanent)
         ├── RateLimitedError                  99991400, HTTP 429 or 400      (retryable)
         └── AuthError                         99991661, 99991663, 99991664, 99991668,
             │                                 99991671, 99991677, token endpoint refusals
@@ -36,8 +37,11 @@ kept without its query string, headers are never copied, and text from the body 
 scrubbed of secrets and anything shaped like a token.
 
 ``retryable`` says whether asking again may succeed; the default retry policy reads it
-(and the bounded loop stops anyway after ``max_retries``). The export's other errors
-live in ``feishu_vc_async.export`` and are drawn here so the tree is whole.
+(and the bounded loop stops anyway after ``max_retries``). ``permanent`` says that the
+answer is about the request itself and will not change later either (no such meeting,
+data gone, no permission, a parameter the platform refuses): ``fanout.Resume`` records
+such a meeting as given up, so a resumed run does not ask again unless told to. The
+export's errors live in ``feishu_vc_async.export`` and are drawn here so the tree is whole.
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ class FeishuError(Exception):
     """Base of every error this library raises."""
 
     retryable: bool = False
+    permanent: bool = False
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only constructors do not survive pickling (multiprocessing) by default.
@@ -91,6 +96,8 @@ class InvalidQueryError(FeishuError, ValueError):
 
     ``code`` is the platform code the server would have answered with.
     """
+
+    permanent = True
 
     def __init__(self, field: str, value: object, rule: str, code: int | None = None) -> None:
         self.field = field
@@ -151,18 +158,32 @@ class DecodeError(FeishuError):
         self.log_id = log_id
         self.method = method
         self.path = path
-        parts = [f"HTTP {http_status}: {message}"]
-        if method:
-            parts.append(f"request={method} {path}")
-        if log_id:
-            parts.append(f"log_id={log_id}")
-        if snippet:
-            parts.append(f"body starts {snippet!r}")
-        super().__init__("; ".join(parts))
+        super().__init__(self.describe())
+
+    def describe(self, *, snippet: bool = True) -> str:
+        """The message; ``snippet=False`` leaves out the start of the body, for a caller
+        that must not show text it cannot vouch for (personal data in a cut-short page)."""
+        parts = [f"HTTP {self.http_status}: {self.problem}"]
+        if self.method:
+            parts.append(f"request={self.method} {self.path}")
+        if self.log_id:
+            parts.append(f"log_id={self.log_id}")
+        if snippet and self.snippet:
+            parts.append(f"body starts {self.snippet!r}")
+        return "; ".join(parts)
 
 
 class RateLimiterError(FeishuError):
-    """The configured rate limiter cannot be used (Redis unreachable, say)."""
+    """The configured rate limiter cannot be used (Redis unreachable, say).
+
+    ``problem`` says what is wrong; ``hint``, when there is one, how a library caller can
+    go on (a program with its own switches, such as the CLI, shows its own advice).
+    """
+
+    def __init__(self, problem: str, *, hint: str = "") -> None:
+        self.problem = problem
+        self.hint = hint
+        super().__init__(f"{problem}; {hint}" if hint else problem)
 
 
 class ConfigError(FeishuError, ValueError):
@@ -223,17 +244,25 @@ class InternalServerError(APIError):
 class NotSupportedError(APIError):
     """121002: the feature is not supported."""
 
+    permanent = True
+
 
 class ParameterError(APIError):
     """121003, 126003-126007, 126015: the server rejected a parameter."""
+
+    permanent = True
 
 
 class NotFoundError(APIError):
     """121004 or 126009: no such data or no meeting matching the parameters."""
 
+    permanent = True
+
 
 class PermissionDeniedError(APIError):
     """121005, 99991672, 99991679: the token lacks a permission or scope."""
+
+    permanent = True
 
 
 class RateLimitedError(APIError):

@@ -179,3 +179,31 @@ def test_credentials_and_hosts_resolution() -> None:
     ]:
         with pytest.raises(ConfigError, match=re.escape(message)):
             _config(argv, env)
+
+
+def test_export_help_lists_every_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["export", "--help"])
+    assert info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for code in ("0 all exported", "1 some meetings failed", "2 bad input", "130", "143"):
+        assert code in text
+    assert "--retry-failed" in text
+    assert "--redis-fallback" in text
+
+
+def test_verbosity_counts_before_and_after_the_command() -> None:
+    """-v works after the subcommand too (`feishu-vc export ... -vv`), and adds up (main
+    logs at DEBUG from 2; the fault-matrix export test sees the DEBUG lines)."""
+    io_args = ["--meetings", "m.csv", "--out", "o.jsonl"]
+    for argv, count in (
+        (["export", *io_args, "-vv"], 2),
+        (["-v", "export", *io_args, "-v"], 2),
+        (["export", "-v", *io_args], 1),
+        (["-v", "emulator"], 1),
+        (["emulator", "--port", "0", "-v"], 1),
+        (["demo", "-vv"], 2),
+        (["export", *io_args], 0),
+    ):
+        args = build_parser().parse_args(argv)
+        assert args.verbose + args.verbose_after == count, argv

@@ -1,18 +1,15 @@
 """`feishu-vc export` end to end against the emulator over real sockets.
 
-The CLI runs in a worker thread (its own event loop, as ``asyncio.run`` gives it) while
-the emulator serves from the test's loop; the secret test runs it as a subprocess.
+The CLI runs in a worker thread (``tests/_cli.py``) while the emulator serves from the
+test's loop; the secret test runs it as a subprocess.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import os
 import re
 import sys
-from collections import defaultdict
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,79 +18,29 @@ import anyio
 import msgspec
 import pytest
 
-from feishu_vc_async.cli import build_parser, main
+from feishu_vc_async.cli import build_parser
 from feishu_vc_async.emulator import Emulator
 from feishu_vc_async.export._config import config_from_args
 from feishu_vc_async.export._input import write_meetings_csv
-from feishu_vc_async.export._rows import ALL_COLUMNS, PII_FIELDS, RowBuilder
+from feishu_vc_async.export._rows import ALL_COLUMNS, PII_FIELDS
 from feishu_vc_async.models import (
     PARTICIPANT_FIELDS,
     MeetingQuery,
     parse_duration,
     parse_feishu_time,
 )
+from tests._cli import (
+    app_env,
+    by_meeting,
+    export_argv,
+    ground_truth,
+    read_jsonl,
+    run_cli,
+)
 
 # Marked here too (conftest marks async tests only after collection): parametrized async
 # tests need the marker while they are collected.
 pytestmark = pytest.mark.anyio
-
-FAST = ["--rate-limit", "1000/1s", "--progress", "log", "--log-interval", "0.2"]
-
-
-def _env(emu: Emulator) -> dict[str, str]:
-    return {"FEISHU_APP_ID": emu.app_id, "FEISHU_APP_SECRET": emu.app_secret}
-
-
-async def run_cli(argv: Sequence[str], env: dict[str, str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-
-    def call() -> int:
-        return main(list(argv), env=env, stdout=out, stderr=err)
-
-    code = await anyio.to_thread.run_sync(call)
-    return code, out.getvalue(), err.getvalue()
-
-
-def _export_argv(emu: Emulator, meetings: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        "export",
-        "--meetings",
-        str(meetings),
-        "--out",
-        str(out),
-        "--base-url",
-        emu.base_url,
-        *FAST,
-        *extra,
-    ]
-
-
-def _meeting_key(meeting_no: object, start: object) -> str:
-    """Number and start: personal meeting numbers recur, so a number alone is ambiguous."""
-    if isinstance(start, datetime):
-        start = int(start.timestamp())
-    return f"{meeting_no}@{start}"
-
-
-def _truth(emu: Emulator, queries: Sequence[MeetingQuery]) -> dict[str, list[dict[str, Any]]]:
-    builder = RowBuilder()
-    return {
-        _meeting_key(q.meeting_no, q.meeting_start_time): builder.rows(q, emu.participants(q))
-        for q in queries
-    }
-
-
-def _by_meeting(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        grouped[_meeting_key(row["meeting_no"], row["meeting_start_time"])].append(row)
-    return dict(grouped)
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    decoder = msgspec.json.Decoder(dict[str, Any])
-    return [decoder.decode(line) for line in path.read_bytes().splitlines()]
-
 
 def _csv_text(value: object) -> str:
     if value is None:
@@ -121,20 +68,20 @@ async def test_export_200_meetings_matches_ground_truth(tmp_path: Path, fmt: str
         meetings = tmp_path / "meetings.csv"
         write_meetings_csv(meetings, emu.meetings)
         out = tmp_path / f"participants.{fmt}"
-        code, stdout, stderr = await run_cli(_export_argv(emu, meetings, out), _env(emu))
+        code, stdout, stderr = await run_cli(export_argv(emu, meetings, out), app_env(emu))
         assert code == 0, stderr
-        truth = _truth(emu, emu.meetings)
+        truth = ground_truth(emu, emu.meetings)
     assert "Exported 200 of 200 meetings" in stdout
     expected_rows = sum(len(rows) for rows in truth.values())
     assert f"{expected_rows} participants" in stdout
     if fmt == "jsonl":
-        got = _by_meeting(_read_jsonl(out))
+        got = by_meeting(read_jsonl(out))
         want = truth
     elif fmt == "csv":
         with out.open(newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
             assert tuple(reader.fieldnames or ()) == ALL_COLUMNS
-            got = _by_meeting(list(reader))
+            got = by_meeting(list(reader))
         phones = [r["phone"] for rows in got.values() for r in rows if r["phone"]]
         assert phones
         assert all(p.startswith("'+86-") for p in phones)
@@ -146,7 +93,7 @@ async def test_export_200_meetings_matches_ground_truth(tmp_path: Path, fmt: str
 
         table = pq.read_table(out)
         assert table.column_names == list(ALL_COLUMNS)
-        got = _by_meeting(table.to_pylist())
+        got = by_meeting(table.to_pylist())
         want = {k: [_typed(r) for r in rows] for k, rows in truth.items()}
         assert not out.with_name(out.name + ".journal.jsonl").exists()
     # Every meeting present (an empty one has no rows), each meeting's rows in page order.
@@ -165,13 +112,13 @@ async def test_failing_meetings_are_listed_and_the_rest_exported(tmp_path: Path)
         meetings = tmp_path / "meetings.csv"
         write_meetings_csv(meetings, [*emu.meetings, unknown])
         out = tmp_path / "out.jsonl"
-        code, stdout, stderr = await run_cli(_export_argv(emu, meetings, out), _env(emu))
+        code, stdout, stderr = await run_cli(export_argv(emu, meetings, out), app_env(emu))
         assert code == 1, stderr
-        truth = _truth(emu, [q for q in emu.meetings if q != denied])
+        truth = ground_truth(emu, [q for q in emu.meetings if q != denied])
 
         # A resume retries only the failed ones, and adds nothing twice.
         before = out.read_bytes()
-        code2, _, stderr2 = await run_cli(_export_argv(emu, meetings, out, "--resume"), _env(emu))
+        code2, _, stderr2 = await run_cli(export_argv(emu, meetings, out, "--resume"), app_env(emu))
         assert code2 == 1, stderr2
         assert out.read_bytes() == before
         log_ids = {r.log_id for r in emu.requests if r.code in (121005, 126009)}
@@ -188,7 +135,7 @@ async def test_failing_meetings_are_listed_and_the_rest_exported(tmp_path: Path)
     }
     assert {f["log_id"] for f in failures} <= log_ids
     assert all(f["log_id"] for f in failures)
-    assert _by_meeting(_read_jsonl(out)) == {k: v for k, v in truth.items() if v}
+    assert by_meeting(read_jsonl(out)) == {k: v for k, v in truth.items() if v}
 
 
 BAD_FILES: dict[str, tuple[bytes, list[int]]] = {
@@ -230,7 +177,7 @@ async def test_bad_input_exits_2_naming_every_line_before_any_request(
     meetings.write_bytes(data)
     async with Emulator(meetings=3, seed=1, rate_limit=None) as emu:
         code, stdout, stderr = await run_cli(
-            _export_argv(emu, meetings, tmp_path / "out.jsonl"), _env(emu)
+            export_argv(emu, meetings, tmp_path / "out.jsonl"), app_env(emu)
         )
         assert emu.requests == []
     assert code == 2
@@ -293,7 +240,7 @@ async def test_unknown_columns_are_ignored_with_one_warning(tmp_path: Path) -> N
             )
         )
         out = tmp_path / "o.jsonl"
-        code, stdout, stderr = await run_cli(_export_argv(emu, meetings, out), _env(emu))
+        code, stdout, stderr = await run_cli(export_argv(emu, meetings, out), app_env(emu))
     assert code == 0, stderr
     assert "Exported 5 of 5 meetings" in stdout
     assert stderr.count("ignoring column(s)") == 1
@@ -340,7 +287,7 @@ async def test_refused_credentials_stop_the_run_with_exit_2(tmp_path: Path) -> N
         write_meetings_csv(meetings, emu.meetings)
         env = {"FEISHU_APP_ID": emu.app_id, "FEISHU_APP_SECRET": "wrong-secret-123"}
         code, _, stderr = await run_cli(
-            _export_argv(emu, meetings, tmp_path / "o.jsonl", "--max-retries", "0"), env
+            export_argv(emu, meetings, tmp_path / "o.jsonl", "--max-retries", "0"), env
         )
         participant_calls = [r for r in emu.requests if not r.token_request]
     assert code == 2
@@ -355,7 +302,8 @@ async def test_redact_pii_leaves_no_phone_email_or_ip(tmp_path: Path) -> None:
         meetings = tmp_path / "meetings.csv"
         write_meetings_csv(meetings, emu.meetings)
         out = tmp_path / "out.csv"
-        code, _, stderr = await run_cli(_export_argv(emu, meetings, out, "--redact-pii"), _env(emu))
+        argv = export_argv(emu, meetings, out, "--redact-pii")
+        code, _, stderr = await run_cli(argv, app_env(emu))
         assert code == 0, stderr
         secrets = {
             getattr(p, f)
@@ -395,12 +343,12 @@ async def test_fields_choose_columns_in_order(tmp_path: Path) -> None:
         )
         out = tmp_path / "out.jsonl"
         code, _, stderr = await run_cli(
-            _export_argv(emu, meetings, out, "--fields", "participant_name,meeting_no"),
-            _env(emu),
+            export_argv(emu, meetings, out, "--fields", "participant_name,meeting_no"),
+            app_env(emu),
         )
         assert code == 0, stderr
         total = sum(len(emu.participants(q)) for q in emu.meetings)
-    rows = _read_jsonl(out)
+    rows = read_jsonl(out)
     assert len(rows) == total
     assert all(list(r) == ["participant_name", "meeting_no"] for r in rows)
 
@@ -424,10 +372,10 @@ async def test_no_secret_in_any_output_or_log(tmp_path: Path) -> None:
                     "-m",
                     "feishu_vc_async",
                     "-vv",
-                    *_export_argv(emu, meetings, out),
+                    *export_argv(emu, meetings, out),
                     *creds,
                 ],
-                env={"PATH": "/usr/bin:/bin", **({} if creds else _env(emu))},
+                env={"PATH": "/usr/bin:/bin", **({} if creds else app_env(emu))},
                 check=False,
             )
             runs.append(result)
@@ -449,10 +397,10 @@ async def test_unreachable_redis_is_a_configuration_error(tmp_path: Path) -> Non
         meetings = tmp_path / "meetings.csv"
         write_meetings_csv(meetings, emu.meetings)
         code, _, stderr = await run_cli(
-            _export_argv(
+            export_argv(
                 emu, meetings, tmp_path / "o.jsonl", "--redis-url", "redis://:pw123@127.0.0.1:1/0"
             ),
-            _env(emu),
+            app_env(emu),
         )
         participant_calls = [r for r in emu.requests if not r.token_request]
     assert code == 2
@@ -472,11 +420,11 @@ async def test_export_through_the_redis_limiter(tmp_path: Path, redis_url: str) 
             meetings = tmp_path / "meetings.csv"
             write_meetings_csv(meetings, emu.meetings)
             out = tmp_path / "o.jsonl"
-            argv = _export_argv(
+            argv = export_argv(
                 emu, meetings, out, "--redis-url", redis_url, "--redis-prefix", prefix
             )
-            code, _, stderr = await run_cli(argv, _env(emu))
-            truth = _truth(emu, emu.meetings)
+            code, _, stderr = await run_cli(argv, app_env(emu))
+            truth = ground_truth(emu, emu.meetings)
         r = redis.Redis.from_url(redis_url)
         try:
             used = list(r.scan_iter(f"{prefix}*"))
@@ -492,4 +440,4 @@ async def test_export_through_the_redis_limiter(tmp_path: Path, redis_url: str) 
             r.close()
     assert code == 0, stderr
     assert used  # the slots were taken in Redis, under our prefix
-    assert _by_meeting(_read_jsonl(out)) == {k: v for k, v in truth.items() if v}
+    assert by_meeting(read_jsonl(out)) == {k: v for k, v in truth.items() if v}

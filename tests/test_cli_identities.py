@@ -38,16 +38,14 @@ from feishu_vc_async.emulator import Emulator
 from feishu_vc_async.export._input import write_meetings_csv
 from feishu_vc_async.export._rows import RowBuilder
 from feishu_vc_async.models import MeetingQuery, Participant
+from tests._cli import by_meeting as _by_meeting
+from tests._cli import export_argv as _export_argv
+from tests._cli import meeting_key as _meeting_key
+from tests._cli import read_jsonl as _read_jsonl
+from tests._cli import run_cli
 from tests._login import FakeClock
 from tests._sessions import leaks, refreshes, sign_in, user_token_records
 from tests._ticket_endpoint import TicketEndpoint
-from tests.test_cli_export import (
-    _by_meeting,
-    _export_argv,
-    _meeting_key,
-    _read_jsonl,
-    run_cli,
-)
 
 pytestmark = pytest.mark.anyio
 

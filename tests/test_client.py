@@ -662,3 +662,25 @@ def test_recent_rate_over_more_sends_than_it_keeps() -> None:
     # (4096 sends in 4.095 s), not 4096 / window.
     assert stats.recent_rate(60.0) == pytest.approx(4096 / 4.095)
     assert "requests=5000" in repr(stats)
+
+
+@pytest.mark.parametrize("rate_limit", [None, RateLimit(1000, 1.0)], ids=["no-limiter", "limiter"])
+def test_a_client_used_from_another_event_loop_says_so(rate_limit: RateLimit | None) -> None:
+    """The aiohttp session belongs to the loop the client was opened in; from another
+    loop the same clear error comes whether a limiter is in the way or not."""
+    client = VCClient(
+        access_token="t-" + "x" * 20, base_url="http://127.0.0.1:1", rate_limit=rate_limit
+    )
+    query = MeetingQuery(
+        meeting_no="123456789", meeting_start_time=1_700_000_000, meeting_end_time=1_700_003_600
+    )
+    opened_in, other = asyncio.new_event_loop(), asyncio.new_event_loop()
+    try:
+        opened_in.run_until_complete(client.__aenter__())
+        with pytest.raises(RuntimeError, match="outside the event loop it was opened in") as info:
+            other.run_until_complete(client.participant_list(query))
+        assert "one client per event loop" in str(info.value)
+    finally:
+        opened_in.run_until_complete(client.aclose())
+        opened_in.close()
+        other.close()

@@ -130,10 +130,14 @@ def test_latency_distributions_are_seeded() -> None:
 
 
 def test_fault_settings_are_checked() -> None:
-    with pytest.raises(ValueError, match="rates"):
+    with pytest.raises(ValueError, match=r"error_rate \+ reset_rate .* = 1.4: must be at most 1"):
         Faults(error_rate=0.7, reset_rate=0.7)
-    with pytest.raises(ValueError, match="5xx"):
+    with pytest.raises(ValueError, match="error_rate=2: must be a number from 0 to 1"):
+        Faults(error_rate=2)
+    with pytest.raises(ValueError, match="error_status=404: must be an integer from 500 to 599"):
         Faults(error_status=404)
+    with pytest.raises(ValueError, match="latency=-1"):
+        Faults(latency=-1)
     with pytest.raises(ValueError, match="revoke_token_after"):
         Faults(revoke_token_after=0)
     with pytest.raises(ValueError, match="kind"):

@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import anyio
 import pytest
+from aiohttp import web
 
 from feishu_vc_async.emulator import Emulator
 from feishu_vc_async.models import MeetingQuery
@@ -82,6 +83,10 @@ async def test_aiohttp_backend_shares_one_client(examples: None) -> None:
                     for q in emu.meetings:
                         tg.start_soon(one, q)
                 bad = await fetch("/meetings/12/participants", {"start": "1", "end": "2"})
+                short = await fetch("/meetings/12345/participants", {"start": "1", "end": "2"})
+                not_a_time = await fetch(
+                    "/meetings/123456789/participants", {"start": "abc", "end": "2"}
+                )
                 missing = await fetch(
                     "/meetings/999999999/participants",
                     {
@@ -102,7 +107,41 @@ async def test_aiohttp_backend_shares_one_client(examples: None) -> None:
     assert not client.is_open  # closed by the app's cleanup
     assert bad[0] == 400
     assert "meeting_no" in bad[1]["error"]
+    assert short[0] == 400
+    assert short[1]["error"].startswith("meeting_no='12345': must be exactly 9 digits")
+    assert not_a_time[0] == 400
+    assert "start and end must be unix seconds" in not_a_time[1]["error"]
     assert missing[0] == 404
+
+
+async def test_the_readme_backend_answers_bad_input_with_400() -> None:
+    """README sample 1, run as written: bad input is the caller's error (400, saying
+    what is wrong), not the server's (500). No request reaches the platform for it."""
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### 1. One meeting") :]
+    code = section[section.index("```python") + len("```python") : section.index("```\n", 1)]
+    namespace: dict[str, Any] = {"__name__": "readme_sample"}
+    exec(compile(code, "README.md sample 1", "exec"), namespace)
+    runner = web.AppRunner(namespace["app"])
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = "http://{}:{}".format(*runner.addresses[0][:2])
+    try:
+        async with aiohttp.ClientSession() as http:
+            answers = []
+            for path, params in (
+                ("/meetings/12345/participants", {"start": "1", "end": "2"}),
+                ("/meetings/123456789/participants", {"start": "abc", "end": "2"}),
+                ("/meetings/123456789/participants", {"end": "2"}),
+            ):
+                async with http.get(url + path, params=params) as resp:
+                    answers.append((resp.status, await resp.text()))
+    finally:
+        await runner.cleanup()
+    assert [status for status, _ in answers] == [400, 400, 400]
+    assert "meeting_no='12345': must be exactly 9 digits" in answers[0][1]
+    assert answers[1][1] == answers[2][1] == "start and end must be unix seconds"
 
 
 async def test_bulk_export_resumes_without_duplicates(examples: None, tmp_path: Path) -> None:

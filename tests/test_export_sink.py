@@ -271,3 +271,89 @@ def test_csv_cells_are_neutralized_unless_raw_and_a_resume_keeps_the_choice(
                 page_size=100,
                 csv_raw=not raw,
             ).open(resume=True, overwrite=False)
+
+
+def test_resume_refuses_an_output_whose_committed_tail_changed(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    sink = _sink(out)
+    sink.open(resume=False, overwrite=False)
+    sink.write(_page(Q1, [_person(1), _person(2)], "t"))
+    sink.abort()
+    committed = out.read_bytes()
+    # Same length, one byte changed inside what the checkpoint counts: another writer.
+    damaged = committed.replace(b'"p2"', b'"pX"')
+    assert len(damaged) == len(committed)
+    out.write_bytes(damaged + b'{"torn')  # a torn tail after it is fine, this is not
+    with pytest.raises(CheckpointError, match="does not match its checkpoint"):
+        _sink(out).open(resume=True, overwrite=False)
+    assert out.read_bytes() == damaged + b'{"torn'  # left as it was, not truncated
+    out.write_bytes(committed + b'{"torn')
+    resumed = _sink(out)
+    assert resumed.open(resume=True, overwrite=False).next_tokens == {Q1.key: "t"}
+    resumed.abort()
+    assert out.read_bytes() == committed
+
+    # A finished output edited afterwards is refused too, even at the same length.
+    done = _sink(out)
+    done.open(resume=True, overwrite=False)
+    done.write(_page(Q1, [_person(3)], None))
+    done.write(_page(Q2, [], None))
+    done.finish()
+    final = out.read_bytes()
+    out.write_bytes(final.replace(b'"p3"', b'"pY"'))
+    with pytest.raises(CheckpointError, match="changed after the export completed"):
+        _sink(out).open(resume=True, overwrite=False)
+
+
+def test_a_fresh_export_touches_nothing_before_its_first_page(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    done = _sink(out)
+    done.open(resume=False, overwrite=False)
+    done.write(_page(Q1, [_person(1)], None))
+    done.write(_page(Q2, [_person(2)], None))
+    done.finish()
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    # --overwrite, then a stop before anything arrived (refused credentials, say).
+    fresh = _sink(out)
+    fresh.open(resume=False, overwrite=True)
+    assert not fresh.started
+    fresh.abort()
+    assert fresh.write_failures([]) == []
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    # The first page starts it.
+    fresh.write(_page(Q1, [_person(7)], "t"))
+    assert fresh.started
+    fresh.abort()
+    assert b"p7" in out.read_bytes()
+    assert b"p2" not in out.read_bytes()
+
+
+def test_an_existing_out_that_is_not_this_exports_is_refused(tmp_path: Path) -> None:
+    from feishu_vc_async.export._config import ConfigError
+
+    out = tmp_path / "report.csv"
+    out.write_text("someone else's file\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(out)
+    for path in (out, link):
+        for resume in (False, True):
+            with pytest.raises(ConfigError, match=r"exists .*pass --overwrite"):
+                _sink(path, "csv").open(resume=resume, overwrite=False)
+    assert out.read_text() == "someone else's file\n"
+    # A finished export of other meetings or options is another export's output too.
+    other = _sink(tmp_path / "other.csv", "csv", columns=("meeting_no",))
+    other.open(resume=False, overwrite=False)
+    other.write(_page(Q1, [], None))
+    other.write(_page(Q2, [], None))
+    other.finish()
+    with pytest.raises(ConfigError, match="another finished export"):
+        _sink(tmp_path / "other.csv", "csv").open(resume=False, overwrite=False)
+    # The same export's finished output is its own: run again, it is made anew.
+    again = _sink(tmp_path / "other.csv", "csv", columns=("meeting_no",))
+    again.open(resume=False, overwrite=False)
+    again.abort()
+    fresh = _sink(out, "csv")
+    fresh.open(resume=False, overwrite=True)
+    fresh.write(_page(Q1, [], None))
+    fresh.abort()
+    assert out.read_text().startswith("meeting_no,")

@@ -536,3 +536,30 @@ async def test_deprecated_ways_to_start_and_read_a_fan_out_still_work(emu: Emula
             with pytest.warns(DeprecationWarning, match="meeting_participants"):
                 pairs = [pair async for pair in results.participants()]
     assert len(pairs) == sum(len(emu.participants(q)) for q in emu.meetings[:2])
+
+
+async def test_meetings_given_up_for_good_are_skipped_unless_retry_failed(emu: Emulator) -> None:
+    queries = emu.meetings[:6]
+    purged, denied = queries[1], queries[4]
+    emu.purge_meeting(purged)
+    emu.deny_meeting(denied)
+    resume = Resume()
+    async with make_client(emu) as client:
+        async with client.fan_out(queries, page_size=100) as results:
+            async for item in results:
+                resume.record(item)
+        assert resume.failed == {purged.key: 121004, denied.key: 121005}
+        assert resume.completed == {q.key for q in queries} - set(resume.failed)
+
+        emu.reset_log()
+        async with client.fan_out(queries, resume=resume) as results:
+            assert [item async for item in results] == []
+        assert (results.progress.skipped, results.progress.skipped_failed) == (4, 2)
+        assert results.progress.remaining == 0
+        assert list_requests(emu) == []  # nothing asked again
+
+        async with client.fan_out(queries, resume=resume, retry_failed=True) as results:
+            again = [item async for item in results]
+    assert {item.key for item in again} == set(resume.failed)
+    assert all(isinstance(item, MeetingFailure) for item in again)
+    assert len(list_requests(emu)) == 2

@@ -51,3 +51,32 @@ def test_resume_is_a_json_checkpoint_and_items_match_by_position() -> None:
                 0,
             )
     assert item.key == Q.key
+
+
+def test_permanent_failures_are_recorded_as_given_up_and_transient_ones_are_not() -> None:
+    from feishu_vc_async.errors import InternalServerError, PermissionDeniedError, TransportError
+
+    resume = Resume()
+    gone = NotFoundError(http_status=404, code=121004, msg="data gone", log_id="L")
+    resume.record(MeetingFailure(Q, gone, 0, None))
+    denied = PermissionDeniedError(http_status=403, code=121005, msg="no", log_id="L")
+    resume.record(MeetingFailure(OTHER, denied, 1, "p2"))
+    assert resume.failed == {Q.key: 121004, OTHER.key: 121005}
+    assert resume.next_tokens == {OTHER.key: "p2"}  # --retry-failed goes on from there
+    # A transient failure of a meeting given up earlier (asked again) clears the record...
+    busy = InternalServerError(http_status=500, code=121001, msg="busy", log_id="L")
+    resume.record(MeetingFailure(Q, busy, 0, None))
+    assert resume.failed == {OTHER.key: 121005}
+    # ...and so does a page, when a retried meeting now answers.
+    resume.record(PageItem(OTHER, [], "p2", None, True, 0))
+    assert resume.failed == {}
+    assert resume.completed == {OTHER.key}
+    # Invalid input is given up for good too (code 0 when the error has none).
+    resume.record(MeetingFailure(Q, InvalidQueryError("meeting_no", "1", "9 digits"), 0, None))
+    resume.record(MeetingFailure(Q, TransportError("reset"), 0, None))  # not permanent
+    assert resume.failed == {}
+    resume.record(MeetingFailure(Q, InvalidQueryError("meeting_no", "1", "9 digits"), 0, None))
+    assert resume.failed == {Q.key: 0}
+    # Old checkpoints (no "failed") still decode.
+    old = msgspec.json.decode(b'{"completed":[],"next_tokens":{}}', type=Resume)
+    assert old.failed == {}

@@ -20,7 +20,10 @@ and the identity endpoints: user OAuth (``GET``/``POST /open-apis/authen/v1/auth
 store apps (``POST
 /open-apis/auth/v3/app_ticket/resend``, ``.../app_access_token``,
 ``.../tenant_access_token``). Any other path answers 404. The command
-``feishu-vc emulator --port 8787 --meetings 200 --seed 7`` serves one until Ctrl-C.
+``feishu-vc emulator --port 8787 --meetings 200 --seed 7`` serves one until Ctrl-C,
+anchored at a fixed date (``--anchor``, default 2026-01-01) rather than yesterday, with a
+switch for every fault of :class:`Faults`, ``--deny-meeting`` / ``--purge-meeting``,
+``--print-user-token`` and ``--write-meetings FILE`` (an export's meetings input).
 
 Semantics where the reference leaves room (decided here, so tests can rely on them):
 

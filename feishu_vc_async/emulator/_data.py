@@ -21,6 +21,7 @@ from typing import Any
 
 import msgspec
 
+from .._validate import non_negative_int, positive_int
 from ..models import (
     JSON_ENCODER,
     Participant,
@@ -106,8 +107,8 @@ class Dataset:
             "external": count // 20 if external is None else external,
         }
         for name, value in counts.items():
-            if value < 0:
-                raise ValueError(f"{name}={value!r}: cannot be negative")
+            non_negative_int(name, value)
+        positive_int("webinar_size", webinar_size)
         self.seed = seed
         # The newest meeting ends before the start of yesterday (UTC): always in the past.
         self.anchor = anchor if anchor is not None else (int(now) // _DAY - 1) * _DAY

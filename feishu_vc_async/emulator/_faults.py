@@ -20,7 +20,17 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-__all__ = ["ArmedFailure", "EndpointFailures", "Fault", "Faults", "Latency", "TokenEndpoint"]
+from .._validate import int_between, non_negative_seconds, positive_int, share
+
+__all__ = [
+    "FAULT_RATES",
+    "ArmedFailure",
+    "EndpointFailures",
+    "Fault",
+    "Faults",
+    "Latency",
+    "TokenEndpoint",
+]
 
 TokenEndpoint = Literal[
     "tenant_token",  # POST /open-apis/auth/v3/tenant_access_token/internal
@@ -47,8 +57,8 @@ class Latency:
     def __post_init__(self) -> None:
         if self.kind not in ("constant", "uniform", "lognormal"):
             raise ValueError(f"latency kind={self.kind!r}: constant, uniform or lognormal")
-        if self.low < 0 or self.high < 0:
-            raise ValueError("latency bounds cannot be negative")
+        non_negative_seconds("latency low", self.low)
+        non_negative_seconds("latency high", self.high)
 
     @classmethod
     def constant(cls, seconds: float) -> Latency:
@@ -80,6 +90,10 @@ class Fault(enum.Enum):
     HTML = "html"  # HTTP 502 with a proxy's text/html page
 
 
+# The rates of the faults one draw picks from, in the order it picks.
+FAULT_RATES = ("error_rate", "reset_rate", "truncate_rate", "html_rate")
+
+
 @dataclass(frozen=True, slots=True)
 class Faults:
     """What goes wrong, and how often. All off by default."""
@@ -96,13 +110,14 @@ class Faults:
     _rates: tuple[float, ...] = field(init=False, repr=False, default=())
 
     def __post_init__(self) -> None:
-        rates = (self.error_rate, self.reset_rate, self.truncate_rate, self.html_rate)
-        if any(not 0.0 <= r <= 1.0 for r in rates) or sum(rates) > 1.0:
-            raise ValueError("fault rates must be within 0..1 and sum to at most 1")
-        if not 500 <= self.error_status <= 599:
-            raise ValueError(f"error_status={self.error_status!r}: must be a 5xx status")
-        if self.revoke_token_after is not None and self.revoke_token_after < 1:
-            raise ValueError(f"revoke_token_after={self.revoke_token_after!r}: must be at least 1")
+        rates = tuple(share(name, getattr(self, name)) for name in FAULT_RATES)
+        if sum(rates) > 1.0:
+            raise ValueError(f"{' + '.join(FAULT_RATES)} = {sum(rates):g}: must be at most 1")
+        int_between("error_status", self.error_status, 500, 599)
+        if self.revoke_token_after is not None:
+            positive_int("revoke_token_after", self.revoke_token_after)
+        if not isinstance(self.latency, Latency):
+            non_negative_seconds("latency", self.latency)
         object.__setattr__(self, "_rates", rates)
 
     def pick(self, rng: random.Random) -> Fault:
@@ -132,8 +147,7 @@ class EndpointFailures:
     def arm(self, endpoint: str, times: int, code: int | None) -> None:
         if endpoint not in TOKEN_ENDPOINTS:
             raise ValueError(f"endpoint={endpoint!r}: one of {', '.join(TOKEN_ENDPOINTS)}")
-        if times < 1:
-            raise ValueError(f"times={times!r}: must be at least 1")
+        positive_int("times", times)
         self._queues.setdefault(endpoint, deque()).extend([ArmedFailure(code)] * times)
 
     def take(self, endpoint: str) -> ArmedFailure | None:

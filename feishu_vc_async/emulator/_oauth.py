@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from .._constants import OFFLINE_ACCESS_SCOPE
+from .._validate import non_negative_seconds, positive_seconds
 from ..errors import FeishuError
 from ._tokens import AppInfo, TokenStore, whole_seconds
 
@@ -205,10 +206,8 @@ class OAuthServer:
             ("user_token_lifetime", user_token_lifetime),
             ("refresh_token_lifetime", refresh_token_lifetime),
         ):
-            if not value > 0:
-                raise ValueError(f"{name}={value!r}: must be more than 0 seconds")
-        if not refresh_grace >= 0:
-            raise ValueError(f"refresh_grace={refresh_grace!r}: cannot be negative")
+            positive_seconds(name, value)
+        non_negative_seconds("refresh_grace", refresh_grace)
         self._tokens = tokens
         self.home_tenant = home_tenant
         self.code_lifetime = code_lifetime

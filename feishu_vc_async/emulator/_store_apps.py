@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from .._constants import LOGGER_NAME
+from .._validate import non_negative_seconds
 from ._oauth import LOOPBACK_HOSTS
 
 __all__ = ["StoreApp", "TicketBook", "check_loopback_url", "push_ticket"]
@@ -47,8 +48,7 @@ class TicketBook:
     """The app tickets of every store app: the current one and those still in grace."""
 
     def __init__(self, grace: float) -> None:
-        if not grace >= 0:
-            raise ValueError(f"ticket_grace={grace!r}: cannot be negative")
+        non_negative_seconds("ticket_grace", grace)
         self.grace = grace
         self._tickets: dict[str, list[_Ticket]] = {}
         self._history: list[str] = []  # every ticket ever issued, for leak checks

@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .._validate import non_negative_int
 from ..models import MeetingQuery, Participant, UserIdType
 from ._data import Dataset
 from ._meetings import MeetingInfo
@@ -83,8 +84,7 @@ class Tenants:
 
     def add(self, key: str, meetings: int) -> None:
         """Know tenant ``key`` with ``meetings`` meetings (a known tenant keeps its own)."""
-        if meetings < 0:
-            raise ValueError(f"meetings={meetings!r}: cannot be negative")
+        non_negative_int("meetings", meetings)
         self._counts.setdefault(key, meetings)
 
     def __contains__(self, key: object) -> bool:

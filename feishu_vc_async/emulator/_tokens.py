@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .._constants import TOKEN_MAX_LIFETIME, TOKEN_REISSUE_WINDOW, VC_SCOPES
+from .._validate import positive_seconds
 
 __all__ = ["AppInfo", "CredentialError", "TokenInfo", "TokenStore", "whole_seconds"]
 
@@ -88,9 +89,7 @@ class TokenInfo:
 
 class TokenStore:
     def __init__(self, lifetime: float = float(TOKEN_MAX_LIFETIME)) -> None:
-        if not lifetime > 0:
-            raise ValueError(f"token_lifetime={lifetime!r}: must be more than 0 seconds")
-        self.lifetime = lifetime
+        self.lifetime = positive_seconds("token_lifetime", lifetime)
         self.reissue_window = lifetime * TOKEN_REISSUE_WINDOW / TOKEN_MAX_LIFETIME
         self.apps: dict[str, AppInfo] = {}
         self.tokens: dict[str, TokenInfo] = {}

@@ -7,6 +7,7 @@ The ``feishu-vc export`` command is built from these parts:
 * ``_writers``     byte encoders, the append-only data file, JSONL → Parquet
 * ``_checkpoint``  the atomic checkpoint file
 * ``_sink``        data file + checkpoint kept consistent, page by page
+* ``_lock``        one writer per output (``FILE.lock``)
 * ``_progress``    live bar or log lines
 * ``_config``      options and environment → ``ExportConfig``
 * ``_run``         the job itself and its summary
@@ -18,6 +19,7 @@ from .._deprecated import module_getattr
 from ._checkpoint import CheckpointError
 from ._config import ConfigError, ExportConfig
 from ._input import BadRow, MeetingsFileError, load_meetings, parse_meetings
+from ._lock import OutputInUseError
 from ._rows import ALL_COLUMNS, PII_FIELDS, RowBuilder, parse_fields
 from ._run import ExportRun, run_export
 from ._sink import ExportSink, SinkPaths
@@ -32,6 +34,7 @@ __all__ = [
     "ExportRun",
     "ExportSink",
     "MeetingsFileError",
+    "OutputInUseError",
     "RowBuilder",
     "SinkPaths",
     "load_meetings",

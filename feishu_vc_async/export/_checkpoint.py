@@ -1,4 +1,5 @@
-"""The checkpoint beside an export: the fan-out's resume state plus the data file's length.
+"""The checkpoint beside an export: the fan-out's resume state plus the data file's length
+and a hash of its tail.
 
 Written whole (``_files.atomic_write``: a temporary file, fsynced, renamed over the old
 one), always *after* the data it describes is fsynced. So at any moment — ``kill -9``
@@ -37,11 +38,19 @@ class CheckpointState(msgspec.Struct, kw_only=True):
     # The file the pages are appended to: the output itself, or the Parquet journal.
     data_file: str
     data_bytes: int = 0
+    # The last ``tail_bytes`` before ``data_bytes`` hash to ``tail_sha256``: checked before
+    # a resume trusts the data file (empty in checkpoints of earlier versions: not checked).
+    tail_bytes: int = 0
+    tail_sha256: str = ""
     rows: int = 0
     pages: int = 0
-    # The fan-out's own resume state: finished meetings, next page tokens.
+    # The fan-out's own resume state: finished meetings, next page tokens, and meetings
+    # given up for good.
     resume: Resume = msgspec.field(default_factory=Resume)
-    # All meetings done and the output final (the Parquet file converted).
+    # Parquet only: a finished export's rows that a --retry-failed run adds the journal to
+    # (a hard link of the output, made when that run began).
+    base_file: str | None = None
+    # Every meeting done or given up for good, and the output final (Parquet converted).
     finalized: bool = False
 
 

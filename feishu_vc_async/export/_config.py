@@ -49,6 +49,7 @@ class ExportConfig:
     csv_raw: bool = False  # CSV cells as sent, without the formula-injection guard
     resume: bool = False
     overwrite: bool = False
+    retry_failed: bool = False  # also ask again for meetings given up for good (implies resume)
     app_id: str | None = None
     app_secret: str | None = field(default=None, repr=False)
     access_token: str | None = field(default=None, repr=False)
@@ -61,6 +62,7 @@ class ExportConfig:
     page_size: int = PAGE_SIZE_ITER_DEFAULT
     redis_url: str | None = field(default=None, repr=False)
     redis_prefix: str = "feishu_vc"
+    redis_fallback: bool = False  # Redis unreachable: pace this process alone for a while
     user_id_type: UserIdType = UserIdType.OPEN_ID
     max_retries: int = MAX_RETRIES
     progress: ProgressMode = "auto"
@@ -79,8 +81,13 @@ class ExportConfig:
             raise ConfigError(f"--page-size {self.page_size}: {exc.rule}") from None
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+        if self.retry_failed:
+            object.__setattr__(self, "resume", True)
         if self.resume and self.overwrite:
-            raise ConfigError("give either --resume or --overwrite, not both")
+            flag = "--retry-failed" if self.retry_failed else "--resume"
+            raise ConfigError(f"give either {flag} or --overwrite, not both")
+        if self.redis_fallback and self.redis_url is None:
+            raise ConfigError("--redis-fallback needs --redis-url (or FEISHU_VC_REDIS_URL)")
         if self.access_token and (self.app_id or self.app_secret):
             raise ConfigError("give either an access token or app credentials, not both")
         if self.token_provider is not None and (
@@ -161,6 +168,7 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Export
         csv_raw=args.csv_raw,
         resume=args.resume,
         overwrite=args.overwrite,
+        retry_failed=args.retry_failed,
         app_id=creds.app_id,
         app_secret=creds.app_secret,
         access_token=creds.access_token,
@@ -171,6 +179,7 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Export
         page_size=args.page_size,
         redis_url=redis_url,
         redis_prefix=args.redis_prefix,
+        redis_fallback=args.redis_fallback,
         user_id_type=UserIdType(args.user_id_type),
         max_retries=MAX_RETRIES if args.max_retries is None else args.max_retries,
         progress="none" if args.quiet else args.progress,
@@ -221,12 +230,20 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     io_group.add_argument(
         "--resume",
         action="store_true",
-        help="continue from FILE.checkpoint.json (starts afresh when there is none)",
+        help="continue from FILE.checkpoint.json (starts afresh when there is none); "
+        "meetings that failed on a transient error are asked again, those that failed for "
+        "good (no such meeting, data gone, no permission) are not",
+    )
+    io_group.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="as --resume, and ask again for the meetings that failed for good too",
     )
     io_group.add_argument(
         "--overwrite",
         action="store_true",
-        help="discard an unfinished checkpoint and start again",
+        help="start again: replace an existing --out and discard its checkpoint (without "
+        "it, an --out that is not this export's own output is refused)",
     )
 
     auth = add_credential_arguments(parser)
@@ -258,6 +275,12 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
         "--redis-url",
         metavar="URL",
         help=f"share the rate limit with other processes through Redis (env {ENV_REDIS_URL})",
+    )
+    pacing.add_argument(
+        "--redis-fallback",
+        action="store_true",
+        help="if Redis cannot be reached, pace this process alone for a while (with a "
+        "warning) instead of stopping; processes then no longer share one budget",
     )
     pacing.add_argument(
         "--redis-prefix",

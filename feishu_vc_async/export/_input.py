@@ -22,13 +22,22 @@ from typing import Any, ClassVar, Literal
 import msgspec
 
 from .._constants import LOGGER_NAME
+from .._files import atomic_write
 from .._timeparse import TIME_RULE, check_unix_seconds, parse_unix_or_iso, unix_from_datetime
 from ..errors import FeishuError, InvalidQueryError
 from ..meetings import Meeting
 from ..models import MeetingQuery, UserIdType, parse_feishu_time
 from ._rows import MeetingRows
 
-__all__ = ["BadRow", "InputFormat", "MeetingsFileError", "load_meetings", "parse_meetings"]
+__all__ = [
+    "BadRow",
+    "InputFormat",
+    "MeetingsFileError",
+    "load_meetings",
+    "parse_meetings",
+    "write_meetings",
+    "write_meetings_csv",
+]
 
 InputFormat = Literal["csv", "jsonl"]
 
@@ -481,24 +490,41 @@ def load_meetings(
     )
 
 
+def _meeting_row(query: MeetingQuery) -> dict[str, Any]:
+    """A query as a meetings file row, in ``KNOWN_COLUMNS`` order; ``None``: not given."""
+    role = query.webinar_user_role
+    return {
+        "meeting_no": query.meeting_no,
+        "meeting_start_time": query.meeting_start_time,
+        "meeting_end_time": query.meeting_end_time,
+        "meeting_status": int(query.meeting_status),
+        "user_id": query.user_id or None,
+        "room_id": query.room_id or None,
+        "webinar_user_role": None if role is None else str(role),
+        "user_id_type": str(query.user_id_type),
+    }
+
+
+def write_meetings(
+    path: Path, queries: Iterable[MeetingQuery], fmt: InputFormat | None = None
+) -> int:
+    """Write queries as a meetings file this module reads back: JSONL when ``fmt`` or the
+    name's extension says so, else CSV; owner-only, replaced atomically. Return the row
+    count."""
+    rows = [_meeting_row(q) for q in queries]
+    if (fmt or format_from_name(path)) == "jsonl":
+        given = [{k: v for k, v in row.items() if v is not None} for row in rows]
+        data = msgspec.json.Encoder().encode_lines(given)
+    else:
+        buf = io.StringIO(newline="")
+        writer = csv.writer(buf)
+        writer.writerow(KNOWN_COLUMNS)
+        writer.writerows(["" if v is None else v for v in row.values()] for row in rows)
+        data = buf.getvalue().encode("utf-8")
+    atomic_write(path, data)
+    return len(rows)
+
+
 def write_meetings_csv(path: Path, queries: Iterable[MeetingQuery]) -> int:
     """Write queries as a meetings CSV this module reads back; return the row count."""
-    count = 0
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(KNOWN_COLUMNS)
-        for q in queries:
-            writer.writerow(
-                [
-                    q.meeting_no,
-                    q.meeting_start_time,
-                    q.meeting_end_time,
-                    int(q.meeting_status),
-                    q.user_id or "",
-                    q.room_id or "",
-                    "" if q.webinar_user_role is None else str(q.webinar_user_role),
-                    str(q.user_id_type),
-                ]
-            )
-            count += 1
-    return count
+    return write_meetings(path, queries, "csv")

@@ -3,15 +3,28 @@
 Both read the run's own counters (:class:`RunCounters`, which ``ExportRun`` is) every
 tick and hold no state of their own, so the bar, the log lines and the summary all say
 what the same counters say.
+
+While the bar is live, log lines written to the same stream (the CLI's retry warnings)
+go through the bar's rich console, which prints them above the bar and redraws it;
+written past it, each would leave a half-drawn bar behind. A rate is shown against the
+limit only once the run has lasted a whole period of the limit: before that, the first
+request goes at once (the pacing's burst) and a few requests over a fraction of a
+second would read as a multiple of the limit, so the count within the first period is
+shown instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
 import sys
 from typing import Any, Protocol, TextIO
 
-__all__ = ["ProgressDisplay", "RunCounters", "make_display"]
+from .._constants import LOGGER_NAME
+from ..ratelimit import RateLimit
+
+__all__ = ["ProgressDisplay", "RunCounters", "in_first_period", "make_display"]
 
 
 class RunCounters(Protocol):
@@ -36,7 +49,7 @@ class RunCounters(Protocol):
     @property
     def rate(self) -> float: ...
     @property
-    def limit_rate(self) -> float | None: ...
+    def rate_limit(self) -> RateLimit | None: ...
     @property
     def elapsed(self) -> float: ...
     @property
@@ -52,9 +65,19 @@ def _eta_text(eta: float | None) -> str:
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes:02d}:{seconds:02d}"
 
 
-def _rate_text(snap: RunCounters) -> str:
-    limit = "off" if snap.limit_rate is None else f"{snap.limit_rate:.3g}/s"
-    return f"{snap.rate:.3g}/s of {limit}"
+def in_first_period(snap: RunCounters) -> bool:
+    """The run has not yet lasted one period of its limit (no rate to speak of yet)."""
+    limit = snap.rate_limit
+    return limit is not None and snap.elapsed < limit.period
+
+
+def _requests_text(snap: RunCounters) -> str:
+    limit = snap.rate_limit
+    if limit is None:
+        return f"{snap.requests} at {snap.rate:.3g}/s (no limit)"
+    if in_first_period(snap):
+        return f"{snap.requests} in the first {limit.period:g}s (limit {limit.requests})"
+    return f"{snap.requests} at {snap.rate:.3g}/s of {limit.requests / limit.period:.3g}/s"
 
 
 def _finished(snap: RunCounters) -> int:
@@ -65,7 +88,7 @@ def format_log_line(snap: RunCounters) -> str:
     return (
         f"export: meetings {_finished(snap)}/{snap.meetings_total} "
         f"(failed {snap.meetings_failed}), pages {snap.pages}, participants {snap.participants}, "
-        f"requests {snap.requests} at {_rate_text(snap)}, retries {snap.retries}, "
+        f"requests {_requests_text(snap)}, retries {snap.retries}, "
         f"429s {snap.rate_limited}, elapsed {snap.elapsed:.0f}s, ETA {_eta_text(snap.eta)}"
     )
 
@@ -155,6 +178,8 @@ class RichProgress(ProgressDisplay):
             transient=False,
         )
         self._task_id: Any = None
+        self._stream = stream
+        self._routed: list[tuple[logging.StreamHandler[Any], TextIO]] = []
 
     def start(self) -> None:
         snap = self._counters
@@ -162,6 +187,7 @@ class RichProgress(ProgressDisplay):
             "export", total=snap.meetings_total, completed=_finished(snap), failed="", eta=""
         )
         self._live.start()
+        self._routed = _route_log_lines(self._stream, _ConsoleLines(self._live.console))
         self.show(snap)
 
     def show(self, snap: RunCounters) -> None:
@@ -173,7 +199,7 @@ class RichProgress(ProgressDisplay):
             eta=_eta_text(snap.eta),
         )
         self._text.plain = (
-            f"requests {snap.requests} at {_rate_text(snap)} · pages {snap.pages} · "
+            f"requests {_requests_text(snap)} · pages {snap.pages} · "
             f"participants {snap.participants} · retries {snap.retries} · "
             f"429s {snap.rate_limited}"
         )
@@ -182,8 +208,42 @@ class RichProgress(ProgressDisplay):
     def stop(self) -> None:
         if self._task_id is not None:
             self.show(self._counters)
+            for handler, stream in self._routed:
+                handler.setStream(stream)
+            self._routed = []
             self._live.stop()
             self._task_id = None
+
+
+class _ConsoleLines(io.TextIOBase):
+    """A text stream that prints each whole line through a rich console: above its live
+    display, which is then redrawn below it."""
+
+    def __init__(self, console: Any) -> None:
+        self._console = console
+        self._partial = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        *lines, self._partial = (self._partial + text).split("\n")
+        for line in lines:
+            self._console.print(line, markup=False, highlight=False, emoji=False, soft_wrap=True)
+        return len(text)
+
+
+def _route_log_lines(
+    stream: TextIO, to: Any
+) -> list[tuple[logging.StreamHandler[Any], TextIO]]:
+    """Point every log handler writing to ``stream`` (the library's and the root's) at
+    ``to``; return them with their streams, to be put back."""
+    routed: list[tuple[logging.StreamHandler[Any], TextIO]] = []
+    for logger in (logging.getLogger(LOGGER_NAME), logging.getLogger()):
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream is stream:
+                routed.append((handler, handler.setStream(to) or stream))
+    return routed
 
 
 def make_display(

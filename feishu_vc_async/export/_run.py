@@ -14,17 +14,20 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import urlsplit
 
+from .._constants import PARTICIPANT_LIST_PATH
 from ..client import VCClient
-from ..errors import AuthError, LoginRequiredError, RateLimiterError, TokenStoreError
+from ..errors import AuthError, FeishuError, LoginRequiredError, RateLimiterError, TokenStoreError
 from ..fanout import FanOutProgress, MeetingFailure, PageItem
 from ..models import MeetingQuery
 from ..ratelimit import RateLimit, RateLimiter
 from ._checkpoint import CheckpointError
 from ._config import ConfigError, ExportConfig, config_from_args, redact_url
 from ._input import MeetingsFileError, load_meetings
-from ._progress import make_display
-from ._sink import ExportSink, FailureRecord, SinkPaths, failure_record
+from ._lock import OutputInUseError, output_lock
+from ._progress import in_first_period, make_display
+from ._sink import ExportSink, FailureRecord, SinkPaths, error_text, failure_record
 
 __all__ = ["ExportRun", "export_command", "print_summary", "run_export"]
 
@@ -51,7 +54,10 @@ class ExportRun:
         self.rate_limit = rate_limit
         self.progress: FanOutProgress | None = None
         self.meetings_done_before = 0  # finished by earlier runs (resume)
-        self.failures: list[FailureRecord] = []
+        self.failures: list[FailureRecord] = []  # this run's
+        # Every meeting not exported, with its reason: this run's failures and those that
+        # earlier runs gave up for good (what FILE.failures.jsonl holds).
+        self.unexported: list[FailureRecord] = []
         self.already_complete = False
         self.fatal: str | None = None  # why the whole run stopped (credentials refused, ...)
 
@@ -70,7 +76,15 @@ class ExportRun:
 
     @property
     def meetings_failed(self) -> int:
-        return 0 if self.progress is None else self.progress.failed
+        """Meetings that failed in this run, and those earlier runs gave up for good."""
+        if self.progress is None:
+            return self.sink.given_up
+        return self.progress.failed + self.progress.skipped_failed
+
+    @property
+    def finished(self) -> bool:
+        """Every meeting done or given up for good: the output is final."""
+        return self.sink.finalized
 
     # --- the fan-out's counters (zero before it starts) ------------------------------
 
@@ -97,11 +111,6 @@ class ExportRun:
     @property
     def rate(self) -> float:
         return 0.0 if self.progress is None else self.progress.rate
-
-    @property
-    def limit_rate(self) -> float | None:
-        limit = self.rate_limit
-        return None if limit is None else limit.requests / limit.period
 
     @property
     def elapsed(self) -> float:
@@ -132,8 +141,9 @@ class ExportRun:
         return EXIT_OK
 
 
-def _fatal_reason(error: BaseException) -> str | None:
-    """Errors that every other meeting would hit too: stop instead of failing them all."""
+def _fatal_reason(error: FeishuError, cfg: ExportConfig) -> str | None:
+    """Errors that every other meeting would hit too: stop once instead of failing (and
+    retrying) them all one by one."""
     if isinstance(error, LoginRequiredError):
         return f"the user session ended: {error}"
     if isinstance(error, TokenStoreError):
@@ -141,7 +151,22 @@ def _fatal_reason(error: BaseException) -> str | None:
     if isinstance(error, AuthError):
         return f"the platform refused the credentials: {error}"
     if isinstance(error, RateLimiterError):
-        return f"the shared rate limiter cannot be used: {error}"
+        if cfg.redis_url is None:
+            return f"the rate limiter cannot be used: {error}"
+        # The library's hint names its own argument; a CLI user has a flag for it.
+        return (
+            f"the shared rate limiter cannot be used: {error.problem}; pass --redis-fallback "
+            "to pace this process alone while Redis is unreachable"
+        )
+    path = getattr(error, "path", "")
+    if path and path != PARTICIPANT_LIST_PATH:
+        # Not the meeting's own request but one every meeting needs: the access token,
+        # already retried within its bounds by the client.
+        host = urlsplit(cfg.base_url).netloc or cfg.base_url
+        return (
+            f"cannot get an access token from {host}: "
+            f"{error_text(error, redact_pii=cfg.redact_pii)}"
+        )
     return None
 
 
@@ -153,7 +178,12 @@ def _make_client(cfg: ExportConfig) -> tuple[VCClient, RateLimiter | None]:
         from ..ratelimit import RedisRateLimiter
 
         try:
-            limiter = RedisRateLimiter(cfg.redis_url, cfg.rate_limit, prefix=cfg.redis_prefix)
+            limiter = RedisRateLimiter(
+                cfg.redis_url,
+                cfg.rate_limit,
+                prefix=cfg.redis_prefix,
+                fallback_local=cfg.redis_fallback,
+            )
         except (TypeError, ValueError):
             # redis-py's message may quote the URL, password included: not repeated here.
             raise ConfigError(
@@ -182,8 +212,9 @@ async def run_export(
     progress_stream: TextIO | None = None,
 ) -> ExportRun:
     """Export ``queries`` as ``cfg`` says. Raises ``ConfigError`` or ``CheckpointError``
-    (before any request) when the settings or the checkpoint do not fit; cancellation
-    leaves the checkpoint consistent."""
+    (before any request) when the settings, the output or the checkpoint do not fit, and
+    ``OutputInUseError`` when another run holds the output; cancellation leaves the
+    checkpoint consistent."""
     sink = ExportSink(
         cfg.out,
         fmt=cfg.fmt,
@@ -196,103 +227,156 @@ async def run_export(
     run = ExportRun(sink, meetings_total=len(queries), rate_limit=cfg.rate_limit)
     client, limiter = _make_client(cfg)  # before any file is touched
     try:
-        resume = sink.open(resume=cfg.resume, overwrite=cfg.overwrite)
-        run.meetings_done_before = sink.completed
-        if sink.finalized:
-            run.already_complete = True
-            return run
-        finished = False
-        try:
-            async with (
-                client,
-                client.fan_out(
-                    queries, concurrency=cfg.concurrency, page_size=cfg.page_size, resume=resume
-                ) as results,
-            ):
-                run.progress = results.progress
-                display = make_display(
-                    cfg.progress, run, log_interval=cfg.log_interval, stream=progress_stream
-                )
-                async with display:
-                    async for item in results:
-                        if isinstance(item, PageItem):
-                            sink.write(item)
-                            continue
-                        assert isinstance(item, MeetingFailure)
-                        run.fatal = _fatal_reason(item.error)
-                        if run.fatal is not None:
-                            break
-                        run.failures.append(
-                            failure_record(item.query, item.error, item.pages_fetched)
-                        )
-            finished = True
-        finally:
-            if finished:
-                sink.finish()
-            else:
-                sink.abort()
-            sink.write_failures(run.failures)
+        with output_lock(sink.paths.lock, out=cfg.out):
+            await _run_locked(cfg, queries, run, client, progress_stream)
     finally:
         if limiter is not None:
             await limiter.aclose()
     return run
 
 
+async def _run_locked(
+    cfg: ExportConfig,
+    queries: Sequence[MeetingQuery],
+    run: ExportRun,
+    client: VCClient,
+    progress_stream: TextIO | None,
+) -> None:
+    """The run, once it holds the output's lock."""
+    sink = run.sink
+    resume = sink.open(resume=cfg.resume, overwrite=cfg.overwrite, retry_failed=cfg.retry_failed)
+    run.meetings_done_before = sink.completed
+    if sink.finalized:
+        run.already_complete = True
+        run.unexported = sink.unexported([])
+        return
+    fan_out = client.fan_out(
+        queries,
+        concurrency=cfg.concurrency,
+        page_size=cfg.page_size,
+        resume=resume,
+        retry_failed=cfg.retry_failed,
+    )
+    run.progress = fan_out.progress
+    display = make_display(cfg.progress, run, log_interval=cfg.log_interval, stream=progress_stream)
+    finished = False
+    try:
+        # The fan-out innermost: leaving the loop cancels its requests before anything
+        # else awaits, so a fatal failure (an unusable token, shared by every meeting
+        # waiting on the same fetch) stops the workers before they ask again.
+        async with client, display, fan_out as results:
+            async for item in results:
+                if isinstance(item, PageItem):
+                    sink.write(item)
+                    continue
+                assert isinstance(item, MeetingFailure)
+                run.fatal = _fatal_reason(item.error, cfg)
+                if run.fatal is not None:
+                    break
+                sink.record_failure(item)
+                run.failures.append(failure_record(item, redact_pii=cfg.redact_pii))
+        finished = run.fatal is None
+    finally:
+        if finished:
+            sink.finish()
+        else:
+            sink.abort()
+        run.unexported = sink.write_failures(run.failures)
+
+
 def print_summary(run: ExportRun, *, out: TextIO, err: TextIO, quiet: bool) -> None:
-    """The end of a run: what was exported, at what rate, and what failed (with log ids)."""
+    """The end of a run: what was exported, at what rate, and what was not (with log ids)."""
     paths = run.paths
     if run.fatal is not None:
         print(f"feishu-vc export: error: {run.fatal}", file=err)
-        print(f"  stopped; the checkpoint {paths.checkpoint} is consistent", file=err)
+        if run.sink.started:
+            print(f"  stopped; the checkpoint {paths.checkpoint} is consistent", file=err)
+        else:
+            print("  stopped before writing anything; run the same command again", file=err)
         return
     if not quiet:
         if run.already_complete:
+            given_up = f", {len(run.unexported)} failed for good" if run.unexported else ""
             print(
-                f"Nothing to do: {paths.out} already holds the whole export "
-                f"({run.meetings_done}/{run.meetings_total} meetings, "
-                f"{run.rows_total} rows).",
+                f"Nothing to do: the export to {paths.out} is finished "
+                f"({run.meetings_done}/{run.meetings_total} meetings{given_up}, "
+                f"{run.rows_total} rows); nothing was requested.",
                 file=out,
             )
-            return
-        failed = len(run.failures)
-        print(
-            f"Exported {run.meetings_done} of {run.meetings_total} meetings"
-            + (f" ({failed} failed)" if failed else "")
-            + f", {run.rows_total} participants → {paths.out}",
-            file=out,
-        )
-        if run.meetings_done_before:
+        else:
+            failed = run.meetings_failed
             print(
-                f"  resumed: {run.meetings_done_before} meetings were done by an earlier "
-                f"run; this run wrote {run.rows} rows in {run.pages} pages",
+                f"Exported {run.meetings_done} of {run.meetings_total} meetings"
+                + (f" ({failed} failed)" if failed else "")
+                + f", {run.rows_total} participants → {paths.out}",
                 file=out,
             )
-        achieved = run.requests / run.elapsed if run.elapsed > 0 else 0.0
-        limit = run.rate_limit
-        limit_text = (
-            "no limit"
-            if limit is None
-            else f"limit {limit} = {limit.requests / limit.period:.3g} req/s"
-        )
-        print(
-            f"  {run.requests} requests ({run.retries} retries, "
-            f"{run.rate_limited} rate-limited) in {run.elapsed:.1f} s: "
-            f"{achieved:.3g} req/s achieved, {limit_text}",
-            file=out,
-        )
-    if run.failures:
-        stream = err if quiet else out
-        print(f"Failed meetings (also in {paths.failures}):", file=stream)
-        for record in run.failures[:_MAX_LISTED_FAILURES]:
+            if run.meetings_done_before:
+                print(
+                    f"  resumed: {run.meetings_done_before} meetings were done by an earlier "
+                    f"run; this run wrote {run.rows} rows in {run.pages} pages",
+                    file=out,
+                )
             print(
-                f"  {record.meeting_no}  code={record.code if record.code is not None else '-'}"
-                f"  {record.message}  log_id={record.log_id or '-'}",
-                file=stream,
+                f"  {run.requests} requests ({run.retries} retries, {run.rate_limited} "
+                f"rate-limited) in {run.elapsed:.1f} s: {_achieved_text(run)}",
+                file=out,
             )
-        more = len(run.failures) - _MAX_LISTED_FAILURES
-        if more > 0:
-            print(f"  ... and {more} more", file=stream)
-        print("  run again with --resume to retry them", file=stream)
+    if run.unexported:
+        _print_unexported(run, err if quiet else out)
+
+
+def _achieved_text(run: ExportRun) -> str:
+    limit = run.rate_limit
+    achieved = run.requests / run.elapsed if run.elapsed > 0 else 0.0
+    if limit is None:
+        return f"{achieved:.3g} req/s, no limit"
+    if in_first_period(run):
+        # Too short to be a rate: the pacing's first request goes at once, and a few
+        # requests over a fraction of a second read as a multiple of the limit.
+        return (
+            f"all within the limit's first period ({limit}: at most {limit.requests} "
+            "requests in any period); too short a run to measure a rate"
+        )
+    return (
+        f"{achieved:.3g} req/s achieved, limit {limit} = "
+        f"{limit.requests / limit.period:.3g} req/s"
+    )
+
+
+def _print_unexported(run: ExportRun, stream: TextIO) -> None:
+    records = run.unexported
+    print(f"Meetings not exported (also in {run.paths.failures}):", file=stream)
+    for record in records[:_MAX_LISTED_FAILURES]:
+        code = record.code if record.code is not None else "-"
+        kind = "for good" if record.permanent else "transient"
+        print(
+            f"  {record.meeting_no}  code={code}  {record.message}  "
+            f"log_id={record.log_id or '-'}  ({kind})",
+            file=stream,
+        )
+    more = len(records) - _MAX_LISTED_FAILURES
+    if more > 0:
+        print(f"  ... and {more} more", file=stream)
+    permanent = sum(1 for r in records if r.permanent)
+    transient = len(records) - permanent
+    if transient:
+        print(
+            f"  {transient} failed on a transient error: run the same command with --resume "
+            "to retry them",
+            file=stream,
+        )
+    if permanent:
+        print(
+            f"  {permanent} failed for good (no such meeting, data gone, no permission, a "
+            "refused parameter): --resume does not ask again, --retry-failed does",
+            file=stream,
+        )
+    if run.finished and not run.already_complete:
+        print(
+            "  The export is finished: every other meeting is in the output.",
+            file=stream,
+        )
 
 
 async def _main(
@@ -343,7 +427,7 @@ def export_command(
         )
     try:
         run = asyncio.run(_main(cfg, queries, stderr))
-    except (CheckpointError, ConfigError, ImportError) as exc:
+    except (CheckpointError, ConfigError, OutputInUseError, ImportError) as exc:
         print(f"feishu-vc export: error: {exc}", file=stderr)
         return EXIT_USAGE
     except OSError as exc:  # the output cannot be written: a disk full, a read-only dir

@@ -3,18 +3,31 @@
 Paths beside ``--out FILE``:
 
 * ``FILE``                   the output (JSONL / CSV appended page by page; Parquet at the end)
-* ``FILE.checkpoint.json``   finished meetings, next page tokens, the data file's length
+* ``FILE.checkpoint.json``   finished and given-up meetings, next page tokens, the data
+                             file's length and a hash of its tail
 * ``FILE.journal.jsonl``     Parquet only: the JSONL spool the Parquet file is built from
-* ``FILE.failures.jsonl``    meetings that failed in the last run (absent when none did)
+* ``FILE.base``              Parquet only, during a ``--retry-failed`` of a finished export:
+                             the rows it had (a hard link), which the journal is added to
+* ``FILE.failures.jsonl``    meetings not exported: failed in the last run, or given up
+                             for good by an earlier one (absent when there are none)
+* ``FILE.lock``              while a run holds the output (``_lock``)
 
 The rule that makes a resume exact: a page's rows are appended whole, and the
 checkpoint that counts them is committed only after the data is fsynced. A crash
-leaves the checkpoint describing a prefix of the data file; the next run truncates
-the file to that prefix and asks again for the pages after it.
+leaves the checkpoint describing a prefix of the data file; the next run checks that
+prefix's tail against the checkpoint's hash, truncates the file to it and asks again
+for the pages after it.
+
+A fresh export touches nothing on disk until it has something to record (its first
+page or failure): a run that stops before that (refused credentials, Redis down) leaves
+the old output, checkpoint and failures as they were, so the corrected command runs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,10 +36,12 @@ from typing import Any
 
 import msgspec
 
-from .._files import atomic_write, fsync_dir
-from ..fanout import PageItem, Resume
+from .._files import atomic_write, fsync_dir, open_owner_only, replacing
+from ..errors import APIError, DecodeError
+from ..fanout import MeetingFailure, PageItem, Resume
 from ..models import MeetingQuery
 from ._checkpoint import CheckpointError, CheckpointFile, CheckpointState, fingerprint
+from ._config import ConfigError
 from ._rows import RowBuilder
 from ._writers import (
     AppendFile,
@@ -36,9 +51,10 @@ from ._writers import (
     encode_jsonl,
     jsonl_to_parquet,
     require_pyarrow,
+    tail_digest,
 )
 
-__all__ = ["ExportSink", "FailureRecord", "SinkPaths"]
+__all__ = ["ExportSink", "FailureRecord", "SinkPaths", "error_text", "failure_record"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,17 +63,27 @@ class SinkPaths:
     checkpoint: Path
     journal: Path
     failures: Path
+    base: Path
+    lock: Path
 
     @classmethod
     def beside(cls, out: Path) -> SinkPaths:
         def sibling(suffix: str) -> Path:
             return out.with_name(out.name + suffix)
 
+        # The lock is beside the file actually written, so that two names of one file (a
+        # symlink) are one lock.
+        try:
+            real = out.resolve()
+        except (OSError, RuntimeError):  # a symlink loop: opening it fails later, and says so
+            real = out
         return cls(
             out=out,
             checkpoint=sibling(".checkpoint.json"),
             journal=sibling(".journal.jsonl"),
             failures=sibling(".failures.jsonl"),
+            base=sibling(".base"),
+            lock=real.with_name(real.name + ".lock"),
         )
 
 
@@ -70,19 +96,24 @@ class FailureRecord(msgspec.Struct, kw_only=True):
     log_id: str | None
     http_status: int | None
     pages_fetched: int
+    # The platform's answer will not change (no such meeting, no permission, data gone,
+    # a refused parameter): --resume does not ask again, --retry-failed does.
+    permanent: bool = False
 
 
 _FAILURES_ENCODER = msgspec.json.Encoder()
+_FAILURES_DECODER = msgspec.json.Decoder(FailureRecord)
 
 
 class ExportSink:
-    """Appends pages, commits checkpoints, and finishes the output. Synchronous on
-    purpose: a page is written with no ``await`` in between, so a cancellation (Ctrl-C)
-    always falls between pages, never inside one.
+    """Appends pages, records failures, commits checkpoints, and finishes the output.
+    Synchronous on purpose: a page is written with no ``await`` in between, so a
+    cancellation (Ctrl-C) always falls between pages, never inside one.
 
     The resume state it keeps is the fan-out's own :class:`~feishu_vc_async.fanout.Resume`
     (:attr:`resume`): :meth:`open` loads it from the checkpoint for the fan-out to start
-    from, and :meth:`write` records each page in it once the page is in the data file.
+    from, and :meth:`write` / :meth:`record_failure` advance it once the page is in the
+    data file. The export is *final* when every meeting is done or given up for good.
     """
 
     def __init__(
@@ -111,11 +142,13 @@ class ExportSink:
             page_size=page_size,
             csv_raw=csv_raw,
         )
-        self._keys = {q.key for q in queries}
+        # key → meeting number, for the failures file's lines about earlier runs.
+        self._numbers = {q.key: q.meeting_no for q in queries}
         self._ckpt = CheckpointFile(self.paths.checkpoint)
         data_path = self.paths.journal if fmt == "parquet" else self.paths.out
         self._data = AppendFile(data_path)
         self._state: CheckpointState | None = None
+        self._started = False  # a fresh export touched the disk (see _start)
         self._dirty = False
         self._last_commit = 0.0
         self._commit_cost = 0.0  # seconds the last commit took
@@ -132,47 +165,96 @@ class ExportSink:
 
     @property
     def finalized(self) -> bool:
-        """Every meeting is done and the output final (nothing left to fetch)."""
+        """Every meeting is done or given up for good, and the output final."""
         return self._state is not None and self._state.finalized
 
-    def open(self, *, resume: bool, overwrite: bool) -> Resume:
-        """Continue the checkpoint (``resume``) or start afresh, and return the resume
-        state; raise ``CheckpointError`` when an unfinished export would be thrown away
-        without ``overwrite``."""
+    @property
+    def started(self) -> bool:
+        """Something of this export is on disk (a resumed one, or a fresh one that has
+        recorded its first page or failure)."""
+        return self._started
+
+    def open(self, *, resume: bool, overwrite: bool, retry_failed: bool = False) -> Resume:
+        """Continue the checkpoint (``resume``; ``retry_failed`` reopens a final one that
+        gave meetings up) or plan a fresh start, and return the resume state. Raises
+        ``CheckpointError`` when an unfinished export would be thrown away, or the
+        checkpoint or the output it describes do not fit; ``ConfigError`` when ``--out``
+        exists and is not this export's, without ``overwrite``."""
         if self.fmt == "parquet":
             require_pyarrow()  # fail before any request, not after the last page
         self.paths.out.parent.mkdir(parents=True, exist_ok=True)
-        state = self._ckpt.load() if (resume or not overwrite) else None
+        state = None if overwrite else self._ckpt.load()
+        ours = (
+            state is not None
+            and state.fingerprint == self._fingerprint
+            and state.format == self.fmt
+        )
         if state is not None and not resume and not state.finalized:
             raise CheckpointError(
                 f"{self.paths.checkpoint} holds an unfinished export; pass --resume to "
                 "continue it or --overwrite to start again"
             )
         if resume and state is not None:
-            if state.fingerprint != self._fingerprint or state.format != self.fmt:
+            if not ours:
                 raise CheckpointError(
                     f"{self.paths.checkpoint} was written for another meetings list or other "
                     "options (format, --fields, --redact-pii, --page-size, --csv-raw); run "
                     "with the same ones, or start again with --overwrite"
                 )
             self._state = state
-            if state.finalized:
+            self._started = True
+            if state.finalized and retry_failed and state.resume.failed:
+                self._reopen_final(state)
+            elif state.finalized:
                 self._check_final_output(state)
-                if self.paths.journal.exists() and self.fmt == "parquet":
-                    self.paths.journal.unlink()
-                return state.resume
-            if not self._data.path.exists():
-                raise CheckpointError(
-                    f"{self._data.path} is gone but {self.paths.checkpoint} counts "
-                    f"{state.rows} rows in it; start again with --overwrite"
-                )
-            try:
-                self._data.reopen(state.data_bytes)
-            except ValueError as exc:
-                raise CheckpointError(str(exc)) from None
+                if self.fmt == "parquet":
+                    self.paths.journal.unlink(missing_ok=True)
+            else:
+                self._reopen(state)
             return state.resume
-        self._start_fresh()
-        return self.resume
+        if not overwrite and (self.paths.out.exists() or self.paths.out.is_symlink()):
+            if state is None:
+                raise ConfigError(
+                    f"--out {self.paths.out} exists and no checkpoint says it is this "
+                    "export's output; pass --overwrite to replace it"
+                )
+            if not ours:
+                raise ConfigError(
+                    f"--out {self.paths.out} holds another finished export (other meetings "
+                    "or options); pass --overwrite to replace it"
+                )
+        self._state = CheckpointState(
+            fingerprint=self._fingerprint, format=self.fmt, data_file=self._data.path.name
+        )
+        return self._state.resume
+
+    def _reopen(self, state: CheckpointState) -> None:
+        if not self._data.path.exists():
+            raise CheckpointError(
+                f"{self._data.path} is gone but {self.paths.checkpoint} counts "
+                f"{state.rows} rows in it; start again with --overwrite"
+            )
+        try:
+            self._data.reopen(
+                state.data_bytes, tail_bytes=state.tail_bytes, tail_sha256=state.tail_sha256
+            )
+        except ValueError as exc:
+            raise CheckpointError(str(exc)) from None
+
+    def _reopen_final(self, state: CheckpointState) -> None:
+        """--retry-failed of a final export: append to it again. A Parquet file cannot be
+        appended to, so its rows become the base of a new journal."""
+        self._check_final_output(state)
+        if self.fmt == "parquet":
+            _link_or_copy(self.paths.out, self.paths.base)
+            self._data.create()
+            state.base_file = self.paths.base.name
+            state.data_bytes = 0
+        else:
+            self._reopen(state)
+        state.finalized = False
+        self._dirty = True
+        self.commit()
 
     def _check_final_output(self, state: CheckpointState) -> None:
         out = self.paths.out
@@ -181,31 +263,36 @@ class ExportSink:
                 f"{self.paths.checkpoint} says the export is complete but {out} is gone; "
                 "start again with --overwrite"
             )
-        if self.fmt != "parquet" and out.stat().st_size != state.data_bytes:
+        if self.fmt == "parquet":
+            return  # the journal its checkpoint vouched for is gone; the file was renamed in
+        size = out.stat().st_size
+        changed = size != state.data_bytes
+        if not changed and state.tail_sha256:
+            with out.open("rb") as fh:
+                fh.seek(size - state.tail_bytes)
+                changed = tail_digest(fh.read(state.tail_bytes)) != state.tail_sha256
+        if changed:
             raise CheckpointError(
-                f"{out} changed after the export completed ({out.stat().st_size} bytes, the "
-                f"checkpoint recorded {state.data_bytes}); start again with --overwrite"
+                f"{out} changed after the export completed ({size} bytes, the checkpoint "
+                f"recorded {state.data_bytes} and a hash of its end); start again with "
+                "--overwrite"
             )
 
-    def _start_fresh(self) -> None:
+    def _start(self) -> None:
+        """A fresh export's first touch of the disk, at its first page or failure."""
+        if self._started:
+            return
+        self._started = True
         # The old checkpoint goes first: a crash right after must not leave it describing
         # a file that is about to be truncated.
         self._ckpt.remove()
-        for stale in (self.paths.journal, self.paths.failures):
-            if stale.exists():
-                stale.unlink()
-        header = csv_header(self.columns) if self.fmt == "csv" else b""
-        self._data.create(header)
-        self._state = CheckpointState(
-            fingerprint=self._fingerprint,
-            format=self.fmt,
-            data_file=self._data.path.name,
-            data_bytes=self._data.length,
-        )
+        for stale in (self.paths.journal, self.paths.failures, self.paths.base):
+            stale.unlink(missing_ok=True)
+        self._data.create(csv_header(self.columns) if self.fmt == "csv" else b"")
         self._dirty = True
         self.commit()
 
-    # --- pages ---------------------------------------------------------------------------
+    # --- pages and failures ----------------------------------------------------------------
 
     def write(self, item: PageItem) -> int:
         """Append one page's rows, then record the page in the resume state; return the
@@ -214,32 +301,49 @@ class ExportSink:
         assert state is not None, "ExportSink.open() first"
         if item.query.key in state.resume.completed:
             return 0  # a page of a finished meeting would be a duplicate
+        self._start()
         rows = self.builder.rows(item.query, item.participants)
         if rows:
             data = encode_csv(rows, raw=self.csv_raw) if self.fmt == "csv" else encode_jsonl(rows)
             self._data.append(data)
-        state.data_bytes = self._data.length
         state.rows += len(rows)
         state.pages += 1
         state.resume.record(item)
         self.rows_this_run += len(rows)
         self.pages_this_run += 1
         self._dirty = True
+        self._commit_now_and_then()
+        return len(rows)
+
+    def record_failure(self, item: MeetingFailure) -> None:
+        """Record a failed meeting in the resume state (given up for good, if its error
+        is permanent)."""
+        assert self._state is not None, "ExportSink.open() first"
+        self._start()
+        self._state.resume.record(item)
+        self._dirty = True
+        self._commit_now_and_then()
+
+    def _commit_now_and_then(self) -> None:
         # A checkpoint of 100k meetings is megabytes: commits are spaced so that they take
-        # at most ~5 % of the time (commit_interval 0, in tests: after every page). Only
+        # at most ~5 % of the time (commit_interval 0, in tests: after every item). Only
         # how much a crash makes the next run fetch again depends on this.
         gap = max(self.commit_interval, 20 * self._commit_cost) if self.commit_interval else 0.0
         if time.monotonic() - self._last_commit >= gap:
             self.commit()
-        return len(rows)
 
     def commit(self) -> None:
         """Make everything written so far durable, then the checkpoint that counts it."""
-        if not self._dirty or self._state is None:
+        state = self._state
+        if not self._dirty or state is None or not self._started:
             return
         started = time.monotonic()
         self._data.sync()
-        self._ckpt.commit(self._state)
+        tail = self._data.tail()
+        state.data_bytes = self._data.length
+        state.tail_bytes = len(tail)
+        state.tail_sha256 = tail_digest(tail)
+        self._ckpt.commit(state)
         self._dirty = False
         self._last_commit = time.monotonic()
         self._commit_cost = self._last_commit - started
@@ -253,62 +357,142 @@ class ExportSink:
     @property
     def completed(self) -> int:
         """Meetings of this export finished, by this run or earlier ones."""
-        return 0 if self._state is None else len(self._state.resume.completed & self._keys)
+        if self._state is None:
+            return 0
+        return len(self._state.resume.completed & self._numbers.keys())
+
+    @property
+    def given_up(self) -> int:
+        """Meetings of this export given up for good, by this run or earlier ones."""
+        if self._state is None:
+            return 0
+        return len(self._state.resume.failed.keys() & self._numbers.keys())
 
     def finish(self) -> None:
         """Commit, build the Parquet file, and mark the export final when every meeting
-        is done. Also called after failures (the export then stays unfinished: the
-        checkpoint is committed and the data file closed, nothing else changes)."""
+        is done or given up for good. Also called after transient failures (the export
+        then stays unfinished: the checkpoint is committed and the data file closed)."""
         state = self._state
-        if state is None:
+        if state is None or state.finalized:
             return
+        self._start()
         self.commit()
-        if state.finalized:
-            return
         self._data.close()
+        base = self.paths.base if state.base_file else None
         if self.fmt == "parquet":
             jsonl_to_parquet(
-                self.paths.journal, self.paths.out, self.columns, length=state.data_bytes
+                self.paths.journal, self.paths.out, self.columns, length=state.data_bytes, base=base
             )
-        if self.completed == len(self._keys):
+        if self.completed + self.given_up == len(self._numbers):
             state.finalized = True
+            state.base_file = None
             self._dirty = True
             self.commit()
             if self.fmt == "parquet":
                 self.paths.journal.unlink(missing_ok=True)
+                if base is not None:
+                    base.unlink(missing_ok=True)
                 fsync_dir(self.paths.out.parent)
 
     def abort(self) -> None:
-        """Interrupted: keep what is consistent (commit), close, build nothing."""
-        if self._state is None:
+        """Interrupted or stopped: keep what is consistent (commit), close, build nothing."""
+        if self._state is None or not self._started:
             return
         try:
             self.commit()
         finally:
             self._data.close()
 
-    def write_failures(self, failures: Sequence[FailureRecord]) -> None:
+    def write_failures(self, failures: Sequence[FailureRecord]) -> list[FailureRecord]:
+        """Write ``FILE.failures.jsonl`` with :meth:`unexported` and return that."""
+        if not self._started:
+            return []  # nothing of this export on disk: an earlier file stays as it was
         path = self.paths.failures
-        if not failures:
+        records = self.unexported(failures)
+        if not records:
             path.unlink(missing_ok=True)
-            return
-        atomic_write(path, _FAILURES_ENCODER.encode_lines(list(failures)))
+            return records
+        atomic_write(path, _FAILURES_ENCODER.encode_lines(records))
+        return records
+
+    def unexported(self, failures: Sequence[FailureRecord]) -> list[FailureRecord]:
+        """The meetings not exported: those earlier runs gave up for good and this one did
+        not ask again (as the failures file describes them), then this run's ``failures``."""
+        return [*self._earlier_failures({f.key for f in failures}), *failures]
+
+    def _earlier_failures(self, this_run: set[str]) -> list[FailureRecord]:
+        if self._state is None:
+            return []
+        given_up = {
+            key: code
+            for key, code in self._state.resume.failed.items()
+            if key in self._numbers and key not in this_run
+        }
+        if not given_up:
+            return []
+        kept: dict[str, FailureRecord] = {}
+        with contextlib.suppress(OSError):
+            for line in self.paths.failures.read_bytes().splitlines():
+                with contextlib.suppress(msgspec.DecodeError):
+                    record = _FAILURES_DECODER.decode(line)
+                    if record.key in given_up:
+                        kept[record.key] = record
+        return [
+            kept.get(key)
+            or FailureRecord(
+                meeting_no=self._numbers[key],
+                key=key,
+                error="given up by an earlier run",
+                code=code or None,
+                message="failed for good in an earlier run",
+                log_id=None,
+                http_status=None,
+                pages_fetched=0,
+                permanent=True,
+            )
+            for key, code in given_up.items()
+        ]
 
 
-def failure_record(query: MeetingQuery, error: BaseException, pages_fetched: int) -> FailureRecord:
-    """What a failed meeting's line in ``FILE.failures.jsonl`` says (never a secret: the
-    library's errors carry none)."""
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """``dst`` becomes ``src``'s content: a hard link, or an owner-only copy where the
+    file system has none."""
+    dst.unlink(missing_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        with replacing(dst) as tmp, src.open("rb") as fin, open_owner_only(tmp) as fout:
+            shutil.copyfileobj(fin, fout)
+    fsync_dir(dst.parent)
+
+
+def error_text(error: BaseException, *, redact_pii: bool) -> str:
+    """What an export shows and stores of an error. Under ``--redact-pii`` the start of
+    an undecodable body is left out: a cut-short page holds phones, emails and IP
+    addresses that no pattern can reliably pick out (an employee id looks like anything),
+    and the log id still identifies the answer for the platform's support. Secrets and
+    tokens are already scrubbed from every error (``_scrub``)."""
+    if isinstance(error, DecodeError):
+        return error.describe(snippet=not redact_pii)
+    return str(error)
+
+
+def failure_record(item: MeetingFailure, *, redact_pii: bool = False) -> FailureRecord:
+    """What a failed meeting's line in ``FILE.failures.jsonl`` says."""
+    error = item.error
+    # An API error's own words; its code and log id have fields of their own.
+    message = error.msg if isinstance(error, APIError) and error.msg else None
     code: Any = getattr(error, "code", None)
     status: Any = getattr(error, "http_status", None)
     log_id: Any = getattr(error, "log_id", None)
-    message: Any = getattr(error, "msg", None) or str(error)
     return FailureRecord(
-        meeting_no=query.meeting_no,
-        key=query.key,
+        meeting_no=item.query.meeting_no,
+        key=item.query.key,
         error=type(error).__name__,
         code=code if isinstance(code, int) else None,
-        message=str(message),
+        message=message or error_text(error, redact_pii=redact_pii),
         log_id=log_id if isinstance(log_id, str) else None,
         http_status=status if isinstance(status, int) else None,
-        pages_fetched=pages_fetched,
+        pages_fetched=item.pages_fetched,
+        permanent=error.permanent,
     )

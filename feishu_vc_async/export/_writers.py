@@ -15,6 +15,7 @@ truncate rules, and converts the journal to a typed Parquet file at the end of e
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 from collections.abc import Sequence
@@ -30,6 +31,7 @@ from ..meetings import parse_count
 from ..models import parse_duration, parse_feishu_time
 
 __all__ = [
+    "TAIL_BYTES",
     "AppendFile",
     "OutputFormat",
     "csv_header",
@@ -37,7 +39,9 @@ __all__ = [
     "encode_jsonl",
     "format_from_path",
     "jsonl_to_parquet",
+    "read_tail",
     "require_pyarrow",
+    "tail_digest",
 ]
 
 OutputFormat = Literal["jsonl", "csv", "parquet"]
@@ -141,23 +145,39 @@ def encode_csv(rows: Sequence[dict[str, Any]], raw: bool = False) -> bytes:
 # --- the append-only data file ---------------------------------------------------------
 
 
+# How much of the data file's end a checkpoint vouches for: a hash of the last bytes
+# before the committed length is checked before a resume cuts the file back to it, so an
+# output another program wrote to or edited is refused instead of continued. A window,
+# not the whole file, so that checking costs the same for a gigabyte as for a kilobyte.
+TAIL_BYTES = 64 * 1024
+
+
+def tail_digest(window: bytes) -> str:
+    return hashlib.sha256(window).hexdigest()
+
+
 class AppendFile:
-    """A binary file that is only appended to, with its length known at every moment."""
+    """A binary file that is only appended to, with its length known at every moment,
+    and the last :data:`TAIL_BYTES` of it at hand for the checkpoint's :func:`tail_digest`."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.length = 0
         self._fh: BinaryIO | None = None
+        self._tail = bytearray()
 
     def create(self, header: bytes = b"") -> None:
         """Start the file afresh (an existing one is replaced) with ``header``."""
         self._fh = open_owner_only(self.path)  # kept open across pages
         self.length = 0
+        self._tail = bytearray()
         if header:
             self.append(header)
 
-    def reopen(self, length: int) -> None:
-        """Continue after a checkpoint: cut the file back to ``length`` bytes."""
+    def reopen(self, length: int, *, tail_bytes: int = 0, tail_sha256: str = "") -> None:
+        """Continue after a checkpoint: check that the ``tail_bytes`` before ``length``
+        still hash to ``tail_sha256`` (when given), then cut the file back to ``length``.
+        ``ValueError`` when the file is shorter or its tail differs."""
         size = self.path.stat().st_size
         if size < length:
             raise ValueError(
@@ -165,16 +185,40 @@ class AppendFile:
                 "recorded: it was changed after the checkpoint; start again with --overwrite"
             )
         fh = open_owner_only(self.path, "r+b")  # kept open across pages
-        fh.truncate(length)
-        fh.seek(length)
+        try:
+            window = read_tail(fh, length, max(tail_bytes, min(TAIL_BYTES, length)))
+            if tail_sha256 and tail_digest(window[len(window) - tail_bytes :]) != tail_sha256:
+                raise ValueError(
+                    f"{self.path} does not match its checkpoint: the {tail_bytes} bytes before "
+                    f"byte {length} changed after the checkpoint was written (another program "
+                    "wrote to it, or it was edited); refusing to continue a damaged output; "
+                    "start again with --overwrite"
+                )
+            fh.truncate(length)
+            fh.seek(length)
+        except BaseException:
+            fh.close()
+            raise
         self._fh = fh
         self.length = length
+        self._tail = bytearray(window[-TAIL_BYTES:])
 
     def append(self, data: bytes) -> int:
         assert self._fh is not None, "AppendFile used before create() or reopen()"
         self._fh.write(data)
         self.length += len(data)
+        if len(data) >= TAIL_BYTES:
+            self._tail = bytearray(data[-TAIL_BYTES:])
+        else:
+            tail = self._tail
+            tail += data
+            if len(tail) > 2 * TAIL_BYTES:  # trimmed now and then, not on every page
+                del tail[: len(tail) - TAIL_BYTES]
         return self.length
+
+    def tail(self) -> bytes:
+        """The last :data:`TAIL_BYTES` written (all of them in a shorter file)."""
+        return bytes(self._tail[-TAIL_BYTES:])
 
     def sync(self) -> None:
         """Flush and fsync: the bytes counted so far are on disk when this returns."""
@@ -189,6 +233,13 @@ class AppendFile:
             finally:
                 self._fh.close()
                 self._fh = None
+
+
+def read_tail(fh: BinaryIO, end: int, size: int) -> bytes:
+    """The ``size`` bytes of ``fh`` before offset ``end`` (fewer at the file's start)."""
+    start = max(0, end - size)
+    fh.seek(start)
+    return fh.read(end - start)
 
 
 # --- Parquet -------------------------------------------------------------------------
@@ -227,9 +278,17 @@ def _typed_column(name: str, values: list[Any]) -> list[Any]:
 
 
 def jsonl_to_parquet(
-    journal: Path, out: Path, columns: Sequence[str], *, length: int, batch_rows: int = 20_000
+    journal: Path,
+    out: Path,
+    columns: Sequence[str],
+    *,
+    length: int,
+    base: Path | None = None,
+    batch_rows: int = 20_000,
 ) -> int:
-    """Convert the first ``length`` bytes of a JSONL journal into a typed Parquet file.
+    """Convert the first ``length`` bytes of a JSONL journal into a typed Parquet file,
+    after the rows of the Parquet file ``base`` when given (an earlier finished export
+    that a ``--retry-failed`` run adds to).
 
     Timestamps become ``timestamp[ms, UTC]`` (the platform's local offset is not kept:
     Parquet has one zone per column), ``time_in_meeting`` a ``duration[s]``, flags
@@ -244,6 +303,10 @@ def jsonl_to_parquet(
         open(journal, "rb") as src,
         pq.ParquetWriter(tmp, schema) as writer,
     ):
+        if base is not None:
+            for earlier in pq.ParquetFile(base).iter_batches(batch_size=batch_rows):
+                writer.write_batch(earlier)
+                rows += earlier.num_rows
         remaining = length
 
         def flush(batch: list[dict[str, Any]]) -> None:

@@ -92,8 +92,9 @@ class FanOut:
     ``queries``: any iterable or async iterable of :class:`MeetingQuery`, read lazily
     (it may be endless). ``concurrency``: meetings in flight; by default tuned to the
     rate of the client's limiter (32 when it has none). ``buffer_size``: pages waiting for the
-    consumer before fetching stalls. ``resume``: skip ``resume.completed`` keys and
-    start others at ``resume.next_tokens[key]``.
+    consumer before fetching stalls. ``resume``: skip ``resume.completed`` keys and the
+    ``resume.failed`` ones (given up for good by an earlier run; ``retry_failed=True``
+    asks for those again), and start others at ``resume.next_tokens[key]``.
     """
 
     def __init__(
@@ -106,6 +107,7 @@ class FanOut:
         fail_fast: bool = False,
         resume: Resume | None = None,
         buffer_size: int | None = None,
+        retry_failed: bool = False,
     ) -> None:
         self._page_size = validate_page_size(page_size)
         if concurrency is not None:
@@ -116,6 +118,7 @@ class FanOut:
         self._queries = queries
         self._fail_fast = fail_fast
         self._resume = resume
+        self._retry_failed = retry_failed
         rate_limit = client.rate_limit
         rate = None if rate_limit is None else rate_limit.requests / rate_limit.period
         window = 10.0 if rate_limit is None else max(1.0, min(rate_limit.period, 10.0))
@@ -281,6 +284,7 @@ class FanOut:
         pool = self._pool
         progress = self.progress
         resume = self._resume
+        skip_failed = resume is not None and not self._retry_failed
         idle = 0  # input items taken without a request since the last checkpoint
         try:
             while pool.workers <= pool.limit:  # a smaller limit retires workers
@@ -296,8 +300,12 @@ class FanOut:
                 else:
                     if resume is not None:
                         key = query.key
-                        if key in resume.completed:
-                            progress.skipped += 1
+                        done_before = key in resume.completed
+                        if done_before or (skip_failed and key in resume.failed):
+                            if done_before:
+                                progress.skipped += 1
+                            else:
+                                progress.skipped_failed += 1
                             idle += 1
                             if idle >= _YIELD_EVERY:
                                 idle = 0
@@ -374,6 +382,10 @@ class FanOut:
                     progress.running -= 1
                     progress.failed += 1
                     await self._fail(MeetingFailure(query, exc, index, token))
+                    # The consumer may stop at this failure (a token every meeting needs
+                    # cannot be had): let its cancellation land before this worker starts
+                    # the next meeting and asks for that token again.
+                    await anyio.lowlevel.checkpoint()
                     return
                 if tuner is not None:
                     tuner.observe()

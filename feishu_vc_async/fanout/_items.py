@@ -60,19 +60,27 @@ FanOutItem = PageItem | MeetingFailure
 
 
 class Resume(msgspec.Struct):
-    """Where an interrupted run stopped: meetings finished, and the next token of others.
+    """Where an interrupted run stopped: meetings finished, the next token of others, and
+    meetings given up for good.
 
-    Keys are :attr:`MeetingQuery.key`. The struct encodes with ``msgspec.json`` as is,
-    so it can be the body of a checkpoint file; :meth:`record` keeps it current.
+    Keys are :attr:`MeetingQuery.key`. ``failed`` maps a meeting whose error is
+    ``permanent`` (no such meeting, data gone, no permission, a refused parameter: see
+    :mod:`~feishu_vc_async.errors`) to the platform code (0 when the error had none); a
+    fan-out started from this state skips those meetings unless ``retry_failed``. A
+    meeting that failed on a transient error is not in it: the next run asks again. The
+    struct encodes with ``msgspec.json`` as is, so it can be the body of a checkpoint
+    file; :meth:`record` keeps it current.
     """
 
     completed: set[str] = msgspec.field(default_factory=set)
     next_tokens: dict[str, str] = msgspec.field(default_factory=dict)
+    failed: dict[str, int] = msgspec.field(default_factory=dict)
 
     def record(self, item: PageItem | MeetingFailure) -> None:
         """Advance the state past ``item`` (a page delivered, or a meeting given up)."""
         if isinstance(item, PageItem):
             key = item.query.key
+            self.failed.pop(key, None)  # a page of a meeting retried after a failure
             if item.is_last or item.next_page_token is None:
                 self.completed.add(key)
                 self.next_tokens.pop(key, None)
@@ -80,6 +88,13 @@ class Resume(msgspec.Struct):
                 self.next_tokens[key] = item.next_page_token
             return
         key_or_none = item.key
-        if key_or_none is not None and item.next_page_token is not None:
+        if key_or_none is None:
+            return
+        if item.next_page_token is not None:
             # A failed meeting is retried by the next run from the page that failed.
             self.next_tokens[key_or_none] = item.next_page_token
+        if item.error.permanent:
+            code = getattr(item.error, "code", None)
+            self.failed[key_or_none] = code if isinstance(code, int) else 0
+        else:
+            self.failed.pop(key_or_none, None)

@@ -27,7 +27,8 @@ class FanOutProgress:
 
     Meetings: ``total`` (``None`` unless the input has ``len()``), ``taken`` from the
     input, ``running``, ``done``, ``failed`` (invalid queries included), ``skipped``
-    (already completed per ``resume``); ``pending`` and ``remaining`` when ``total``
+    (already completed per ``resume``), ``skipped_failed`` (given up for good by an
+    earlier run, per ``resume.failed``); ``pending`` and ``remaining`` when ``total``
     is known. Pages and ``participants`` yielded. ``requests``, ``retries`` and
     ``rate_limited`` (429s) are the client's counts since this fan-out started (another
     user of the same client in that time is counted too). ``rate`` is the client's
@@ -53,6 +54,7 @@ class FanOutProgress:
         "participants",
         "running",
         "skipped",
+        "skipped_failed",
         "taken",
         "total",
     )
@@ -73,6 +75,7 @@ class FanOutProgress:
         self.done = 0
         self.failed = 0
         self.skipped = 0
+        self.skipped_failed = 0
         self.pages = 0
         self.participants = 0
         self.concurrency = concurrency
@@ -127,7 +130,8 @@ class FanOutProgress:
         """Meetings not finished yet (running ones included); ``None`` without a total."""
         if self.total is None:
             return None
-        return max(0, self.total - self.done - self.failed - self.skipped)
+        finished = self.done + self.failed + self.skipped + self.skipped_failed
+        return max(0, self.total - finished)
 
     @property
     def pending(self) -> int | None:
@@ -166,6 +170,7 @@ class FanOutProgress:
             "done": self.done,
             "failed": self.failed,
             "skipped": self.skipped,
+            "skipped_failed": self.skipped_failed,
             "pages": self.pages,
             "participants": self.participants,
             "requests": self.requests,

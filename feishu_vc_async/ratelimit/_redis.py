@@ -251,8 +251,8 @@ class RedisRateLimiter:
         reason = f"{type(exc).__name__}: {exc}"
         if not self._fallback_local:
             raise RateLimiterError(
-                f"the Redis rate limiter at {self._where} cannot be used ({reason}); pass "
-                "fallback_local=True to fall back to an in-process limiter"
+                f"the Redis rate limiter at {self._where} cannot be used ({reason})",
+                hint="pass fallback_local=True to fall back to an in-process limiter",
             ) from exc
         logger.warning(
             "the Redis rate limiter at %s cannot be used (%s); pacing in this process only "
