@@ -81,6 +81,28 @@ def _run_export(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, e
     return export_command(args, env, out=out, err=err)
 
 
+def _add_meetings(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from .export._meetings_cmd import add_meetings_arguments
+
+    parser = sub.add_parser(
+        "meetings",
+        help="list the meetings of a date range (meeting_list) to CSV, JSONL or Parquet",
+        description="List every meeting from --since to --until, with its exact times, to "
+        "--out: a file `feishu-vc export --meetings` takes. Exit 0: written; 1: the "
+        "listing failed (nothing written); 2: bad options or credentials.",
+    )
+    add_meetings_arguments(parser)
+    parser.set_defaults(handler=_run_meetings)
+
+
+def _run_meetings(
+    args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO
+) -> int:
+    from .export._meetings_cmd import meetings_command
+
+    return meetings_command(args, env, out=out, err=err)
+
+
 def _add_auth(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from ._auth_cli import add_auth_command
 
@@ -103,13 +125,14 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="feishu-vc",
-        description="Feishu / Lark video-conference participant data: export, auth, "
-        "emulator, demo.",
+        description="Feishu / Lark video-conference participant data: export, meetings, "
+        "auth, emulator, demo.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help=_VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_export(sub)
+    _add_meetings(sub)
     _add_auth(sub)
     _add_emulator(sub)
     _add_demo(sub)

@@ -11,23 +11,50 @@ resumed run cuts the data file back to it and hands that same ``Resume`` to the 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import msgspec
 
 from .._files import atomic_write, fsync_dir
+from ..discovery import DiscoveryPosition
 from ..errors import FeishuError
 from ..fanout import Resume
+from ..meetings import Meeting, MeetingListQuery
 from ..models import MeetingQuery
 
-__all__ = ["CHECKPOINT_VERSION", "CheckpointError", "CheckpointFile", "CheckpointState"]
+__all__ = [
+    "CHECKPOINT_VERSION",
+    "CheckpointError",
+    "CheckpointFile",
+    "CheckpointState",
+    "DiscoveryState",
+    "Found",
+]
 
 CHECKPOINT_VERSION = 2
 
 
 class CheckpointError(FeishuError, ValueError):
     """The checkpoint cannot be used for this run (other input or options, damaged)."""
+
+
+class Found(msgspec.Struct, kw_only=True):
+    """A meeting a range export's discovery found: the participant_list query it is read
+    with (an ongoing meeting's end fixed when it was found) and what meeting_list said."""
+
+    query: MeetingQuery
+    meeting: Meeting
+
+
+class DiscoveryState(msgspec.Struct, kw_only=True):
+    """A range export's discovery: the range it lists (the instants resolved when the
+    export began, so ``--since 7d --resume`` continues the same week), where the listing
+    stands, and every meeting found so far, in the order found."""
+
+    range: MeetingListQuery
+    position: DiscoveryPosition = msgspec.field(default_factory=DiscoveryPosition)
+    found: list[Found] = []
 
 
 class CheckpointState(msgspec.Struct, kw_only=True):
@@ -50,6 +77,8 @@ class CheckpointState(msgspec.Struct, kw_only=True):
     # Parquet only: a finished export's rows that a --retry-failed run adds the journal to
     # (a hard link of the output, made when that run began).
     base_file: str | None = None
+    # A range export's discovery (None: the meetings came from a file).
+    discovery: DiscoveryState | None = None
     # Every meeting done or given up for good, and the output final (Parquet converted).
     finalized: bool = False
 
@@ -89,7 +118,7 @@ _DECODER = msgspec.json.Decoder(CheckpointState)
 
 
 def fingerprint(
-    queries: Sequence[MeetingQuery],
+    meetings: Iterable[str],
     *,
     fmt: str,
     columns: Sequence[str],
@@ -97,8 +126,9 @@ def fingerprint(
     page_size: int,
     csv_raw: bool = False,
 ) -> str:
-    """Identify the run a checkpoint belongs to; page_size is in it because page tokens
-    are only meaningful for the page size that produced them."""
+    """Identify the run a checkpoint belongs to: the meetings (a file's query keys, or a
+    range export's options as typed) and the options that shape the output; page_size is
+    in it because page tokens are only meaningful for the page size that produced them."""
     h = hashlib.sha256()
     parts = [fmt, ",".join(columns), str(redact_pii), str(page_size)]
     if csv_raw:  # only when set, so checkpoints of earlier versions keep their fingerprint
@@ -106,8 +136,8 @@ def fingerprint(
     for part in parts:
         h.update(part.encode())
         h.update(b"\x00")
-    for q in queries:
-        h.update(q.key.encode())
+    for meeting in meetings:
+        h.update(meeting.encode())
         h.update(b"\n")
     return h.hexdigest()[:32]
 

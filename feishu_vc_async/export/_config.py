@@ -23,7 +23,8 @@ from ..errors import ConfigError, InvalidQueryError
 from ..models import UserIdType, validate_page_size
 from ..ratelimit import RateLimit
 from ._input import InputFormat
-from ._rows import parse_fields
+from ._range import MeetingRange, add_range_arguments, range_from_args
+from ._rows import ALL_COLUMNS, JOINABLE_COLUMNS, parse_fields
 from ._writers import OUTPUT_FORMATS, OutputFormat, format_from_path
 
 __all__ = ["ConfigError", "ExportConfig", "ProgressMode", "config_from_args"]
@@ -40,9 +41,11 @@ class ExportConfig:
     the option and the rule); ``config_from_args`` builds it from the command line, the
     demo and library code build it directly."""
 
-    meetings: Path
+    # The meetings: a file of them, or a date range to find them in (exactly one).
+    meetings: Path | None
     out: Path
     fmt: OutputFormat
+    meeting_range: MeetingRange | None = None
     meetings_format: InputFormat | None = None
     columns: tuple[str, ...] = ()
     redact_pii: bool = False
@@ -58,6 +61,7 @@ class ExportConfig:
     token_provider: TokenProvider | None = None
     base_url: str = FEISHU_BASE_URL
     rate_limit: RateLimit = field(default_factory=RateLimit)
+    meeting_list_rate_limit: RateLimit = field(default_factory=RateLimit)
     concurrency: int | None = None
     page_size: int = PAGE_SIZE_ITER_DEFAULT
     redis_url: str | None = field(default=None, repr=False)
@@ -81,6 +85,18 @@ class ExportConfig:
             raise ConfigError(f"--page-size {self.page_size}: {exc.rule}") from None
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+        if (self.meetings is None) == (self.meeting_range is None):
+            raise ConfigError(
+                "give the meetings either as a file (--meetings FILE) or as a date range "
+                "(--since A --until B), one of the two"
+            )
+        if self.meeting_range is None:
+            unknown = [c for c in self.columns if c not in ALL_COLUMNS]
+            if unknown:
+                raise ConfigError(
+                    f"--fields: {', '.join(unknown)}: meeting columns need a range export "
+                    "(--since/--until), where the meetings are known"
+                )
         if self.retry_failed:
             object.__setattr__(self, "resume", True)
         if self.resume and self.overwrite:
@@ -102,6 +118,23 @@ class ExportConfig:
                 "--app-secret) for a tenant token, or FEISHU_ACCESS_TOKEN (--access-token) "
                 "for a token you already hold"
             )
+
+    @property
+    def identity(self) -> list[str] | None:
+        """What identifies a range export's meetings for its checkpoint: the options as
+        typed (so a resume of ``--since 7d`` continues the week it began with); ``None``
+        for a meetings file (its queries identify it)."""
+        found = self.meeting_range
+        if found is None:
+            return None
+        return [
+            "range",
+            f"since={found.since_text}",
+            f"until={found.until_text}",
+            f"tz={found.zone}",
+            *(f"{k}={v}" for k, v in sorted(found.query.to_params().items())
+              if k not in ("start_time", "end_time")),
+        ]
 
     @property
     def credential_kind(self) -> str:
@@ -144,22 +177,31 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Export
             f"--out {out}: cannot tell the format from the extension; use .jsonl, .csv or "
             f".parquet, or --format {{{','.join(OUTPUT_FORMATS)}}}"
         )
+    by_range = args.since is not None or args.until is not None
+    if args.meetings is not None and by_range:
+        raise ConfigError("give either --meetings or --since/--until, not both")
+    if args.meetings is None and not by_range:
+        raise ConfigError(
+            "which meetings? --since A --until B (find them by date range) or "
+            "--meetings FILE (a list of them)"
+        )
+    if by_range and (args.since is None or args.until is None):
+        raise ConfigError("a date range needs both --since and --until")
     try:
-        columns = parse_fields(args.fields)
+        columns = parse_fields(args.fields, JOINABLE_COLUMNS if by_range else ALL_COLUMNS)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    try:
-        rate = RateLimit.parse(args.rate_limit)
-    except ValueError as exc:
-        raise ConfigError(f"--rate-limit: {exc}") from None
-    redis_url = args.redis_url or env.get(ENV_REDIS_URL) or None
-    if redis_url is not None and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
-        raise ConfigError(f"--redis-url {redact_url(redis_url)!r}: expected redis://host:port/db")
+    rate = rate_option("--rate-limit", args.rate_limit)
+    listing_rate = rate_option("--meeting-list-rate-limit", args.meeting_list_rate_limit)
+    user_id_type = UserIdType(args.user_id_type)
+    meeting_range = range_from_args(args, user_id_type=user_id_type) if by_range else None
+    redis_url = redis_url_from(args, env)
     creds = resolve_credentials(args, env, redis_url=redis_url, redis_prefix=args.redis_prefix)
-    if _same_file(out, Path(args.meetings)):
+    if args.meetings is not None and _same_file(out, Path(args.meetings)):
         raise ConfigError("--out is the meetings file; choose another output path")
     return ExportConfig(
-        meetings=Path(args.meetings),
+        meetings=None if args.meetings is None else Path(args.meetings),
+        meeting_range=meeting_range,
         meetings_format=args.meetings_format,
         out=out,
         fmt=fmt,
@@ -175,12 +217,13 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Export
         token_provider=creds.token_provider,
         base_url=creds.base_url,
         rate_limit=rate,
+        meeting_list_rate_limit=listing_rate,
         concurrency=args.concurrency,
         page_size=args.page_size,
         redis_url=redis_url,
         redis_prefix=args.redis_prefix,
         redis_fallback=args.redis_fallback,
-        user_id_type=UserIdType(args.user_id_type),
+        user_id_type=user_id_type,
         max_retries=MAX_RETRIES if args.max_retries is None else args.max_retries,
         progress="none" if args.quiet else args.progress,
         log_interval=args.log_interval,
@@ -188,16 +231,55 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Export
     )
 
 
+def redis_url_from(args: argparse.Namespace, env: Mapping[str, str]) -> str | None:
+    """``--redis-url`` or ``$FEISHU_VC_REDIS_URL``, checked to be a Redis URL."""
+    redis_url: str | None = args.redis_url or env.get(ENV_REDIS_URL) or None
+    if redis_url is not None and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(f"--redis-url {redact_url(redis_url)!r}: expected redis://host:port/db")
+    return redis_url
+
+
+def rate_option(option: str, text: str) -> RateLimit:
+    try:
+        return RateLimit.parse(text)
+    except ValueError as exc:
+        raise ConfigError(f"{option}: {exc}") from None
+
+
+def add_shared_pacing_arguments(pacing: argparse._ArgumentGroup) -> None:
+    """Redis and retries: the pacing options every command that calls the platform has."""
+    pacing.add_argument(
+        "--redis-url",
+        metavar="URL",
+        help=f"share the rate limit with other processes through Redis (env {ENV_REDIS_URL})",
+    )
+    pacing.add_argument(
+        "--redis-fallback",
+        action="store_true",
+        help="if Redis cannot be reached, pace this process alone for a while (with a "
+        "warning) instead of stopping; processes then no longer share one budget",
+    )
+    pacing.add_argument(
+        "--redis-prefix",
+        default="feishu_vc",
+        help="key prefix in Redis; processes sharing a limit use the same (default feishu_vc)",
+    )
+    pacing.add_argument(
+        "--max-retries", type=int, help="attempts after the first for a transient failure"
+    )
+
+
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``export`` subcommand's options (kept beside the code that reads them)."""
+    add_range_arguments(parser, required=False)
     io_group = parser.add_argument_group("input and output")
     io_group.add_argument(
         "--meetings",
-        required=True,
         metavar="FILE",
-        help="CSV or JSONL with meeting_no, meeting_start_time, meeting_end_time (unix seconds "
-        "or ISO 8601 with offset) and optional meeting_status, user_id, room_id, "
-        "webinar_user_role, user_id_type",
+        help="instead of a date range: a CSV or JSONL of meetings with meeting_no, "
+        "meeting_start_time, meeting_end_time (unix seconds or ISO 8601 with offset) and "
+        "optional meeting_status, user_id, room_id, webinar_user_role, user_id_type (a file "
+        "`feishu-vc meetings` wrote is one)",
     )
     io_group.add_argument(
         "--meetings-format",
@@ -214,7 +296,9 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
         "--fields",
         metavar="COL,COL",
         help="columns to write, in this order (default: meeting_no, meeting_start_time, "
-        "meeting_end_time, then every participant field)",
+        "meeting_end_time, then every participant field); a range export can join meeting "
+        "columns too: meeting_topic, organizer, meeting_type, number_of_participants, ... "
+        "(see the README)",
     )
     io_group.add_argument(
         "--redact-pii",
@@ -263,6 +347,13 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
         "participant_list's platform limit)",
     )
     pacing.add_argument(
+        "--meeting-list-rate-limit",
+        default=DEFAULT_RATE_LIMIT,
+        metavar="N/PERIOD",
+        help=f"meeting_list's own budget, paced apart from participant_list's (default "
+        f"{DEFAULT_RATE_LIMIT})",
+    )
+    pacing.add_argument(
         "--concurrency", type=int, help="meetings fetched at once (default: the fan-out's)"
     )
     pacing.add_argument(
@@ -271,25 +362,7 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
         default=PAGE_SIZE_ITER_DEFAULT,
         help=f"participants per request, 20..100 (default {PAGE_SIZE_ITER_DEFAULT})",
     )
-    pacing.add_argument(
-        "--redis-url",
-        metavar="URL",
-        help=f"share the rate limit with other processes through Redis (env {ENV_REDIS_URL})",
-    )
-    pacing.add_argument(
-        "--redis-fallback",
-        action="store_true",
-        help="if Redis cannot be reached, pace this process alone for a while (with a "
-        "warning) instead of stopping; processes then no longer share one budget",
-    )
-    pacing.add_argument(
-        "--redis-prefix",
-        default="feishu_vc",
-        help="key prefix in Redis; processes sharing a limit use the same (default feishu_vc)",
-    )
-    pacing.add_argument(
-        "--max-retries", type=int, help="attempts after the first for a transient failure"
-    )
+    add_shared_pacing_arguments(pacing)
 
     show = parser.add_argument_group("progress")
     show.add_argument(

@@ -271,7 +271,10 @@ def _sort_columns(names: tuple[str, ...]) -> _Columns:
         elif keyed_by_id and name == MEETING_NO_ALIAS:
             used[name] = "meeting_no"
         elif name in MEETING_LIST_COLUMNS:
-            ignored.append(name)
+            # What a list of meetings says of them: read past without a word, except the
+            # organizer's user_id, which the warning explains.
+            if name == "user_id":
+                ignored.append(name)
         elif (guess := _likely_typo(name, absent)) is not None:
             typos.append(f"unknown column {name!r} (did you mean {guess!r}?)")
         else:

@@ -54,6 +54,10 @@ class RunCounters(Protocol):
     def elapsed(self) -> float: ...
     @property
     def eta(self) -> float | None: ...
+    @property
+    def discovery(self) -> str | None:
+        """A range export's discovery, in words (``None``: the meetings came from a file)."""
+        ...
 
 
 def _eta_text(eta: float | None) -> str:
@@ -85,8 +89,9 @@ def _finished(snap: RunCounters) -> int:
 
 
 def format_log_line(snap: RunCounters) -> str:
+    found = "" if snap.discovery is None else f"discovery: {snap.discovery}; "
     return (
-        f"export: meetings {_finished(snap)}/{snap.meetings_total} "
+        f"export: {found}meetings {_finished(snap)}/{snap.meetings_total} "
         f"(failed {snap.meetings_failed}), pages {snap.pages}, participants {snap.participants}, "
         f"requests {_requests_text(snap)}, retries {snap.retries}, "
         f"429s {snap.rate_limited}, elapsed {snap.elapsed:.0f}s, ETA {_eta_text(snap.eta)}"
@@ -146,7 +151,8 @@ class LogProgress(ProgressDisplay):
 
 
 class RichProgress(ProgressDisplay):
-    """Two lines, redrawn in place: the meetings bar with ETA, then the request counters."""
+    """Lines redrawn in place: the meetings bar with ETA, a range export's discovery,
+    then the request counters."""
 
     interval = 0.25
 
@@ -194,12 +200,14 @@ class RichProgress(ProgressDisplay):
         failed = f" ([red]{snap.meetings_failed} failed[/red])" if snap.meetings_failed else ""
         self._bar.update(
             self._task_id,
+            total=snap.meetings_total,
             completed=_finished(snap),
             failed=failed,
             eta=_eta_text(snap.eta),
         )
+        found = "" if snap.discovery is None else f"discovery: {snap.discovery}\n"
         self._text.plain = (
-            f"requests {_requests_text(snap)} · pages {snap.pages} · "
+            f"{found}requests {_requests_text(snap)} · pages {snap.pages} · "
             f"participants {snap.participants} · retries {snap.retries} · "
             f"429s {snap.rate_limited}"
         )

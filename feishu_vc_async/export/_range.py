@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
 from .._timeparse import local_zone, parse_instant, zone_named
-from ..errors import InvalidQueryError
+from ..errors import ConfigError, InvalidQueryError
 from ..meetings import MeetingListQuery, MeetingType
 from ..models import MeetingStatus, UserIdType
-from ._config import ConfigError
 
 __all__ = ["MeetingRange", "add_range_arguments", "range_from_args"]
 

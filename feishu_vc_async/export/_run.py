@@ -1,4 +1,10 @@
-"""The export job: meetings file → fan-out → rows on disk, with checkpoint and summary.
+"""The export job: meetings → fan-out → rows on disk, with checkpoint and summary.
+
+The meetings come from a file, or are found by date range while the export runs::
+
+    meeting_list (its own budget) ──▶ LargestFirst ──▶ fan-out (participant_list) ──▶ sink
+        discovery task: each meeting found is recorded in the checkpoint, then queued;
+        the fan-out takes the largest found so far; both run at once, each at its limit.
 
 ``export_command`` is what ``feishu-vc export`` runs; ``run_export`` is the async core,
 also used by ``feishu-vc demo`` against its in-process emulator.
@@ -9,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
 from collections.abc import Mapping, Sequence
@@ -16,10 +23,14 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from .._constants import PARTICIPANT_LIST_PATH
+import anyio
+
+from .._constants import API_MEETING_LIST, LOGGER_NAME, PARTICIPANT_LIST_PATH
+from .._stats import EndpointStats
 from ..client import VCClient
+from ..discovery import LargestFirst, MeetingIterator
 from ..errors import AuthError, FeishuError, LoginRequiredError, RateLimiterError, TokenStoreError
-from ..fanout import FanOutProgress, MeetingFailure, PageItem
+from ..fanout import FanOutProgress, MeetingFailure, PageItem, Queries
 from ..models import MeetingQuery
 from ..ratelimit import RateLimit, RateLimiter
 from ._checkpoint import CheckpointError
@@ -27,9 +38,12 @@ from ._config import ConfigError, ExportConfig, config_from_args, redact_url
 from ._input import MeetingsFileError, load_meetings
 from ._lock import OutputInUseError, output_lock
 from ._progress import in_first_period, make_display
+from ._range import MeetingRange
 from ._sink import ExportSink, FailureRecord, SinkPaths, error_text, failure_record
 
 __all__ = ["ExportRun", "export_command", "print_summary", "run_export"]
+
+logger = logging.getLogger(LOGGER_NAME + ".export")
 
 EXIT_OK = 0
 EXIT_FAILURES = 1
@@ -48,11 +62,21 @@ class ExportRun:
     while the run goes on, and the summary reads it when it is over.
     """
 
-    def __init__(self, sink: ExportSink, *, meetings_total: int, rate_limit: RateLimit | None):
+    def __init__(
+        self,
+        sink: ExportSink,
+        *,
+        rate_limit: RateLimit | None,
+        meeting_range: MeetingRange | None = None,
+    ):
         self.sink = sink
-        self.meetings_total = meetings_total
         self.rate_limit = rate_limit
+        self.meeting_range = meeting_range
         self.progress: FanOutProgress | None = None
+        # A range export's listing while it runs, and what stopped it early, if anything.
+        self.listing: MeetingIterator | None = None
+        self.listing_stats: EndpointStats | None = None
+        self.discovery_error: FeishuError | None = None
         self.meetings_done_before = 0  # finished by earlier runs (resume)
         self.failures: list[FailureRecord] = []  # this run's
         # Every meeting not exported, with its reason: this run's failures and those that
@@ -66,6 +90,33 @@ class ExportRun:
         return self.sink.paths
 
     # --- meetings --------------------------------------------------------------------
+
+    @property
+    def meetings_total(self) -> int:
+        """The meetings of this export: a file's, or a range export's found so far."""
+        return self.sink.known
+
+    @property
+    def discovering(self) -> bool:
+        """A range export whose discovery has not reached the end of the range."""
+        found = self.sink.discovery
+        return found is not None and not found.position.done
+
+    @property
+    def discovery_requests(self) -> int:
+        return 0 if self.listing_stats is None else self.listing_stats.requests
+
+    @property
+    def discovery(self) -> str | None:
+        if self.meeting_range is None:
+            return None
+        state = "listing" if self.discovering else "done"
+        if self.discovery_error is not None:
+            state = "stopped"
+        return (
+            f"{self.meetings_total} meetings found with {self.discovery_requests} "
+            f"meeting_list requests ({state})"
+        )
 
     @property
     def meetings_done(self) -> int:
@@ -118,7 +169,10 @@ class ExportRun:
 
     @property
     def eta(self) -> float | None:
-        return None if self.progress is None else self.progress.eta
+        if self.progress is None or self.discovering:
+            return None  # how much is left is not known yet
+        self.progress.total = self.meetings_total
+        return self.progress.eta
 
     # --- the output ------------------------------------------------------------------
 
@@ -136,7 +190,7 @@ class ExportRun:
     def exit_code(self) -> int:
         if self.fatal is not None:
             return EXIT_USAGE
-        if self.failures or self.meetings_done < self.meetings_total:
+        if self.failures or self.discovering or self.meetings_done < self.meetings_total:
             return EXIT_FAILURES
         return EXIT_OK
 
@@ -170,20 +224,24 @@ def _fatal_reason(error: FeishuError, cfg: ExportConfig) -> str | None:
     return None
 
 
-def _make_client(cfg: ExportConfig) -> tuple[VCClient, RateLimiter | None]:
-    """The run's client and its Redis limiter, if any (the run closes it); no I/O until
-    the client is entered. Settings the client refuses raise ``ConfigError``."""
-    limiter: RateLimiter | None = None
+def _make_client(cfg: ExportConfig) -> tuple[VCClient, list[RateLimiter]]:
+    """The run's client and its Redis limiters, if any (the run closes them; one per
+    API's budget); no I/O until the client is entered. Settings the client refuses raise
+    ``ConfigError``."""
+    limiters: list[RateLimiter] = []
     if cfg.redis_url is not None:
         from ..ratelimit import RedisRateLimiter
 
         try:
-            limiter = RedisRateLimiter(
-                cfg.redis_url,
-                cfg.rate_limit,
-                prefix=cfg.redis_prefix,
-                fallback_local=cfg.redis_fallback,
-            )
+            limiters = [
+                RedisRateLimiter(
+                    cfg.redis_url,
+                    rate,
+                    prefix=cfg.redis_prefix,
+                    fallback_local=cfg.redis_fallback,
+                )
+                for rate in (cfg.rate_limit, cfg.meeting_list_rate_limit)
+            ]
         except (TypeError, ValueError):
             # redis-py's message may quote the URL, password included: not repeated here.
             raise ConfigError(
@@ -197,40 +255,46 @@ def _make_client(cfg: ExportConfig) -> tuple[VCClient, RateLimiter | None]:
             token_provider=cfg.token_provider,
             base_url=cfg.base_url,
             rate_limit=cfg.rate_limit,
-            limiter=limiter,
+            limiter=limiters[0] if limiters else None,
+            meeting_list_rate_limit=cfg.meeting_list_rate_limit,
+            meeting_list_limiter=limiters[1] if limiters else None,
             max_retries=cfg.max_retries,
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(str(exc)) from None
-    return client, limiter
+    return client, limiters
 
 
 async def run_export(
     cfg: ExportConfig,
-    queries: Sequence[MeetingQuery],
+    queries: Sequence[MeetingQuery] = (),
     *,
     progress_stream: TextIO | None = None,
 ) -> ExportRun:
-    """Export ``queries`` as ``cfg`` says. Raises ``ConfigError`` or ``CheckpointError``
-    (before any request) when the settings, the output or the checkpoint do not fit, and
-    ``OutputInUseError`` when another run holds the output; cancellation leaves the
-    checkpoint consistent."""
+    """Export ``queries`` (a meetings file's), or the meetings of ``cfg.meeting_range``
+    found as the export runs, as ``cfg`` says. Raises ``ConfigError`` or
+    ``CheckpointError`` (before any request) when the settings, the output or the
+    checkpoint do not fit, and ``OutputInUseError`` when another run holds the output;
+    cancellation leaves the checkpoint consistent."""
+    found = cfg.meeting_range
     sink = ExportSink(
         cfg.out,
         fmt=cfg.fmt,
         queries=queries,
+        discovery=None if found is None else found.query,
+        identity=cfg.identity,
         columns=cfg.columns,
         redact_pii=cfg.redact_pii,
         page_size=cfg.page_size,
         csv_raw=cfg.csv_raw,
     )
-    run = ExportRun(sink, meetings_total=len(queries), rate_limit=cfg.rate_limit)
-    client, limiter = _make_client(cfg)  # before any file is touched
+    run = ExportRun(sink, rate_limit=cfg.rate_limit, meeting_range=found)
+    client, limiters = _make_client(cfg)  # before any file is touched
     try:
         with output_lock(sink.paths.lock, out=cfg.out):
             await _run_locked(cfg, queries, run, client, progress_stream)
     finally:
-        if limiter is not None:
+        for limiter in limiters:
             await limiter.aclose()
     return run
 
@@ -250,8 +314,19 @@ async def _run_locked(
         run.already_complete = True
         run.unexported = sink.unexported([])
         return
+    state = sink.discovery
+    source: Queries = queries
+    queue: LargestFirst | None = None
+    if state is not None:
+        # What earlier runs found goes first (the fan-out skips what is done); discovery
+        # then goes on from where it stood.
+        source = queue = LargestFirst()
+        for found in state.found:
+            queue.put(found.query, found.meeting.participant_count)
+        if state.position.done:
+            queue.close()
     fan_out = client.fan_out(
-        queries,
+        source,
         concurrency=cfg.concurrency,
         page_size=cfg.page_size,
         resume=resume,
@@ -261,20 +336,30 @@ async def _run_locked(
     display = make_display(cfg.progress, run, log_interval=cfg.log_interval, stream=progress_stream)
     finished = False
     try:
-        # The fan-out innermost: leaving the loop cancels its requests before anything
-        # else awaits, so a fatal failure (an unusable token, shared by every meeting
-        # waiting on the same fetch) stops the workers before they ask again.
-        async with client, display, fan_out as results:
-            async for item in results:
-                if isinstance(item, PageItem):
-                    sink.write(item)
-                    continue
-                assert isinstance(item, MeetingFailure)
-                run.fatal = _fatal_reason(item.error, cfg)
-                if run.fatal is not None:
-                    break
-                sink.record_failure(item)
-                run.failures.append(failure_record(item, redact_pii=cfg.redact_pii))
+        async with client, display, anyio.create_task_group() as discovery:
+            if state is not None and queue is not None and not state.position.done:
+                discovery.start_soon(_discover, client, cfg, run, queue)
+            try:
+                # The fan-out innermost: leaving the loop cancels its requests before
+                # anything else awaits, so a fatal failure (an unusable token, shared by
+                # every meeting waiting on the same fetch) stops the workers before they
+                # ask again.
+                async with fan_out as results:
+                    async for item in results:
+                        if isinstance(item, PageItem):
+                            sink.write(item)
+                            continue
+                        assert isinstance(item, MeetingFailure)
+                        run.fatal = _fatal_reason(item.error, cfg)
+                        if run.fatal is not None:
+                            break
+                        sink.record_failure(item)
+                        run.failures.append(failure_record(item, redact_pii=cfg.redact_pii))
+            finally:
+                # Discovery ends with the fan-out: done already, or stopped with it.
+                discovery.cancel_scope.cancel()
+        if run.fatal is None and run.discovery_error is not None:
+            run.fatal = _fatal_reason(run.discovery_error, cfg)
         finished = run.fatal is None
     finally:
         if finished:
@@ -282,6 +367,40 @@ async def _run_locked(
         else:
             sink.abort()
         run.unexported = sink.write_failures(run.failures)
+
+
+async def _discover(
+    client: VCClient, cfg: ExportConfig, run: ExportRun, queue: LargestFirst
+) -> None:
+    """A range export's discovery: each meeting found is recorded in the checkpoint's
+    state (with where the listing stands), then queued for the fan-out. A failure of the
+    listing (after the client's own retries) stops discovery, not the export: the
+    meetings found are still exported, and ``--resume`` continues the listing."""
+    sink = run.sink
+    state = sink.discovery
+    assert state is not None
+    listing = client.meetings(
+        state.range,
+        position=state.position,
+        seen=[found.meeting.key for found in state.found],
+    )
+    run.listing = listing
+    run.listing_stats = client.stats.endpoint(API_MEETING_LIST)
+    try:
+        async for meeting in listing:
+            try:
+                query = meeting.query(user_id_type=cfg.user_id_type)
+            except ValueError as exc:  # listed without a readable end: cannot be read
+                logger.warning("meeting_list: %s; skipped", exc)
+                continue
+            sink.add_found(query, meeting, listing.position)
+            queue.put(query, meeting.participant_count)
+        sink.discovery_at(listing.position)
+    except FeishuError as exc:
+        run.discovery_error = exc
+        logger.warning("discovery stopped: %s", error_text(exc, redact_pii=cfg.redact_pii))
+    finally:
+        queue.close()
 
 
 def print_summary(run: ExportRun, *, out: TextIO, err: TextIO, quiet: bool) -> None:
@@ -311,6 +430,7 @@ def print_summary(run: ExportRun, *, out: TextIO, err: TextIO, quiet: bool) -> N
                 + f", {run.rows_total} participants → {paths.out}",
                 file=out,
             )
+            _print_discovery(run, out)
             if run.meetings_done_before:
                 print(
                     f"  resumed: {run.meetings_done_before} meetings were done by an earlier "
@@ -324,6 +444,24 @@ def print_summary(run: ExportRun, *, out: TextIO, err: TextIO, quiet: bool) -> N
             )
     if run.unexported:
         _print_unexported(run, err if quiet else out)
+
+
+def _print_discovery(run: ExportRun, out: TextIO) -> None:
+    """A range export: the instants the range was read as, and what discovery found."""
+    state = run.sink.discovery
+    asked = run.meeting_range
+    if state is None or asked is None:
+        return
+    used = MeetingRange(state.range, asked.zone, asked.since_text, asked.until_text)
+    print(f"  range: {used.describe()}", file=out)
+    print(f"  discovery: {run.discovery}", file=out)
+    if run.discovery_error is not None:
+        print(
+            f"  discovery stopped early: {error_text(run.discovery_error, redact_pii=True)}; "
+            "the meetings found were exported: run the same command with --resume to "
+            "continue the listing",
+            file=out,
+        )
 
 
 def _achieved_text(run: ExportRun) -> str:
@@ -407,8 +545,10 @@ def export_command(
         print(f"feishu-vc export: error: {exc}", file=stderr)
         return EXIT_USAGE
     try:
-        queries = load_meetings(
-            cfg.meetings, fmt=cfg.meetings_format, user_id_type=cfg.user_id_type
+        queries = (
+            []
+            if cfg.meetings is None
+            else load_meetings(cfg.meetings, fmt=cfg.meetings_format, user_id_type=cfg.user_id_type)
         )
     except MeetingsFileError as exc:
         lines = exc.report(limit=exc.REPORT_LIMIT)

@@ -37,10 +37,19 @@ from typing import Any
 import msgspec
 
 from .._files import atomic_write, fsync_dir, open_owner_only, replacing
+from ..discovery import DiscoveryPosition
 from ..errors import APIError, DecodeError
 from ..fanout import MeetingFailure, PageItem, Resume
+from ..meetings import Meeting, MeetingListQuery
 from ..models import MeetingQuery
-from ._checkpoint import CheckpointError, CheckpointFile, CheckpointState, fingerprint
+from ._checkpoint import (
+    CheckpointError,
+    CheckpointFile,
+    CheckpointState,
+    DiscoveryState,
+    Found,
+    fingerprint,
+)
 from ._config import ConfigError
 from ._rows import RowBuilder
 from ._writers import (
@@ -121,28 +130,39 @@ class ExportSink:
         out: Path,
         *,
         fmt: OutputFormat,
-        queries: Sequence[MeetingQuery],
+        queries: Sequence[MeetingQuery] = (),
+        discovery: MeetingListQuery | None = None,
+        identity: Sequence[str] | None = None,
         columns: Sequence[str],
         redact_pii: bool,
         page_size: int,
         csv_raw: bool = False,
         commit_interval: float = 0.5,
     ) -> None:
+        """``queries``: the meetings of a meetings-file export. A range export passes the
+        range to list instead (``discovery``) and what identifies it (``identity``: its
+        options as typed); its meetings are added as they are found (:meth:`add_found`)."""
         self.paths = SinkPaths.beside(out)
         self.fmt = fmt
         self.csv_raw = csv_raw
+        self.redact_pii = redact_pii
         self.columns = tuple(columns)
-        self.builder = RowBuilder(self.columns, redact_pii=redact_pii)
+        # key → the meeting as meeting_list described it (range exports), for the
+        # meeting columns --fields may join onto each row.
+        self._meetings: dict[str, Meeting] = {}
+        self.builder = RowBuilder(self.columns, redact_pii=redact_pii, meetings=self._meetings)
         self.commit_interval = commit_interval
+        self._discovery_range = discovery
         self._fingerprint = fingerprint(
-            queries,
+            identity if identity is not None else [q.key for q in queries],
             fmt=fmt,
             columns=self.columns,
             redact_pii=redact_pii,
             page_size=page_size,
             csv_raw=csv_raw,
         )
-        # key → meeting number, for the failures file's lines about earlier runs.
+        # key → meeting number: the meetings of this export (a range export's grow as
+        # they are found), and the failures file's lines about earlier runs.
         self._numbers = {q.key: q.meeting_no for q in queries}
         self._ckpt = CheckpointFile(self.paths.checkpoint)
         data_path = self.paths.journal if fmt == "parquet" else self.paths.out
@@ -167,6 +187,16 @@ class ExportSink:
     def finalized(self) -> bool:
         """Every meeting is done or given up for good, and the output final."""
         return self._state is not None and self._state.finalized
+
+    @property
+    def discovery(self) -> DiscoveryState | None:
+        """A range export's discovery: its range, position and the meetings found."""
+        return None if self._state is None else self._state.discovery
+
+    @property
+    def known(self) -> int:
+        """Meetings of this export known so far (a range export's: found so far)."""
+        return len(self._numbers)
 
     @property
     def started(self) -> bool:
@@ -203,6 +233,8 @@ class ExportSink:
                 )
             self._state = state
             self._started = True
+            for found in state.discovery.found if state.discovery is not None else ():
+                self._know(found)
             if state.finalized and retry_failed and state.resume.failed:
                 self._reopen_final(state)
             elif state.finalized:
@@ -224,7 +256,14 @@ class ExportSink:
                     "or options); pass --overwrite to replace it"
                 )
         self._state = CheckpointState(
-            fingerprint=self._fingerprint, format=self.fmt, data_file=self._data.path.name
+            fingerprint=self._fingerprint,
+            format=self.fmt,
+            data_file=self._data.path.name,
+            discovery=(
+                None
+                if self._discovery_range is None
+                else DiscoveryState(range=self._discovery_range)
+            ),
         )
         return self._state.resume
 
@@ -315,6 +354,44 @@ class ExportSink:
         self._commit_now_and_then()
         return len(rows)
 
+    def add_found(
+        self, query: MeetingQuery, meeting: Meeting, position: DiscoveryPosition
+    ) -> Found:
+        """A range export's discovery found ``meeting`` (read with ``query``) and stands
+        at ``position``; recorded with the next commit. Under ``redact_pii`` the
+        organizer's contact data is not kept."""
+        discovery = self._range_discovery()
+        if self.redact_pii:
+            meeting = msgspec.structs.replace(meeting, employee_id=None, email=None, mobile=None)
+        found = Found(query=query, meeting=meeting)
+        self._start()
+        discovery.found.append(found)
+        discovery.position = position
+        self._know(found)
+        self._dirty = True
+        self._commit_now_and_then()
+        return found
+
+    def discovery_at(self, position: DiscoveryPosition) -> None:
+        """Discovery moved on (through pages of meetings found before, or to its end)."""
+        discovery = self._range_discovery()
+        if position != discovery.position:
+            discovery.position = position
+            self._dirty = True
+            if self._started:
+                self._commit_now_and_then()
+
+    def _range_discovery(self) -> DiscoveryState:
+        state = self._state
+        assert state is not None, "ExportSink.open() first"
+        assert state.discovery is not None, "a range export's sink"
+        return state.discovery
+
+    def _know(self, found: Found) -> None:
+        key = found.query.key
+        self._numbers[key] = found.query.meeting_no
+        self._meetings[key] = found.meeting
+
     def record_failure(self, item: MeetingFailure) -> None:
         """Record a failed meeting in the resume state (given up for good, if its error
         is permanent)."""
@@ -383,7 +460,8 @@ class ExportSink:
             jsonl_to_parquet(
                 self.paths.journal, self.paths.out, self.columns, length=state.data_bytes, base=base
             )
-        if self.completed + self.given_up == len(self._numbers):
+        everything_known = state.discovery is None or state.discovery.position.done
+        if everything_known and self.completed + self.given_up == len(self._numbers):
             state.finalized = True
             state.base_file = None
             self._dirty = True
