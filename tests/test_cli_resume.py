@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import anyio
 import msgspec
 import pytest
 
+from feishu_vc_async._constants import MEETING_LIST_PATH
 from feishu_vc_async.emulator import Emulator
 from feishu_vc_async.export._checkpoint import CheckpointFile
 from feishu_vc_async.export._input import write_meetings_csv
@@ -57,15 +59,27 @@ def _env(emu: Emulator) -> dict[str, str]:
     return {"FEISHU_APP_ID": emu.app_id, "FEISHU_APP_SECRET": emu.app_secret, "PATH": "/usr/bin"}
 
 
-async def _run(argv: list[str], env: dict[str, str], log: Path, kill_after: float | None) -> int:
-    """Run to the end, or SIGKILL after ``kill_after`` s; the exit code (-9 when killed)."""
+async def _run(
+    argv: list[str],
+    env: dict[str, str],
+    log: Path,
+    kill_after: float | None,
+    kill_when: Callable[[], bool] | None = None,
+) -> int:
+    """Run to the end, or SIGKILL after ``kill_after`` s (or once ``kill_when()`` holds);
+    the exit code (-9 when killed)."""
     with log.open("ab") as sink:
         process = await anyio.open_process(argv, env=env, stdout=sink, stderr=sink)
         async with process:
-            if kill_after is None:
+            if kill_after is None and kill_when is None:
                 return await process.wait()
-            with anyio.move_on_after(kill_after):
-                return await process.wait()
+            with anyio.move_on_after(kill_after if kill_after is not None else 60.0):
+                while kill_when is not None and not kill_when():
+                    if process.returncode is not None:
+                        return process.returncode
+                    await anyio.sleep(0.005)
+                if kill_when is None:
+                    return await process.wait()
             process.send_signal(signal.SIGKILL)
             return await process.wait()
 
@@ -152,3 +166,90 @@ def test_interrupt_is_clean(tmp_path: Path, sig: signal.Signals, exit_code: int)
     assert code == exit_code, err
     assert "--resume" in err
     assert final == 0
+
+
+def _listing_requests(emu: Emulator) -> int:
+    return sum(1 for r in emu.requests if r.path == MEETING_LIST_PATH and r.status == 200)
+
+
+def _range_argv(emu: Emulator, out: Path, since: int, until: int) -> list[str]:
+    argv = _argv(emu, Path("unused"), out)
+    at = argv.index("--meetings")
+    argv[at : at + 2] = ["--since", str(since), "--until", str(until), "--include-webinars"]
+    # meeting_list slow enough that discovery lasts a few pages' worth of seconds.
+    return [*argv, "--meeting-list-rate-limit", "2/1s"]
+
+
+async def test_a_range_export_killed_while_finding_or_fetching_resumes_exactly(
+    tmp_path: Path,
+) -> None:
+    """kill -9 during discovery (meeting_list pages still to come) and during fetching;
+    each --resume continues the listing from its recorded position and the pages from
+    theirs: the output equals an uninterrupted run's."""
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    day = 86_400
+    anchor = 1_780_000_000 // day * day
+    async with Emulator(
+        meetings=450,
+        seed=22,
+        anchor=anchor,
+        rate_limit=None,
+        meeting_list_rate_limit=None,
+        latency=0.01,
+        webinar_size=200,
+    ) as emu:
+        since, until = anchor - 40 * day, anchor
+        listed = emu.listed_meetings(since, until, include_webinar=True)
+        assert len(listed) > 300  # several meeting_list pages of 100
+        env = _env(emu)
+        reference = tmp_path / "reference.jsonl"
+        started = time.monotonic()
+        code = await _run(_range_argv(emu, reference, since, until), env, logs / "ref.log", None)
+        duration = time.monotonic() - started
+        assert code == 0, (logs / "ref.log").read_text()
+
+        out = tmp_path / "killed.jsonl"
+        moments: list[object] = []
+        killed_while_finding = killed = 0
+        for n in range(KILLS):
+            argv = _range_argv(emu, out, since, until)
+            if n == 0:
+                # The first kill lands mid-listing: after two meeting_list pages of this run.
+                listed_before = _listing_requests(emu)
+                moments.append("2 pages")
+                code = await _run(
+                    argv,
+                    env,
+                    logs / f"k{n}.log",
+                    None,
+                    kill_when=lambda before=listed_before: _listing_requests(emu) >= before + 2,
+                )
+            else:
+                moment = rng.uniform(0.3, max(0.8, duration * 0.6))
+                moments.append(round(moment, 2))
+                code = await _run(argv, env, logs / f"k{n}.log", moment)
+            if code == -signal.SIGKILL:
+                killed += 1
+                state = CheckpointFile(out.with_name(out.name + ".checkpoint.json")).load()
+                if state is not None and state.discovery and not state.discovery.position.done:
+                    killed_while_finding += 1
+        code = await _run(_range_argv(emu, out, since, until), env, logs / "final.log", None)
+        assert code == 0, (logs / "final.log").read_text()
+
+    context = f"seed={seed} moments={moments} uninterrupted={duration:.2f}s"
+    assert killed >= 3, f"too few kills landed while running: {killed}; {context}"
+    assert killed_while_finding >= 1, f"no kill landed during discovery; {context}"
+    want = _rows(reference, "jsonl")
+    got = _rows(out, "jsonl")
+    assert sum(want.values()) > 1000
+    assert got == want, (
+        f"missing {sum((want - got).values())}, extra {sum((got - want).values())}; {context}"
+    )
+    state = CheckpointFile(out.with_name(out.name + ".checkpoint.json")).load()
+    assert state is not None
+    assert state.finalized
+    assert state.discovery is not None
+    assert len(state.discovery.found) == len(listed)
