@@ -1,14 +1,17 @@
 """See the exporter work in about a minute, with nothing to configure.
 
-What it is: the embedded emulator (a local imitation of Feishu's participant_list on
-127.0.0.1, with generated people, pages, tokens and a rate-limit gateway) serves a
-realistic mix of meetings; the real `feishu-vc export` code path (meetings file,
-tenant token, rate limiter, fan-out, writer, checkpoint) exports them to
-./demo-output/; the output is then checked row by row against the emulator's own data.
+What it is: the embedded emulator (a local imitation of Feishu's meeting_list and
+participant_list on 127.0.0.1, with generated meetings, people, pages, tokens and a
+rate-limit gateway per API) holds a realistic month of meetings; the real
+`feishu-vc export --since 32d --until now` code path (discovery through meeting_list,
+tenant token, one rate limiter per API, fan-out, writer, checkpoint) finds them and
+exports their participants to ./demo-output/, the meeting's topic and organizer joined
+onto every row; the output is then checked row by row against the emulator's own data.
 
-What it is not: a call to the real platform. The emulator's limit is scaled (100
+What it is not: a call to the real platform. The emulator's limits are scaled (100
 requests per 6 s by default) so the demo ends in about a minute; the real platform
-allows 100 requests per minute, so the same export would take about ten times longer.
+allows 100 requests per minute per API, so the same export would take about ten times
+longer.
 """
 
 from __future__ import annotations
@@ -18,22 +21,28 @@ import asyncio
 import sys
 import time
 from collections import Counter
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from ._timeparse import parse_instant
 from .export._config import ExportConfig, ProgressMode
-from .export._input import load_meetings, write_meetings_csv
-from .export._rows import RowBuilder
+from .export._range import MeetingRange
+from .export._rows import ALL_COLUMNS, RowBuilder
 from .export._run import ExportRun, print_summary, run_export
+from .meetings import Meeting, MeetingListQuery
 from .ratelimit import RateLimit
 
 __all__ = ["add_arguments", "run"]
 
 DEFAULT_MEETINGS = 500
 DEFAULT_RATE = "100/6s"
-_SAMPLE_FIELDS = ("meeting_no", "participant_name", "device", "join_time", "time_in_meeting")
+_SAMPLE_FIELDS = ("meeting_no", "meeting_topic", "participant_name", "join_time", "time_in_meeting")
+# The meeting's columns a range export can join onto each participant row.
+_JOINED = ("meeting_topic", "organizer")
+_SINCE, _UNTIL = "32d", "now"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,59 +86,79 @@ async def _demo(
 ) -> int:
     from .emulator import Emulator
 
-    meetings_file = out_dir / "meetings.csv"
     out = out_dir / "participants.jsonl"
-    real_minutes = 0.0
     print(
         "feishu-vc demo: exporting from the EMBEDDED EMULATOR on 127.0.0.1, not from Feishu.\n"
-        f"  emulator limit {rate} ({rate.requests / rate.period:.3g} req/s); the real platform "
-        "allows 100/min (1.67 req/s).",
+        f"  emulator limits {rate} per API ({rate.requests / rate.period:.3g} req/s each); the "
+        "real platform allows 100/min (1.67 req/s) per API.",
         flush=True,
     )
     started = time.monotonic()
-    async with Emulator(meetings=count, seed=seed, rate_limit=rate) as emu:
-        write_meetings_csv(meetings_file, emu.meetings)
-        total_people = sum(len(emu.participants(q)) for q in emu.meetings)
-        pages = sum(max(1, -(-len(emu.participants(q)) // 100)) for q in emu.meetings)
-        real_minutes = pages / 100
+    async with Emulator(
+        meetings=count, seed=seed, rate_limit=rate, meeting_list_rate_limit=rate
+    ) as emu:
+        # What `feishu-vc export --since 32d --until now --include-webinars --fields ...`
+        # resolves its options to (the machine's zone does not matter for spans).
+        now = time.time()
+        wanted = MeetingRange(
+            MeetingListQuery(
+                start_time=parse_instant(_SINCE, tz=UTC, now=now),
+                end_time=parse_instant(_UNTIL, tz=UTC, now=now),
+                include_webinar=True,
+            ),
+            UTC,
+            _SINCE,
+            _UNTIL,
+        )
+        listed = emu.listed_meetings(
+            wanted.query.start_time, wanted.query.end_time, include_webinar=True
+        )
+        people = sum(m.participant_count or 0 for m in listed)
+        pages = -(-len(listed) // 100) + sum(
+            max(1, -(-(m.participant_count or 0) // 100)) for m in listed
+        )
         print(
-            f"  {count} meetings ({total_people} participants, one webinar of "
-            f"{max(len(emu.participants(q)) for q in emu.meetings)}), about {pages} requests: "
-            f"~{pages * rate.period / rate.requests:.0f} s here, ~{real_minutes:.0f} min "
-            "at the real limit.\n"
-            f"  meetings file: {meetings_file}\n",
+            f"  the last 32 days hold {len(listed)} meetings ({people} participants, the largest "
+            f"{max(m.participant_count or 0 for m in listed)}): about {pages} requests, "
+            f"~{pages * rate.period / rate.requests:.0f} s here, ~{pages / 100:.0f} min at the "
+            "real limit.\n",
             flush=True,
         )
-        # The settings `feishu-vc export --meetings ... --out ... --overwrite` would make.
         cfg = ExportConfig(
-            meetings=meetings_file,
+            meetings=None,
+            meeting_range=wanted,
             out=out,
             fmt="jsonl",
+            columns=(*ALL_COLUMNS[:3], *_JOINED, *ALL_COLUMNS[3:]),
             overwrite=True,
             app_id=emu.app_id,
             app_secret=emu.app_secret,
             base_url=emu.base_url,
             rate_limit=rate,
+            meeting_list_rate_limit=rate,
             progress=progress,
         )
-        queries = load_meetings(meetings_file)
-        outcome = await run_export(cfg, queries)
+        outcome = await run_export(cfg)
         print_summary(outcome, out=sys.stdout, err=sys.stderr, quiet=False)
-        checked, problems = _check(out, emu.participants, queries)
+        checked, problems = _check(out, emu.participants, listed, cfg.columns)
     elapsed = time.monotonic() - started
-    _describe(out_dir, out, meetings_file, outcome, checked, problems, elapsed)
+    _describe(out_dir, out, outcome, checked, problems, elapsed)
     return 0 if not problems and outcome.exit_code == 0 else 1
 
 
-def _check(out: Path, truth: Any, queries: list[Any]) -> tuple[int, list[str]]:
-    """Compare the output with the emulator's ground truth, as multisets of rows."""
+def _check(
+    out: Path, truth: Any, listed: list[Meeting], columns: tuple[str, ...]
+) -> tuple[int, list[str]]:
+    """Compare the output with the emulator's ground truth (every participant of every
+    meeting it lists for the range), as multisets of rows."""
     decoder = msgspec.json.Decoder(dict[str, Any])
     encoder = msgspec.json.Encoder(order="sorted")
     got: Counter[bytes] = Counter()
     with out.open("rb") as fh:
         for line in fh:
             got[encoder.encode(decoder.decode(line))] += 1
-    builder = RowBuilder()
+    queries = [m.query() for m in listed]
+    builder = RowBuilder(columns, meetings={q.key: m for q, m in zip(queries, listed, strict=True)})
     want: Counter[bytes] = Counter()
     for q in queries:
         for row in builder.rows(q, truth(q)):
@@ -147,7 +176,6 @@ def _check(out: Path, truth: Any, queries: list[Any]) -> tuple[int, list[str]]:
 def _describe(
     out_dir: Path,
     out: Path,
-    meetings_file: Path,
     outcome: ExportRun,
     checked: int,
     problems: list[str],
@@ -163,15 +191,18 @@ def _describe(
         )
     print(f"\nWhat is in {out_dir}/ (gitignored):")
     print(f"  {out.name:<34} {outcome.rows_total} rows, one per participant, JSONL")
-    print(f"  {outcome.paths.checkpoint.name:<34} the checkpoint (--resume continues from it)")
-    print(f"  {meetings_file.name:<34} the meetings file the export read")
-    print("\nA few rows (some of their 31 columns):")
+    print(
+        f"  {outcome.paths.checkpoint.name:<34} the checkpoint: the meetings found and where "
+        "each stands (--resume continues from it)"
+    )
+    print("\nA few rows (some of their 33 columns):")
     decoder = msgspec.json.Decoder(dict[str, Any])
     with out.open("rb") as fh:
         for _, line in zip(range(3), fh, strict=False):
             row = decoder.decode(line)
             print("  " + "  ".join(f"{k}={row.get(k)!r}" for k in _SAMPLE_FIELDS))
     print(
-        f"\nDemo took {elapsed:.0f} s. Next: `feishu-vc export --help`, or point it at Feishu "
-        "with FEISHU_APP_ID / FEISHU_APP_SECRET set."
+        f"\nDemo took {elapsed:.0f} s. Next: `feishu-vc export --help`, `feishu-vc meetings "
+        "--help` (the meetings alone), or point it at Feishu with FEISHU_APP_ID / "
+        "FEISHU_APP_SECRET set."
     )
