@@ -28,10 +28,15 @@ def test_subcommands_and_their_options() -> None:
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    # Neither a range nor a meetings file: which meetings?
+    assert main(["export", "--out", "x.jsonl"], env={}) == 2
+    err = capsys.readouterr().err
+    assert "--meetings" in err
+    assert "--since" in err
     with pytest.raises(SystemExit) as info:
-        main(["export", "--out", "x.jsonl"])  # --meetings missing
+        main(["meetings", "--out", "x.csv"])  # --since and --until are required here
     assert info.value.code == 2
-    assert "--meetings" in capsys.readouterr().err
+    assert "--since" in capsys.readouterr().err
     with pytest.raises(SystemExit) as info:
         main(["frobnicate"])
     assert info.value.code == 2
