@@ -96,8 +96,8 @@ async def test_constant_latency_delays_each_answer() -> None:
             started = time.perf_counter()
             assert await _outcome(session, emu, token) == "ok"
             durations.append(time.perf_counter() - started)
-    assert min(durations) >= 0.05
-    assert statistics.median(durations) < 0.5
+    assert min(durations) >= 0.05  # never earlier than the latency (no upper bound: a busy
+    # machine may add any amount)
 
 
 async def test_uniform_latency_from_faults() -> None:
@@ -112,8 +112,10 @@ async def test_uniform_latency_from_faults() -> None:
             started = time.perf_counter()
             await _outcome(session, emu, token)
             durations.append(time.perf_counter() - started)
+    # Each answer waits its own draw from 0..60 ms: they differ (a lower bound on the
+    # longest and on the spread; a busy machine only adds to each).
     assert max(durations) > 0.03
-    assert min(durations) < 0.03
+    assert max(durations) - min(durations) > 0.01
 
 
 def test_latency_distributions_are_seeded() -> None:
