@@ -246,6 +246,16 @@ def rate_option(option: str, text: str) -> RateLimit:
         raise ConfigError(f"{option}: {exc}") from None
 
 
+def add_meeting_list_rate_argument(pacing: argparse._ArgumentGroup) -> None:
+    pacing.add_argument(
+        "--meeting-list-rate-limit",
+        default=DEFAULT_RATE_LIMIT,
+        metavar="N/PERIOD",
+        help=f"meeting_list's own budget, paced apart from participant_list's (default "
+        f"{DEFAULT_RATE_LIMIT}, the platform's limit)",
+    )
+
+
 def add_shared_pacing_arguments(pacing: argparse._ArgumentGroup) -> None:
     """Redis and retries: the pacing options every command that calls the platform has."""
     pacing.add_argument(
@@ -346,13 +356,7 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"requests per period, such as 100/60s or 20/1s (default {DEFAULT_RATE_LIMIT}, "
         "participant_list's platform limit)",
     )
-    pacing.add_argument(
-        "--meeting-list-rate-limit",
-        default=DEFAULT_RATE_LIMIT,
-        metavar="N/PERIOD",
-        help=f"meeting_list's own budget, paced apart from participant_list's (default "
-        f"{DEFAULT_RATE_LIMIT})",
-    )
+    add_meeting_list_rate_argument(pacing)
     pacing.add_argument(
         "--concurrency", type=int, help="meetings fetched at once (default: the fan-out's)"
     )

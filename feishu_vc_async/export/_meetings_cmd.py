@@ -26,7 +26,7 @@ from ..errors import ConfigError, FeishuError, RateLimiterError
 from ..models import UserIdType
 from ..ratelimit import RateLimiter
 from ._config import (
-    DEFAULT_RATE_LIMIT,
+    add_meeting_list_rate_argument,
     add_shared_pacing_arguments,
     rate_option,
     redact_url,
@@ -85,12 +85,7 @@ def add_meetings_arguments(parser: argparse.ArgumentParser) -> None:
         help="id type of --user-id and of the organizer's user_id (default open_id)",
     )
     pacing = parser.add_argument_group("pacing")
-    pacing.add_argument(
-        "--meeting-list-rate-limit",
-        default=DEFAULT_RATE_LIMIT,
-        metavar="N/PERIOD",
-        help=f"meeting_list's budget (default {DEFAULT_RATE_LIMIT}, the platform's limit)",
-    )
+    add_meeting_list_rate_argument(pacing)
     add_shared_pacing_arguments(pacing)
     parser.add_argument("-q", "--quiet", action="store_true", help="no summary; errors only")
 
