@@ -95,7 +95,15 @@ async def test_a_range_export_holds_every_participant_of_every_meeting_once(
         assert code == 0, stderr
         listed = _listed(emu, include_webinar=True)
         truth = _truth(emu, listed)
+        fetches = [r for r in emu.requests if r.path == PARTICIPANT_LIST_PATH]
     assert {k: v for k, v in truth.items() if v} == by_meeting(read_jsonl(out))
+    # Among the meetings found (one meeting_list page here), the largest starts first.
+    largest = max(listed, key=lambda m: m.participant_count or 0)
+    first = fetches[0].params
+    assert (first["meeting_no"], int(first["meeting_start_time"])) == (
+        largest.meeting_id,
+        largest.start_seconds,
+    )
     assert f"Exported {len(listed)} of {len(listed)} meetings" in stdout
     assert f"({SINCE}) .. " in stdout  # the summary says which instants were used
     assert f"{len(listed)} meetings found" in stdout
