@@ -19,7 +19,7 @@
     └── APIError                              the platform answered with a non-zero ``code``
         ├── InternalServerError               121001, 20050, 20072, or HTTP 5xx (retryable)
         ├── NotSupportedError                 121002                         (permanent)
-        ├── ParameterError                    121003, 126003-126007, 126015  (permanent)
+        ├── ParameterError                    121003, 126003-8, 126015-16   (permanent)
         ├── NotFoundError                     121004, 126009                 (permanent)
         ├── PermissionDeniedError             121005, 99991672, 99991679     (permanent)
         ├── RateLimitedError                  99991400, HTTP 429 or 400      (retryable)
@@ -346,6 +346,10 @@ _CODE_TO_CLASS: dict[int, type[APIError]] = {
     126006: ParameterError,
     126007: ParameterError,
     126015: ParameterError,
+    # meeting_list's own: two of meeting_no/user_id/room_id/meeting_type; an upcoming
+    # range over a month
+    126008: ParameterError,
+    126016: ParameterError,
     121004: NotFoundError,
     126009: NotFoundError,
     121005: PermissionDeniedError,

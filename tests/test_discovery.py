@@ -12,7 +12,9 @@ import asyncio
 import time
 from typing import Any
 
+import msgspec
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from feishu_vc_async import (
     Meeting,
@@ -21,10 +23,20 @@ from feishu_vc_async import (
     RateLimit,
     VCClient,
 )
+from feishu_vc_async._answers import RawResponse, read_answer
 from feishu_vc_async._constants import MEETING_LIST_PATH, PARTICIPANT_LIST_PATH
+from feishu_vc_async._endpoints import MEETING_LIST
 from feishu_vc_async.discovery import LargestFirst
 from feishu_vc_async.emulator import Emulator
-from feishu_vc_async.errors import InvalidQueryError
+from feishu_vc_async.errors import (
+    APIError,
+    InternalServerError,
+    InvalidQueryError,
+    NotFoundError,
+    NotSupportedError,
+    ParameterError,
+    PermissionDeniedError,
+)
 from feishu_vc_async.models import MeetingQuery
 
 WALL = 1_780_000_000
@@ -253,3 +265,49 @@ async def test_largest_first_among_what_was_found() -> None:
     queue.close()
     order = [q.meeting_start_time - 1_000 async for q in queue]
     assert [chr(n) for n in order] == ["b", "e", "c", "a", "d"]
+
+
+# meeting_list's error table (meeting_list.md): (HTTP status, code, class).
+MEETING_LIST_TABLE = [
+    (500, 121001, InternalServerError),
+    (400, 121002, NotSupportedError),
+    (400, 121003, ParameterError),
+    (400, 126003, ParameterError),
+    (400, 126004, ParameterError),
+    (400, 126005, ParameterError),
+    (400, 126006, ParameterError),
+    (400, 126008, ParameterError),
+    (400, 126015, ParameterError),
+    (400, 126016, ParameterError),
+    (404, 121004, NotFoundError),
+    (403, 121005, PermissionDeniedError),
+]
+
+
+@pytest.mark.parametrize(("status", "code", "cls"), MEETING_LIST_TABLE)
+def test_meeting_lists_error_table_maps_to_typed_errors(
+    status: int, code: int, cls: type[APIError]
+) -> None:
+    body = msgspec.json.encode({"code": code, "msg": f"m{code}", "error": {"log_id": "L"}})
+    raw = RawResponse(status, CIMultiDictProxy(CIMultiDict()), body)
+    with pytest.raises(APIError) as caught:
+        read_answer(MEETING_LIST, raw)
+    err = caught.value
+    assert type(err) is cls
+    assert (err.http_status, err.code, err.log_id) == (status, code, "L")
+    assert err.path == MEETING_LIST_PATH
+    assert err.permanent == (cls is not InternalServerError)
+
+
+async def test_a_refusal_of_meeting_list_over_a_real_socket() -> None:
+    """End to end: the emulator refuses (its app lacks the VC admin role: 121005) and the
+    listing raises the typed error with status, code and log id, after one request."""
+    async with _emulator() as emu, _client(emu) as client:
+        emu.deny_app()
+        query = MeetingListQuery(start_time=EVERYTHING[0], end_time=EVERYTHING[1])
+        with pytest.raises(PermissionDeniedError) as caught:
+            [m async for m in client.meetings(query)]
+        err = caught.value
+        assert (err.http_status, err.code) == (403, 121005)
+        assert err.log_id
+        assert len([r for r in emu.requests if r.path == MEETING_LIST_PATH]) == 1
