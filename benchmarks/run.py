@@ -35,9 +35,17 @@ BENCHMARKS: dict[str, str] = {
     "quota": "benchmarks.bench_quota",
     "memory": "benchmarks.bench_memory",
     "export": "benchmarks.bench_export",
+    "range": "benchmarks.bench_range",
 }
 # Seconds a benchmark may take before it is stopped and reported as failed.
-TIMEOUTS = {"quota": 300.0, "memory": 200.0, "export": 200.0, "throughput": 200.0}
+# range: two settings x three ways, each paced over about 30-45 s (about 4 minutes).
+TIMEOUTS = {
+    "quota": 300.0,
+    "memory": 200.0,
+    "export": 200.0,
+    "throughput": 200.0,
+    "range": 480.0,
+}
 DEFAULT_TIMEOUT = 120.0
 HERE = Path(__file__).resolve().parent
 
