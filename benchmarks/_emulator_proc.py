@@ -1,13 +1,17 @@
 """The emulator in its own process, so a client's CPU time is the client's alone and
 the SDK's blocking token fetch cannot stall the server it waits for.
 
-Child: ``python -m benchmarks._emulator_proc --meetings N [--latency S] [--rate 100/2s]``
-prints one JSON line ``{"base_url", "app_id", "app_secret", "meetings": [...]}`` and
-then answers commands, one per stdin line, with one JSON line each:
-``stats`` (requests seen, by HTTP status, and the CPU seconds of the emulator process),
-``add_app`` (a new app id and secret), ``log APP_ID`` (arrival time and status of that
-app's participant_list requests), ``reset`` (clears the request log). It exits when
-stdin closes.
+Child: ``python -m benchmarks._emulator_proc --meetings N [--latency S] [--rate 100/2s]
+[--meeting-list-rate 100/2s] [--anchor UNIX]`` prints one JSON line ``{"base_url",
+"app_id", "app_secret", "meetings": [...]}`` and then answers commands, one per stdin
+line, with one JSON line each: ``stats`` (requests seen, by HTTP status, and the CPU
+seconds of the emulator process), ``add_app`` (a new app id and secret), ``log APP_ID``
+(arrival time and status of that app's VC API requests), ``requests APP_ID`` (arrival
+time, API and status of each of that app's requests, token requests included),
+``listed START END WEBINARS EXTERNAL`` (what meeting_list lists for that range, each
+meeting with its participant count and a fingerprint of its rows: see
+:func:`row_fingerprint`), ``reset`` (clears the request log). It exits when stdin
+closes.
 
 Parent: ``with EmulatorProcess(meetings=...) as emu:`` gives the same facts.
 """
@@ -16,12 +20,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import secrets
 import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -38,6 +44,60 @@ class MeetingFacts:
     participants: int
 
 
+@dataclass(frozen=True)
+class ListedFacts:
+    """One meeting as meeting_list lists it, with the ground truth of its rows."""
+
+    meeting_no: str
+    start: int
+    end: int
+    listed_participants: int  # number_of_participants, as meeting_list says
+    rows: int  # what participant_list returns over all pages
+    fingerprint: int  # row_fingerprint of those rows
+
+    @property
+    def key(self) -> str:
+        return f"{self.meeting_no}@{self.start}"
+
+
+@dataclass(frozen=True)
+class RequestFacts:
+    """One request as the emulator saw it: arrival (monotonic), which API, HTTP status."""
+
+    time: float
+    api: str  # "participant_list", "meeting_list" or "token"
+    status: int
+
+
+# What identifies one participant row, for every side (our JSONL rows, the SDK's objects,
+# the emulator's ground truth): together these differ between any two rows of a meeting.
+IDENTITY_FIELDS = (
+    "participant_name",
+    "user_id",
+    "meeting_room_id",
+    "device",
+    "public_ip",
+    "join_time",
+    "leave_time",
+)
+_MASK = (1 << 64) - 1
+
+
+def row_hash(values: Iterable[object]) -> int:
+    """A 64-bit hash of one row's identity fields (``None`` and "" alike)."""
+    text = json.dumps(["" if v is None else v for v in values], ensure_ascii=False)
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+def row_fingerprint(hashes: Iterable[int]) -> int:
+    """A multiset fingerprint: the sum of the rows' hashes mod 2**64. A row missing, a row
+    twice or a row changed each move it (but for a chance of 2**-64)."""
+    total = 0
+    for h in hashes:
+        total = (total + h) & _MASK
+    return total
+
+
 class EmulatorProcess:
     """Start the emulator child, read its address and meetings, stop it on exit."""
 
@@ -48,6 +108,8 @@ class EmulatorProcess:
         seed: int = 7,
         latency: float = 0.0,
         rate: str | None = None,
+        meeting_list_rate: str | None = None,
+        anchor: int | None = None,
         window: str = "sliding",
         list_meetings: int | None = None,
         webinars: int | None = None,
@@ -58,6 +120,10 @@ class EmulatorProcess:
         self.args += ["--window", window]
         if rate is not None:
             self.args += ["--rate", rate]
+        if meeting_list_rate is not None:
+            self.args += ["--meeting-list-rate", meeting_list_rate]
+        if anchor is not None:
+            self.args += ["--anchor", str(anchor)]
         if list_meetings is not None:
             self.args += ["--list-meetings", str(list_meetings)]
         if webinars is not None:
@@ -123,6 +189,19 @@ class EmulatorProcess:
         """(arrival time, HTTP status) of each participant_list request of ``app_id``."""
         return [(float(t), int(s)) for t, s in self.command(f"log {app_id}")["records"]]
 
+    def requests(self, app_id: str) -> list[RequestFacts]:
+        """Every request of ``app_id`` (token requests too), in the order answered."""
+        return [
+            RequestFacts(float(t), str(api), int(status))
+            for t, api, status in self.command(f"requests {app_id}")["records"]
+        ]
+
+    def listed(self, start: int, end: int, *, webinars: bool, external: bool) -> list[ListedFacts]:
+        """What meeting_list lists for ``start..end`` (ended meetings), in page order,
+        with each meeting's rows as participant_list returns them (count, fingerprint)."""
+        answer = self.command(f"listed {start} {end} {int(webinars)} {int(external)}")
+        return [ListedFacts(**m) for m in answer["meetings"]]
+
     def reset(self) -> None:
         self.command("reset")
 
@@ -150,10 +229,19 @@ async def _serve(args: argparse.Namespace) -> None:
     from feishu_vc_async.ratelimit import RateLimit
 
     rate = RateLimit.parse(args.rate) if args.rate else None
+    # Not given: the emulator's default (the platform's 100 per 60 s); "none": no gateway.
+    listing: dict[str, Any] = {}
+    if args.meeting_list_rate is not None:
+        text = args.meeting_list_rate
+        listing["meeting_list_rate_limit"] = (
+            None if text.lower() == "none" else RateLimit.parse(text)
+        )
     async with Emulator(
         meetings=args.meetings,
         seed=args.seed,
         rate_limit=rate,
+        anchor=args.anchor,
+        **listing,
         window=args.window,
         latency=args.latency,
         webinars=args.webinars,
@@ -196,6 +284,16 @@ async def _serve(args: argparse.Namespace) -> None:
                         if not r.token_request and r.app_id == arg
                     ]
                 }
+            elif cmd == "requests":
+                answer = {
+                    "records": [
+                        [r.time, _api_name(r.path, r.token_request), r.status]
+                        for r in emu.requests
+                        if r.app_id == arg
+                    ]
+                }
+            elif cmd == "listed":
+                answer = {"meetings": _listed(emu, *(int(x) for x in arg.split()))}
             elif cmd == "stats":
                 statuses = Counter(str(r.status) for r in emu.requests)
                 answer = {
@@ -214,12 +312,47 @@ async def _serve(args: argparse.Namespace) -> None:
             print(json.dumps(answer), flush=True)
 
 
+def _api_name(path: str, token_request: bool) -> str:
+    if token_request:
+        return "token"
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _listed(emu: Any, start: int, end: int, webinars: int, external: int) -> list[dict[str, Any]]:
+    """meeting_list's ground truth for a range, each meeting with its rows' fingerprint."""
+    out: list[dict[str, Any]] = []
+    for meeting in emu.listed_meetings(
+        start, end, include_webinar=bool(webinars), include_external=bool(external)
+    ):
+        query = meeting.query()
+        rows = emu.participants(query)
+        out.append(
+            {
+                "meeting_no": query.meeting_no,
+                "start": query.meeting_start_time,
+                "end": query.meeting_end_time,
+                "listed_participants": meeting.participant_count or 0,
+                "rows": len(rows),
+                "fingerprint": row_fingerprint(
+                    row_hash(getattr(p, f) for f in IDENTITY_FIELDS) for p in rows
+                ),
+            }
+        )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--meetings", type=int, default=50)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--rate", default=None, help="gateway limit such as 100/2s; none = off")
+    parser.add_argument(
+        "--meeting-list-rate",
+        default=None,
+        help="meeting_list's gateway limit such as 100/2s, or none (default: the emulator's)",
+    )
+    parser.add_argument("--anchor", type=int, default=None, help="unix time meetings end before")
     parser.add_argument("--window", default="sliding")
     parser.add_argument("--list-meetings", type=int, default=None)
     parser.add_argument("--webinars", type=int, default=None)

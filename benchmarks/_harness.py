@@ -323,27 +323,106 @@ def write_results(
     total_elapsed: float,
     command: str,
     machine_info_start: dict[str, Any] | None = None,
+    merge: bool = False,
+    order: Sequence[str] = (),
 ) -> tuple[Path, Path]:
+    """Write results.json and RESULTS.md of this run into ``out_dir``.
+
+    ``merge`` keeps the benchmarks already in ``out_dir``'s results.json that this run
+    did not run (a section replaced by this run's is dropped), so one benchmark can be
+    added to a full run's results without running the others again. Each section stays
+    as the run that wrote it left it: ``runs`` in results.json and the header of
+    RESULTS.md say which run wrote which; ``order`` (benchmark names) orders the
+    sections. A quick run and a full run never merge (``MergeError``).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    doc = {
+    json_path = out_dir / "results.json"
+    this_run = {
         "date": started.astimezone(UTC).isoformat(timespec="seconds"),
         "command": command,
         "quick": quick,
         "total_elapsed_s": round(total_elapsed, 1),
         "machine": machine_info_start or machine_info(),
         "load_average_end": [round(x, 2) for x in os.getloadavg()],
+        "benchmarks": [r.name for r in results],
+    }
+    runs = [this_run]
+    if merge:
+        earlier = read_for_merge(json_path, quick=quick)
+        if earlier is not None:
+            runs, kept = _merged_runs(earlier, this_run)
+            results = _ordered([*kept, *results], order)
+    base = runs[0]
+    doc = {
+        # The first run's facts (the run the file started from); ``runs`` has each run.
+        **{k: v for k, v in base.items() if k != "benchmarks"},
+        "runs": runs,
         "benchmarks": {r.name: r.to_json() for r in results},
     }
-    json_path = out_dir / "results.json"
     json_path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     md_path = out_dir / "RESULTS.md"
     md_path.write_text(render_markdown(doc, results))
     return json_path, md_path
 
 
+class MergeError(Exception):
+    """The results in the output directory cannot take this run's."""
+
+
+def read_for_merge(json_path: Path, *, quick: bool) -> dict[str, Any] | None:
+    """The results a run with ``merge`` adds to (``None``: there are none yet);
+    ``MergeError`` if they are not readable or not of the same mode (quick or full)."""
+    if not json_path.exists():
+        return None
+    try:
+        doc: dict[str, Any] = json.loads(json_path.read_text())
+        earlier_quick = bool(doc["quick"])
+        doc["benchmarks"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise MergeError(f"{json_path}: not a results file to merge into ({exc!r})") from None
+    if earlier_quick != quick:
+        mode = {True: "a quick run", False: "a full run"}
+        raise MergeError(
+            f"{json_path} holds {mode[earlier_quick]}'s results; {mode[quick]} does not merge "
+            "into it (sizes and repeats differ)"
+        )
+    return doc
+
+
+def _merged_runs(
+    earlier: dict[str, Any], this_run: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[BenchResult]]:
+    """The runs that wrote the merged file, each with the benchmarks it still holds, and
+    the earlier benchmarks this run leaves in place."""
+    replaced = set(this_run["benchmarks"])
+    runs = earlier.get("runs") or [
+        {
+            **{k: v for k, v in earlier.items() if k not in ("benchmarks", "runs")},
+            "benchmarks": list(earlier["benchmarks"]),
+        }
+    ]
+    kept_runs = []
+    for run in runs:
+        names = [n for n in run["benchmarks"] if n not in replaced]
+        if names:
+            kept_runs.append({**run, "benchmarks": names})
+    kept = [
+        BenchResult.from_json(d)
+        for name, d in earlier["benchmarks"].items()
+        if name not in replaced
+    ]
+    return [*kept_runs, this_run], kept
+
+
+def _ordered(results: list[BenchResult], order: Sequence[str]) -> list[BenchResult]:
+    rank = {name: i for i, name in enumerate(order)}
+    return sorted(results, key=lambda r: rank.get(r.name, len(rank)))
+
+
 def render_markdown(doc: dict[str, Any], results: list[BenchResult]) -> str:
     m = doc["machine"]
     quick_text = ", QUICK mode: smoke sizes, one repeat" if doc["quick"] else ""
+    runs: list[dict[str, Any]] = doc.get("runs") or []
     lines = [
         "# Benchmark results",
         "",
@@ -351,12 +430,34 @@ def render_markdown(doc: dict[str, Any], results: list[BenchResult]) -> str:
         f"{doc['total_elapsed_s']:.0f} s{quick_text}). Every number below comes from "
         "that run; nothing is edited by hand.",
         "",
-        f"Machine: {m['cpu_model']}, {m['cores']} cores, {m['memory']}, {m['os']}, {m['python']}. "
-        + ", ".join(f"{k} {v}" for k, v in m["packages"].items())
-        + f". Load average (1/5/15 min) at the start: {m['load_average_1_5_15']}"
-        + (f", at the end: {doc['load_average_end']}" if "load_average_end" in doc else "")
-        + ".",
+        _machine_line(m, doc.get("load_average_end")),
         "",
+    ]
+    if len(runs) > 1:
+        lines[4] = lines[4].replace("Machine:", "Machine of the first run:", 1)
+        lines[2] = (
+            "Written by " + str(len(runs)) + " runs" + quick_text.replace(",", ";", 1) + ", "
+            "each section by one of them, as the section says; nothing is edited by hand. "
+            "The first: `" + doc["command"] + "` on " + doc["date"] + " (total "
+            f"{doc['total_elapsed_s']:.0f} s), which wrote "
+            + ", ".join(f"`{n}`" for n in runs[0]["benchmarks"])
+            + ". Added to it with `--merge`, without running the others again: "
+            + "; ".join(
+                f"`{r['command']}` on {r['date']} (total {r['total_elapsed_s']:.0f} s): "
+                + ", ".join(f"`{n}`" for n in r["benchmarks"])
+                for r in runs[1:]
+            )
+            + "."
+        )
+        for r in runs[1:]:
+            lines += [
+                f"Machine of the run of {r['date']}: "
+                + ("the same" if _same_machine(r["machine"], m) else _machine_facts(r["machine"]))
+                + f"; load average (1/5/15 min) at its start: "
+                f"{r['machine']['load_average_1_5_15']}, at its end: {r['load_average_end']}.",
+                "",
+            ]
+    lines += [
         "## Headline",
         "",
         "| Figure | Measured | Goal | Met |",
@@ -384,11 +485,13 @@ def render_markdown(doc: dict[str, Any], results: list[BenchResult]) -> str:
                     unmet.append(f"{check.label}: {check.measured} ({check.goal_text})")
     lines.append("")
     if unmet:
-        lines.append("Goals NOT met in this run:")
+        lines.append("Goals NOT met in " + ("these runs:" if len(runs) > 1 else "this run:"))
         lines.append("")
         lines.extend(f"- {u}" for u in unmet)
     else:
-        lines.append("Every headline goal is met in this run.")
+        lines.append(
+            "Every headline goal is met in " + ("these runs." if len(runs) > 1 else "this run.")
+        )
     lines.append("")
     lines.append(
         "Ratios are ours over the peer's (or the peer's time over ours), from medians, "
@@ -403,13 +506,16 @@ def render_markdown(doc: dict[str, Any], results: list[BenchResult]) -> str:
         "with `python -m benchmarks.run --only NAME` (names: "
         + ", ".join(f"`{r.name}`" for r in results)
         + "), smoke sizes with `--quick`. Partial and quick runs write to "
-        "benchmarks/.scratch/ so this file stays the full run's.",
+        "benchmarks/.scratch/ so this file stays the full run's; `--only NAME --merge` "
+        "writes here, replacing that benchmark's section and keeping the others.",
     ]
     for r in results:
         lines += ["", f"## {r.title}", ""]
         if r.description:
             lines += [r.description, ""]
-        lines.append(f"Status: {r.status.replace('_', ' ')}; took {r.elapsed_s:.1f} s.")
+        written_by = next((run for run in runs if r.name in run["benchmarks"]), None)
+        by = f" (the run of {written_by['date']})" if len(runs) > 1 and written_by else ""
+        lines.append(f"Status: {r.status.replace('_', ' ')}; took {r.elapsed_s:.1f} s{by}.")
         if r.params:
             lines.append("Parameters: " + ", ".join(f"{k}={v}" for k, v in r.params.items()) + ".")
         if r.figures:
@@ -441,3 +547,25 @@ def render_markdown(doc: dict[str, Any], results: list[BenchResult]) -> str:
             lines.extend(f"- {n}" for n in r.notes)
     lines.append("")
     return "\n".join(lines)
+
+
+def _machine_facts(m: dict[str, Any]) -> str:
+    return (
+        f"{m['cpu_model']}, {m['cores']} cores, {m['memory']}, {m['os']}, {m['python']}. "
+        + ", ".join(f"{k} {v}" for k, v in m["packages"].items())
+    )
+
+
+def _machine_line(m: dict[str, Any], load_end: list[float] | None) -> str:
+    return (
+        f"Machine: {_machine_facts(m)}"
+        + f". Load average (1/5/15 min) at the start: {m['load_average_1_5_15']}"
+        + (f", at the end: {load_end}" if load_end is not None else "")
+        + "."
+    )
+
+
+def _same_machine(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """The same kind of machine and the same versions (the load may differ)."""
+    facts = ("cpu_model", "cores", "memory", "os", "python", "packages")
+    return all(a.get(k) == b.get(k) for k in facts)

@@ -3,6 +3,7 @@
     python -m benchmarks.run                 # everything (what `make bench` runs)
     python -m benchmarks.run --quick         # smoke sizes, one repeat
     python -m benchmarks.run --only decode   # one benchmark (repeatable option)
+    python -m benchmarks.run --only range --merge   # one benchmark into the full results
 
 Each benchmark runs in its own child process with a time limit: one benchmark's
 imports, garbage or hang cannot bend another's numbers, and a stuck one is reported
@@ -24,7 +25,15 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ._harness import BenchResult, Config, NotLanded, machine_info, write_results
+from ._harness import (
+    BenchResult,
+    Config,
+    MergeError,
+    NotLanded,
+    machine_info,
+    read_for_merge,
+    write_results,
+)
 
 # Run order: cheap and independent first, the slow scaled-time one near the end.
 BENCHMARKS: dict[str, str] = {
@@ -35,9 +44,17 @@ BENCHMARKS: dict[str, str] = {
     "quota": "benchmarks.bench_quota",
     "memory": "benchmarks.bench_memory",
     "export": "benchmarks.bench_export",
+    "range": "benchmarks.bench_range",
 }
 # Seconds a benchmark may take before it is stopped and reported as failed.
-TIMEOUTS = {"quota": 300.0, "memory": 200.0, "export": 200.0, "throughput": 200.0}
+# range: two settings x three ways, each paced over about 30-45 s (about 4 minutes).
+TIMEOUTS = {
+    "quota": 300.0,
+    "memory": 200.0,
+    "export": 200.0,
+    "throughput": 200.0,
+    "range": 480.0,
+}
 DEFAULT_TIMEOUT = 120.0
 HERE = Path(__file__).resolve().parent
 
@@ -109,6 +126,14 @@ def main(argv: list[str] | None = None) -> int:
         help="directory for results.json and RESULTS.md (default: benchmarks/; "
         "with --only or --quick: benchmarks/.scratch/ so the full results stay intact)",
     )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="add this run's benchmarks to the results already in the output directory "
+        "(default with --merge: benchmarks/, or benchmarks/.scratch/ with --quick), "
+        "replacing the sections of the same names and keeping the others as their runs "
+        "wrote them; a quick run never merges into a full run's results",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--child-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -119,8 +144,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     names = args.only or list(BENCHMARKS)
-    partial = bool(args.only) or args.quick
+    partial = (bool(args.only) and not args.merge) or args.quick
     out_dir = args.out or (HERE / ".scratch" if partial else HERE)
+    if args.merge:
+        try:  # refused now rather than after minutes of benchmarks
+            read_for_merge(out_dir / "results.json", quick=args.quick)
+        except MergeError as exc:
+            parser.error(f"--merge: {exc}")
     started = datetime.now(UTC)
     machine = machine_info()
     t0 = time.perf_counter()
@@ -140,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m benchmarks.run" + (" --quick" if args.quick else "")
     if args.only:
         command += "".join(f" --only {n}" for n in args.only)
+    if args.merge:
+        command += " --merge"
     json_path, md_path = write_results(
         results,
         out_dir,
@@ -148,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         total_elapsed=time.perf_counter() - t0,
         command=command,
         machine_info_start=machine,
+        merge=args.merge,
+        order=list(BENCHMARKS),
     )
     print(
         f"[bench] wrote {os.path.relpath(json_path)} and {os.path.relpath(md_path)} "

@@ -52,6 +52,19 @@ EXPECTED: dict[str, list[str]] = {
         for fig in ("peak_rss_mb", "rss_growth_mb", "first_item_ms", "pages_per_s")
     ],
     "export": ["seconds", "rows_per_s", "peak_rss_mb", "cpu_per_100k"],
+    "range": [
+        *(
+            f"{setting}.ideal.{fig}"
+            for setting in ("same", "slow_list")
+            for fig in ("discovery_s", "fetch_s", "max_s", "sum_s", "pipeline_s", "ours_pacing_s")
+        ),
+        *(
+            f"{setting}.{way}.{fig}"
+            for setting in ("same", "slow_list")
+            for way in ("ours", "two_step", "sdk")
+            for fig in ("span_s", "wall_s", "requests", "rate_limited")
+        ),
+    ],
 }
 # Figures that may rightly be zero (429s, RSS growth, a short run's steady state):
 # present and finite, not necessarily positive.
@@ -62,16 +75,30 @@ def _run(names: list[str], out: Path) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "benchmarks.run", "--quick", "--out", str(out)]
     for name in names:
         cmd += ["--only", name]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     doc: dict[str, Any] = json.loads((out / "results.json").read_text())
     assert (out / "RESULTS.md").read_text().startswith("# Benchmark results")
     return doc
 
 
+def _selected(session: pytest.Session) -> list[str]:
+    """The benchmarks whose test this session runs (``-k range``: just that one); all of
+    them when only the machine facts are asked for."""
+    names = {
+        item.callspec.params["name"]
+        for item in session.items
+        if isinstance(item, pytest.Function)
+        and item.originalname == "test_benchmark_produces_its_figures"
+    }
+    return sorted(names) or sorted(EXPECTED)
+
+
 @pytest.fixture(scope="module")
-def quick_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return _run(sorted(EXPECTED), tmp_path_factory.mktemp("bench"))
+def quick_results(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    return _run(_selected(request.session), tmp_path_factory.mktemp("bench"))
 
 
 def test_machine_facts_are_recorded(quick_results: dict[str, Any]) -> None:
