@@ -42,6 +42,7 @@ class _Counters:
     rate_limit: RateLimit | None = LIMIT
     elapsed: float = 20.0
     eta: float | None = 95.0
+    discovery: str | None = None  # a range export's: "57 meetings found ..."
 
 
 _snap = _Counters()
@@ -69,6 +70,23 @@ async def test_log_lines_every_interval() -> None:
         "export: meetings 122/500 (failed 2), pages 300, participants 12000, requests 310 "
         "at 16.5/s of 16.7/s, retries 3, 429s 1, elapsed 20s, ETA 01:35"
     )
+
+
+@pytest.mark.virtual_time
+async def test_a_range_exports_discovery_is_shown_too() -> None:
+    found = _Counters(discovery="57 meetings found with 1 meeting_list requests (listing)")
+    stream = io.StringIO()
+    async with make_display("log", found, log_interval=5.0, stream=stream):
+        await anyio.sleep(6.0)
+    (line,) = stream.getvalue().splitlines()
+    assert line.startswith(
+        "export: discovery: 57 meetings found with 1 meeting_list requests (listing); "
+        "meetings 122/500"
+    )
+    tty = _Tty()
+    async with make_display("bar", found, stream=tty):
+        await anyio.sleep(1.0)
+    assert "discovery: 57 meetings found" in tty.getvalue()
 
 
 @pytest.mark.virtual_time
