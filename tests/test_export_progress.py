@@ -138,7 +138,7 @@ def test_no_rate_against_the_limit_before_a_whole_period(tmp_path: Path) -> None
         tmp_path / "o.jsonl", fmt="jsonl", queries=[], columns=("meeting_no",),
         redact_pii=False, page_size=100,
     )
-    run = ExportRun(sink, meetings_total=0, rate_limit=RateLimit(100, 60))
+    run = ExportRun(sink, rate_limit=RateLimit(100, 60))
     for elapsed, requests in ((0.4, 3), (120.0, 198)):
         run.progress = SimpleNamespace(  # type: ignore[assignment]
             requests=requests, retries=0, rate_limited=0, elapsed=elapsed, done=0,
