@@ -171,7 +171,6 @@ class ExportRun:
     def eta(self) -> float | None:
         if self.progress is None or self.discovering:
             return None  # how much is left is not known yet
-        self.progress.total = self.meetings_total
         return self.progress.eta
 
     # --- the output ------------------------------------------------------------------
@@ -333,6 +332,8 @@ async def _run_locked(
         retry_failed=cfg.retry_failed,
     )
     run.progress = fan_out.progress
+    if state is not None and state.position.done:
+        run.progress.total = sink.known  # a resumed range export found everything before
     display = make_display(cfg.progress, run, log_interval=cfg.log_interval, stream=progress_stream)
     finished = False
     try:
@@ -396,6 +397,8 @@ async def _discover(
             sink.add_found(query, meeting, listing.position)
             queue.put(query, meeting.participant_count)
         sink.discovery_at(listing.position)
+        if run.progress is not None:  # every meeting is known now: an ETA can be had
+            run.progress.total = sink.known
     except FeishuError as exc:
         run.discovery_error = exc
         logger.warning("discovery stopped: %s", error_text(exc, redact_pii=cfg.redact_pii))
