@@ -9,8 +9,10 @@ group (which leaks tasks and swallows cancellation when the consumer stops early
           ──▶ worker ─┘
 
 A worker takes the next query only when it is free, so the input is read as capacity
-frees up; it holds at most one page while the stream is full, so memory is bounded by
-``concurrency + buffer_size`` pages whatever the input's length. Workers are long-lived
+frees up (a list or tuple, already in memory, is started largest meeting first where
+its items say their size: see :func:`largest_first`); it holds at most one page while
+the stream is full, so memory is bounded by ``concurrency + buffer_size`` pages whatever
+the input's length. Workers are long-lived
 (no task per meeting on the hot path); the tuner sizes the pool while it runs.
 """
 
@@ -18,9 +20,17 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Iterator, Sized
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Iterable,
+    Iterator,
+    Sequence,
+    Sized,
+)
 from types import TracebackType
-from typing import Any, Final, Protocol, Self
+from typing import Any, Final, NamedTuple, Protocol, Self
 
 import anyio
 import anyio.abc
@@ -32,13 +42,14 @@ from .._constants import LOGGER_NAME, PAGE_SIZE_ITER_DEFAULT
 from .._paging import PageCursor
 from .._validate import non_negative_int, positive_int
 from ..errors import FeishuError, InvalidQueryError
+from ..meetings import Meeting
 from ..models import MeetingQuery, Participant, ParticipantPage, validate_page_size
 from ..ratelimit import RateLimit
 from ._items import FanOutItem, MeetingFailure, PageItem, Resume
 from ._progress import FanOutProgress, StatsSource
 from ._tuning import ADAPTIVE_START, UNLIMITED_CONCURRENCY, Tuner
 
-__all__ = ["FanOut", "PageSource", "Queries"]
+__all__ = ["FanOut", "PageSource", "Queries", "largest_first"]
 
 logger = logging.getLogger(f"{LOGGER_NAME}.fanout")
 
@@ -69,7 +80,24 @@ class PageSource(Protocol):
     ) -> ParticipantPage: ...
 
 
-Queries = Iterable[MeetingQuery] | AsyncIterable[MeetingQuery]
+# A Meeting (from meeting_list) stands for its query and says its size.
+Queries = Iterable[MeetingQuery | Meeting] | AsyncIterable[MeetingQuery | Meeting]
+
+
+def largest_first(items: Sequence[object]) -> Sequence[object]:
+    """``items`` with the meetings that say their size (a :class:`Meeting`'s
+    ``number_of_participants``) largest first, the others after them in their order.
+
+    Pages of one meeting are sequential, so a big meeting started last is a tail of its
+    own: the run ends a chain of its pages after everything else. Started first, its
+    chain runs beside the rest. Items that say nothing keep their order (a stable sort),
+    and a list of queries alone is returned as it is.
+    """
+    if not any(isinstance(item, Meeting) for item in items):
+        return items
+    sizes = [item.participant_count if isinstance(item, Meeting) else None for item in items]
+    order = sorted(range(len(items)), key=lambda i: -(sizes[i] or 0))
+    return [items[i] for i in order]
 
 
 class FanOut:
@@ -89,12 +117,16 @@ class FanOut:
     in flight before ``__aexit__`` returns and closes an async-generator input; the
     client stays usable.
 
-    ``queries``: any iterable or async iterable of :class:`MeetingQuery`, read lazily
-    (it may be endless). ``concurrency``: meetings in flight; by default tuned to the
-    rate of the client's limiter (32 when it has none). ``buffer_size``: pages waiting for the
-    consumer before fetching stalls. ``resume``: skip ``resume.completed`` keys and the
-    ``resume.failed`` ones (given up for good by an earlier run; ``retry_failed=True``
-    asks for those again), and start others at ``resume.next_tokens[key]``.
+    ``queries``: any iterable or async iterable of :class:`MeetingQuery` or
+    :class:`~feishu_vc_async.meetings.Meeting` (meeting_list's, read as ``meeting.query()``),
+    read lazily (it may be endless); a list or tuple of meetings is started largest
+    first (:func:`largest_first`). Items come out with their query. ``concurrency``:
+    meetings in flight; by default tuned to the rate of the client's limiter (32 when it
+    has none), a worker added per limiter slot until the first answers say the latency.
+    ``buffer_size``: pages waiting for the consumer before fetching stalls. ``resume``:
+    skip ``resume.completed`` keys and the ``resume.failed`` ones (given up for good by
+    an earlier run; ``retry_failed=True`` asks for those again), and start others at
+    ``resume.next_tokens[key]``.
     """
 
     def __init__(
@@ -164,6 +196,8 @@ class FanOut:
         if isinstance(source, AsyncIterable):
             self._async_input = aiter(source)
             self._input_lock = anyio.Lock(fast_acquire=True)
+        elif isinstance(source, Sequence) and not isinstance(source, str):
+            self._sync_input = iter(largest_first(source))
         else:
             self._sync_input = iter(source)
         send, receive = anyio.create_memory_object_stream[FanOutItem](self._buffer_size)
@@ -173,6 +207,8 @@ class FanOut:
         await tg.__aenter__()
         self._tg = tg
         self._pool.resize(self._pool.limit)
+        if self._tuner is not None:
+            tg.start_soon(self._tuner.ramp, name="feishu_vc_async.fanout ramp")
         return self
 
     async def __aexit__(
@@ -294,9 +330,16 @@ class FanOut:
                 progress.taken += 1
                 token: str | None = None
                 failure: MeetingFailure | None = None
+                if isinstance(query, Meeting):
+                    query = _query_of(query)
                 if not isinstance(query, MeetingQuery):
-                    error = InvalidQueryError("query", query, "must be a MeetingQuery")
-                    failure = MeetingFailure(query, error, 0, None)  # type: ignore[arg-type]
+                    error = (
+                        query.error
+                        if isinstance(query, _Unreadable)
+                        else InvalidQueryError("query", query, "must be a MeetingQuery or Meeting")
+                    )
+                    item = query.meeting if isinstance(query, _Unreadable) else query
+                    failure = MeetingFailure(item, error, 0, None)  # type: ignore[arg-type]
                 else:
                     if resume is not None:
                         key = query.key
@@ -406,6 +449,20 @@ class FanOut:
                 progress.running -= 1
 
 
+class _Unreadable(NamedTuple):
+    """A meeting of meeting_list's that names no readable number or time."""
+
+    meeting: Meeting
+    error: InvalidQueryError
+
+
+def _query_of(meeting: Meeting) -> MeetingQuery | _Unreadable:
+    try:
+        return meeting.query()
+    except ValueError as exc:
+        return _Unreadable(meeting, InvalidQueryError("meeting", meeting.meeting_id, str(exc)))
+
+
 async def _unwrapped(exiting: Awaitable[bool | None]) -> bool | None:
     """Await a task group's exit. A group of one error (the input iterator's own
     exception, a bug), or of several of one type (the same bug hit by several workers
@@ -444,6 +501,9 @@ class _Pool:
 
     def starved(self) -> bool:
         return self._fan_out._starved()
+
+    def exhausted(self) -> bool:
+        return self._fan_out._input_done
 
 
 class _Participants:

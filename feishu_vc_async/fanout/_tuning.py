@@ -12,6 +12,14 @@ can go straight to the target instead of creeping toward it. It grows only while
 waits for a worker (input left, consumer keeping up), and shrinks halfway to a lower
 target per step, so one slow answer does not make it swing.
 
+Before the first answer there is no latency to size by, and a pool that waits for one
+at its starting width leaves the limiter idle for a whole latency (at 800 ms and 100 per
+3 s: 22 of the first 26 slots). So until then :meth:`Tuner.ramp` adds a worker per
+limiter slot: every slot granted before the first answer went to a request still in
+flight, so at the first answer the pool holds about ``rate × latency`` workers, which is
+the target; then the target takes over. A client that has answers already (a warm one)
+starts at the target at once.
+
 With a limiter shared by other clients or processes this sizes for the whole rate, so
 a client may hold up to ``rate × latency`` requests waiting at the shared limiter: a
 bounded queue, and the price of never starving the budget.
@@ -23,11 +31,13 @@ import logging
 import math
 from typing import Protocol
 
+import anyio
+
 from .._clock import Clock, loop_time
 from .._constants import LOGGER_NAME
 from ._progress import FanOutProgress, StatsSource
 
-__all__ = ["Pool", "Tuner"]
+__all__ = ["Pool", "Tuner", "ramp_width", "target_for"]
 
 logger = logging.getLogger(f"{LOGGER_NAME}.fanout")
 
@@ -53,10 +63,21 @@ class Pool(Protocol):
         """Whether more workers would have work now (input left, consumer keeping up)."""
         ...
 
+    def exhausted(self) -> bool:
+        """Whether the input has ended (no worker will ever be added again)."""
+        ...
+
 
 def target_for(rate: float, latency: float) -> int:
     """Workers that keep ``rate`` requests/s busy at ``latency`` seconds each."""
     return max(ADAPTIVE_FLOOR, min(ADAPTIVE_CAP, math.ceil(rate * latency) + ADAPTIVE_MARGIN))
+
+
+def ramp_width(rate: float, elapsed: float) -> int:
+    """Workers to hold ``elapsed`` seconds into a fan-out with no answer yet: one per
+    limiter slot granted so far (the first slot is free), plus the margin."""
+    slots = math.floor(rate * elapsed) + 1
+    return max(ADAPTIVE_START, min(ADAPTIVE_CAP, slots + ADAPTIVE_MARGIN))
 
 
 class Tuner:
@@ -86,6 +107,22 @@ class Tuner:
         """Seconds between steps: about eight requests' worth of budget, at least 0.25 s."""
         return max(0.25, 8.0 / self._rate)
 
+    async def ramp(self) -> None:
+        """Until the first answer: a worker per limiter slot (module doc); then one step
+        to the target. Runs as a task of the fan-out."""
+        pool = self._pool
+        started = self._clock()
+        slot = 1.0 / self._rate
+        while self._stats.latency_quantile(_QUANTILE) is None:
+            if pool.exhausted():
+                return
+            await anyio.sleep(slot)
+            width = ramp_width(self._rate, self._clock() - started)
+            if width > pool.limit and pool.starved():
+                self._resize(pool.limit, width, "no answer yet: a worker per limiter slot")
+        self._next = self._clock() + self.interval
+        self.retune()
+
     def observe(self) -> None:
         """Called after each page: takes a step when the interval has passed."""
         now = self._clock()
@@ -108,14 +145,11 @@ class Tuner:
         else:
             new = current
         if new != current:
-            logger.debug(
-                "concurrency %d -> %d (target %d: p90 latency %.3fs at %.3g/s)",
-                current,
-                new,
-                target,
-                latency,
-                self._rate,
-            )
-            pool.resize(new)
-            self._progress.concurrency = new
+            why = f"target {target}: p90 latency {latency:.3f}s at {self._rate:.3g}/s"
+            self._resize(current, new, why)
         return new
+
+    def _resize(self, current: int, new: int, why: str) -> None:
+        logger.debug("concurrency %d -> %d (%s)", current, new, why)
+        self._pool.resize(new)
+        self._progress.concurrency = new
