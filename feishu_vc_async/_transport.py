@@ -16,6 +16,7 @@ is not retried again by the request that needed the token.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Mapping
 from typing import Final, TypeVar
@@ -78,6 +79,7 @@ class Transport:
         self.timeout = timeout
         self._provider = token_provider
         self._limiters = dict(limiters)
+        self._ordered = {bucket: _orders_reads(limiter) for bucket, limiter in limiters.items()}
         self._policy = retry_policy
         self._max_retries = max_retries
         self._clock = clock
@@ -202,7 +204,10 @@ class Transport:
             sent_at: float | None = None
             try:
                 if limiter is not None:
-                    await limiter.acquire(key)
+                    if params is not None and "page_token" in params and self._ordered[bucket]:
+                        await limiter.acquire(key, continuing=True)
+                    else:
+                        await limiter.acquire(key)
                 sent_at = stats.record_request()
                 sent += 1
                 raw = await self.send(
@@ -290,3 +295,12 @@ class Transport:
             (self._clock() - sent_at) * 1000.0,
             attempt,
         )
+
+
+def _orders_reads(limiter: RateLimiter) -> bool:
+    """Whether ``limiter.acquire`` takes ``continuing`` (a limiter written before it
+    was added to the protocol does not, and is called with the key alone)."""
+    try:
+        return "continuing" in inspect.signature(limiter.acquire).parameters
+    except (TypeError, ValueError):  # a callable whose signature cannot be read
+        return False

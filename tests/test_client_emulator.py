@@ -16,6 +16,7 @@ from feishu_vc_async import (
     VCClient,
 )
 from feishu_vc_async.emulator import Emulator, Faults
+from feishu_vc_async.ratelimit import LimitKey
 
 pytestmark = pytest.mark.anyio
 
@@ -154,3 +155,41 @@ async def test_a_revoked_token_mid_export_is_replaced() -> None:
                 assert got == emu.participants(query)
         assert client.stats.token_fetches == 2
         assert len([r for r in emu.requests if r.token_request]) == 2
+
+
+class _RecordingLimiter:
+    """Takes ``continuing`` (as the library's limiters do) and records it."""
+
+    rate = RateLimit(10_000, 1.0)
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, bool]] = []
+
+    async def acquire(self, key: LimitKey, *, continuing: bool = False) -> None:
+        self.asked.append((key.api, continuing))
+
+    async def report_rate_limited(self, key: LimitKey, reset_seconds: float | None) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
+
+
+class _OldLimiter(_RecordingLimiter):
+    """A limiter written before ``continuing`` was added to the protocol."""
+
+    async def acquire(self, key: LimitKey) -> None:  # type: ignore[override]
+        self.asked.append((key.api, False))
+
+
+async def test_pages_after_the_first_ask_the_limiter_as_continuing_reads() -> None:
+    async with Emulator(meetings=1, seed=11, rate_limit=None, webinars=1, webinar_size=250) as emu:
+        webinar = max(emu.meetings, key=lambda q: len(emu.participants(q)))
+        cases = ((_RecordingLimiter(), [False, True, True]), (_OldLimiter(), [False] * 3))
+        for limiter, expected in cases:
+            async with VCClient(
+                app_id=emu.app_id, app_secret=emu.app_secret, base_url=emu.base_url, limiter=limiter
+            ) as client:
+                got = [p async for p in client.participants(webinar, page_size=100)]
+            assert got == emu.participants(webinar)
+            assert [c for api, c in limiter.asked if api == "vc/v1/participant_list"] == expected

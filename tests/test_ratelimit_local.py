@@ -12,7 +12,7 @@ import logging
 import threading
 
 import pytest
-from _ratelimit_util import max_in_any_window, utilization
+from _ratelimit_util import max_in_any_window, serve_order, utilization
 from aiolimiter import AsyncLimiter
 
 from feishu_vc_async._constants import RATELIMIT_RESET_CAP, RATELIMIT_RESET_FALLBACK
@@ -320,3 +320,28 @@ async def test_other_loop_or_closed_limiter_raises() -> None:
     await limiter.aclose()
     with pytest.raises(RateLimiterError, match="closed"):
         await limiter.acquire(KEY)
+
+
+async def test_continuing_reads_are_served_before_new_ones() -> None:
+    # The first new read already had its turn (it waits on the bucket itself); after
+    # it, both continuing reads, then the other new ones in their order.
+    limiter = LocalRateLimiter(RateLimit(10, 1.0))
+    served = await serve_order(limiter, KEY)
+    assert served == ["new0", "cont0", "cont1", "new1", "new2", "new3", "new4", "new5"]
+    await limiter.aclose()
+
+
+async def test_a_cancelled_turn_passes_on_and_takes_no_slot() -> None:
+    limiter = LocalRateLimiter(RateLimit(10, 1.0), burst=1.0)
+    loop = asyncio.get_running_loop()
+    interval = limiter.pacing.interval
+    await limiter.acquire(KEY)
+    t0 = loop.time()
+    holder = asyncio.create_task(limiter.acquire(KEY))  # its turn: waits on the bucket
+    queued = asyncio.create_task(limiter.acquire(KEY, continuing=True))
+    await asyncio.sleep(interval / 3)
+    holder.cancel()
+    await asyncio.gather(holder, return_exceptions=True)
+    await queued  # the turn went on to it, and the cancelled holder took no slot
+    assert interval * 0.99 <= loop.time() - t0 < interval * 1.1
+    await limiter.aclose()

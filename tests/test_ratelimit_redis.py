@@ -18,7 +18,7 @@ import msgspec
 import pytest
 import redis
 import redis.asyncio as aioredis
-from _ratelimit_util import max_in_any_window, utilization
+from _ratelimit_util import max_in_any_window, serve_order, utilization
 
 from feishu_vc_async._constants import PARTICIPANT_LIST_PATH
 from feishu_vc_async.emulator import Emulator
@@ -257,3 +257,12 @@ async def test_four_processes_share_one_budget_with_zero_429s(redis_url: str, pr
     times = [r.time for r in records]
     assert max_in_any_window(times, rate.period) <= rate.requests
     assert utilization(times, rate.requests, rate.period) >= 0.85  # as above
+
+
+async def test_continuing_reads_are_served_first_in_a_process(redis_url: str, prefix: str) -> None:
+    limiter = RedisRateLimiter(redis_url, RateLimit(50, 1.0), prefix=prefix)
+    try:
+        served = await serve_order(limiter, KEY)
+    finally:
+        await limiter.aclose()
+    assert served == ["new0", "cont0", "cont1", "new1", "new2", "new3", "new4", "new5"]

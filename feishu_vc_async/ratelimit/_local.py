@@ -13,6 +13,7 @@ from .._constants import LOGGER_NAME
 from ..errors import RateLimiterError
 from ._pacing import Pacing, clamp_reset
 from ._protocol import LimitKey, RateLimit
+from ._turns import Turns
 
 __all__ = ["LocalRateLimiter"]
 
@@ -26,12 +27,13 @@ _PRUNE_ABOVE = 64
 class _Bucket:
     """The pacing and the 429 pause of one key."""
 
-    __slots__ = ("limiter", "paused_until", "waiters")
+    __slots__ = ("limiter", "paused_until", "turns", "waiters")
 
     def __init__(self, pacing: Pacing) -> None:
         # max_rate=b over b*interval: steady rate 1/interval with a burst of b (see _pacing).
         self.limiter = AsyncLimiter(pacing.burst, pacing.burst * pacing.interval)
         self.paused_until = 0.0  # loop.time() before which nobody may send
+        self.turns = Turns()
         self.waiters = 0
 
     def idle(self, now: float) -> bool:
@@ -109,12 +111,20 @@ class LocalRateLimiter:
             return 0.0
         return max(bucket.paused_until - self._loop.time(), 0.0)
 
-    async def acquire(self, key: LimitKey) -> None:
-        """Wait for a slot of ``key``. A caller cancelled while waiting takes no slot."""
+    async def acquire(self, key: LimitKey, *, continuing: bool = False) -> None:
+        """Wait for a slot of ``key``. A caller cancelled while waiting takes no slot.
+
+        ``continuing``: the request continues a paged read; it is handed the next slot
+        before any new read (``_turns``)."""
         self._check_usable()
         loop = self._loop
         bucket = self._bucket(key)
         bucket.waiters += 1
+        try:
+            await bucket.turns.take(continuing)
+        except BaseException:
+            bucket.waiters -= 1
+            raise
         try:
             while True:
                 wait = bucket.paused_until - loop.time()
@@ -132,6 +142,7 @@ class LocalRateLimiter:
                 # only under-use the budget) and the caller waits out the pause, after
                 # which the bucket paces again from an empty level: no burst.
         finally:
+            bucket.turns.release()
             bucket.waiters -= 1
 
     async def report_rate_limited(self, key: LimitKey, reset_seconds: float | None) -> None:
@@ -230,10 +241,10 @@ class SharedRateLimiter:
         state = "closed" if self._closed else f"refs={self._entry.refs}"
         return f"<SharedRateLimiter {self._entry.limiter!r} {state}>"
 
-    async def acquire(self, key: LimitKey) -> None:
+    async def acquire(self, key: LimitKey, *, continuing: bool = False) -> None:
         if self._closed:
             raise RateLimiterError("this shared rate limiter handle is closed")
-        await self._entry.limiter.acquire(key)
+        await self._entry.limiter.acquire(key, continuing=continuing)
 
     async def report_rate_limited(self, key: LimitKey, reset_seconds: float | None) -> None:
         if self._closed:

@@ -76,9 +76,14 @@ class RateLimiter(Protocol):
         """The limit each key is paced to."""
         ...
 
-    async def acquire(self, key: LimitKey) -> None:
+    async def acquire(self, key: LimitKey, *, continuing: bool = False) -> None:
         """Wait until ``key`` may send one request. A waiter cancelled before this returns
-        consumes no slot."""
+        consumes no slot.
+
+        ``continuing``: the request continues a paged read (it carries a page token); a
+        limiter may hand it a slot before new reads, so that a long read's pages do not
+        queue behind reads begun after it. A limiter without this parameter is called
+        with the key alone."""
         ...
 
     async def report_rate_limited(self, key: LimitKey, reset_seconds: float | None) -> None:

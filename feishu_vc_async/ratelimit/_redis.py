@@ -32,6 +32,7 @@ from ..errors import RateLimiterError
 from ._local import LocalRateLimiter
 from ._pacing import Pacing, clamp_reset
 from ._protocol import LimitKey, RateLimit
+from ._turns import Turns
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -153,7 +154,7 @@ class RedisRateLimiter:
         self._where = _describe(self._client)
         self._acquire_script: AsyncScript = self._client.register_script(_ACQUIRE_LUA)
         self._report_script: AsyncScript = self._client.register_script(_REPORT_LUA)
-        self._locks: dict[LimitKey, asyncio.Lock] = {}
+        self._turns_by_key: dict[LimitKey, Turns] = {}
         self._local: LocalRateLimiter | None = None
         self._local_until = -math.inf  # loop time until which the fallback is in use
         self._closed = False
@@ -179,12 +180,13 @@ class RedisRateLimiter:
         base = f"{self._prefix}:ratelimit:{{{key}}}"
         return base, base + ":pause"
 
-    async def acquire(self, key: LimitKey) -> None:
-        """Wait for a slot of ``key`` in the budget every process shares."""
+    async def acquire(self, key: LimitKey, *, continuing: bool = False) -> None:
+        """Wait for a slot of ``key`` in the budget every process shares; in this
+        process, a ``continuing`` read is served before new ones (``_turns``)."""
         self._check_open()
-        if not self._fallen_back() and await self._acquire_redis(key):
+        if not self._fallen_back() and await self._acquire_redis(key, continuing):
             return
-        await self._local_limiter().acquire(key)
+        await self._local_limiter().acquire(key, continuing=continuing)
 
     async def report_rate_limited(self, key: LimitKey, reset_seconds: float | None) -> None:
         """Pause ``key`` in every process for the (capped) reset; reports merge."""
@@ -221,7 +223,7 @@ class RedisRateLimiter:
             if self._owns_client:
                 await self._client.aclose()
 
-    async def _acquire_redis(self, key: LimitKey) -> bool:
+    async def _acquire_redis(self, key: LimitKey, continuing: bool) -> bool:
         """Take a slot in Redis; False when Redis failed and the fallback must serve."""
         state_key, pause_key = self.redis_keys(key)
         pacing = self._pacing
@@ -231,7 +233,10 @@ class RedisRateLimiter:
             repr((pacing.burst - 1.0) * interval_us),
             _TTL_SLACK_MS,
         ]
-        async with self._lock(key):
+        # One caller of a key per process asks Redis at a time; the others wait their turn.
+        turns = self._turns(key)
+        await turns.take(continuing)
+        try:
             while True:
                 if self._fallen_back():  # another task of this process saw Redis fail
                     return False
@@ -245,6 +250,8 @@ class RedisRateLimiter:
                 if wait_us <= 0:
                     return True
                 await asyncio.sleep(wait_us / 1e6)
+        finally:
+            turns.release()
 
     def _fail(self, exc: BaseException) -> None:
         """Raise, or switch to the in-process fallback for a while (with a warning)."""
@@ -272,14 +279,14 @@ class RedisRateLimiter:
             self._local = LocalRateLimiter(p.rate, burst=p.burst, margin=p.margin)
         return self._local
 
-    def _lock(self, key: LimitKey) -> asyncio.Lock:
-        lock = self._locks.get(key)
-        if lock is None:
-            if len(self._locks) >= _PRUNE_ABOVE:
-                for k in [k for k, v in self._locks.items() if not v.locked()]:
-                    del self._locks[k]
-            lock = self._locks[key] = asyncio.Lock()
-        return lock
+    def _turns(self, key: LimitKey) -> Turns:
+        turns = self._turns_by_key.get(key)
+        if turns is None:
+            if len(self._turns_by_key) >= _PRUNE_ABOVE:
+                for k in [k for k, v in self._turns_by_key.items() if not v.busy]:
+                    del self._turns_by_key[k]
+            turns = self._turns_by_key[key] = Turns()
+        return turns
 
     def _check_open(self) -> None:
         if self._closed:
