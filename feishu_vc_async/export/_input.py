@@ -25,7 +25,7 @@ from .._constants import LOGGER_NAME
 from .._files import atomic_write
 from .._timeparse import TIME_RULE, check_unix_seconds, parse_unix_or_iso, unix_from_datetime
 from ..errors import FeishuError, InvalidQueryError
-from ..meetings import Meeting
+from ..meetings import Meeting, parse_count
 from ..models import MeetingQuery, UserIdType, parse_feishu_time
 from ._rows import MeetingRows
 
@@ -59,6 +59,9 @@ MEETING_LIST_COLUMNS = (
     *MeetingRows.COLUMNS,
 )
 MEETING_NO_ALIAS = "meeting_id"
+# meeting_list's count of a meeting's participants: not part of the query, but what the
+# export starts the largest meetings first by (a long meeting started last is a tail).
+SIZE_COLUMN = "number_of_participants"
 # How alike a column name must be to a missing known column to be taken for a typo of
 # it (difflib's ratio): "meeting_strat_time" and "room_di" are, "meeting_name" is not.
 TYPO_CUTOFF = 0.8
@@ -270,6 +273,8 @@ def _sort_columns(names: tuple[str, ...]) -> _Columns:
             used[name] = name
         elif keyed_by_id and name == MEETING_NO_ALIAS:
             used[name] = "meeting_no"
+        elif name == SIZE_COLUMN:
+            used[name] = name
         elif name in MEETING_LIST_COLUMNS:
             # What a list of meetings says of them: read past without a word, except the
             # organizer's user_id, which the warning explains.
@@ -441,6 +446,7 @@ def _validate_rows(
 ) -> list[MeetingQuery]:
     problems: list[BadRow] = []
     queries: list[MeetingQuery] = []
+    sizes: list[int] = []
     first_line: dict[str, int] = {}
     for line, row in rows:
         if isinstance(row, BadRow):
@@ -461,13 +467,28 @@ def _validate_rows(
             )
             continue
         queries.append(query)
+        sizes.append(_size(row.get(SIZE_COLUMN)))
     if not problems and not queries:
         problems.append(
             BadRow(0, None, None, "no meetings in the file (it is empty or has only a header)")
         )
     if problems:
         raise MeetingsFileError(source, problems)
+    if any(sizes):
+        # Largest first, the others in the file's order (a stable sort).
+        order = sorted(range(len(queries)), key=lambda i: -sizes[i])
+        return [queries[i] for i in order]
     return queries
+
+
+def _size(value: object) -> int:
+    """A row's number_of_participants, 0 when it has none or none that reads as a count
+    (it only orders the meetings, so it is never an error)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return max(value, 0)
+    if isinstance(value, str):
+        return parse_count(value.strip()) or 0
+    return 0
 
 
 def load_meetings(
