@@ -8,6 +8,7 @@ virtual time (``_virtual_time``), so the bounds below are exact, not wall-clock 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 
@@ -344,4 +345,21 @@ async def test_a_cancelled_turn_passes_on_and_takes_no_slot() -> None:
     await asyncio.gather(holder, return_exceptions=True)
     await queued  # the turn went on to it, and the cancelled holder took no slot
     assert interval * 0.99 <= loop.time() - t0 < interval * 1.1
+    await limiter.aclose()
+
+
+@pytest.mark.parametrize("thirds", [1, 2, 3, 4, 7])
+async def test_cancelling_every_waiter_at_once_leaves_the_limiter_usable(thirds: int) -> None:
+    # A task group cancelled at a slot's boundary: the turn is being handed to a waiter
+    # that is being cancelled too. Nobody may be left holding (or owed) the turn.
+    limiter = LocalRateLimiter(RateLimit(10, 1.0), burst=1.0)
+    interval = limiter.pacing.interval
+    await limiter.acquire(KEY)
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(interval * thirds / 3):
+            async with asyncio.TaskGroup() as tg:
+                for i in range(8):
+                    tg.create_task(limiter.acquire(KEY, continuing=i % 2 == 0))
+    await asyncio.wait_for(limiter.acquire(KEY), timeout=interval * 2)
+    await asyncio.wait_for(limiter.acquire(KEY, continuing=True), timeout=interval * 2)
     await limiter.aclose()

@@ -47,7 +47,7 @@ class Turns:
         except asyncio.CancelledError:
             if future.done() and not future.cancelled():
                 self.release()  # handed the turn as it was cancelled: pass it on
-            else:
+            elif future in queue:  # release() may have dropped it already
                 queue.remove(future)
             raise
 
