@@ -18,7 +18,7 @@ import csv
 import hashlib
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
@@ -33,10 +33,10 @@ from ..models import parse_duration, parse_feishu_time
 __all__ = [
     "TAIL_BYTES",
     "AppendFile",
+    "JsonlEncoder",
     "OutputFormat",
     "csv_header",
     "encode_csv",
-    "encode_jsonl",
     "format_from_path",
     "jsonl_to_parquet",
     "read_tail",
@@ -103,8 +103,25 @@ def require_pyarrow() -> tuple[ModuleType, ModuleType]:
 _JSON = msgspec.json.Encoder()
 
 
-def encode_jsonl(rows: Sequence[dict[str, Any]]) -> bytes:
-    return _JSON.encode_lines(rows)
+class JsonlEncoder:
+    """Rows (value tuples in column order) → JSONL bytes, one object per row, its keys
+    the columns in order and every column present (``null`` when empty)."""
+
+    def __init__(self, columns: Sequence[str]) -> None:
+        # A Struct type of these columns: msgspec writes a struct's pre-encoded keys
+        # without building a dict per row. Fields are named c0, c1, ... and renamed to the
+        # columns, so that any column name is a valid field.
+        fields = [f"c{i}" for i in range(len(columns))]
+        self._row = msgspec.defstruct(
+            "Row",
+            [(f, Any) for f in fields],
+            rename=dict(zip(fields, columns, strict=True)),
+            gc=False,
+        )
+
+    def encode(self, rows: Iterable[Iterable[Any]]) -> bytes:
+        row = self._row
+        return _JSON.encode_lines([row(*values) for values in rows])
 
 
 # A spreadsheet opening the CSV runs a cell that starts with one of these as a formula
@@ -131,14 +148,14 @@ def csv_header(columns: Sequence[str]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def encode_csv(rows: Sequence[dict[str, Any]], raw: bool = False) -> bytes:
-    """Rows → CSV bytes. A text cell that a spreadsheet would run as a formula (it starts
-    with = + - @, a tab or a carriage return) gets a leading ``'``, unless ``raw``
-    (``--csv-raw``) asks for the platform's values unchanged."""
+def encode_csv(rows: Iterable[Iterable[Any]], raw: bool = False) -> bytes:
+    """Rows (values in column order) → CSV bytes. A text cell that a spreadsheet would run
+    as a formula (it starts with = + - @, a tab or a carriage return) gets a leading
+    ``'``, unless ``raw`` (``--csv-raw``) asks for the platform's values unchanged."""
     buf = io.StringIO(newline="")
     writer = csv.writer(buf)
     for row in rows:
-        writer.writerow([_csv_cell(v, raw) for v in row.values()])
+        writer.writerow([_csv_cell(v, raw) for v in row])
     return buf.getvalue().encode("utf-8")
 
 
