@@ -202,7 +202,7 @@ async def _list_into(
         except ValueError as exc:  # listed without a readable end: cannot be read
             logger.warning("meeting_list: %s; skipped", exc)
             continue
-        row = [rows.row(query, meeting).values()]
+        row = [tuple(rows.row(query, meeting).values())]
         fh.write(encode_csv(row, raw=args.csv_raw) if fmt == "csv" else jsonl.encode(row))
         count += 1
     return count
