@@ -1,10 +1,28 @@
-"""Export of many participants to JSONL through the CLI (``feishu-vc export``): time,
-rows per second and the exporter's peak RSS.
+"""Export through the CLI (``feishu-vc export``) to JSONL, CSV and Parquet: wall time,
+the exporter's peak RSS, and what the export costs the client per million rows, apart
+from what the emulator costs.
 
-The emulator (its own process) holds webinars of 3,000 participants; the exporter runs
-as ``python -m feishu_vc_async export`` in a fresh process with a limit far above what
-it can reach (the CLI always paces), and reports its own ``ru_maxrss``. The row count of
-the output is checked against the emulator's.
+Each format gets a fresh emulator in its own process, holding webinars of 2,500
+participants (nothing generated before the export asks), and the exporter runs as
+``python -m feishu_vc_async export --meetings FILE --out X.{jsonl,csv,parquet}`` in a
+fresh process with a limit far above what it can reach (the CLI always paces). JSONL
+exports 1,000,000 participants (400 webinars); CSV and Parquet 300,000 (120 webinars;
+quick mode: 25,000 for each format). The row count of every output is checked against
+the emulator's.
+
+* **Wall time** and **rows/s** are end to end: interpreter start, token fetch, every
+  request and, for Parquet, the conversion of the journal at the end. On 2 cores the
+  emulator (generating each meeting's rows on first read) and the exporter share the
+  machine, so the wall time is bounded by both processes' CPU.
+* **Exporter CPU** is the exporter process's own user + system CPU seconds (its
+  ``getrusage``); **emulator CPU** the emulator process's over the same export. They are
+  separate processes, so the two do not include each other.
+* **Client CPU per 1M rows** and **client rows/s** are the exporter's own work per row:
+  HTTP, decode, row building, encoding, writing, checkpoint commits (and Parquet's
+  conversion). They are measured from the exporter's CPU seconds, not from a replay of
+  recorded pages: the CPU of the large export minus that of a one-meeting export of the
+  same format (2,500 rows: what start-up, imports and the token fetch cost), over the
+  rows between them. Client rows/s is one core's rate if the server cost nothing.
 """
 
 from __future__ import annotations
@@ -15,16 +33,21 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from ._emulator_proc import ROOT, EmulatorProcess
+from ._emulator_proc import ROOT, EmulatorProcess, MeetingFacts
 from ._harness import BenchResult, Check, Config, NotLanded, Stat
 from ._peers import require_client
 
 NAME = "export"
-TITLE = "4b. Export to JSONL through the CLI"
-WEBINAR_SIZE = 3000
-FULL_TARGET = 1_000_000
+TITLE = "4b. Export to JSONL, CSV and Parquet through the CLI"
+WEBINAR_SIZE = 2500
+# Participants per format: JSONL is the headline (the issue's "1,000,000 rows in 37 s");
+# CSV and Parquet cost more per row and take fewer, for the whole to stay near 2 minutes.
+FULL_TARGETS = {"jsonl": 1_000_000, "csv": 300_000, "parquet": 300_000}
+QUICK_TARGET = 25_000
+JSONL_GOAL_S = 37.0  # the issue's figure for 1,000,000 rows on this machine
 # Far above what one process reaches on loopback: the pacing never waits.
 UNREACHABLE_RATE = "100000/1s"
 
@@ -37,110 +60,181 @@ def _have_cli() -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class _Run:
+    rows: int
+    seconds: float
+    exporter_cpu_s: float
+    peak_rss_mb: float
+    emulator_cpu_s: float
+    output_bytes: int
+
+
+def _write_meetings(path: Path, meetings: list[MeetingFacts]) -> None:
+    with path.open("w") as f:
+        for m in meetings:
+            q = m.query
+            row = {
+                "meeting_no": q.meeting_no,
+                "meeting_start_time": q.meeting_start_time,
+                "meeting_end_time": q.meeting_end_time,
+            }
+            f.write(json.dumps(row) + "\n")
+
+
+def _count_rows(out: Path, fmt: str) -> int:
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(out).metadata.num_rows)
+    with out.open("rb") as f:
+        lines = sum(1 for _ in f)
+    return lines - 1 if fmt == "csv" else lines  # CSV: the header line
+
+
+def _export(
+    emu: EmulatorProcess, meetings: list[MeetingFacts], fmt: str, tmp: Path, tag: str
+) -> _Run:
+    """One CLI export of ``meetings`` to a fresh file, checked against the emulator's rows."""
+    meetings_file = tmp / f"{tag}.meetings.jsonl"
+    _write_meetings(meetings_file, meetings)
+    out = tmp / f"{tag}.{fmt}"
+    usage_file = tmp / f"{tag}.usage.json"
+    env = dict(
+        os.environ,
+        FEISHU_APP_ID=emu.app_id,
+        FEISHU_APP_SECRET=emu.app_secret,
+        BENCH_RSS_OUT=str(usage_file),
+    )
+    cmd = [
+        sys.executable, "-m", "benchmarks._rss_wrap", "feishu_vc_async", "export",
+        "--meetings", str(meetings_file), "--out", str(out),
+        "--base-url", emu.base_url, "--rate-limit", UNREACHABLE_RATE,
+        "--progress", "none", "-q",
+    ]  # fmt: skip
+    emulator_cpu = emu.stats()["cpu_s"]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t0
+    emulator_cpu = emu.stats()["cpu_s"] - emulator_cpu
+    if proc.returncode != 0:
+        raise RuntimeError(f"export to {fmt} exited {proc.returncode}: {proc.stderr[-1500:]}")
+    expected = len(meetings) * WEBINAR_SIZE
+    rows = _count_rows(out, fmt)
+    if rows != expected:
+        raise RuntimeError(f"export to {fmt} wrote {rows} rows, the emulator holds {expected}")
+    usage = json.loads(usage_file.read_text())
+    size = out.stat().st_size
+    out.unlink()
+    return _Run(rows, elapsed, usage["cpu_s"], usage["maxrss_mb"], emulator_cpu, size)
+
+
+def _measure(fmt: str, target: int, tmp: Path) -> tuple[_Run, _Run]:
+    """A one-meeting export (the fixed cost), then the large one, against an emulator of
+    their own that has generated nothing yet."""
+    webinars = -(-target // WEBINAR_SIZE)
+    with EmulatorProcess(
+        meetings=webinars + 1,
+        webinars=webinars + 1,
+        webinar_size=WEBINAR_SIZE,
+        seed=19,
+        counts=False,
+    ) as emu:
+        small = _export(emu, emu.meetings[-1:], fmt, tmp, f"{fmt}-small")
+        large = _export(emu, emu.meetings[:webinars], fmt, tmp, fmt)
+    return small, large
+
+
 def run(cfg: Config) -> BenchResult:
     require_client()
     if not _have_cli():
         raise NotLanded("the export CLI (feishu_vc_async.cli) has not landed yet")
     res = BenchResult(NAME, TITLE)
-    target = cfg.pick(FULL_TARGET, 12_000)
-    runs = cfg.pick(1, 1)
-    webinars = -(-target // WEBINAR_SIZE)
-    participants = webinars * WEBINAR_SIZE
+    targets = {fmt: cfg.pick(n, QUICK_TARGET) for fmt, n in FULL_TARGETS.items()}
     res.params = {
-        "participants": participants,
-        "meetings": webinars,
         "participants_per_meeting": WEBINAR_SIZE,
+        **{f"{fmt}_participants": n for fmt, n in targets.items()},
         "rate_limit": UNREACHABLE_RATE,
-        "runs": runs,
+        "runs": 1,
     }
-    seconds: list[float] = []
-    rss: list[float] = []
-    cpu: list[float] = []
-    sizes: list[int] = []
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        EmulatorProcess(
-            meetings=webinars,
-            webinars=webinars,
-            webinar_size=WEBINAR_SIZE,
-            seed=19,
-            counts=False,
-        ) as emu,
-    ):
-        meetings_file = Path(tmp) / "meetings.jsonl"
-        with meetings_file.open("w") as f:
-            for m in emu.meetings:
-                q = m.query
-                f.write(
-                    json.dumps(
-                        {
-                            "meeting_no": q.meeting_no,
-                            "meeting_start_time": q.meeting_start_time,
-                            "meeting_end_time": q.meeting_end_time,
-                        }
-                    )
-                    + "\n"
+    runs: dict[str, _Run] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for fmt, target in targets.items():
+            small, large = _measure(fmt, target, Path(tmp))
+            runs[fmt] = large
+            client_cpu = (large.exporter_cpu_s - small.exporter_cpu_s) / (large.rows - small.rows)
+            if client_cpu <= 0:
+                raise RuntimeError(
+                    f"{fmt}: the large export took no more CPU than the one-meeting one "
+                    f"({large.exporter_cpu_s:.2f} s vs {small.exporter_cpu_s:.2f} s): too "
+                    "few rows to tell the per-row cost from the start-up's"
                 )
-        env = dict(os.environ, FEISHU_APP_ID=emu.app_id, FEISHU_APP_SECRET=emu.app_secret)
-        for i in range(runs):
-            out = Path(tmp) / f"out{i}.jsonl"
-            rss_file = Path(tmp) / f"rss{i}.json"
-            env["BENCH_RSS_OUT"] = str(rss_file)
-            cmd = [
-                sys.executable, "-m", "benchmarks._rss_wrap", "feishu_vc_async", "export",
-                "--meetings", str(meetings_file), "--out", str(out),
-                "--base-url", emu.base_url, "--rate-limit", UNREACHABLE_RATE,
-                "--progress", "none", "-q",
-            ]  # fmt: skip
-            t0 = time.perf_counter()
-            proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-            elapsed = time.perf_counter() - t0
-            if proc.returncode != 0:
-                raise RuntimeError(f"export exited {proc.returncode}: {proc.stderr[-1500:]}")
-            with out.open("rb") as f:
-                rows = sum(1 for _ in f)
-            if rows != participants:
-                raise RuntimeError(f"export wrote {rows} rows, the emulator holds {participants}")
-            usage = json.loads(rss_file.read_text())
-            seconds.append(elapsed)
-            rss.append(usage["maxrss_mb"])
-            cpu.append(usage["cpu_s"])
-            sizes.append(out.stat().st_size)
-            out.unlink()
-    res.add("seconds", f"export {participants:,} participants: wall time", Stat.of(seconds, "s"))
-    res.add(
-        "rows_per_s",
-        "export: participants written per second",
-        Stat.of([participants / s for s in seconds], "rows/s"),
-        better="higher",
-    )
-    res.add("peak_rss_mb", "export: exporter peak RSS", Stat.of(rss, "MB"))
-    res.add(
-        "cpu_per_100k",
-        "export: exporter CPU per 100,000 participants",
-        Stat.of([c / participants * 100_000 for c in cpu], "CPU s"),
-    )
-    res.params["output_mb"] = round(sizes[0] / 1e6, 1)
+            _figures(res, fmt, large, client_cpu)
+            res.params[f"{fmt}_output_mb"] = round(large.output_bytes / 1e6, 1)
+            res.params[f"{fmt}_fixed_cpu_s"] = round(small.exporter_cpu_s, 2)
+    headline = runs["jsonl"]
+    met = headline.seconds < JSONL_GOAL_S if headline.rows >= 1_000_000 else None
     res.checks.append(
         Check(
             "export",
-            f"Export {participants:,} participants to JSONL (CLI)",
-            f"{res.figure('seconds').stat.median:.1f} s, "
-            f"{res.figure('rows_per_s').stat.median:,.0f} rows/s, "
-            f"peak RSS {res.figure('peak_rss_mb').stat.median:.1f} MB",
-            "informative" + ("" if participants >= 1_000_000 else " (not 1,000,000: see below)"),
-            None,
+            f"Export {headline.rows:,} participants to JSONL (CLI)",
+            f"{headline.seconds:.1f} s, {headline.rows / headline.seconds:,.0f} rows/s, "
+            f"peak RSS {headline.peak_rss_mb:.1f} MB",
+            f"< {JSONL_GOAL_S:.0f} s" + ("" if met is not None else " (at 1,000,000: see below)"),
+            met,
             headline=True,
         )
     )
-    if participants < 1_000_000:
-        res.notes.append(
-            f"Exported {participants:,} participants, not 1,000,000 "
-            + ("(quick mode)." if cfg.quick else "(the largest that fits the time budget).")
+    for fmt in targets:
+        client = res.figure(f"{fmt}.client_rows_per_s").stat.median
+        per_million = res.figure(f"{fmt}.client_cpu_per_1m").stat.median
+        res.checks.append(
+            Check(
+                f"export_{fmt}",
+                f"Export client cost, {fmt.upper() if fmt != 'parquet' else 'Parquet'}",
+                f"{client:,.0f} rows/s per core ({per_million:.1f} CPU s per 1M rows), "
+                f"peak RSS {runs[fmt].peak_rss_mb:.1f} MB",
+                "informative",
+                None,
+                headline=True,
+            )
         )
+    if cfg.quick:
+        res.notes.append(f"Quick mode: {QUICK_TARGET:,} participants per format.")
     res.notes.append(
-        "Wall time includes the exporter's interpreter start and imports, and the "
-        "emulator generating every row on first read (it runs in its own process, on "
-        "the other core)."
+        "Each format has an emulator of its own that has generated nothing before the "
+        "export: the wall time includes the emulator making every row once (about as "
+        "much CPU as the exporter's, on the other core)."
     )
     return res
+
+
+def _figures(res: BenchResult, fmt: str, run: _Run, client_cpu_per_row: float) -> None:
+    n = f"{run.rows:,}"
+    res.add(
+        f"{fmt}.seconds", f"{fmt}: export {n} participants, wall time", Stat.of([run.seconds], "s")
+    )
+    res.add(
+        f"{fmt}.rows_per_s",
+        f"{fmt}: participants written per second (wall)",
+        Stat.of([run.rows / run.seconds], "rows/s"),
+        better="higher",
+    )
+    res.add(f"{fmt}.exporter_cpu_s", f"{fmt}: exporter CPU", Stat.of([run.exporter_cpu_s], "CPU s"))
+    res.add(
+        f"{fmt}.emulator_cpu_s",
+        f"{fmt}: emulator CPU over the same export",
+        Stat.of([run.emulator_cpu_s], "CPU s"),
+    )
+    res.add(
+        f"{fmt}.client_cpu_per_1m",
+        f"{fmt}: client CPU per 1,000,000 rows (start-up excluded)",
+        Stat.of([client_cpu_per_row * 1e6], "CPU s"),
+    )
+    res.add(
+        f"{fmt}.client_rows_per_s",
+        f"{fmt}: client rows per CPU second",
+        Stat.of([1 / client_cpu_per_row], "rows/s"),
+        better="higher",
+    )
+    res.add(f"{fmt}.peak_rss_mb", f"{fmt}: exporter peak RSS", Stat.of([run.peak_rss_mb], "MB"))

@@ -51,7 +51,19 @@ EXPECTED: dict[str, list[str]] = {
         for size in ("baseline", "small", "large")
         for fig in ("peak_rss_mb", "rss_growth_mb", "first_item_ms", "pages_per_s")
     ],
-    "export": ["seconds", "rows_per_s", "peak_rss_mb", "cpu_per_100k"],
+    "export": [
+        f"{fmt}.{fig}"
+        for fmt in ("jsonl", "csv", "parquet")
+        for fig in (
+            "seconds",
+            "rows_per_s",
+            "exporter_cpu_s",
+            "emulator_cpu_s",
+            "client_cpu_per_1m",
+            "client_rows_per_s",
+            "peak_rss_mb",
+        )
+    ],
     "range": [
         *(
             f"{setting}.ideal.{fig}"

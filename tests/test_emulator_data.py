@@ -6,12 +6,23 @@ import itertools
 import statistics
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import msgspec
+from hypothesis import given
+from hypothesis import strategies as st
 
 from feishu_vc_async.emulator import Emulator
-from feishu_vc_async.models import PARTICIPANT_FIELDS, MeetingQuery, Participant, UserIdType
+from feishu_vc_async.emulator._data import _duration, feishu_time
+from feishu_vc_async.emulator._people import OFFSETS
+from feishu_vc_async.models import (
+    PARTICIPANT_FIELDS,
+    MeetingQuery,
+    Participant,
+    UserIdType,
+    format_duration,
+    format_feishu_time,
+)
 
 
 def test_same_seed_same_data_other_seed_other_data() -> None:
@@ -122,3 +133,16 @@ def test_ground_truth_follows_the_query() -> None:
     assert all(p.user_id.startswith("on_") for p in union if p.user_id)
     filtered = emu.participants(msgspec.structs.replace(q, user_id=person.user_id))
     assert filtered == [person]
+
+
+@given(
+    st.integers(min_value=0, max_value=4_102_444_800),
+    st.sampled_from(OFFSETS),
+    st.integers(min_value=0, max_value=3 * 86_400),
+)
+def test_times_and_durations_are_the_models_formats(ts: int, tz: timezone, seconds: int) -> None:
+    # Rows look their times up in tables and per-day caches instead of formatting each:
+    # the text must be what the models' own formatters give.
+    shown = datetime.fromtimestamp(ts, UTC).astimezone(tz)
+    assert feishu_time(ts, tz) == format_feishu_time(shown)
+    assert _duration(seconds) == format_duration(timedelta(seconds=seconds))

@@ -19,6 +19,7 @@ from feishu_vc_async.export._rows import (
     parse_fields,
 )
 from feishu_vc_async.export._sink import ExportSink
+from feishu_vc_async.export._writers import JsonlEncoder
 from feishu_vc_async.fanout import PageItem
 from feishu_vc_async.meetings import Meeting
 from feishu_vc_async.models import MeetingQuery, Participant
@@ -107,6 +108,31 @@ def test_meeting_columns_join_onto_each_row_and_are_redacted_too() -> None:
         "meeting_no",
         "meeting_topic",
     )
+
+
+@pytest.mark.parametrize(
+    ("columns", "redact"),
+    [
+        (ALL_COLUMNS, False),
+        (ALL_COLUMNS, True),
+        (("email",), False),
+        (("email",), True),
+        (tuple(reversed(ALL_COLUMNS)), False),
+        (("meeting_topic", "user_id", "organizer_email", "meeting_no", "phone"), True),
+        (("meeting_no", "meeting_start_time", "meeting_end_time", *JOINABLE_COLUMNS[31:],
+          *ALL_COLUMNS[3:]), False),
+    ],
+)  # fmt: skip
+def test_jsonl_lines_are_the_row_dicts_encoded(columns: tuple[str, ...], redact: bool) -> None:
+    # The sink encodes value tuples; the lines must be what encoding each row's dict
+    # gives: every column, in order, null when empty.
+    organizer = Meeting(meeting_id=Q1.meeting_no, meeting_topic="周会", email="boss@example.com")
+    builder = RowBuilder(columns, redact_pii=redact, meetings={Q1.key: organizer})
+    people = [_person(1), _person(2), Participant()]
+    values = builder.values(Q1, people)
+    assert all(len(v) == len(columns) for v in values)
+    expected = msgspec.json.Encoder().encode_lines(builder.rows(Q1, people))
+    assert JsonlEncoder(columns).encode(values) == expected
 
 
 def _sink(out: Path, fmt: str = "jsonl", **kw: object) -> ExportSink:

@@ -13,11 +13,11 @@ ones are placed before the clock's ``now`` at construction.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections import OrderedDict
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -54,14 +54,29 @@ def feishu_time(ts: int, tz: timezone) -> str:
     if parts is None:
         text = format_feishu_time(datetime.fromtimestamp(day * _DAY, UTC).replace(tzinfo=tz))
         parts = _DAY_PARTS[(day, tz)] = (text[:11], text[19:])
-    hours, rest = divmod(second, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f"{parts[0]}{hours:02d}:{minutes:02d}:{seconds:02d}{parts[1]}"
+    return parts[0] + _clock()[second] + parts[1]
 
 
-@dataclass(frozen=True, slots=True)
-class ParticipantRow:
-    """One participant of one meeting: who (with every id) plus the per-meeting JSON."""
+@functools.cache
+def _clock() -> tuple[str, ...]:
+    """``hh:mm:ss`` of every second of a day (made once): a row's times and its time in
+    the meeting are looked up rather than formatted."""
+    return tuple(
+        f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)
+    )
+
+
+def _duration(seconds: int) -> str:
+    """``format_duration`` of ``seconds``."""
+    if 0 <= seconds < _DAY:
+        return _clock()[seconds]
+    return format_duration(timedelta(seconds=seconds))
+
+
+class ParticipantRow(NamedTuple):
+    """One participant of one meeting: who (with every id) plus the per-meeting JSON.
+    (A named tuple: made once per row generated, and cheaper to make than a frozen
+    dataclass.)"""
 
     person: Person
     tail: bytes  # the per-meeting JSON members, from "," to the closing brace
@@ -372,7 +387,7 @@ def _generate(
             f'"protocol":"{PROTOCOLS[int(r() * len(PROTOCOLS))]}",'
             f'"audio":{_BOOL[r() < 0.8]},"video":{_BOOL[r() < 0.5]},"sharing":{_BOOL[r() < 0.1]},'
             f'"join_time":"{feishu_time(join, person.tz)}"{left},'
-            f'"time_in_meeting":"{format_duration(timedelta(seconds=stay))}"'
+            f'"time_in_meeting":"{_duration(stay)}"'
             f'{reason_json},"accept_status":{status}'
             f"{_ROLE_JSON[role]}}}"
         )

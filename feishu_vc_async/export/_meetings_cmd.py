@@ -37,10 +37,10 @@ from ._rows import MeetingRows
 from ._sink import error_text
 from ._writers import (
     OUTPUT_FORMATS,
+    JsonlEncoder,
     OutputFormat,
     csv_header,
     encode_csv,
-    encode_jsonl,
     format_from_path,
     jsonl_to_parquet,
     require_pyarrow,
@@ -192,6 +192,7 @@ async def _list_into(
     args: argparse.Namespace,
 ) -> int:
     rows = MeetingRows(redact_pii=args.redact_pii)
+    jsonl = JsonlEncoder(MeetingRows.COLUMNS)
     if fmt == "csv":
         fh.write(csv_header(MeetingRows.COLUMNS))
     count = 0
@@ -201,7 +202,7 @@ async def _list_into(
         except ValueError as exc:  # listed without a readable end: cannot be read
             logger.warning("meeting_list: %s; skipped", exc)
             continue
-        row = [rows.row(query, meeting)]
-        fh.write(encode_csv(row, raw=args.csv_raw) if fmt == "csv" else encode_jsonl(row))
+        row = [tuple(rows.row(query, meeting).values())]
+        fh.write(encode_csv(row, raw=args.csv_raw) if fmt == "csv" else jsonl.encode(row))
         count += 1
     return count

@@ -54,10 +54,10 @@ from ._config import ConfigError
 from ._rows import RowBuilder
 from ._writers import (
     AppendFile,
+    JsonlEncoder,
     OutputFormat,
     csv_header,
     encode_csv,
-    encode_jsonl,
     jsonl_to_parquet,
     require_pyarrow,
     tail_digest,
@@ -151,6 +151,7 @@ class ExportSink:
         # meeting columns --fields may join onto each row.
         self._meetings: dict[str, Meeting] = {}
         self.builder = RowBuilder(self.columns, redact_pii=redact_pii, meetings=self._meetings)
+        self._jsonl = JsonlEncoder(self.columns)  # the Parquet journal's lines too
         self.commit_interval = commit_interval
         self._discovery_range = discovery
         self._fingerprint = fingerprint(
@@ -341,9 +342,13 @@ class ExportSink:
         if item.query.key in state.resume.completed:
             return 0  # a page of a finished meeting would be a duplicate
         self._start()
-        rows = self.builder.rows(item.query, item.participants)
+        rows = self.builder.values(item.query, item.participants)
         if rows:
-            data = encode_csv(rows, raw=self.csv_raw) if self.fmt == "csv" else encode_jsonl(rows)
+            data = (
+                encode_csv(rows, raw=self.csv_raw)
+                if self.fmt == "csv"
+                else self._jsonl.encode(rows)
+            )
             self._data.append(data)
         state.rows += len(rows)
         state.pages += 1

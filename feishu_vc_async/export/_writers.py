@@ -14,11 +14,10 @@ truncate rules, and converts the journal to a typed Parquet file at the end of e
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
@@ -33,10 +32,10 @@ from ..models import parse_duration, parse_feishu_time
 __all__ = [
     "TAIL_BYTES",
     "AppendFile",
+    "JsonlEncoder",
     "OutputFormat",
     "csv_header",
     "encode_csv",
-    "encode_jsonl",
     "format_from_path",
     "jsonl_to_parquet",
     "read_tail",
@@ -103,8 +102,25 @@ def require_pyarrow() -> tuple[ModuleType, ModuleType]:
 _JSON = msgspec.json.Encoder()
 
 
-def encode_jsonl(rows: Sequence[dict[str, Any]]) -> bytes:
-    return _JSON.encode_lines(rows)
+class JsonlEncoder:
+    """Rows (value tuples in column order) → JSONL bytes, one object per row, its keys
+    the columns in order and every column present (``null`` when empty)."""
+
+    def __init__(self, columns: Sequence[str]) -> None:
+        # A Struct type of these columns: msgspec writes a struct's pre-encoded keys
+        # without building a dict per row. Fields are named c0, c1, ... and renamed to the
+        # columns, so that any column name is a valid field.
+        fields = [f"c{i}" for i in range(len(columns))]
+        self._row = msgspec.defstruct(
+            "Row",
+            [(f, Any) for f in fields],
+            rename=dict(zip(fields, columns, strict=True)),
+            gc=False,
+        )
+
+    def encode(self, rows: Iterable[Iterable[Any]]) -> bytes:
+        row = self._row
+        return _JSON.encode_lines([row(*values) for values in rows])
 
 
 # A spreadsheet opening the CSV runs a cell that starts with one of these as a formula
@@ -112,34 +128,73 @@ def encode_jsonl(rows: Sequence[dict[str, Any]]) -> bytes:
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _csv_cell(value: object, raw: bool) -> object:
+# A column's cells are checked joined, each after a NUL: a formula start after a NUL, and
+# a character that makes csv.QUOTE_MINIMAL quote a cell (its quotes then doubled).
+_FORMULA_CELL = re.compile("\x00[-=+@\t\r]")
+_QUOTED = re.compile('[,"\r\n]')
+
+
+def _csv_text(value: object, raw: bool) -> str:
     if value is None:
         return ""
-    if isinstance(value, bool):
+    if value is True or value is False:
         return "true" if value else "false"
-    if not raw and isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        # OWASP's neutralisation: a leading ' makes the spreadsheet show the text as text.
-        # Only text from the platform: the ints this tool writes (unix seconds,
-        # accept_status) are numbers, never formulas, and stay as they are.
-        return "'" + value
-    return value
+    if isinstance(value, str):
+        if not raw and value.startswith(_FORMULA_STARTS):
+            # OWASP's neutralisation: a leading ' makes the spreadsheet show the text as
+            # text. Only text from the platform: the ints this tool writes (unix seconds,
+            # accept_status) are numbers, never formulas, and stay as they are.
+            return "'" + value
+        return value
+    return str(value)
+
+
+def _csv_column(values: Sequence[Any], raw: bool) -> Sequence[str]:
+    """One column of a page as CSV cells. A page is encoded a column at a time: a column
+    of text or of ints (most of them) is then checked by a scan or two of its joined text
+    instead of a step per cell."""
+    cells: Sequence[str]
+    try:
+        joined = "\x00" + "\x00".join(values)
+    except TypeError:  # not text alone
+        if set(map(type, values)) == {int}:
+            return list(map(str, values))  # digits and "-": never quoted, never a formula
+        cells = [_csv_text(v, raw) for v in values]
+        joined = "\x00".join(cells)
+    else:
+        cells = values
+        # A false alarm (a NUL inside a cell before a formula start) only costs the step
+        # per cell.
+        if not raw and _FORMULA_CELL.search(joined):
+            cells = [_csv_text(v, raw) for v in values]
+            joined = "\x00".join(cells)
+    if _QUOTED.search(joined):
+        cells = [_csv_quoted(c) for c in cells]
+    return cells
+
+
+def _csv_quoted(cell: str) -> str:
+    if _QUOTED.search(cell):
+        return '"' + cell.replace('"', '""') + '"'
+    return cell
 
 
 def csv_header(columns: Sequence[str]) -> bytes:
-    buf = io.StringIO(newline="")
-    csv.writer(buf).writerow(columns)
-    return buf.getvalue().encode("utf-8")
+    return encode_csv([columns], raw=True)
 
 
-def encode_csv(rows: Sequence[dict[str, Any]], raw: bool = False) -> bytes:
-    """Rows → CSV bytes. A text cell that a spreadsheet would run as a formula (it starts
-    with = + - @, a tab or a carriage return) gets a leading ``'``, unless ``raw``
+def encode_csv(rows: Sequence[Sequence[Any]], raw: bool = False) -> bytes:
+    """Rows (values in column order) → CSV bytes, as ``csv.writer`` writes them (minimal
+    quoting, CRLF). A text cell that a spreadsheet would run as a formula (it starts with
+    = + - @, a tab or a carriage return) gets a leading ``'``, unless ``raw``
     (``--csv-raw``) asks for the platform's values unchanged."""
-    buf = io.StringIO(newline="")
-    writer = csv.writer(buf)
-    for row in rows:
-        writer.writerow([_csv_cell(v, raw) for v in row.values()])
-    return buf.getvalue().encode("utf-8")
+    if not rows:
+        return b""
+    columns = [_csv_column(column, raw) for column in zip(*rows, strict=True)]
+    if len(columns) == 1:
+        # A line of one empty cell would read back as no cell at all.
+        columns = [[c or '""' for c in columns[0]]]
+    return ("\r\n".join(map(",".join, zip(*columns, strict=True))) + "\r\n").encode("utf-8")
 
 
 # --- the append-only data file ---------------------------------------------------------
