@@ -87,13 +87,17 @@ async def _timed(
 
 async def _measure(
     emu: EmulatorProcess,
-    queries: Sequence[MeetingQuery],
+    meetings: Sequence[MeetingQuery],
+    rounds: int,
     sdk_queries: Sequence[MeetingQuery],
     width: int,
     cfg: Config,
 ) -> tuple[dict[str, dict[str, list[float]]], str]:
+    """Each side's runs: ours, the raw loop and the script over ``meetings`` repeated
+    ``rounds`` times, the SDK over ``sdk_queries``."""
     from feishu_vc_async.client import VCClient
 
+    queries = list(meetings) * rounds
     mode = "?"
     out: dict[str, dict[str, list[float]]] = {
         side: {"pps": [], "cpu": [], "pages": []} for side in SIDES
@@ -116,7 +120,7 @@ async def _measure(
         # emulator serves from its cache (it generates rows on first read).
         for _ in range(cfg.warmup):
             await sdk_gather(sdk, warm, width)
-            await ours_fetch(ours, queries, width)
+            await ours_fetch(ours, meetings, width)
             await raw_msgspec_loop(*creds, warm, width)
             await aiolimiter_script(
                 *creds, warm, width, limit=NON_BINDING[0], period=NON_BINDING[1]
@@ -166,7 +170,7 @@ def run(cfg: Config) -> BenchResult:
         with EmulatorProcess(meetings=meetings, latency=latency, seed=11, webinars=0) as emu:
             queries = [m.query for m in emu.meetings]
             data, mode = asyncio.run(
-                _measure(emu, queries * rounds[latency], queries[:sdk_meetings], width, cfg)
+                _measure(emu, queries, rounds[latency], queries[:sdk_meetings], width, cfg)
             )
             stats = emu.stats()
         pages_seen[f"{ms}ms"] = {side: int(data[side]["pages"][0]) for side in SIDES}
