@@ -19,7 +19,10 @@ with its default concurrency. The peers, each written the way its users write it
   ``Semaphore(32)`` (the SDK gather's width: more than the 27 in flight that 100 per
   3 s needs at 800 ms). It runs to completion. aiolimiter's bucket holds ``limit``
   requests, so it sends 100 at once and then 100 per 3 s: the gateway refuses what goes
-  past 100 in the first window, and the script sleeps the reset;
+  past 100 in the first window (about one refusal per request the burst took early),
+  and the script sleeps the reset. The burst into the empty window buys back about
+  the time those sleeps cost, so its whole run can come out near (or under) the
+  sustained-rate floor: read its 429s beside it;
 * the SDK has no limiter, so its users write one of: a sequential loop paced at
   ``period / limit`` start to start (the careful version); a sequential loop that
   sleeps ``period / limit`` after every call (issue 4: "sleeps 0.6 s between calls" at
