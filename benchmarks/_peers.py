@@ -4,6 +4,12 @@ Ours: ``VCClient.fan_out``.
 The SDK (lark-oapi): ``client.vc.v1.participant_list.aget`` in a loop over page tokens,
 many meetings under ``asyncio.gather`` with a semaphore of the same width; the SDK has
 no paginator, no limiter and no fan-out of its own.
+Two hand-written aiohttp peers, the same loop and gather + semaphore around one
+``aiohttp.ClientSession`` and a tenant token fetched once with a POST:
+:func:`aiolimiter_script` (``aiolimiter.AsyncLimiter``, ``json.loads`` into dicts, sleep
+``x-ogw-ratelimit-reset`` on a 429 and retry) and :func:`raw_msgspec_loop` (no limiter,
+no retries, no validation, ``msgspec`` into a minimal answer: the ceiling of doing
+nothing else).
 """
 
 from __future__ import annotations
