@@ -496,9 +496,11 @@ def render_markdown(doc: dict[str, Any], results: list[BenchResult]) -> str:
     lines.append(
         "Ratios are ours over the peer's (or the peer's time over ours), from medians, "
         "so > 1 means ours is better. Spread: min–max of the runs (and the quartiles "
-        "in results.json). The peer is the official SDK, lark-oapi, used as its own "
-        "code and docs show; the emulator runs in a separate process in every "
-        "client benchmark."
+        "in results.json). The peers are the official SDK, lark-oapi, used as its own "
+        "code and docs show, and two hand-written aiohttp scripts (an aiolimiter "
+        "script, and a raw aiohttp + msgspec loop as the ceiling of doing nothing "
+        "else), described in the benchmarks that run them; the emulator runs in a "
+        "separate process in every client benchmark."
     )
     lines += [
         "",

@@ -146,6 +146,10 @@ class Transport:
             url = self._urls[endpoint.path] = URL(self.base_url + endpoint.path)
         return url
 
+    @staticmethod
+    def _key(bucket: str, provider: TokenProvider) -> LimitKey:
+        return LimitKey(bucket, provider.identity, provider_tenant(provider))
+
     def _bearer(self, token: str) -> dict[str, str]:
         if token != self._auth_token:
             self._auth_token = token
@@ -179,7 +183,8 @@ class Transport:
             provider = self._provider
         limiter = self._limiters.get(endpoint.bucket) if endpoint.bucket else None
         bucket = endpoint.bucket or endpoint.name
-        key = LimitKey(bucket, provider.identity, provider_tenant(provider))
+        # Only a limiter reads the key: unpaced calls skip building it.
+        key = None if limiter is None else self._key(bucket, provider)
         url = self._url(endpoint)
         body = None if json is None else JSON_ENCODER.encode(json)
         headers = _JSON_HEADERS
@@ -197,13 +202,13 @@ class Transport:
                     raise
                 headers = self._bearer(token)
                 # A provider may learn its tenant with its first token (a stored session).
-                tenant = provider_tenant(provider)
-                if tenant != key.tenant:
-                    key = LimitKey(bucket, provider.identity, tenant)
+                if key is not None and provider_tenant(provider) != key.tenant:
+                    key = self._key(bucket, provider)
             raw: RawResponse | None = None
             sent_at: float | None = None
             try:
                 if limiter is not None:
+                    assert key is not None
                     if params is not None and "page_token" in params and self._ordered[bucket]:
                         await limiter.acquire(key, continuing=True)
                     else:
@@ -227,6 +232,7 @@ class Transport:
                 if isinstance(exc, RateLimitedError):
                     stats.rate_limited += 1
                     if limiter is not None:
+                        assert key is not None
                         await limiter.report_rate_limited(key, exc.reset_seconds)
                 if (
                     token is not None

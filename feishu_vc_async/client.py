@@ -70,6 +70,8 @@ __all__ = ["VCClient"]
 logger = logging.getLogger(LOGGER_NAME)
 
 _DEFAULT_RATE: Final = RateLimit()
+# Validated query strings a client keeps (a fan-out's meetings in flight, and then some).
+_CHECKED_PARAMS_MAX: Final = 1024
 
 T = TypeVar("T")
 
@@ -192,6 +194,8 @@ class VCClient:
         self._session_arg = session
         self._retry_policy: RetryPolicy = retry_policy or DefaultRetryPolicy()
         self._transport: Transport | None = None
+        # The query strings of queries already validated (see _query_params).
+        self._checked_params: dict[tuple[MeetingQuery, int], dict[str, str]] = {}
 
     @staticmethod
     def _make_provider(
@@ -390,6 +394,25 @@ class VCClient:
         params["page_size"] = str(validate_page_size(page_size))
         return params
 
+    def _query_params(self, query: MeetingQuery, page_size: int) -> dict[str, str]:
+        """:meth:`_params` of a query, validated once and then kept: a fan-out asks for
+        every page of a meeting with the same query, and the checks cannot start to fail
+        later (the one that reads the clock refuses a start later than now). Callers
+        must not change the dict they get. A small bounded map (cleared when full)."""
+        if type(query) is not MeetingQuery:  # a subclass may change what validate does
+            return self._params(query, page_size)
+        key = (query, page_size)
+        try:
+            params = self._checked_params.get(key)
+        except TypeError:  # an unhashable value where a field wants text: validate says so
+            return self._params(query, page_size)
+        if params is None:
+            params = self._params(query, page_size)
+            if len(self._checked_params) >= _CHECKED_PARAMS_MAX:
+                self._checked_params.clear()
+            self._checked_params[key] = params
+        return params
+
     @staticmethod
     def _check_page_token(page_token: object) -> str | None:
         if page_token is None or page_token == "":
@@ -407,10 +430,10 @@ class VCClient:
     ) -> ParticipantPage:
         """One page (one request, retried on transient failures)."""
         transport = self._open()
-        params = self._params(query, page_size)
+        params = self._query_params(query, page_size)
         token = self._check_page_token(page_token)
         if token is not None:
-            params["page_token"] = token
+            params = {**params, "page_token": token}
         provider = self._token_provider
         return await transport.call(PARTICIPANT_LIST, params=params, provider=provider)
 

@@ -36,15 +36,22 @@ EXPECTED: dict[str, list[str]] = {
     "throughput": [
         f"lat{ms}.{side}.{fig}"
         for ms in (0, 20)
-        for side in ("ours", "sdk")
+        for side in ("ours", "raw", "aiolimiter", "sdk")
         for fig in ("pages_per_s", "cpu_per_1000")
     ],
     "coldstart": ["ours_ms", "sdk_ms", "import_ours_ms", "import_sdk_ms"],
     "quota": [
-        f"lat{ms}.{side}.{fig}"
-        for ms in (50, 200, 800)
-        for side in ("ours", "sdk_paced", "sdk_sleep", "sdk_gather")
-        for fig in ("utilization", "finish_s")
+        *(
+            f"lat{ms}.{side}.{fig}"
+            for ms in (50, 200, 800)
+            for side in ("ours", "aiolimiter", "sdk_paced", "sdk_sleep", "sdk_gather")
+            for fig in ("utilization", "finish_s", "rate_limited")
+        ),
+        *(
+            f"lat{ms}.{side}.whole_vs_floor"
+            for ms in (50, 200, 800)
+            for side in ("ours", "ours_fixed", "aiolimiter")
+        ),
     ],
     "memory": [
         f"{size}.{fig}"

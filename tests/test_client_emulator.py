@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import msgspec
 import pytest
 
 from feishu_vc_async import (
     DefaultRetryPolicy,
+    InvalidQueryError,
     NotFoundError,
     ParameterError,
     PermissionDeniedError,
@@ -193,3 +195,30 @@ async def test_pages_after_the_first_ask_the_limiter_as_continuing_reads() -> No
                 got = [p async for p in client.participants(webinar, page_size=100)]
             assert got == emu.participants(webinar)
             assert [c for api, c in limiter.asked if api == "vc/v1/participant_list"] == expected
+
+
+async def test_a_query_checked_once_keeps_its_page_tokens_apart() -> None:
+    """The client keeps a validated query's query string for the next page; a page
+    token goes into that request alone, and an invalid query is still refused."""
+    async with (
+        Emulator(meetings=30, seed=14, rate_limit=None) as emu,
+        VCClient(
+            app_id=emu.app_id, app_secret=emu.app_secret, base_url=emu.base_url, rate_limit=None
+        ) as client,
+    ):
+        query = max(emu.meetings, key=lambda q: len(emu.participants(q)))
+        first = await client.participant_list(query, page_size=20)
+        assert first.page_token
+        await client.participant_list(query, page_size=20, page_token=first.page_token)
+        again = await client.participant_list(query, page_size=20)
+        assert again == first
+        sent = [r.params for r in emu.requests if not r.token_request]
+        assert [p.get("page_token") for p in sent] == [None, first.page_token, None]
+        assert {p["page_size"] for p in sent} == {"20"}
+        before = len(emu.requests)
+        bad = msgspec.structs.replace(query, meeting_no="12345")
+        with pytest.raises(InvalidQueryError):
+            await client.participant_list(bad)
+        with pytest.raises(InvalidQueryError):
+            await client.participant_list(bad)
+        assert len(emu.requests) == before  # refused before any request
