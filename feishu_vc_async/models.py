@@ -235,7 +235,10 @@ def _parse_duration(value: str | None) -> timedelta | None:
         return None
     if minutes >= "60" or seconds >= "60":
         return None
-    return timedelta(seconds=int(hours) * 3600 + int(minutes) * 60 + int(seconds))
+    try:
+        return timedelta(seconds=int(hours) * 3600 + int(minutes) * 60 + int(seconds))
+    except (OverflowError, ValueError):  # past timedelta's range, or int()'s digit limit
+        return None
 
 
 def format_duration(value: timedelta) -> str:
