@@ -6,7 +6,8 @@ GetParticipantListResponse)``: a ``json.loads`` and a reflective walk that build
 object per row. We time that same call on the same bytes. Ours is
 ``PARTICIPANT_LIST_DECODER.decode(bytes)``; the "+ views" figure also materializes every
 typed time view of every row (``joined_at``, ``left_at``, ``duration``, ``acceptance``),
-work the SDK never does (its times stay strings).
+work the SDK never does (its times stay strings): what an export or a web backend that
+reads the times pays, with its own goal.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ NAME = "decode"
 TITLE = "1. Decode of one page"
 GOAL = 10.0
 GOAL_TEXT = ">= 10x the SDK"
+VIEWS_GOAL = 5.0
+VIEWS_GOAL_TEXT = ">= 5x the SDK"
 
 
 def run(cfg: Config) -> BenchResult:
@@ -90,7 +93,8 @@ def run(cfg: Config) -> BenchResult:
             f"p{n}.ours_views",
             f"p{n}.sdk",
             headline=n == 100,
-            goal_text="informative: more work than the SDK does (it parses no times)",
+            goal=VIEWS_GOAL,
+            goal_text=VIEWS_GOAL_TEXT,
         )
         res.ratio(
             f"p{n}.typed_vs_json",

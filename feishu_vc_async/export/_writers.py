@@ -18,16 +18,13 @@ import hashlib
 import os
 import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any, BinaryIO, Literal
 
 import msgspec
 
-from .._files import open_owner_only, replacing
-from ..meetings import parse_count
-from ..models import parse_duration, parse_feishu_time
+from .._files import open_owner_only
+from ._parquet import jsonl_to_parquet, parquet_schema, require_pyarrow
 
 __all__ = [
     "TAIL_BYTES",
@@ -38,6 +35,7 @@ __all__ = [
     "encode_csv",
     "format_from_path",
     "jsonl_to_parquet",
+    "parquet_schema",
     "read_tail",
     "require_pyarrow",
     "tail_digest",
@@ -54,47 +52,8 @@ _SUFFIXES: dict[str, OutputFormat] = {
     ".pq": "parquet",
 }
 
-_BOOL_COLUMNS = frozenset(
-    {
-        "use_rtc_proxy",
-        "audio",
-        "video",
-        "sharing",
-        "is_external",
-        "meeting_audio",
-        "meeting_video",
-        "meeting_sharing",
-        "meeting_is_external",
-        "recording",
-        "telephone",
-        "has_related_document",
-        "ai_note",
-    }
-)
-_FEISHU_TIME_COLUMNS = frozenset({"join_time", "leave_time"})
-_UNIX_TIME_COLUMNS = frozenset({"meeting_start_time", "meeting_end_time"})
-_DURATION_COLUMNS = frozenset({"time_in_meeting", "meeting_duration"})
-_INT_COLUMNS = frozenset({"accept_status", "meeting_type", "meeting_subtype", "meeting_status"})
-# meeting_list sends its counts as strings; Parquet keeps them as numbers.
-_COUNT_COLUMNS = frozenset(
-    {"number_of_participants", "number_of_devices", "number_of_webinar_viewers"}
-)
-
-
 def format_from_path(path: Path) -> OutputFormat | None:
     return _SUFFIXES.get(path.suffix.lower())
-
-
-def require_pyarrow() -> tuple[ModuleType, ModuleType]:
-    """``(pyarrow, pyarrow.parquet)``, or an ``ImportError`` that names the extra."""
-    try:
-        import pyarrow
-        import pyarrow.parquet
-    except ImportError as exc:  # pragma: no cover - the dev install has it
-        raise ImportError(
-            "Parquet output needs pyarrow: pip install 'feishu-vc-async[parquet]'"
-        ) from exc
-    return pyarrow, pyarrow.parquet
 
 
 # --- encoders ------------------------------------------------------------------------
@@ -295,95 +254,3 @@ def read_tail(fh: BinaryIO, end: int, size: int) -> bytes:
     start = max(0, end - size)
     fh.seek(start)
     return fh.read(end - start)
-
-
-# --- Parquet -------------------------------------------------------------------------
-
-
-def parquet_schema(columns: Sequence[str]) -> Any:
-    pa, _ = require_pyarrow()
-    fields = []
-    for name in columns:
-        if name in _UNIX_TIME_COLUMNS or name in _FEISHU_TIME_COLUMNS:
-            typ = pa.timestamp("ms", tz="UTC")  # Parquet has no second unit
-        elif name in _DURATION_COLUMNS:
-            typ = pa.duration("s")
-        elif name in _BOOL_COLUMNS:
-            typ = pa.bool_()
-        elif name in _INT_COLUMNS:
-            typ = pa.int32()
-        elif name in _COUNT_COLUMNS:
-            typ = pa.int64()
-        else:
-            typ = pa.string()
-        fields.append(pa.field(name, typ))
-    return pa.schema(fields)
-
-
-def _typed_column(name: str, values: list[Any]) -> list[Any]:
-    if name in _UNIX_TIME_COLUMNS:
-        return [None if v is None else datetime.fromtimestamp(v, UTC) for v in values]
-    if name in _FEISHU_TIME_COLUMNS:
-        return [parse_feishu_time(v) for v in values]
-    if name in _DURATION_COLUMNS:
-        return [parse_duration(v) for v in values]
-    if name in _COUNT_COLUMNS:
-        return [parse_count(v) for v in values]
-    return values
-
-
-def jsonl_to_parquet(
-    journal: Path,
-    out: Path,
-    columns: Sequence[str],
-    *,
-    length: int,
-    base: Path | None = None,
-    batch_rows: int = 20_000,
-) -> int:
-    """Convert the first ``length`` bytes of a JSONL journal into a typed Parquet file,
-    after the rows of the Parquet file ``base`` when given (an earlier finished export
-    that a ``--retry-failed`` run adds to).
-
-    Timestamps become ``timestamp[ms, UTC]`` (the platform's local offset is not kept:
-    Parquet has one zone per column), ``time_in_meeting`` a ``duration[s]``, flags
-    booleans. A malformed time string becomes null. Returns the number of rows.
-    """
-    pa, pq = require_pyarrow()
-    schema = parquet_schema(columns)
-    decoder = msgspec.json.Decoder(dict[str, Any])
-    rows = 0
-    with (
-        replacing(out) as tmp,
-        open(journal, "rb") as src,
-        pq.ParquetWriter(tmp, schema) as writer,
-    ):
-        if base is not None:
-            for earlier in pq.ParquetFile(base).iter_batches(batch_size=batch_rows):
-                writer.write_batch(earlier)
-                rows += earlier.num_rows
-        remaining = length
-
-        def flush(batch: list[dict[str, Any]]) -> None:
-            arrays = [
-                pa.array(_typed_column(c, [r.get(c) for r in batch]), type=schema.field(c).type)
-                for c in columns
-            ]
-            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
-
-        batch: list[dict[str, Any]] = []
-        for line in src:
-            if remaining <= 0:
-                break
-            remaining -= len(line)
-            if remaining < 0:  # a tail past the recorded length is not part of the export
-                break
-            batch.append(decoder.decode(line))
-            if len(batch) >= batch_rows:
-                flush(batch)
-                rows += len(batch)
-                batch = []
-        if batch or rows == 0:
-            flush(batch)
-            rows += len(batch)
-    return rows
