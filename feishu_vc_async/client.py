@@ -195,7 +195,7 @@ class VCClient:
         self._retry_policy: RetryPolicy = retry_policy or DefaultRetryPolicy()
         self._transport: Transport | None = None
         # The query strings of queries already validated (see _query_params).
-        self._checked_params: dict[tuple[MeetingQuery, int], dict[str, str]] = {}
+        self._checked_params: dict[tuple[int, int], tuple[MeetingQuery, dict[str, str]]] = {}
 
     @staticmethod
     def _make_provider(
@@ -399,18 +399,20 @@ class VCClient:
         every page of a meeting with the same query, and the checks cannot start to fail
         later (the one that reads the clock refuses a start later than now). Callers
         must not change the dict they get. A small bounded map (cleared when full)."""
-        if type(query) is not MeetingQuery:  # a subclass may change what validate does
+        if type(query) is not MeetingQuery or type(page_size) is not int:
+            # A subclass may change what validate does; a page size of another type
+            # (50.0, True) would equal a valid one as a key and skip its check.
             return self._params(query, page_size)
-        key = (query, page_size)
-        try:
-            params = self._checked_params.get(key)
-        except TypeError:  # an unhashable value where a field wants text: validate says so
-            return self._params(query, page_size)
-        if params is None:
-            params = self._params(query, page_size)
-            if len(self._checked_params) >= _CHECKED_PARAMS_MAX:
-                self._checked_params.clear()
-            self._checked_params[key] = params
+        # By identity, not equality: a float time equals its int, and must still be
+        # refused. The query is kept with its entry, so its id cannot be reused.
+        key = (id(query), page_size)
+        entry = self._checked_params.get(key)
+        if entry is not None and entry[0] is query:
+            return entry[1]
+        params = self._params(query, page_size)
+        if len(self._checked_params) >= _CHECKED_PARAMS_MAX:
+            self._checked_params.clear()
+        self._checked_params[key] = (query, params)
         return params
 
     @staticmethod

@@ -221,4 +221,15 @@ async def test_a_query_checked_once_keeps_its_page_tokens_apart() -> None:
             await client.participant_list(bad)
         with pytest.raises(InvalidQueryError):
             await client.participant_list(bad)
+        # Equal to the query checked above, yet invalid: a float time, a float page
+        # size. The kept query string must not stand in for their checks.
+        floats = msgspec.structs.replace(query)
+        msgspec.structs.force_setattr(
+            floats, "meeting_start_time", float(query.meeting_start_time)
+        )
+        assert floats == query
+        with pytest.raises(InvalidQueryError, match="meeting_start_time"):
+            await client.participant_list(floats, page_size=20)
+        with pytest.raises(InvalidQueryError, match="page_size"):
+            await client.participant_list(query, page_size=20.0)  # type: ignore[arg-type]
         assert len(emu.requests) == before  # refused before any request
