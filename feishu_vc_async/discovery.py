@@ -19,8 +19,8 @@ import asyncio
 import heapq
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Self
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Self, TypeVar
 
 import msgspec
 
@@ -29,10 +29,11 @@ from ._paging import PageCursor
 from .meetings import Meeting, MeetingListPage, MeetingListQuery
 from .models import MeetingQuery
 
-__all__ = ["DiscoveryPosition", "LargestFirst", "MeetingIterator"]
+__all__ = ["DiscoveryPosition", "LargestFirst", "MeetingIterator", "largest_first"]
 
 logger = logging.getLogger(LOGGER_NAME)
 
+T = TypeVar("T")
 FetchPage = Callable[[MeetingListQuery, str | None], Awaitable[MeetingListPage]]
 
 
@@ -139,6 +140,22 @@ class MeetingIterator:
         self._next_token = None
         self._window += 1
         self._done = self._window >= len(self._windows)
+
+
+def largest_first(items: Sequence[T], size_of: Callable[[T], int | None]) -> Sequence[T]:
+    """``items`` with those of a known size largest first, the others after them in
+    their order (a stable sort); ``items`` itself when none has a size.
+
+    Pages of one meeting are sequential, so a big meeting started last is a tail of its
+    own: the run ends a chain of its pages after everything else. Started first, its
+    chain runs beside the rest. (:class:`LargestFirst` does the same for meetings that
+    arrive while the fan-out runs.)
+    """
+    sizes = [size_of(item) for item in items]
+    if not any(size is not None for size in sizes):
+        return items
+    order = sorted(range(len(items)), key=lambda i: -(sizes[i] or 0))
+    return [items[i] for i in order]
 
 
 class LargestFirst:

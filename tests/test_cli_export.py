@@ -442,3 +442,32 @@ async def test_export_through_the_redis_limiter(tmp_path: Path, redis_url: str) 
     assert code == 0, stderr
     assert used  # the slots were taken in Redis, under our prefix
     assert by_meeting(read_jsonl(out)) == {k: v for k, v in truth.items() if v}
+
+
+async def test_a_meetings_list_with_sizes_is_fetched_largest_first(tmp_path: Path) -> None:
+    async with Emulator(meetings=12, seed=5, rate_limit=None, webinars=1, webinar_size=250) as emu:
+        sizes = {q.key: len(emu.participants(q)) for q in emu.meetings}
+        biggest = max(emu.meetings, key=lambda q: sizes[q.key])
+        listed = sorted(emu.meetings, key=lambda q: sizes[q.key])  # the biggest last
+        plain, sized = tmp_path / "plain.csv", tmp_path / "sized.csv"
+        write_meetings_csv(plain, listed)
+        with plain.open() as fh:
+            rows = list(csv.DictReader(fh))
+        with sized.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, [*rows[0], "number_of_participants"])
+            writer.writeheader()
+            for row, query in zip(rows, listed, strict=True):
+                writer.writerow({**row, "number_of_participants": sizes[query.key]})
+        out = tmp_path / "out.jsonl"
+        argv = export_argv(emu, sized, out, "--concurrency", "1")
+        code, _, stderr = await run_cli(argv, app_env(emu))
+        assert code == 0, stderr
+        first = next(r for r in emu.requests if not r.token_request)
+        assert first.params["meeting_no"] == biggest.meeting_no
+        # The checkpoint names the list in the file's order, sizes or not: the same
+        # meetings without the column are the same export.
+        code, stdout, stderr = await run_cli(
+            export_argv(emu, plain, out, "--resume"), app_env(emu)
+        )
+        assert code == 0, stderr
+        assert "another meetings list" not in stdout + stderr

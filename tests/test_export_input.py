@@ -518,24 +518,34 @@ def test_status_digits_are_ascii_only() -> None:
     ]
 
 
-def test_a_list_of_meetings_with_sizes_is_read_largest_first() -> None:
-    # What `feishu-vc meetings` writes: the export starts the big meetings first (their
-    # pages are sequential, so one started last would end the run alone). Rows without
-    # a count that reads as one keep their order after the counted ones.
+def test_a_list_of_meetings_says_their_sizes_and_keeps_its_order() -> None:
+    # What `feishu-vc meetings` writes: the export starts the big meetings first by these
+    # sizes (pages are sequential, so one started last would end the run alone), but the
+    # list stays in the file's order: a checkpoint names the list by it.
     csv_data = (
         "meeting_id,meeting_start_time,meeting_end_time,number_of_participants\n"
         f"111111111,{START},{END},3\n"
         f"222222222,{START},{END},\n"
-        f"333333333,{START},{END}, 812 \n"
+        f"333333333,{START},{END},812\n"
         f"444444444,{START},{END},many\n"
-        f"555555555,{START},{END},40\n"
+        f"555555555,{START},{END}, 40\n"
     ).encode()
-    order = ["333333333", "555555555", "111111111", "222222222", "444444444"]
-    assert [q.meeting_no for q in parse_meetings(csv_data, now=NOW)] == order
+    queries = parse_meetings(csv_data, now=NOW)
+    assert [q.meeting_no for q in queries] == [f"{d * 9}" for d in "12345"]
+    by_no = {q.meeting_no: queries.sizes.get(q.key) for q in queries}
+    # Read as meeting_list's counts are (Meeting.participant_count): digits only.
+    assert by_no == {
+        "111111111": 3,
+        "222222222": None,
+        "333333333": 812,
+        "444444444": None,
+        "555555555": None,
+    }
     jsonl = (
         f'{{"meeting_no": "111111111", "meeting_start_time": {START}, "meeting_end_time": {END},'
         ' "number_of_participants": 2}\n'
         f'{{"meeting_no": "222222222", "meeting_start_time": {START}, "meeting_end_time": {END},'
         ' "number_of_participants": "130"}\n'
     ).encode()
-    assert [q.meeting_no for q in parse_meetings(jsonl, now=NOW)] == ["222222222", "111111111"]
+    queries = parse_meetings(jsonl, now=NOW)
+    assert sorted(queries.sizes.values()) == [2, 130]

@@ -18,10 +18,10 @@ import pytest
 from feishu_vc_async import ClientStats, RateLimit
 from feishu_vc_async._clock import Clock, loop_time
 from feishu_vc_async._constants import API_PARTICIPANT_LIST
+from feishu_vc_async.discovery import largest_first
 from feishu_vc_async.emulator import Emulator
 from feishu_vc_async.errors import InvalidQueryError
 from feishu_vc_async.fanout import FanOut, MeetingFailure, PageItem
-from feishu_vc_async.fanout._coordinator import largest_first
 from feishu_vc_async.fanout._tuning import ADAPTIVE_START, ramp_width, target_for
 from feishu_vc_async.meetings import Meeting
 from feishu_vc_async.models import (
@@ -144,12 +144,17 @@ async def test_a_warm_client_starts_at_its_target() -> None:
             pass
 
 
-def test_largest_first_orders_meetings_that_say_their_size() -> None:
+def test_largest_first_orders_what_says_its_size() -> None:
     small, big, unknown, mid = _meeting(1, 3), _meeting(2, 900), _meeting(3, None), _meeting(4, 250)
     query = MeetingQuery(meeting_no="000000005", meeting_start_time=START, meeting_end_time=START)
-    assert largest_first([small, big, unknown, query, mid]) == [big, mid, small, unknown, query]
+
+    def size_of(item: Meeting | MeetingQuery) -> int | None:
+        return item.participant_count if isinstance(item, Meeting) else None
+
+    items = [small, big, unknown, query, mid]
+    assert largest_first(items, size_of) == [big, mid, small, unknown, query]
     queries = [query, query]
-    assert largest_first(queries) is queries  # nothing to order by: untouched
+    assert largest_first(queries, size_of) is queries  # nothing to order by: untouched
 
 
 @pytest.mark.virtual_time

@@ -32,6 +32,7 @@ from ._rows import MeetingRows
 __all__ = [
     "BadRow",
     "InputFormat",
+    "MeetingList",
     "MeetingsFileError",
     "load_meetings",
     "parse_meetings",
@@ -407,7 +408,7 @@ def parse_meetings(
     source: str = "meetings",
     user_id_type: UserIdType | str = UserIdType.OPEN_ID,
     now: float | None = None,
-) -> list[MeetingQuery]:
+) -> MeetingList:
     """Parse and validate a whole meetings file; raise :class:`MeetingsFileError` listing
     every bad row (no partial result: one bad row means nothing is exported).
 
@@ -443,10 +444,10 @@ def _validate_rows(
     source: str,
     user_id_type: UserIdType | str,
     now: float,
-) -> list[MeetingQuery]:
+) -> MeetingList:
     problems: list[BadRow] = []
     queries: list[MeetingQuery] = []
-    sizes: list[int] = []
+    sizes: dict[str, int] = {}
     first_line: dict[str, int] = {}
     for line, row in rows:
         if isinstance(row, BadRow):
@@ -467,28 +468,34 @@ def _validate_rows(
             )
             continue
         queries.append(query)
-        sizes.append(_size(row.get(SIZE_COLUMN)))
+        size = _size(row.get(SIZE_COLUMN))
+        if size is not None:
+            sizes[query.key] = size
     if not problems and not queries:
         problems.append(
             BadRow(0, None, None, "no meetings in the file (it is empty or has only a header)")
         )
     if problems:
         raise MeetingsFileError(source, problems)
-    if any(sizes):
-        # Largest first, the others in the file's order (a stable sort).
-        order = sorted(range(len(queries)), key=lambda i: -sizes[i])
-        return [queries[i] for i in order]
-    return queries
+    return MeetingList(queries, sizes)
 
 
-def _size(value: object) -> int:
-    """A row's number_of_participants, 0 when it has none or none that reads as a count
-    (it only orders the meetings, so it is never an error)."""
+class MeetingList(list[MeetingQuery]):
+    """The meetings of a file, in the file's order (what a checkpoint names), and
+    ``sizes``: each one's number_of_participants by query key, where the file gives one
+    that reads as a count (the export starts the largest first by them)."""
+
+    def __init__(self, queries: Iterable[MeetingQuery], sizes: dict[str, int]) -> None:
+        super().__init__(queries)
+        self.sizes = sizes
+
+
+def _size(value: object) -> int | None:
+    """A row's number_of_participants read as meeting_list's counts are (a JSON number
+    too); ``None`` when absent or not a count: it only orders, so it is never an error."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return max(value, 0)
-    if isinstance(value, str):
-        return parse_count(value.strip()) or 0
-    return 0
+        return value if value >= 0 else None
+    return parse_count(value) if isinstance(value, str) else None
 
 
 def load_meetings(
@@ -497,7 +504,7 @@ def load_meetings(
     fmt: InputFormat | None = None,
     user_id_type: UserIdType | str = UserIdType.OPEN_ID,
     now: float | None = None,
-) -> list[MeetingQuery]:
+) -> MeetingList:
     """Read ``path`` (format from ``fmt``, the extension, or the first line)."""
     try:
         data = path.read_bytes()

@@ -28,14 +28,14 @@ import anyio
 from .._constants import API_MEETING_LIST, LOGGER_NAME, PARTICIPANT_LIST_PATH
 from .._stats import EndpointStats
 from ..client import VCClient
-from ..discovery import LargestFirst, MeetingIterator
+from ..discovery import LargestFirst, MeetingIterator, largest_first
 from ..errors import AuthError, FeishuError, LoginRequiredError, RateLimiterError, TokenStoreError
 from ..fanout import FanOutProgress, MeetingFailure, PageItem, Queries
 from ..models import MeetingQuery
 from ..ratelimit import RateLimit, RateLimiter
 from ._checkpoint import CheckpointError
 from ._config import ConfigError, ExportConfig, config_from_args, redact_url
-from ._input import MeetingsFileError, load_meetings
+from ._input import MeetingList, MeetingsFileError, load_meetings
 from ._lock import OutputInUseError, output_lock
 from ._progress import in_first_period, make_display
 from ._range import MeetingRange
@@ -314,7 +314,8 @@ async def _run_locked(
         run.unexported = sink.unexported([])
         return
     state = sink.discovery
-    source: Queries = queries
+    sizes = queries.sizes if isinstance(queries, MeetingList) else {}
+    source: Queries = largest_first(queries, lambda query: sizes.get(query.key))
     queue: LargestFirst | None = None
     if state is not None:
         # What earlier runs found goes first (the fan-out skips what is done); discovery

@@ -10,7 +10,7 @@ group (which leaks tasks and swallows cancellation when the consumer stops early
 
 A worker takes the next query only when it is free, so the input is read as capacity
 frees up (a list or tuple, already in memory, is started largest meeting first where
-its items say their size: see :func:`largest_first`); it holds at most one page while
+its items say their size: ``discovery.largest_first``); it holds at most one page while
 the stream is full, so memory is bounded by ``concurrency + buffer_size`` pages whatever
 the input's length. Workers are long-lived
 (no task per meeting on the hot path); the tuner sizes the pool while it runs.
@@ -41,6 +41,7 @@ from .._clock import Clock
 from .._constants import LOGGER_NAME, PAGE_SIZE_ITER_DEFAULT
 from .._paging import PageCursor
 from .._validate import non_negative_int, positive_int
+from ..discovery import largest_first
 from ..errors import FeishuError, InvalidQueryError
 from ..meetings import Meeting
 from ..models import MeetingQuery, Participant, ParticipantPage, validate_page_size
@@ -49,7 +50,7 @@ from ._items import FanOutItem, MeetingFailure, PageItem, Resume
 from ._progress import FanOutProgress, StatsSource
 from ._tuning import ADAPTIVE_START, UNLIMITED_CONCURRENCY, Tuner
 
-__all__ = ["FanOut", "PageSource", "Queries", "largest_first"]
+__all__ = ["FanOut", "PageSource", "Queries"]
 
 logger = logging.getLogger(f"{LOGGER_NAME}.fanout")
 
@@ -84,20 +85,9 @@ class PageSource(Protocol):
 Queries = Iterable[MeetingQuery | Meeting] | AsyncIterable[MeetingQuery | Meeting]
 
 
-def largest_first(items: Sequence[object]) -> Sequence[object]:
-    """``items`` with the meetings that say their size (a :class:`Meeting`'s
-    ``number_of_participants``) largest first, the others after them in their order.
-
-    Pages of one meeting are sequential, so a big meeting started last is a tail of its
-    own: the run ends a chain of its pages after everything else. Started first, its
-    chain runs beside the rest. Items that say nothing keep their order (a stable sort),
-    and a list of queries alone is returned as it is.
-    """
-    if not any(isinstance(item, Meeting) for item in items):
-        return items
-    sizes = [item.participant_count if isinstance(item, Meeting) else None for item in items]
-    order = sorted(range(len(items)), key=lambda i: -(sizes[i] or 0))
-    return [items[i] for i in order]
+def _listed_size(item: object) -> int | None:
+    """What an input item says of its size: a Meeting's ``number_of_participants``."""
+    return item.participant_count if isinstance(item, Meeting) else None
 
 
 class FanOut:
@@ -120,7 +110,7 @@ class FanOut:
     ``queries``: any iterable or async iterable of :class:`MeetingQuery` or
     :class:`~feishu_vc_async.meetings.Meeting` (meeting_list's, read as ``meeting.query()``),
     read lazily (it may be endless); a list or tuple of meetings is started largest
-    first (:func:`largest_first`). Items come out with their query. ``concurrency``:
+    first (``discovery.largest_first``). Items come out with their query. ``concurrency``:
     meetings in flight; by default tuned to the rate of the client's limiter (32 when it
     has none), a worker added per limiter slot until the first answers say the latency.
     ``buffer_size``: pages waiting for the consumer before fetching stalls. ``resume``:
@@ -197,7 +187,7 @@ class FanOut:
             self._async_input = aiter(source)
             self._input_lock = anyio.Lock(fast_acquire=True)
         elif isinstance(source, Sequence) and not isinstance(source, str):
-            self._sync_input = iter(largest_first(source))
+            self._sync_input = iter(largest_first(source, _listed_size))
         else:
             self._sync_input = iter(source)
         send, receive = anyio.create_memory_object_stream[FanOutItem](self._buffer_size)
