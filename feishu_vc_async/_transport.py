@@ -19,7 +19,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Mapping
-from typing import Final, TypeVar
+from typing import Final, TypeVar, cast
 
 import aiohttp
 from yarl import URL
@@ -33,7 +33,7 @@ from ._stats import ClientStats, EndpointStats
 from .auth import TokenProvider, provider_tenant
 from .errors import APIError, FeishuError, RateLimitedError, RequestTimeoutError, TransportError
 from .models import JSON_ENCODER
-from .ratelimit import LimitKey, RateLimiter
+from .ratelimit import LimitKey, OrderedRateLimiter, RateLimiter
 
 __all__ = ["USER_AGENT", "Transport"]
 
@@ -79,7 +79,12 @@ class Transport:
         self.timeout = timeout
         self._provider = token_provider
         self._limiters = dict(limiters)
-        self._ordered = {bucket: _orders_reads(limiter) for bucket, limiter in limiters.items()}
+        # The limiters that can serve reads in progress first (the others: key alone).
+        self._ordered = {
+            bucket: cast(OrderedRateLimiter, limiter)
+            for bucket, limiter in limiters.items()
+            if _orders_reads(limiter)
+        }
         self._policy = retry_policy
         self._max_retries = max_retries
         self._clock = clock
@@ -209,8 +214,9 @@ class Transport:
             try:
                 if limiter is not None:
                     assert key is not None
-                    if params is not None and "page_token" in params and self._ordered[bucket]:
-                        await limiter.acquire(key, continuing=True)
+                    ordered = self._ordered.get(bucket)
+                    if ordered is not None and params is not None and "page_token" in params:
+                        await ordered.acquire(key, continuing=True)
                     else:
                         await limiter.acquire(key)
                 sent_at = stats.record_request()

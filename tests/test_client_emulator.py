@@ -160,7 +160,8 @@ async def test_a_revoked_token_mid_export_is_replaced() -> None:
 
 
 class _RecordingLimiter:
-    """Takes ``continuing`` (as the library's limiters do) and records it."""
+    """An OrderedRateLimiter (as the library's limiters are) that records what it is
+    asked."""
 
     rate = RateLimit(10_000, 1.0)
 
@@ -177,11 +178,22 @@ class _RecordingLimiter:
         pass
 
 
-class _OldLimiter(_RecordingLimiter):
-    """A limiter written before ``continuing`` was added to the protocol."""
+class _OldLimiter:
+    """A limiter with the protocol's ``acquire(key)`` alone."""
 
-    async def acquire(self, key: LimitKey) -> None:  # type: ignore[override]
+    rate = RateLimit(10_000, 1.0)
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, bool]] = []
+
+    async def acquire(self, key: LimitKey) -> None:
         self.asked.append((key.api, False))
+
+    async def report_rate_limited(self, key: LimitKey, reset_seconds: float | None) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
 
 
 async def test_pages_after_the_first_ask_the_limiter_as_continuing_reads() -> None:

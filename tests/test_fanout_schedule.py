@@ -97,13 +97,12 @@ async def _run(source: _Source, queries: Sequence[MeetingQuery | Meeting]) -> li
     return items
 
 
-def test_ramp_adds_a_worker_per_limiter_slot() -> None:
-    rate = 100 / 3
-    assert ramp_width(rate, 0.0) == ADAPTIVE_START
-    # At the first answer of an 800 ms server: the slots granted so far, plus the margin,
-    # which is the target the answer then asks for, give or take one.
-    assert abs(ramp_width(rate, 0.8) - target_for(rate, 0.8)) <= 1
-    assert ramp_width(rate, 1e6) == target_for(rate, 1e6)  # the cap
+def test_ramp_keeps_a_margin_ahead_of_the_requests_sent() -> None:
+    assert ramp_width(0) == ADAPTIVE_START  # nothing sent: the starting width
+    # At the first answer of an 800 ms server at 100 per 3 s, about 27 are out: the
+    # width is then the target that answer asks for, give or take one.
+    assert abs(ramp_width(27) - target_for(100 / 3, 0.8)) <= 1
+    assert ramp_width(10_000) == target_for(100 / 3, 1e6)  # the cap
 
 
 @pytest.mark.virtual_time
@@ -190,17 +189,20 @@ async def _read_listed_meetings(emu: Emulator) -> None:
         )
         for i, q in enumerate(emu.meetings[:5])
     ]
-    unreadable = Meeting(meeting_id="123456789", meeting_start_time="yesterday")
+    unreadable = Meeting(
+        meeting_id="123456789", meeting_start_time="yesterday", email="o@example.com"
+    )
     async with make_client(emu) as client, client.fan_out([*listed, unreadable]) as results:
         items = [item async for item in results]
     pages = [item for item in items if isinstance(item, PageItem)]
     assert {item.query.key for item in pages} == {q.key for q in emu.meetings[:5]}
     failures = [item for item in items if isinstance(item, MeetingFailure)]
     assert len(failures) == 1
-    assert failures[0].query is unreadable
+    assert failures[0].query.meeting_no == "123456789"  # no organizer's details in it
     error = failures[0].error
     assert isinstance(error, InvalidQueryError)
     assert error.field == "meeting"
+    assert "example.com" not in repr(failures[0])
 
 
 @pytest.mark.virtual_time
@@ -219,3 +221,20 @@ async def test_continuing_pages_go_first_when_long_meetings_set_the_floor() -> N
     assert len(source.sends) == 800
     floor = max(800 * 3.0 / 100, 30 * 0.8)
     assert source.sends[-1][0] - started <= 1.04 * floor
+
+
+@pytest.mark.virtual_time
+async def test_the_ramp_waits_while_nothing_is_sent() -> None:
+    # A 429 pause before the first request: no slot is granted, so no worker is added
+    # for one (a ramp by the clock would reach the cap of the pool by the pause's end).
+    rate = RateLimit(100, 3.0)
+    source = _Source(rate, 0.8, {})
+    await source._limiter.report_rate_limited(KEY, 5.0)
+    fan_out = source.fan_out = FanOut(source, [_meeting(i, 1) for i in range(1, 301)])
+    async with fan_out as results:
+        await asyncio.sleep(4.9)
+        assert results.progress.concurrency == ADAPTIVE_START
+        assert source.sends == []
+        async for _ in results:
+            pass
+    assert max(source.widths) <= target_for(100 / 3, 0.8) + 1

@@ -363,3 +363,23 @@ async def test_cancelling_every_waiter_at_once_leaves_the_limiter_usable(thirds:
     await asyncio.wait_for(limiter.acquire(KEY), timeout=interval * 2)
     await asyncio.wait_for(limiter.acquire(KEY, continuing=True), timeout=interval * 2)
     await limiter.aclose()
+
+
+async def test_a_new_read_waits_four_continuing_ones_at_most() -> None:
+    # A one-off call sharing the budget with a long export is not held to its end.
+    limiter = LocalRateLimiter(RateLimit(10, 1.0))
+    served: list[str] = []
+    await limiter.acquire(KEY)
+
+    async def caller(name: str, continuing: bool) -> None:
+        await limiter.acquire(KEY, continuing=continuing)
+        served.append(name)
+
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(caller("cont0", True))  # its turn: waits on the bucket
+        await asyncio.sleep(0)
+        tg.create_task(caller("new", False))
+        for i in range(1, 9):
+            tg.create_task(caller(f"cont{i}", True))
+    assert served.index("new") == 5  # cont0 (already waiting), then four, then the new
+    await limiter.aclose()

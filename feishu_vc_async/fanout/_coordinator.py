@@ -108,7 +108,8 @@ class FanOut:
     client stays usable.
 
     ``queries``: any iterable or async iterable of :class:`MeetingQuery` or
-    :class:`~feishu_vc_async.meetings.Meeting` (meeting_list's, read as ``meeting.query()``),
+    :class:`~feishu_vc_async.meetings.Meeting` (meeting_list's, read as ``meeting.query()``
+    with open_id; pass ``meeting.query(user_id_type=...)`` for other ids),
     read lazily (it may be endless); a list or tuple of meetings is started largest
     first (``discovery.largest_first``). Items come out with their query. ``concurrency``:
     meetings in flight; by default tuned to the rate of the client's limiter (32 when it
@@ -328,7 +329,7 @@ class FanOut:
                         if isinstance(query, _Unreadable)
                         else InvalidQueryError("query", query, "must be a MeetingQuery or Meeting")
                     )
-                    item = query.meeting if isinstance(query, _Unreadable) else query
+                    item = query.query if isinstance(query, _Unreadable) else query
                     failure = MeetingFailure(item, error, 0, None)  # type: ignore[arg-type]
                 else:
                     if resume is not None:
@@ -440,9 +441,11 @@ class FanOut:
 
 
 class _Unreadable(NamedTuple):
-    """A meeting of meeting_list's that names no readable number or time."""
+    """A meeting of meeting_list's that names no readable number or time: its failure
+    item carries what it says of itself as a query, not the Meeting (the organizer's
+    email and mobile would go wherever the failure is logged)."""
 
-    meeting: Meeting
+    query: MeetingQuery
     error: InvalidQueryError
 
 
@@ -450,7 +453,12 @@ def _query_of(meeting: Meeting) -> MeetingQuery | _Unreadable:
     try:
         return meeting.query()
     except ValueError as exc:
-        return _Unreadable(meeting, InvalidQueryError("meeting", meeting.meeting_id, str(exc)))
+        stand_in = MeetingQuery(
+            meeting_no=meeting.meeting_id or "",
+            meeting_start_time=meeting.start_seconds or 0,
+            meeting_end_time=meeting.end_seconds or 0,
+        )
+        return _Unreadable(stand_in, InvalidQueryError("meeting", meeting.meeting_id, str(exc)))
 
 
 async def _unwrapped(exiting: Awaitable[bool | None]) -> bool | None:

@@ -14,11 +14,13 @@ target per step, so one slow answer does not make it swing.
 
 Before the first answer there is no latency to size by, and a pool that waits for one
 at its starting width leaves the limiter idle for a whole latency (at 800 ms and 100 per
-3 s: 22 of the first 26 slots). So until then :meth:`Tuner.ramp` adds a worker per
-limiter slot: every slot granted before the first answer went to a request still in
-flight, so at the first answer the pool holds about ``rate × latency`` workers, which is
-the target; then the target takes over. A client that has answers already (a warm one)
-starts at the target at once.
+3 s: 22 of the first 26 slots). So until then :meth:`Tuner.ramp` keeps the pool a margin
+ahead of the requests actually sent (first tries: no answer has come back, so each one
+sent holds its worker): a worker per slot the limiter grants, none while nothing is
+sent (a token still coming, a 429 pause, a budget other clients hold, input that is
+slow to come). At the first answer the pool holds about ``rate × latency`` workers,
+which is the target; then the target takes over. A client that has answers already (a
+warm one) starts at the target at once.
 
 With a limiter shared by other clients or processes this sizes for the whole rate, so
 a client may hold up to ``rate × latency`` requests waiting at the shared limiter: a
@@ -73,11 +75,10 @@ def target_for(rate: float, latency: float) -> int:
     return max(ADAPTIVE_FLOOR, min(ADAPTIVE_CAP, math.ceil(rate * latency) + ADAPTIVE_MARGIN))
 
 
-def ramp_width(rate: float, elapsed: float) -> int:
-    """Workers to hold ``elapsed`` seconds into a fan-out with no answer yet: one per
-    limiter slot granted so far (the first slot is free), plus the margin."""
-    slots = math.floor(rate * elapsed) + 1
-    return max(ADAPTIVE_START, min(ADAPTIVE_CAP, slots + ADAPTIVE_MARGIN))
+def ramp_width(sent: int) -> int:
+    """Workers to hold when ``sent`` requests are out and none has been answered: one
+    per request sent plus the margin, waiting for the next slots."""
+    return max(ADAPTIVE_START, min(ADAPTIVE_CAP, sent + ADAPTIVE_MARGIN))
 
 
 class Tuner:
@@ -111,15 +112,16 @@ class Tuner:
         """Until the first answer: a worker per limiter slot (module doc); then one step
         to the target. Runs as a task of the fan-out."""
         pool = self._pool
-        started = self._clock()
+        stats = self._stats
+        before = stats.requests - stats.retries
         slot = 1.0 / self._rate
-        while self._stats.latency_quantile(_QUANTILE) is None:
+        while stats.latency_quantile(_QUANTILE) is None:
             if pool.exhausted():
                 return
             await anyio.sleep(slot)
-            width = ramp_width(self._rate, self._clock() - started)
+            width = ramp_width(stats.requests - stats.retries - before)
             if width > pool.limit and pool.starved():
-                self._resize(pool.limit, width, "no answer yet: a worker per limiter slot")
+                self._resize(pool.limit, width, "no answer yet: a worker per request sent")
         self._next = self._clock() + self.interval
         self.retune()
 

@@ -6,12 +6,13 @@ works without the ``redis`` extra.
 
 from ._local import LocalRateLimiter, SharedRateLimiter
 from ._pacing import Pacing
-from ._protocol import LimitKey, RateLimit, RateLimiter, token_identity
+from ._protocol import LimitKey, OrderedRateLimiter, RateLimit, RateLimiter, token_identity
 from ._redis import RedisRateLimiter
 
 __all__ = [
     "LimitKey",
     "LocalRateLimiter",
+    "OrderedRateLimiter",
     "Pacing",
     "RateLimit",
     "RateLimiter",

@@ -5,7 +5,9 @@ sequential. When a meeting's next page waits for a slot behind the first pages o
 meetings started after it, every page of it waits that long, and a long meeting's
 chain of pages stretches past the rest of the run: the run ends with that meeting
 paging alone. So a request that continues a paged read (it carries a page token) is
-handed the next slot before any new read; among equals, arrival order.
+handed the next slot before any new read; among equals, arrival order. Not forever: a
+new read waiting behind a run of continuing ones gets every fifth slot, so a one-off
+call sharing the budget with a long export waits a few slots, not the export's end.
 
 Only the caller whose turn it is waits on the bucket (aiolimiter's own queue is
 first come, first served); the others wait here, in two queues.
@@ -18,14 +20,19 @@ from collections import deque
 
 __all__ = ["Turns"]
 
+# Continuing reads served in a row before a waiting new read gets its turn.
+_CONTINUING_RUN = 4
+
 
 class Turns:
-    """A lock whose waiters are served continuing reads first, then in arrival order."""
+    """A lock whose waiters are served continuing reads first (four in a row at most while
+    a new read waits), each kind in arrival order."""
 
-    __slots__ = ("_busy", "_continuing", "_new")
+    __slots__ = ("_busy", "_continuing", "_new", "_run")
 
     def __init__(self) -> None:
         self._busy = False
+        self._run = 0  # continuing reads served in a row while a new one waited
         self._continuing: deque[asyncio.Future[None]] = deque()
         self._new: deque[asyncio.Future[None]] = deque()
 
@@ -44,7 +51,7 @@ class Turns:
         queue.append(future)
         try:
             await future
-        except asyncio.CancelledError:
+        except BaseException:  # cancelled, or interrupted: the turn must not be lost
             if future.done() and not future.cancelled():
                 self.release()  # handed the turn as it was cancelled: pass it on
             elif future in queue:  # release() may have dropped it already
@@ -53,10 +60,22 @@ class Turns:
 
     def release(self) -> None:
         """End the current turn: the next waiter's begins."""
-        for queue in (self._continuing, self._new):
-            while queue:
-                future = queue.popleft()
-                if not future.done():
-                    future.set_result(None)
-                    return
-        self._busy = False
+        if self._run >= _CONTINUING_RUN and self._hand_on(self._new):
+            self._run = 0
+            return
+        if self._hand_on(self._continuing):
+            self._run = self._run + 1 if self._new else 0
+            return
+        self._run = 0
+        if not self._hand_on(self._new):
+            self._busy = False
+
+    @staticmethod
+    def _hand_on(queue: deque[asyncio.Future[None]]) -> bool:
+        """Give the turn to the first live waiter of ``queue``; False if there is none."""
+        while queue:
+            future = queue.popleft()
+            if not future.done():
+                future.set_result(None)
+                return True
+        return False
