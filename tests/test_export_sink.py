@@ -133,6 +133,13 @@ def test_jsonl_lines_are_the_row_dicts_encoded(columns: tuple[str, ...], redact:
     assert all(len(v) == len(columns) for v in values)
     expected = msgspec.json.Encoder().encode_lines(builder.rows(Q1, people))
     assert JsonlEncoder(columns).encode(values) == expected
+    # ...and the values are the participant's own fields, not merely what rows() says.
+    first = msgspec.json.decode(JsonlEncoder(columns).encode(values[:1]))
+    for column in set(columns) & set(Participant.__struct_fields__):
+        want = None if redact and column in PII_FIELDS else getattr(people[0], column)
+        assert first[column] == want, column
+    if "meeting_no" in columns:
+        assert first["meeting_no"] == Q1.meeting_no
 
 
 def _sink(out: Path, fmt: str = "jsonl", **kw: object) -> ExportSink:
