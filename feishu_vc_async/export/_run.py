@@ -314,8 +314,10 @@ async def _run_locked(
         run.unexported = sink.unexported([])
         return
     state = sink.discovery
-    sizes = queries.sizes if isinstance(queries, MeetingList) else {}
-    source: Queries = largest_first(queries, lambda query: sizes.get(query.key))
+    source: Queries = queries
+    sizes = queries.sizes if isinstance(queries, MeetingList) else None
+    if sizes:  # a file without sizes needs no pass over its keys
+        source = largest_first(queries, lambda query: sizes.get(query.key))
     queue: LargestFirst | None = None
     if state is not None:
         # What earlier runs found goes first (the fan-out skips what is done); discovery
