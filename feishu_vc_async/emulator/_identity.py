@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from aiohttp import web
@@ -27,6 +27,7 @@ from .._constants import (
     USER_TOKEN_PATH,
 )
 from ..models import JSON_ENCODER
+from ._answering import _JSON, Answering
 from ._data import Dataset
 from ._faults import EndpointFailures, TokenEndpoint
 from ._oauth import (
@@ -59,7 +60,6 @@ __all__ = ["DEFAULT_REDIRECT_URIS", "IdentityEndpoints"]
 # Loopback patterns (any port): what a CLI's local listener uses.
 DEFAULT_REDIRECT_URIS = ("http://127.0.0.1/callback", "http://localhost/callback")
 
-_JSON = "application/json; charset=utf-8"
 _HTML = "text/html; charset=utf-8"
 # A bare server failure in front of the endpoint: not the endpoint's own JSON answer.
 _HTML_500 = (
@@ -87,7 +87,7 @@ def _form_text(form: Mapping[str, object], name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-class IdentityEndpoints:
+class IdentityEndpoints(Answering):
     """Mixed into Emulator: identity endpoints, their controls and ground truth."""
 
     # Provided by Emulator.
@@ -97,44 +97,6 @@ class IdentityEndpoints:
     _data: Dataset
     base_url: str
     app_id: str
-
-    if TYPE_CHECKING:
-
-        def _log_id(self) -> str: ...
-
-        def _json(
-            self,
-            status: int,
-            code: int,
-            msg: str,
-            log_id: str,
-            headers: dict[str, str] | None = None,
-        ) -> web.Response: ...
-
-        def _auth_refusal(
-            self,
-            request: web.Request,
-            mono: float,
-            wall: float,
-            token: str,
-            code: int,
-            log_id: str,
-        ) -> web.Response: ...
-
-        def _record(
-            self,
-            request: web.Request,
-            mono: float,
-            wall: float,
-            token: str | None,
-            status: int,
-            code: int | None,
-            log_id: str,
-            *,
-            token_request: bool = False,
-            app_id: str | None = None,
-            fault: str | None = None,
-        ) -> None: ...
 
     def _init_identity(
         self,

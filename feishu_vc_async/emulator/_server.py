@@ -24,7 +24,7 @@ import socket
 import struct
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -44,6 +44,7 @@ from .._constants import (
 from ..errors import RATE_LIMITED_CODE
 from ..models import JSON_ENCODER, MeetingQuery, MeetingStatus, Participant, UserIdType
 from ..ratelimit._protocol import RateLimit
+from ._answering import _JSON, RequestRecord
 from ._api import ERRORS, ApiError, PageTokens, QueryRules, answer_page
 from ._data import Dataset
 from ._faults import Fault, Faults, Latency
@@ -71,17 +72,7 @@ _THREAD_BUILD_MIN = 150
 
 log = logging.getLogger(LOGGER_NAME + ".emulator")
 
-_JSON = "application/json; charset=utf-8"
 RATE_LIMITED_MSG = "request trigger frequency limit"
-AUTH_STATUS = 400
-_AUTH_MSGS = {
-    99991661: "Missing access token for authorization. Please make a request with token attached.",
-    99991663: "Invalid access token for authorization. Please make a request with token attached.",
-    99991668: "Invalid user access token. Please make a request with a valid token.",
-    99991671: "Invalid access token format, must start with 't-' or 'u-'.",
-    99991677: "user access token expired",
-    99991679: "The user has not granted the app the scope this API needs.",
-}
 # Refresh tokens end this long after the user's approval (the platform's 365 days).
 _ONE_YEAR = 365 * 86_400.0
 _HTML_502 = (
@@ -116,22 +107,6 @@ _MEETING_LIST = _Api(
 _APIS = (_PARTICIPANT_LIST, _MEETING_LIST)
 
 
-@dataclass(frozen=True, slots=True)
-class RequestRecord:
-    """One request the emulator answered (or dropped: ``status`` 0 for a reset)."""
-
-    time: float  # monotonic seconds at arrival (the emulator's ``monotonic`` clock)
-    wall: float  # wall-clock seconds at arrival (the emulator's ``clock``)
-    method: str
-    path: str
-    params: dict[str, str]
-    token: str | None = field(repr=False)  # the bearer token sent, if any
-    status: int
-    code: int | None  # body code; None for a non-JSON body or a reset
-    log_id: str
-    token_request: bool = False  # the tenant token endpoint
-    app_id: str | None = None
-    fault: str | None = None  # the injected fault, if any
 
 
 class Emulator(IdentityEndpoints):
@@ -507,26 +482,6 @@ class Emulator(IdentityEndpoints):
 
     # --- handlers -------------------------------------------------------------------
 
-    def _log_id(self) -> str:
-        self._logid_n += 1
-        return f"{self._logid_prefix}{self._logid_n:08X}"
-
-    def _json(
-        self, status: int, code: int, msg: str, log_id: str, headers: dict[str, str] | None = None
-    ) -> web.Response:
-        body = JSON_ENCODER.encode({"code": code, "msg": msg, "error": {"log_id": log_id}})
-        all_headers = {"Content-Type": _JSON, LOGID_HEADER: log_id}
-        if headers:
-            all_headers.update(headers)
-        return web.Response(body=body, status=status, headers=all_headers)
-
-    def _auth_refusal(
-        self, request: web.Request, mono: float, wall: float, token: str, code: int, log_id: str
-    ) -> web.Response:
-        """The answer (and record) of a request whose token the auth check refused."""
-        self._record(request, mono, wall, token or None, AUTH_STATUS, code, log_id)
-        return self._json(AUTH_STATUS, code, _AUTH_MSGS[code], log_id)
-
     async def _not_found(self, request: web.Request) -> web.Response:
         log_id = self._log_id()
         self._record(request, self._monotonic(), self._clock(), None, 404, None, log_id)
@@ -534,37 +489,6 @@ class Emulator(IdentityEndpoints):
             text="404 page not found",
             status=404,
             headers={LOGID_HEADER: log_id},
-        )
-
-    def _record(
-        self,
-        request: web.Request,
-        mono: float,
-        wall: float,
-        token: str | None,
-        status: int,
-        code: int | None,
-        log_id: str,
-        *,
-        token_request: bool = False,
-        app_id: str | None = None,
-        fault: str | None = None,
-    ) -> None:
-        self.requests.append(
-            RequestRecord(
-                mono,
-                wall,
-                request.method,
-                request.path,
-                dict(request.query),
-                token,
-                status,
-                code,
-                log_id,
-                token_request,
-                app_id,
-                fault,
-            )
         )
 
     async def _tenant_token(self, request: web.Request) -> web.Response:
