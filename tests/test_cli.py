@@ -152,7 +152,7 @@ def test_main_leaves_the_logging_setup_as_it_was(tmp_path: Path) -> None:
 
 
 def _config(argv: list[str], env: dict[str, str]) -> object:
-    from feishu_vc_async.export._config import config_from_args
+    from feishu_vc_async.cli.export import config_from_args
 
     args = build_parser().parse_args(["export", "--meetings", "m.csv", "--out", "o.csv", *argv])
     return config_from_args(args, env)

@@ -25,11 +25,11 @@ from feishu_vc_async._constants import (
     TENANT_TOKEN_PATH,
 )
 from feishu_vc_async.emulator import Emulator
-from feishu_vc_async.emulator._serve import DEFAULT_ANCHOR, add_arguments
+from feishu_vc_async.cli.emulator import DEFAULT_ANCHOR, add_arguments
 
 _SCRIPT = (
     "import argparse, sys\n"
-    "from feishu_vc_async.emulator._serve import add_arguments, run\n"
+    "from feishu_vc_async.cli.emulator import add_arguments, run\n"
     "p = argparse.ArgumentParser(); add_arguments(p)\n"
     "sys.exit(run(p.parse_args(sys.argv[1:])))\n"
 )

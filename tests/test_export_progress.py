@@ -19,7 +19,8 @@ from feishu_vc_async.export._progress import (
     format_log_line,
     make_display,
 )
-from feishu_vc_async.export._run import ExportRun, print_summary
+from feishu_vc_async.cli.export import print_summary
+from feishu_vc_async.export._run import ExportRun
 from feishu_vc_async.export._sink import ExportSink
 from feishu_vc_async.ratelimit import RateLimit
 

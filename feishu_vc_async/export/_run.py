@@ -12,14 +12,8 @@ also used by ``feishu-vc demo`` against its in-process emulator.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import contextlib
 import logging
-import signal
-import sys
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import TextIO
 from urllib.parse import urlsplit
 
@@ -33,15 +27,14 @@ from ..errors import AuthError, FeishuError, LoginRequiredError, RateLimiterErro
 from ..fanout import FanOutProgress, MeetingFailure, PageItem, Queries
 from ..models import MeetingQuery
 from ..ratelimit import RateLimit, RateLimiter
-from ._checkpoint import CheckpointError
-from ._config import ConfigError, ExportConfig, config_from_args, redact_url
-from ._input import MeetingList, MeetingsFileError, load_meetings
-from ._lock import OutputInUseError, output_lock
-from ._progress import in_first_period, make_display
+from ._config import ConfigError, ExportConfig, redact_url
+from ._input import MeetingList
+from ._lock import output_lock
+from ._progress import make_display
 from ._range import MeetingRange
 from ._sink import ExportSink, FailureRecord, SinkPaths, error_text, failure_record
 
-__all__ = ["ExportRun", "export_command", "print_summary", "run_export"]
+__all__ = ["ExportRun", "run_export"]
 
 logger = logging.getLogger(LOGGER_NAME + ".export")
 
@@ -409,190 +402,15 @@ async def _discover(
         queue.close()
 
 
-def print_summary(run: ExportRun, *, out: TextIO, err: TextIO, quiet: bool) -> None:
-    """The end of a run: what was exported, at what rate, and what was not (with log ids)."""
-    paths = run.paths
-    if run.fatal is not None:
-        print(f"feishu-vc export: error: {run.fatal}", file=err)
-        if run.sink.started:
-            print(f"  stopped; the checkpoint {paths.checkpoint} is consistent", file=err)
-        else:
-            print("  stopped before writing anything; run the same command again", file=err)
-        return
-    if not quiet:
-        if run.already_complete:
-            given_up = f", {len(run.unexported)} failed for good" if run.unexported else ""
-            print(
-                f"Nothing to do: the export to {paths.out} is finished "
-                f"({run.meetings_done}/{run.meetings_total} meetings{given_up}, "
-                f"{run.rows_total} rows); nothing was requested.",
-                file=out,
-            )
-        else:
-            failed = run.meetings_failed
-            print(
-                f"Exported {run.meetings_done} of {run.meetings_total} meetings"
-                + (f" ({failed} failed)" if failed else "")
-                + f", {run.rows_total} participants → {paths.out}",
-                file=out,
-            )
-            _print_discovery(run, out)
-            if run.meetings_done_before:
-                print(
-                    f"  resumed: {run.meetings_done_before} meetings were done by an earlier "
-                    f"run; this run wrote {run.rows} rows in {run.pages} pages",
-                    file=out,
-                )
-            print(
-                f"  {run.requests} requests ({run.retries} retries, {run.rate_limited} "
-                f"rate-limited) in {run.elapsed:.1f} s: {_achieved_text(run)}",
-                file=out,
-            )
-    if run.unexported:
-        _print_unexported(run, err if quiet else out)
 
 
-def _print_discovery(run: ExportRun, out: TextIO) -> None:
-    """A range export: the instants the range was read as, and what discovery found."""
-    state = run.sink.discovery
-    asked = run.meeting_range
-    if state is None or asked is None:
-        return
-    used = MeetingRange(state.range, asked.zone, asked.since_text, asked.until_text)
-    print(f"  range: {used.describe()}", file=out)
-    print(f"  discovery: {run.discovery}", file=out)
-    if run.discovery_error is not None:
-        print(
-            f"  discovery stopped early: {error_text(run.discovery_error, redact_pii=True)}; "
-            "the meetings found were exported: run the same command with --resume to "
-            "continue the listing",
-            file=out,
-        )
 
 
-def _achieved_text(run: ExportRun) -> str:
-    limit = run.rate_limit
-    achieved = run.requests / run.elapsed if run.elapsed > 0 else 0.0
-    if limit is None:
-        return f"{achieved:.3g} req/s, no limit"
-    if in_first_period(run):
-        # Too short to be a rate: the pacing's first request goes at once, and a few
-        # requests over a fraction of a second read as a multiple of the limit.
-        return (
-            f"all within the limit's first period ({limit}: at most {limit.requests} "
-            "requests in any period); too short a run to measure a rate"
-        )
-    return (
-        f"{achieved:.3g} req/s achieved, limit {limit} = "
-        f"{limit.requests / limit.period:.3g} req/s"
-    )
 
 
-def _print_unexported(run: ExportRun, stream: TextIO) -> None:
-    records = run.unexported
-    print(f"Meetings not exported (also in {run.paths.failures}):", file=stream)
-    for record in records[:_MAX_LISTED_FAILURES]:
-        code = record.code if record.code is not None else "-"
-        kind = "for good" if record.permanent else "transient"
-        print(
-            f"  {record.meeting_no}  code={code}  {record.message}  "
-            f"log_id={record.log_id or '-'}  ({kind})",
-            file=stream,
-        )
-    more = len(records) - _MAX_LISTED_FAILURES
-    if more > 0:
-        print(f"  ... and {more} more", file=stream)
-    permanent = sum(1 for r in records if r.permanent)
-    transient = len(records) - permanent
-    if transient:
-        print(
-            f"  {transient} failed on a transient error: run the same command with --resume "
-            "to retry them",
-            file=stream,
-        )
-    if permanent:
-        print(
-            f"  {permanent} failed for good (no such meeting, data gone, no permission, a "
-            "refused parameter): --resume does not ask again, --retry-failed does",
-            file=stream,
-        )
-    if run.finished and not run.already_complete:
-        print(
-            "  The export is finished: every other meeting is in the output.",
-            file=stream,
-        )
 
 
-async def _main(
-    cfg: ExportConfig, queries: Sequence[MeetingQuery], progress_stream: TextIO
-) -> ExportRun:
-    # SIGTERM ends the run like Ctrl-C does: cancel, commit the checkpoint, exit.
-    task = asyncio.current_task()
-    loop = asyncio.get_running_loop()
-    if task is not None:
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signal.SIGTERM, task.cancel)
-    return await run_export(cfg, queries, progress_stream=progress_stream)
 
 
-def export_command(
-    args: argparse.Namespace,
-    env: Mapping[str, str],
-    *,
-    out: TextIO | None = None,
-    err: TextIO | None = None,
-) -> int:
-    """``feishu-vc export``: returns the exit code (0, 1, 2, 130 or 143)."""
-    stdout = out if out is not None else sys.stdout
-    stderr = err if err is not None else sys.stderr
-    try:
-        cfg = config_from_args(args, env)
-    except ConfigError as exc:
-        print(f"feishu-vc export: error: {exc}", file=stderr)
-        return EXIT_USAGE
-    try:
-        queries = (
-            []
-            if cfg.meetings is None
-            else load_meetings(cfg.meetings, fmt=cfg.meetings_format, user_id_type=cfg.user_id_type)
-        )
-    except MeetingsFileError as exc:
-        lines = exc.report(limit=exc.REPORT_LIMIT)
-        print(
-            f"feishu-vc export: error: {len(exc.problems)} problem(s) in {exc.source}; "
-            "nothing was requested:",
-            file=stderr,
-        )
-        for line in lines:
-            print(f"  {line}", file=stderr)
-        return EXIT_USAGE
-    if cfg.redis_url and not cfg.quiet:
-        print(
-            f"sharing the rate limit {cfg.rate_limit} through {redact_url(cfg.redis_url)}",
-            file=stderr,
-        )
-    try:
-        run = asyncio.run(_main(cfg, queries, stderr))
-    except (CheckpointError, ConfigError, OutputInUseError, ImportError) as exc:
-        print(f"feishu-vc export: error: {exc}", file=stderr)
-        return EXIT_USAGE
-    except OSError as exc:  # the output cannot be written: a disk full, a read-only dir
-        print(f"feishu-vc export: error: cannot write the output: {exc}", file=stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        _interrupted(cfg.out, "interrupted", stderr)
-        return EXIT_INTERRUPTED
-    except asyncio.CancelledError:
-        _interrupted(cfg.out, "terminated", stderr)
-        return EXIT_TERMINATED
-    print_summary(run, out=stdout, err=stderr, quiet=cfg.quiet)
-    return run.exit_code
 
 
-def _interrupted(out_path: Path, what: str, stream: TextIO) -> None:
-    paths = SinkPaths.beside(out_path)
-    print(
-        f"feishu-vc export: {what}; the checkpoint {paths.checkpoint} is consistent: "
-        "run the same command with --resume to continue",
-        file=stream,
-    )

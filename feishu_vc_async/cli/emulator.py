@@ -26,9 +26,9 @@ from .._validate import (
     positive_int,
     positive_seconds,
 )
+from ..emulator import Emulator
+from ..emulator._faults import FAULT_RATES, Faults, Latency
 from ..ratelimit._protocol import RateLimit
-from ._faults import FAULT_RATES, Faults, Latency
-from ._server import Emulator
 
 __all__ = ["DEFAULT_ANCHOR", "add_arguments", "run"]
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import TextIO
 
-from ._constants import LOGGER_NAME
+from .._constants import LOGGER_NAME
 
 __all__ = ["build_parser", "main"]
 
@@ -52,14 +52,14 @@ def _add_emulator(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="Serve the emulator (participant_list, meeting_list, the token and OAuth "
         "endpoints) for your own tests; exit 2 for a bad option.",
     )
-    from .emulator import _serve as serve
+    from . import emulator as serve
 
     serve.add_arguments(parser)
     parser.set_defaults(handler=lambda args, _env, _out, err: serve.run(args, err=err))
 
 
 def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from .export._config import add_export_arguments
+    from .export import add_export_arguments
 
     parser = sub.add_parser(
         "export",
@@ -76,13 +76,13 @@ def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def _run_export(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
-    from .export._run import export_command
+    from .export import export_command
 
     return export_command(args, env, out=out, err=err)
 
 
 def _add_meetings(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from .export._meetings_cmd import add_meetings_arguments
+    from .meetings import add_meetings_arguments
 
     parser = sub.add_parser(
         "meetings",
@@ -98,13 +98,13 @@ def _add_meetings(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def _run_meetings(
     args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO
 ) -> int:
-    from .export._meetings_cmd import meetings_command
+    from .meetings import meetings_command
 
     return meetings_command(args, env, out=out, err=err)
 
 
 def _add_auth(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from ._auth_cli import add_auth_command
+    from .auth import add_auth_command
 
     add_auth_command(sub)
 

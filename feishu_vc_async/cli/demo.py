@@ -27,13 +27,14 @@ from typing import Any
 
 import msgspec
 
-from ._timeparse import parse_instant
-from .export._config import ExportConfig, ProgressMode
-from .export._range import MeetingRange
-from .export._rows import ALL_COLUMNS, RowBuilder
-from .export._run import ExportRun, print_summary, run_export
-from .meetings import Meeting, MeetingListQuery
-from .ratelimit import RateLimit
+from .._timeparse import parse_instant
+from ..export._config import ExportConfig, ProgressMode
+from ..export._range import MeetingRange
+from ..export._rows import ALL_COLUMNS, RowBuilder
+from ..export._run import ExportRun, run_export
+from ..meetings import Meeting, MeetingListQuery
+from ..ratelimit import RateLimit
+from .export import print_summary
 
 __all__ = ["add_arguments", "run"]
 
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
 async def _demo(
     out_dir: Path, count: int, rate: RateLimit, seed: int, progress: ProgressMode
 ) -> int:
-    from .emulator import Emulator
+    from ..emulator import Emulator
 
     out = out_dir / "participants.jsonl"
     print(

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from ._constants import APP_TICKET_WAIT, FEISHU_BASE_URL, LARK_BASE_URL
-from ._validate import base_url as check_base_url
-from .auth import (
+from .._constants import APP_TICKET_WAIT, FEISHU_BASE_URL, LARK_BASE_URL
+from .._validate import base_url as check_base_url
+from ..auth import (
     AppTicketSource,
     FileSessionStore,
     FileTicketStore,
@@ -43,8 +43,8 @@ from .auth import (
     UserSessionProvider,
     default_token_file,
 )
-from .auth._session_store import ENV_TOKEN_FILE, entry_key
-from .errors import ConfigError, TokenStoreError
+from ..auth._session_store import ENV_TOKEN_FILE, entry_key
+from ..errors import ConfigError, TokenStoreError
 
 __all__ = [
     "ENV_ACCESS_TOKEN",

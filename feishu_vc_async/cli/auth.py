@@ -16,8 +16,13 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TextIO
 
-from ._clock import wall_time
-from ._constants import FEISHU_BASE_URL, LARK_BASE_URL, LOGIN_TIMEOUT, VC_SCOPES
+from .._clock import wall_time
+from .._constants import FEISHU_BASE_URL, LARK_BASE_URL, LOGIN_TIMEOUT, VC_SCOPES
+from .._validate import ACCOUNTS_URL_PRESETS, non_negative_int, positive_seconds
+from .._validate import base_url as check_base_url
+from ..auth import FileSessionStore, StoredSession, UserSession
+from ..auth._session_store import read_token_file, token_file_lock, write_token_file
+from ..errors import ConfigError, FeishuError
 from ._credentials import (
     ENV_APP_ID,
     ENV_BASE_URL,
@@ -28,11 +33,6 @@ from ._credentials import (
     resolve_base_url,
     resolve_token_file,
 )
-from ._validate import ACCOUNTS_URL_PRESETS, non_negative_int, positive_seconds
-from ._validate import base_url as check_base_url
-from .auth import FileSessionStore, StoredSession, UserSession
-from .auth._session_store import read_token_file, token_file_lock, write_token_file
-from .errors import ConfigError, FeishuError
 
 __all__ = ["add_auth_command"]
 
@@ -171,7 +171,7 @@ def _accounts_url(args: argparse.Namespace, base_url: str) -> str:
 
 
 def _login(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
-    from .oauth import login
+    from ..auth.oauth import login
 
     try:
         base_url = resolve_base_url(args, env)

@@ -35,8 +35,8 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
-from ._clock import Clock, wall_time
-from ._constants import (
+from .._clock import Clock, wall_time
+from .._constants import (
     AUTHORIZE_PATH,
     FEISHU_ACCOUNTS_URL,
     FEISHU_BASE_URL,
@@ -45,13 +45,13 @@ from ._constants import (
     OFFLINE_ACCESS_SCOPE,
     VC_SCOPES,
 )
-from ._endpoints import USER_INFO, USER_TOKEN
-from ._validate import ACCOUNTS_URL_PRESETS, non_negative_int, positive_seconds
-from ._validate import base_url as check_base_url
-from .auth import UserSession
-from .client import VCClient
-from .errors import FeishuError, LoginError
-from .models import UserInfo, UserTokenResponse
+from .._endpoints import USER_INFO, USER_TOKEN
+from .._validate import ACCOUNTS_URL_PRESETS, non_negative_int, positive_seconds
+from .._validate import base_url as check_base_url
+from ..client import VCClient
+from ..errors import FeishuError, LoginError
+from ..models import UserInfo, UserTokenResponse
+from ._user_session import UserSession
 
 __all__ = [
     "CALLBACK_PATH",

@@ -19,23 +19,14 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from .._constants import API_MEETING_LIST, LOGGER_NAME, MAX_RETRIES
-from .._credentials import add_credential_arguments, resolve_credentials
 from .._files import open_owner_only, replacing
 from ..client import VCClient
 from ..errors import ConfigError, FeishuError, RateLimiterError
-from ..models import UserIdType
-from ..ratelimit import RateLimiter
-from ._config import (
-    add_meeting_list_rate_argument,
-    add_shared_pacing_arguments,
-    rate_option,
-    redact_url,
-    redis_url_from,
-)
-from ._range import MeetingRange, add_range_arguments, range_from_args
-from ._rows import MeetingRows
-from ._sink import error_text
-from ._writers import (
+from ..export._config import redact_url
+from ..export._range import MeetingRange
+from ..export._rows import MeetingRows
+from ..export._sink import error_text
+from ..export._writers import (
     OUTPUT_FORMATS,
     JsonlEncoder,
     OutputFormat,
@@ -44,6 +35,16 @@ from ._writers import (
     format_from_path,
     jsonl_to_parquet,
     require_pyarrow,
+)
+from ..models import UserIdType
+from ..ratelimit import RateLimiter
+from ._credentials import add_credential_arguments, resolve_credentials
+from ._range import add_range_arguments, range_from_args
+from .export import (
+    add_meeting_list_rate_argument,
+    add_shared_pacing_arguments,
+    rate_option,
+    redis_url_from,
 )
 
 __all__ = ["add_meetings_arguments", "meetings_command"]
