@@ -66,6 +66,9 @@ TOKEN_REFRESH_MARGIN = 300.0
 
 CONNECT_TIMEOUT = 10.0
 TOTAL_TIMEOUT = 60.0
+# The largest answer body read: a page of 100 participants is about 100 KB, so this is
+# far above any real answer, and bounds what a proxy that never ends a body can take.
+MAX_ANSWER_BYTES = 8 * 1024 * 1024
 
 MAX_RETRIES = 5
 BACKOFF_INITIAL = 0.5

@@ -15,18 +15,20 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ._answers import parse_reset_header
 from ._constants import (
     BACKOFF_INITIAL,
     BACKOFF_MAX,
+    MAX_RETRIES,
     RATELIMIT_RESET_CAP,
     RATELIMIT_RESET_FALLBACK,
 )
-from .errors import APIError, DecodeError, RateLimitedError
+from ._validate import non_negative_int
+from .errors import APIError, DecodeError, FeishuError, RateLimitedError
 
-__all__ = ["DefaultRetryPolicy", "RetryDecision", "RetryPolicy", "parse_reset_header"]
+__all__ = ["DefaultRetryPolicy", "Retries", "RetryDecision", "RetryPolicy", "parse_reset_header"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +41,7 @@ class RetryDecision:
 
 
 # ``attempt`` is the 0-based number of the attempt that just failed.
-RetryPolicy = Callable[[BaseException, int], RetryDecision]
+RetryPolicy = Callable[[FeishuError, int], RetryDecision]
 
 
 class DefaultRetryPolicy:
@@ -79,8 +81,8 @@ class DefaultRetryPolicy:
     def backoff(self, attempt: int) -> float:
         return self.rng.uniform(0.0, self.backoff_bound(attempt))
 
-    def __call__(self, error: BaseException, attempt: int) -> RetryDecision:
-        if not getattr(error, "retryable", False):
+    def __call__(self, error: FeishuError, attempt: int) -> RetryDecision:
+        if not error.retryable:
             return RetryDecision(False, 0.0, f"not retryable: {type(error).__name__}")
         if isinstance(error, RateLimitedError):
             reset = error.reset_seconds
@@ -93,9 +95,24 @@ class DefaultRetryPolicy:
         return RetryDecision(True, self.backoff(attempt), _transient_reason(error))
 
 
-def _transient_reason(error: BaseException) -> str:
+def _transient_reason(error: FeishuError) -> str:
     if isinstance(error, APIError):
         return f"server error (code {error.code}, HTTP {error.http_status})"
     if isinstance(error, DecodeError):
         return f"{error.problem} (HTTP {error.http_status})"
     return type(error).__name__
+
+
+@dataclass(frozen=True, slots=True)
+class Retries:
+    """How the request loop retries: at most ``max_retries`` retries of a transient
+    failure per call, each only if ``policy`` (any ``(error, attempt) -> RetryDecision``
+    callable) says so, after the wait it says."""
+
+    max_retries: int = MAX_RETRIES
+    policy: RetryPolicy = field(default_factory=lambda: DefaultRetryPolicy())
+
+    def __post_init__(self) -> None:
+        non_negative_int("max_retries", self.max_retries)
+        if not callable(self.policy):
+            raise TypeError("retries.policy: must be a callable (error, attempt) -> RetryDecision")

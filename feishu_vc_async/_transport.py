@@ -1,41 +1,55 @@
 """One pooled aiohttp session and the one bounded request loop every endpoint goes through.
 
-Each attempt takes a token from the provider (a cached value on the hot path) when the
-endpoint needs one, then a slot from the endpoint's rate-limit bucket right before the
-send; sleeping for a retry happens outside both, so a waiting retry blocks nobody.
-The answer is turned into a value or a typed error by ``_answers`` (pure); whether to
-try again is the retry policy's call (pure), bounded by ``max_retries``.
+The loop has three layers, as httpx's ``send`` → ``_send_handling_auth`` →
+``_send_single_request``:
 
-A token the platform refuses (one of the provider's ``refresh_codes``) is invalidated
-and the attempt repeated once with a fresh one. A provider that fetches tokens does so
-through :meth:`Transport.call` as well (see ``auth``), so its request is retried, paced
-and logged like any other; if it still fails, that failure is the caller's answer and
-is not retried again by the request that needed the token.
+* :meth:`Transport.call`: the bounded retry loop. Whether to try again is the retry
+  policy's call (pure), bounded by ``max_retries``; sleeping for a retry happens
+  outside the limiter and the token, so a waiting retry blocks nobody.
+* :meth:`Transport._token_refused`: a token the platform refuses (one of the provider's
+  ``refresh_codes``) is invalidated and the attempt repeated once with a fresh one.
+* :meth:`Transport._attempt`: one attempt: a slot from the endpoint's rate-limit bucket
+  right before the send, the exchange (:meth:`Transport.send`, the body read within
+  ``max_answer_bytes``), and the answer turned into a value or a typed error by
+  ``_answers`` (pure).
+
+A provider that fetches tokens does so through :meth:`Transport.call` as well (see
+``auth``), so its request is retried, paced and logged like any other; if it still
+fails, that failure is the caller's answer and is not retried again by the request that
+needed the token.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections.abc import Mapping
-from typing import Final, TypeVar, cast
+from dataclasses import dataclass
+from typing import Final, Generic, TypeVar
 
 import aiohttp
 from yarl import URL
 
 from ._answers import RawResponse, read_answer
 from ._clock import Clock, loop_time
-from ._constants import LOGGER_NAME
+from ._constants import CONNECT_TIMEOUT, LOGGER_NAME, MAX_ANSWER_BYTES, TOTAL_TIMEOUT
 from ._endpoints import Endpoint
-from ._retry import RetryPolicy
+from ._retry import Retries
 from ._stats import ClientStats, EndpointStats
-from .auth import TokenProvider, provider_tenant
-from .errors import APIError, FeishuError, RateLimitedError, RequestTimeoutError, TransportError
+from ._validate import positive_int, positive_seconds
+from .auth import TokenProvider
+from .errors import (
+    AnswerTooLargeError,
+    APIError,
+    FeishuError,
+    RateLimitedError,
+    RequestTimeoutError,
+    TransportError,
+)
 from .models import JSON_ENCODER
-from .ratelimit import LimitKey, OrderedRateLimiter, RateLimiter
+from .ratelimit import LimitKey, RateLimiter
 
-__all__ = ["USER_AGENT", "Transport"]
+__all__ = ["USER_AGENT", "Timeouts", "Transport"]
 
 logger = logging.getLogger(LOGGER_NAME)
 
@@ -44,10 +58,39 @@ _JSON_HEADERS: Final = {
     "Content-Type": "application/json; charset=utf-8",
     "User-Agent": USER_AGENT,
 }
+_UNKNOWN_OUTCOME: Final = " (the request may have been processed; not sent again)"
+# Bodies without a Content-Length are read in pieces of this size, counted as they come.
+_READ_CHUNK: Final = 256 * 1024
 
 T = TypeVar("T")
 
-_UNKNOWN_OUTCOME: Final = " (the request may have been processed; not sent again)"
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Seconds to connect, and for a whole exchange (connect, send, the answer read)."""
+
+    connect: float = CONNECT_TIMEOUT
+    total: float = TOTAL_TIMEOUT
+
+    def __post_init__(self) -> None:
+        positive_seconds("timeouts.connect", self.connect)
+        positive_seconds("timeouts.total", self.total)
+
+
+@dataclass(slots=True)
+class _Call(Generic[T]):
+    """One call of :meth:`Transport.call`: what every attempt of it sends and counts."""
+
+    endpoint: Endpoint[T]
+    params: Mapping[str, str] | None
+    body: bytes | None
+    secrets: tuple[str, ...]
+    provider: TokenProvider
+    stats: EndpointStats
+    limiter: RateLimiter | None
+    key: LimitKey | None
+    token_refreshed: bool = False
+    sent: int = 0  # attempts sent, fresh-token retries included, for the log
 
 
 class Transport:
@@ -56,6 +99,8 @@ class Transport:
     ``limiters`` maps a bucket name (an endpoint's ``bucket``) to the limiter that paces
     it; an endpoint whose bucket has none is not paced. ``owns_session`` says whether
     :meth:`aclose` closes the session; a caller's session (a web backend's) never is.
+    ``max_answer_bytes`` bounds the body of any answer (a proxy that never ends one must
+    not exhaust memory).
     """
 
     def __init__(
@@ -66,9 +111,9 @@ class Transport:
         base_url: str,
         token_provider: TokenProvider,
         limiters: Mapping[str, RateLimiter],
-        retry_policy: RetryPolicy,
-        max_retries: int,
-        timeout: aiohttp.ClientTimeout,
+        retries: Retries,
+        timeouts: Timeouts,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
         stats: ClientStats,
         clock: Clock = loop_time,
     ) -> None:
@@ -76,17 +121,11 @@ class Transport:
         self.owns_session = owns_session
         self.base_url = base_url
         self.stats = stats
-        self.timeout = timeout
+        self.timeout = aiohttp.ClientTimeout(total=timeouts.total, connect=timeouts.connect)
+        self.max_answer_bytes = positive_int("max_answer_bytes", max_answer_bytes)
         self._provider = token_provider
         self._limiters = dict(limiters)
-        # The limiters that can serve reads in progress first (the others: key alone).
-        self._ordered = {
-            bucket: cast(OrderedRateLimiter, limiter)
-            for bucket, limiter in limiters.items()
-            if _orders_reads(limiter)
-        }
-        self._policy = retry_policy
-        self._max_retries = max_retries
+        self._retries = retries
         self._clock = clock
         self._urls: dict[str, URL] = {}
         # The session's connections and timers belong to the loop it was opened in.
@@ -98,6 +137,161 @@ class Transport:
     async def aclose(self) -> None:
         if self.owns_session:
             await self.session.close()
+
+    # --- the loop ------------------------------------------------------------------------
+
+    async def call(
+        self,
+        endpoint: Endpoint[T],
+        *,
+        params: Mapping[str, str] | None = None,
+        json: object = None,
+        secrets: tuple[str, ...] = (),
+        provider: TokenProvider | None = None,
+    ) -> T:
+        """Call ``endpoint`` (query ``params``, or a ``json`` body) through the token, the
+        endpoint's limiter bucket and the bounded retry loop; return its decoded value.
+
+        ``provider`` replaces the transport's own token provider for this call (a tenant
+        view of the client: another tenant's token and bucket, the same session)."""
+        self._check_loop()
+        call = self._prepare(endpoint, params, json, secrets, provider or self._provider)
+        attempt = 0  # transient retries so far: what the policy and max_retries see
+        # Bounded: at most max_retries transient retries plus one fresh-token retry.
+        while True:
+            token = await self._token(call)
+            try:
+                return await self._attempt(call, token)
+            except FeishuError as exc:
+                if self._token_refused(call, token, exc):
+                    continue
+                wait = self._retry_wait(call, exc, attempt)
+            attempt += 1
+            if wait > 0:
+                await asyncio.sleep(wait)
+
+    def _check_loop(self) -> None:
+        if asyncio.get_running_loop() is not self._loop:
+            # Checked first, so the answer is the same with a limiter or without one (an
+            # aiohttp session used from another loop fails with raw asyncio errors).
+            raise RuntimeError(
+                "VCClient used outside the event loop it was opened in: its aiohttp "
+                "session and limiter belong to that loop; open one client per event loop "
+                "(`async with VCClient(...)` inside the loop that uses it)"
+            )
+
+    def _prepare(
+        self,
+        endpoint: Endpoint[T],
+        params: Mapping[str, str] | None,
+        json: object,
+        secrets: tuple[str, ...],
+        provider: TokenProvider,
+    ) -> _Call[T]:
+        limiter = self._limiters.get(endpoint.bucket) if endpoint.bucket else None
+        return _Call(
+            endpoint=endpoint,
+            params=params,
+            body=None if json is None else JSON_ENCODER.encode(json),
+            secrets=secrets,
+            provider=provider,
+            stats=self.stats.endpoint(endpoint.name),
+            limiter=limiter,
+            # Only a limiter reads the key: unpaced calls skip building it.
+            key=None if limiter is None else _key(endpoint, provider),
+        )
+
+    async def _token(self, call: _Call[T]) -> str | None:
+        """The provider's token when the endpoint needs one. A failure is final here: the
+        provider's own requests went through their own bounded loop."""
+        if not call.endpoint.token:
+            return None
+        try:
+            token = await call.provider.token(self)
+        except FeishuError:
+            call.stats.errors += 1
+            raise
+        # A provider may learn its tenant with its first token (a stored session).
+        if call.key is not None and call.provider.tenant != call.key.tenant:
+            call.key = _key(call.endpoint, call.provider)
+        return token
+
+    def _token_refused(self, call: _Call[T], token: str | None, error: FeishuError) -> bool:
+        """Whether ``error`` refuses ``token`` and this call may try once more with a
+        fresh one: then the token is dropped (only if still cached)."""
+        if (
+            token is None
+            or call.token_refreshed
+            or not isinstance(error, APIError)
+            or error.code not in call.provider.refresh_codes
+        ):
+            return False
+        call.token_refreshed = True
+        call.provider.invalidate(token)
+        call.stats.retries += 1
+        logger.warning(
+            "%s %s: token refused (code %d, log_id %s); retrying with a fresh one",
+            call.endpoint.method,
+            call.endpoint.path,
+            error.code,
+            error.log_id or "-",
+        )
+        return True
+
+    def _retry_wait(self, call: _Call[T], error: FeishuError, attempt: int) -> float:
+        """Seconds to wait before the next attempt, or re-raise ``error`` when there is
+        none (the policy says no, or the retries are spent)."""
+        decision = self._retries.policy(error, attempt)
+        if not decision.retry or attempt >= self._retries.max_retries:
+            call.stats.errors += 1
+            raise error
+        call.stats.retries += 1
+        logger.warning(
+            "%s %s: retry %d/%d in %.2fs: %s",
+            call.endpoint.method,
+            call.endpoint.path,
+            attempt + 1,
+            self._retries.max_retries,
+            decision.wait,
+            decision.reason,
+        )
+        return decision.wait
+
+    # --- one attempt ---------------------------------------------------------------------
+
+    async def _attempt(self, call: _Call[T], token: str | None) -> T:
+        """One slot of the limiter, one exchange, the answer read: a value or a typed error."""
+        endpoint, stats = call.endpoint, call.stats
+        if call.limiter is not None:
+            assert call.key is not None
+            continuing = call.params is not None and "page_token" in call.params
+            await call.limiter.acquire(call.key, continuing=continuing)
+        sent_at = stats.record_request()
+        call.sent += 1
+        raw: RawResponse | None = None
+        try:
+            raw = await self.send(
+                endpoint.method,
+                self._url(endpoint),
+                path=endpoint.path,
+                params=call.params,
+                data=call.body,
+                headers=_JSON_HEADERS if token is None else self._bearer(token),
+                idempotent=bool(endpoint.idempotent),
+            )
+            stats.record_answer(sent_at)
+            value = read_answer(endpoint, raw, (token, *call.secrets))
+        except FeishuError as exc:
+            self._log_attempt(call, raw, exc.code, sent_at)
+            if isinstance(exc, RateLimitedError):
+                stats.rate_limited += 1
+                if call.limiter is not None:
+                    assert call.key is not None
+                    await call.limiter.report_rate_limited(call.key, exc.reset_seconds)
+            raise
+        self._log_attempt(call, raw, 0, sent_at)
+        stats.answers += 1
+        return value
 
     async def send(
         self,
@@ -126,7 +320,7 @@ class Transport:
                 timeout=self.timeout,
                 allow_redirects=False,
             ) as resp:
-                body = await resp.read()
+                body = await self._read_body(resp, method, path, idempotent)
                 return RawResponse(resp.status, resp.headers, body)
         except TimeoutError as exc:
             raise RequestTimeoutError(
@@ -145,15 +339,38 @@ class Transport:
                 retryable=idempotent or unsent,
             ) from exc
 
+    async def _read_body(
+        self, resp: aiohttp.ClientResponse, method: str, path: str, idempotent: bool
+    ) -> bytes:
+        """The whole body, refused past ``max_answer_bytes``: by its Content-Length
+        before reading, else counted as it comes (a chunked answer that never ends)."""
+        cap = self.max_answer_bytes
+        length = resp.content_length
+        if length is not None and length <= cap:
+            return await resp.read()
+        if length is None:
+            body = bytearray()
+            async for chunk in resp.content.iter_chunked(_READ_CHUNK):
+                body += chunk
+                if len(body) > cap:
+                    break
+            else:
+                return bytes(body)
+        raise AnswerTooLargeError(
+            limit=cap,
+            announced=length,
+            http_status=resp.status,
+            log_id=RawResponse(resp.status, resp.headers, b"").log_id,
+            method=method,
+            path=path,
+            retryable=idempotent,
+        )
+
     def _url(self, endpoint: Endpoint[object]) -> URL:
         url = self._urls.get(endpoint.path)
         if url is None:
             url = self._urls[endpoint.path] = URL(self.base_url + endpoint.path)
         return url
-
-    @staticmethod
-    def _key(bucket: str, provider: TokenProvider) -> LimitKey:
-        return LimitKey(bucket, provider.identity, provider_tenant(provider))
 
     def _bearer(self, token: str) -> dict[str, str]:
         if token != self._auth_token:
@@ -161,158 +378,22 @@ class Transport:
             self._auth_headers = {"Authorization": "Bearer " + token, "User-Agent": USER_AGENT}
         return self._auth_headers
 
-    async def call(
-        self,
-        endpoint: Endpoint[T],
-        *,
-        params: Mapping[str, str] | None = None,
-        json: object = None,
-        secrets: tuple[str, ...] = (),
-        provider: TokenProvider | None = None,
-    ) -> T:
-        """Call ``endpoint`` (query ``params``, or a ``json`` body) through the token, the
-        endpoint's limiter bucket and the bounded retry loop; return its decoded value.
-
-        ``provider`` replaces the transport's own token provider for this call (a tenant
-        view of the client: another tenant's token and bucket, the same session)."""
-        if asyncio.get_running_loop() is not self._loop:
-            # Checked first, so the answer is the same with a limiter or without one (an
-            # aiohttp session used from another loop fails with raw asyncio errors).
-            raise RuntimeError(
-                "VCClient used outside the event loop it was opened in: its aiohttp "
-                "session and limiter belong to that loop; open one client per event loop "
-                "(`async with VCClient(...)` inside the loop that uses it)"
-            )
-        stats = self.stats.endpoint(endpoint.name)
-        if provider is None:
-            provider = self._provider
-        limiter = self._limiters.get(endpoint.bucket) if endpoint.bucket else None
-        bucket = endpoint.bucket or endpoint.name
-        # Only a limiter reads the key: unpaced calls skip building it.
-        key = None if limiter is None else self._key(bucket, provider)
-        url = self._url(endpoint)
-        body = None if json is None else JSON_ENCODER.encode(json)
-        headers = _JSON_HEADERS
-        token_refreshed = False
-        attempt = 0  # transient retries so far: what the policy and max_retries see
-        sent = 0  # every attempt, fresh-token retries included, for the log
-        # Bounded: at most max_retries transient retries plus one fresh-token retry.
-        while True:
-            token: str | None = None
-            if endpoint.token:
-                try:
-                    token = await provider.token(self)
-                except FeishuError:
-                    stats.errors += 1
-                    raise
-                headers = self._bearer(token)
-                # A provider may learn its tenant with its first token (a stored session).
-                if key is not None and provider_tenant(provider) != key.tenant:
-                    key = self._key(bucket, provider)
-            raw: RawResponse | None = None
-            sent_at: float | None = None
-            try:
-                if limiter is not None:
-                    assert key is not None
-                    ordered = self._ordered.get(bucket)
-                    if ordered is not None and params is not None and "page_token" in params:
-                        await ordered.acquire(key, continuing=True)
-                    else:
-                        await limiter.acquire(key)
-                sent_at = stats.record_request()
-                sent += 1
-                raw = await self.send(
-                    endpoint.method,
-                    url,
-                    path=endpoint.path,
-                    params=params,
-                    data=body,
-                    headers=headers,
-                    idempotent=bool(endpoint.idempotent),
-                )
-                stats.record_answer(sent_at)
-                value = read_answer(endpoint, raw, (token, *secrets))
-            except FeishuError as exc:
-                if sent_at is not None and logger.isEnabledFor(logging.DEBUG):
-                    self._log_attempt(endpoint, raw, getattr(exc, "code", None), sent_at, sent)
-                if isinstance(exc, RateLimitedError):
-                    stats.rate_limited += 1
-                    if limiter is not None:
-                        assert key is not None
-                        await limiter.report_rate_limited(key, exc.reset_seconds)
-                if (
-                    token is not None
-                    and not token_refreshed
-                    and isinstance(exc, APIError)
-                    and exc.code in provider.refresh_codes
-                ):
-                    # The token was refused: drop it (only if still cached) and go again.
-                    token_refreshed = True
-                    provider.invalidate(token)
-                    stats.retries += 1
-                    logger.warning(
-                        "%s %s: token refused (code %d, log_id %s); retrying with a fresh one",
-                        endpoint.method,
-                        endpoint.path,
-                        exc.code,
-                        exc.log_id or "-",
-                    )
-                    continue
-                wait = self._retry_wait(endpoint, stats, exc, attempt)
-            else:
-                if logger.isEnabledFor(logging.DEBUG):
-                    self._log_attempt(endpoint, raw, 0, sent_at, sent)
-                stats.answers += 1
-                return value
-            attempt += 1
-            if wait > 0:
-                await asyncio.sleep(wait)
-
-    def _retry_wait(
-        self, endpoint: Endpoint[object], stats: EndpointStats, error: FeishuError, attempt: int
-    ) -> float:
-        """Seconds to wait before the next attempt, or re-raise ``error`` when there is
-        none (the policy says no, or the retries are spent)."""
-        decision = self._policy(error, attempt)
-        if not decision.retry or attempt >= self._max_retries:
-            stats.errors += 1
-            raise error
-        stats.retries += 1
-        logger.warning(
-            "%s %s: retry %d/%d in %.2fs: %s",
-            endpoint.method,
-            endpoint.path,
-            attempt + 1,
-            self._max_retries,
-            decision.wait,
-            decision.reason,
-        )
-        return decision.wait
-
     def _log_attempt(
-        self,
-        endpoint: Endpoint[object],
-        raw: RawResponse | None,
-        code: object,
-        sent_at: float,
-        attempt: int,
+        self, call: _Call[T], raw: RawResponse | None, code: object, sent_at: float
     ) -> None:
+        if not logger.isEnabledFor(logging.DEBUG):
+            return
         logger.debug(
             "%s %s status=%s code=%s log_id=%s %.1fms attempt=%d",
-            endpoint.method,
-            endpoint.path,
+            call.endpoint.method,
+            call.endpoint.path,
             raw.status if raw is not None else "-",
             code if code is not None else "-",
             (raw.log_id if raw is not None else None) or "-",
             (self._clock() - sent_at) * 1000.0,
-            attempt,
+            call.sent,
         )
 
 
-def _orders_reads(limiter: RateLimiter) -> bool:
-    """Whether ``limiter.acquire`` takes ``continuing`` (a limiter written before it
-    was added to the protocol does not, and is called with the key alone)."""
-    try:
-        return "continuing" in inspect.signature(limiter.acquire).parameters
-    except (TypeError, ValueError):  # a callable whose signature cannot be read
-        return False
+def _key(endpoint: Endpoint[object], provider: TokenProvider) -> LimitKey:
+    return LimitKey(endpoint.bucket or endpoint.name, provider.identity, provider.tenant)

@@ -2,7 +2,7 @@
 
 ::
 
-    async with VCClient(app_id="cli_...", app_secret="...") as client:
+    async with VCClient(AppCredentials("cli_...", "...")) as client:
         page = await client.participant_list(query)           # one request
         async for page in client.pages(query): ...            # follows page tokens
         async for person in client.participants(query): ...   # items across pages
@@ -16,12 +16,10 @@ from __future__ import annotations
 import copy
 import logging
 import time
-import warnings
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from types import TracebackType
-from typing import Final, TypeVar, cast
+from typing import Final, TypeVar
 
 import aiohttp
 
@@ -29,29 +27,20 @@ from ._clock import Clock, loop_time
 from ._constants import (
     API_MEETING_LIST,
     API_PARTICIPANT_LIST,
-    CONNECT_TIMEOUT,
     FEISHU_BASE_URL,
     LOGGER_NAME,
+    MAX_ANSWER_BYTES,
     MAX_MEETING_LIST_RANGE_SECONDS,
-    MAX_RETRIES,
     PAGE_SIZE_ITER_DEFAULT,
-    TOTAL_TIMEOUT,
 )
 from ._endpoints import MEETING_LIST, PARTICIPANT_LIST, Endpoint
 from ._paging import ItemIterator, PageCursor, PageIterator
-from ._retry import DefaultRetryPolicy, RetryPolicy
+from ._retry import Retries
 from ._stats import ClientStats
-from ._transport import USER_AGENT, Transport
+from ._transport import USER_AGENT, Timeouts, Transport
 from ._validate import base_url as check_base_url
-from ._validate import non_negative_int, positive_int, positive_seconds
-from .auth import (
-    LegacyTokenProvider,
-    StaticTokenProvider,
-    TenantTokenProvider,
-    TokenProvider,
-    UserTokenProvider,
-    provider_tenant,
-)
+from ._validate import positive_int
+from .auth import Auth, TokenProvider, token_provider_for
 from .discovery import DiscoveryPosition, MeetingIterator
 from .fanout import FanOut, Queries, Resume
 from .meetings import Meeting, MeetingListPage, MeetingListQuery
@@ -63,188 +52,75 @@ from .models import (
     to_unix,
     validate_page_size,
 )
-from .ratelimit import LimitKey, LocalRateLimiter, RateLimit, RateLimiter
+from .ratelimit import LimitKey, Limits, OpenLimits, RateLimit, RateLimiter
 
 __all__ = ["VCClient"]
 
 logger = logging.getLogger(LOGGER_NAME)
 
-_DEFAULT_RATE: Final = RateLimit()
+_DEFAULT_LIMITS: Final = Limits()
+_DEFAULT_RETRIES: Final = Retries()
+_DEFAULT_TIMEOUTS: Final = Timeouts()
 # Validated query strings a client keeps (a fan-out's meetings in flight, and then some).
 _CHECKED_PARAMS_MAX: Final = 1024
 
 T = TypeVar("T")
 
 
-@dataclass(slots=True)
-class _Budget:
-    """One API's pacing: the configured limit or a caller's limiter, and what is in use
-    while the client is open (a shared in-process limiter handle is the client's own)."""
-
-    rate_limit: RateLimit | None
-    given: RateLimiter | None
-    in_use: RateLimiter | None = None
-    owned: bool = False
-
-    @classmethod
-    def of(
-        cls, rate_name: str, rate_limit: object, limiter_name: str, limiter: object
-    ) -> _Budget:
-        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
-            raise TypeError(
-                f"{rate_name}: must be a RateLimit (or None to disable), got {type(rate_limit)}"
-            )
-        if limiter is not None and not isinstance(limiter, RateLimiter):
-            raise TypeError(
-                f"{limiter_name}: must implement the RateLimiter protocol (acquire, "
-                "report_rate_limited, aclose and a `rate` property)"
-            )
-        return cls(rate_limit, limiter)
-
-    @property
-    def rate(self) -> RateLimit | None:
-        return self.given.rate if self.given is not None else self.rate_limit
-
-    def open(self) -> RateLimiter | None:
-        if self.given is not None:
-            self.in_use = self.given
-        elif self.rate_limit is not None:
-            self.in_use, self.owned = LocalRateLimiter.shared(self.rate_limit), True
-        return self.in_use
-
-    async def close(self) -> None:
-        limiter, owned = self.in_use, self.owned
-        self.in_use, self.owned = None, False
-        if limiter is not None and owned:
-            await limiter.aclose()
-
-
 class VCClient:
-    """Async client for ``vc/v1/participant_list``; use it as ``async with``.
+    """Async client for the VC data APIs; use it as ``async with``.
 
-    Exactly one way to authenticate:
+    ``auth`` is how it authenticates: :class:`~feishu_vc_async.auth.AppCredentials` (the
+    client fetches and refreshes the app's tenant tokens), any
+    :class:`~feishu_vc_async.auth.TokenProvider` (a user session, a store app's tenant,
+    a user token with your refresh callback), or an access token you hold (``t-…`` or
+    ``u-…``).
 
-    * ``app_id`` + ``app_secret``: tenant tokens fetched (and refreshed) by the client;
-    * ``access_token``: a token the caller holds (``t-`` or ``u-``), optionally with
-      ``refresh_user_token``, an async callable returning a new user token;
-    * ``token_provider``: any :class:`~feishu_vc_async.auth.TokenProvider`.
-
-    Each API has a budget of its own (the gateway counts per API, app and tenant):
-    ``rate_limit`` paces participant_list, ``meeting_list_rate_limit`` meeting_list (both
-    100 per 60 s by default). Each builds an in-process limiter shared by every client of
-    the same app in this event loop; ``None`` disables it. A given ``limiter`` /
-    ``meeting_list_limiter`` (a Redis one, say) replaces it, its own rate then being the
-    client's; it is never closed here, nor is a caller's ``session``.
-
-    ``clock`` is where the client and the token provider it builds read time (the
+    ``limits`` is each API's budget (:class:`~feishu_vc_async.ratelimit.Limits`: the
+    gateway counts per API, app and tenant; 100 per 60 s each by default, paced by an
+    in-process limiter every client of the same app in this event loop shares, or by a
+    limiter you give, a Redis one say, never closed here). ``retries``: how transient
+    failures are retried; ``timeouts``: connect and total; ``max_answer_bytes``: the
+    largest answer body read; ``session``: a caller's aiohttp session (never closed
+    here); ``clock``: where the client and the token provider it builds read time (the
     running loop's clock by default; see ``_clock``).
     """
 
     def __init__(
         self,
+        auth: Auth,
         *,
-        app_id: str | None = None,
-        app_secret: str | None = None,
-        access_token: str | None = None,
-        refresh_user_token: Callable[[], Awaitable[str]] | None = None,
-        token_provider: TokenProvider | LegacyTokenProvider | None = None,
         base_url: str = FEISHU_BASE_URL,
+        limits: Limits = _DEFAULT_LIMITS,
+        retries: Retries = _DEFAULT_RETRIES,
+        timeouts: Timeouts = _DEFAULT_TIMEOUTS,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
         session: aiohttp.ClientSession | None = None,
-        rate_limit: RateLimit | None = _DEFAULT_RATE,
-        limiter: RateLimiter | None = None,
-        meeting_list_rate_limit: RateLimit | None = _DEFAULT_RATE,
-        meeting_list_limiter: RateLimiter | None = None,
-        retry_policy: RetryPolicy | None = None,
-        max_retries: int = MAX_RETRIES,
-        connect_timeout: float = CONNECT_TIMEOUT,
-        total_timeout: float = TOTAL_TIMEOUT,
         clock: Clock = loop_time,
     ) -> None:
         self.base_url = check_base_url(base_url)
-        self.app_id: str | None = None
         self.clock = clock
-        self._token_provider = self._make_provider(
-            app_id, app_secret, access_token, refresh_user_token, token_provider, clock
-        )
-        if isinstance(self._token_provider, TenantTokenProvider):
-            self.app_id = self._token_provider.app_id
-        else:  # a store app's or a user session's provider names its app too
-            app_id_of = getattr(self._token_provider, "app_id", None)
-            self.app_id = app_id_of if isinstance(app_id_of, str) else None
+        self._token_provider = token_provider_for(auth, clock=clock)
+        for name, value, kind in (
+            ("limits", limits, Limits),
+            ("retries", retries, Retries),
+            ("timeouts", timeouts, Timeouts),
+        ):
+            if not isinstance(value, kind):
+                raise TypeError(f"{name}: must be a {kind.__name__}, got {type(value).__name__}")
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise TypeError(f"session: must be an aiohttp.ClientSession, got {type(session)}")
-        self._budgets = {
-            API_PARTICIPANT_LIST: _Budget.of("rate_limit", rate_limit, "limiter", limiter),
-            API_MEETING_LIST: _Budget.of(
-                "meeting_list_rate_limit",
-                meeting_list_rate_limit,
-                "meeting_list_limiter",
-                meeting_list_limiter,
-            ),
-        }
-        if retry_policy is not None and not callable(retry_policy):
-            raise TypeError("retry_policy: must be a callable (error, attempt) -> RetryDecision")
-        self.max_retries = non_negative_int("max_retries", max_retries)
-        self.timeout = aiohttp.ClientTimeout(
-            total=positive_seconds("total_timeout", total_timeout),
-            connect=positive_seconds("connect_timeout", connect_timeout),
-        )
+        self.limits = limits
+        self.retries = retries
+        self.timeouts = timeouts
+        self.max_answer_bytes = positive_int("max_answer_bytes", max_answer_bytes)
         self.stats = ClientStats(clock)
         self._parent: VCClient | None = None  # set on a tenant view (for_tenant)
         self._session_arg = session
-        self._retry_policy: RetryPolicy = retry_policy or DefaultRetryPolicy()
         self._transport: Transport | None = None
+        self._open_limits: OpenLimits | None = None
         # The query strings of queries already validated (see _query_params).
         self._checked_params: dict[tuple[int, int], tuple[MeetingQuery, dict[str, str]]] = {}
-
-    @staticmethod
-    def _make_provider(
-        app_id: str | None,
-        app_secret: str | None,
-        access_token: str | None,
-        refresh_user_token: Callable[[], Awaitable[str]] | None,
-        token_provider: TokenProvider | LegacyTokenProvider | None,
-        clock: Clock,
-    ) -> TokenProvider:
-        given = [
-            name
-            for name, value in (
-                ("app_id/app_secret", app_id if app_id is not None else app_secret),
-                ("access_token", access_token),
-                ("token_provider", token_provider),
-            )
-            if value is not None
-        ]
-        if not given:
-            raise ValueError(
-                "credentials: pass app_id and app_secret, or access_token, or token_provider"
-            )
-        if len(given) > 1:
-            raise ValueError(f"credentials: pass only one of {' / '.join(given)}")
-        if refresh_user_token is not None and access_token is None:
-            raise ValueError("refresh_user_token: only applies together with access_token")
-        if token_provider is not None:
-            if isinstance(token_provider, TokenProvider):
-                return token_provider
-            if isinstance(token_provider, LegacyTokenProvider):
-                warnings.warn(
-                    "token_provider: a TokenProvider now has a `tenant` property (its "
-                    'rate-limit tenant; "" for one tenant); one without it counts as "" '
-                    "for one more release",
-                    DeprecationWarning,
-                    stacklevel=4,
-                )
-                return cast(TokenProvider, token_provider)
-            raise TypeError("token_provider: must implement the TokenProvider protocol")
-        if access_token is not None:
-            if refresh_user_token is not None:
-                return UserTokenProvider(access_token, refresh_user_token)
-            return StaticTokenProvider(access_token)
-        if app_id is None:
-            raise ValueError("app_id: required together with app_secret")
-        if app_secret is None:
-            raise ValueError("app_secret: required together with app_id")
-        return TenantTokenProvider(app_id, app_secret, clock=clock)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -256,28 +132,23 @@ class VCClient:
     def limit_key(self) -> LimitKey:
         """participant_list's budget of this client: its provider's identity and tenant."""
         provider = self._token_provider
-        return LimitKey(API_PARTICIPANT_LIST, provider.identity, provider_tenant(provider))
+        return LimitKey(API_PARTICIPANT_LIST, provider.identity, provider.tenant)
 
     @property
     def rate_limit(self) -> RateLimit | None:
-        """The limit participant_list is paced to: the given limiter's own rate, else
-        ``rate_limit`` (``None``: not limited)."""
-        return self._budgets[API_PARTICIPANT_LIST].rate
+        """The limit participant_list is paced to (``None``: not limited)."""
+        return self.limits.rate(API_PARTICIPANT_LIST)
 
     @property
     def meeting_list_rate_limit(self) -> RateLimit | None:
-        """The limit meeting_list is paced to (as :attr:`rate_limit` for participant_list)."""
-        return self._budgets[API_MEETING_LIST].rate
+        """The limit meeting_list is paced to (``None``: not limited)."""
+        return self.limits.rate(API_MEETING_LIST)
 
-    @property
-    def limiter(self) -> RateLimiter | None:
-        """participant_list's limiter while open (None when limiting is disabled)."""
-        return (self._parent or self)._budgets[API_PARTICIPANT_LIST].in_use
-
-    @property
-    def meeting_list_limiter(self) -> RateLimiter | None:
-        """meeting_list's limiter while open (None when limiting is disabled)."""
-        return (self._parent or self)._budgets[API_MEETING_LIST].in_use
+    def limiter(self, bucket: str = API_PARTICIPANT_LIST) -> RateLimiter | None:
+        """The limiter pacing ``bucket`` (an API's name) while open; ``None`` when that
+        API is not limited or the client is closed."""
+        opened = (self._parent or self)._open_limits
+        return None if opened is None else opened.limiters.get(bucket)
 
     @property
     def session(self) -> aiohttp.ClientSession | None:
@@ -321,7 +192,7 @@ class VCClient:
             raise RuntimeError("a tenant view is not entered: enter the client it came from")
         if self._transport is not None:
             raise RuntimeError("VCClient is already open; enter it once at a time")
-        limiters = {api: budget.open() for api, budget in self._budgets.items()}
+        self._open_limits = opened = OpenLimits(self.limits)
         session = self._session_arg
         owns_session = session is None
         if session is None:
@@ -331,10 +202,10 @@ class VCClient:
             owns_session=owns_session,
             base_url=self.base_url,
             token_provider=self._token_provider,
-            limiters={api: lim for api, lim in limiters.items() if lim is not None},
-            retry_policy=self._retry_policy,
-            max_retries=self.max_retries,
-            timeout=self.timeout,
+            limiters=opened.limiters,
+            retries=self.retries,
+            timeouts=self.timeouts,
+            max_answer_bytes=self.max_answer_bytes,
             stats=self.stats,
             clock=self.clock,
         )
@@ -352,9 +223,10 @@ class VCClient:
         """Close what the client owns (its session, its limiter handle); idempotent. A
         tenant view owns nothing: closing it does nothing."""
         transport, self._transport = self._transport, None
+        opened, self._open_limits = self._open_limits, None
         try:
-            for budget in self._budgets.values():
-                await budget.close()
+            if opened is not None:
+                await opened.aclose()
         finally:
             if transport is not None:
                 await transport.aclose()
@@ -583,12 +455,8 @@ class VCClient:
         )
 
     def __repr__(self) -> str:
-        who = (
-            f"app_id={self.app_id!r}"
-            if self.app_id is not None
-            else f"identity={self._token_provider.identity!r}"
-        )
-        tenant = provider_tenant(self._token_provider)
+        who = f"identity={self._token_provider.identity!r}"
+        tenant = self._token_provider.tenant
         if tenant:
             who += f" tenant={tenant!r}"
         state = "open" if self.is_open else "closed"

@@ -7,7 +7,8 @@
     ├── TransportError                        connection refused / reset; ``from`` aiohttp's cause
     │   └── RequestTimeoutError               connect or total timeout
     ├── DecodeError                           body is not the expected JSON (an HTML 502
-    │                                         page, a cut-short answer, ...)
+    │   │                                     page, a cut-short answer, nested too deep)
+    │   └── AnswerTooLargeError               body over ``max_answer_bytes``
     ├── RateLimiterError                      the shared limiter (Redis) cannot be used
     ├── TokenStoreError                       a user session's store or lock cannot be used
     ├── LoginError                            the browser login did not complete (refused,
@@ -50,6 +51,7 @@ from typing import Any
 
 __all__ = [
     "APIError",
+    "AnswerTooLargeError",
     "AppTicketError",
     "AuthError",
     "ConfigError",
@@ -74,14 +76,30 @@ __all__ = [
 
 
 class FeishuError(Exception):
-    """Base of every error this library raises."""
+    """Base of every error this library raises.
+
+    Like httpx's errors carry their request, every error carries what is known of the
+    request and its answer, ``None`` where it is not known (an error raised before any
+    request has none of them): ``method`` and ``path`` (the endpoint, never the query
+    string), ``http_status``, the platform's ``code`` and the ``log_id`` the platform's
+    support asks for.
+    """
 
     retryable: bool = False
     permanent: bool = False
+    method: str | None = None
+    path: str | None = None
+    http_status: int | None = None
+    code: int | None = None
+    log_id: str | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only constructors do not survive pickling (multiprocessing) by default.
         return (_rebuild, (type(self), self.args, self.__dict__.copy()))
+
+    def _where(self) -> str:
+        """`` (GET /open-apis/...)`` when the request is known."""
+        return f" ({self.method} {self.path})" if self.method else ""
 
 
 def _rebuild(cls: type[FeishuError], args: tuple[Any, ...], state: dict[str, Any]) -> FeishuError:
@@ -118,13 +136,17 @@ class TransportError(FeishuError):
     retryable = True
 
     def __init__(
-        self, message: str, *, method: str = "", path: str = "", retryable: bool = True
+        self,
+        message: str,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        retryable: bool = True,
     ) -> None:
         self.method = method
         self.path = path
         self.retryable = retryable
-        where = f" ({method} {path})" if method else ""
-        super().__init__(f"{message}{where}")
+        super().__init__(f"{message}{self._where()}")
 
 
 class RequestTimeoutError(TransportError):
@@ -145,8 +167,8 @@ class DecodeError(FeishuError):
         http_status: int,
         snippet: str = "",
         log_id: str | None = None,
-        method: str = "",
-        path: str = "",
+        method: str | None = None,
+        path: str | None = None,
         retryable: bool | None = None,
     ) -> None:
         self.problem = message
@@ -171,6 +193,37 @@ class DecodeError(FeishuError):
         if snippet and self.snippet:
             parts.append(f"body starts {self.snippet!r}")
         return "; ".join(parts)
+
+
+class AnswerTooLargeError(DecodeError):
+    """The answer's body is larger than the client's ``max_answer_bytes`` (announced by
+    its Content-Length, or counted while reading: a server or proxy that never ends a
+    body). Refused before it exhausts memory; asking again may help (a proxy's fault),
+    so it is retried like a garbled answer, then final."""
+
+    def __init__(
+        self,
+        *,
+        limit: int,
+        announced: int | None,
+        http_status: int,
+        log_id: str | None = None,
+        method: str | None = None,
+        path: str | None = None,
+        retryable: bool = True,
+    ) -> None:
+        self.limit = limit
+        self.announced = announced
+        read = f"Content-Length {announced}" if announced is not None else "still going"
+        super().__init__(
+            f"the answer's body is larger than the limit of {limit} bytes ({read}); "
+            "raise max_answer_bytes if a real answer is this large",
+            http_status=http_status,
+            log_id=log_id,
+            method=method,
+            path=path,
+            retryable=retryable,
+        )
 
 
 class RateLimiterError(FeishuError):
@@ -206,6 +259,9 @@ class TokenStoreError(FeishuError):
 class APIError(FeishuError):
     """The platform answered with a non-zero ``code``."""
 
+    http_status: int
+    code: int
+
     def __init__(
         self,
         *,
@@ -213,8 +269,8 @@ class APIError(FeishuError):
         code: int,
         msg: str,
         log_id: str | None = None,
-        method: str = "",
-        path: str = "",
+        method: str | None = None,
+        path: str | None = None,
     ) -> None:
         self.http_status = http_status
         self.code = code
@@ -277,8 +333,8 @@ class RateLimitedError(APIError):
         code: int,
         msg: str,
         log_id: str | None = None,
-        method: str = "",
-        path: str = "",
+        method: str | None = None,
+        path: str | None = None,
         reset_seconds: float | None = None,
         limit: int | None = None,
     ) -> None:
@@ -392,8 +448,8 @@ def error_for_code(
     code: int,
     msg: str,
     log_id: str | None = None,
-    method: str = "",
-    path: str = "",
+    method: str | None = None,
+    path: str | None = None,
     default: type[APIError] = APIError,
 ) -> APIError:
     """The typed error of a platform code; a code the table does not know is ``default``

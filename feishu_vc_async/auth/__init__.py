@@ -12,18 +12,18 @@ store app's tenants.
   (:class:`AppTicketSource`: :class:`MemoryTicketStore`, :class:`FileTicketStore`,
   :class:`RedisTicketStore`, a callable; fed by :func:`handle_app_ticket_event`);
 * :class:`TokenProvider`: the protocol any of them (or yours) implements; a provider
-  sends its own requests through a :class:`Sender` (the client's request loop).
+  sends its own requests through a :class:`Sender` (the client's request loop);
+* :class:`AppCredentials` and :data:`Auth`: what ``VCClient(auth)`` takes (credentials,
+  a provider, or a held token), made a provider by :func:`token_provider_for`.
 """
 
 from __future__ import annotations
 
-from .._deprecated import module_getattr
+from ._app import AppCredentials, Auth, token_provider_for
 from ._protocol import (
-    LegacyTokenProvider,
     Sender,
     TokenProvider,
     check_token,
-    provider_tenant,
 )
 from ._redis import RedisLock, RedisTicketStore
 from ._session import UserSessionProvider
@@ -52,13 +52,14 @@ from ._tickets import (
 from ._user_session import UserSession
 
 __all__ = [
+    "AppCredentials",
     "AppTicketSink",
     "AppTicketSource",
+    "Auth",
     "CallableTicketSource",
     "FileLock",
     "FileSessionStore",
     "FileTicketStore",
-    "LegacyTokenProvider",
     "MemorySessionStore",
     "MemoryTicketStore",
     "RedisLock",
@@ -78,12 +79,7 @@ __all__ = [
     "check_token",
     "default_token_file",
     "handle_app_ticket_event",
-    "provider_tenant",
     "ticket_source",
+    "token_provider_for",
 ]
 
-
-# Old names that keep working, with a DeprecationWarning, for one release.
-__getattr__ = module_getattr(
-    __name__, {"SessionContext": ("Sender (providers call sender.call(endpoint, ...))", Sender)}
-)

@@ -21,7 +21,7 @@ from typing import Protocol, TypeVar, runtime_checkable
 from .._endpoints import Endpoint
 from .._stats import ClientStats
 
-__all__ = ["LegacyTokenProvider", "Sender", "TokenProvider", "check_token", "provider_tenant"]
+__all__ = ["Sender", "TokenProvider", "check_token"]
 
 T = TypeVar("T")
 
@@ -43,22 +43,6 @@ class Sender(Protocol):
         """Call ``endpoint`` through the bounded retry loop; ``secrets`` are scrubbed
         from any text of the answer that ends up in an error."""
         ...
-
-
-@runtime_checkable
-class LegacyTokenProvider(Protocol):
-    """A :class:`TokenProvider` written before ``tenant`` existed: still accepted (its
-    tenant is ``""``), with a DeprecationWarning, for one release."""
-
-    @property
-    def identity(self) -> str: ...
-
-    @property
-    def refresh_codes(self) -> frozenset[int]: ...
-
-    async def token(self, sender: Sender) -> str: ...
-
-    def invalidate(self, token: str) -> None: ...
 
 
 @runtime_checkable
@@ -88,12 +72,6 @@ class TokenProvider(Protocol):
     async def token(self, sender: Sender) -> str: ...
 
     def invalidate(self, token: str) -> None: ...
-
-
-def provider_tenant(provider: TokenProvider | LegacyTokenProvider) -> str:
-    """The provider's ``tenant``; ``""`` for a :class:`LegacyTokenProvider`."""
-    tenant: str = getattr(provider, "tenant", "")
-    return tenant
 
 
 def check_token(token: object, argument: str = "access_token") -> str:

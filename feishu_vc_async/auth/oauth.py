@@ -51,6 +51,8 @@ from .._validate import base_url as check_base_url
 from ..client import VCClient
 from ..errors import FeishuError, LoginError
 from ..models import UserInfo, UserTokenResponse
+from ..ratelimit import Limits
+from ._app import AppCredentials
 from ._user_session import UserSession
 
 __all__ = [
@@ -129,7 +131,7 @@ async def fetch_user_info(
 ) -> UserInfo:
     """Who ``access_token`` belongs to (``authen/v1/user_info``)."""
     async with VCClient(
-        access_token=access_token, base_url=base_url, session=session, rate_limit=None
+        access_token, base_url=base_url, session=session, limits=Limits.unlimited()
     ) as client:
         return await client.call(USER_INFO)
 
@@ -244,9 +246,8 @@ async def login(
             raise LoginError(
                 f"no redirect from the browser within {wait:g} s: nothing was stored"
             ) from None
-    async with VCClient(
-        app_id=app_id, app_secret=app_secret, base_url=base, rate_limit=None
-    ) as client:
+    credentials = AppCredentials(app_id, app_secret)
+    async with VCClient(credentials, base_url=base, limits=Limits.unlimited()) as client:
         started = clock()
         answer = await exchange_code(
             client,

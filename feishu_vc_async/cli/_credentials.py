@@ -1,11 +1,11 @@
 """Who a CLI command acts as: the credential options every command that calls the
-platform shares (``export``, ``meetings``), and their resolution into a token source.
+platform shares (``export``, ``meetings``), and their resolution into the client's
+``auth`` (``_options`` builds the client from it, once).
 
 ::
 
     add_credential_arguments(parser)                 # --auth, --app-type, --app-id, ...
-    creds = resolve_credentials(args, env, redis_url=url)
-    VCClient(**creds.client_kwargs(), base_url=creds.base_url, ...)
+    auth = resolve_credentials(args, env, base_url=url, redis_url=redis)
 
 * ``--auth tenant`` (default), ``--app-type custom`` (default): app credentials →
   tenant token, or ``--access-token`` a token the caller holds;
@@ -25,21 +25,21 @@ from __future__ import annotations
 import argparse
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from .._constants import APP_TICKET_WAIT, FEISHU_BASE_URL, LARK_BASE_URL
 from .._validate import base_url as check_base_url
 from ..auth import (
+    AppCredentials,
     AppTicketSource,
+    Auth,
     FileSessionStore,
     FileTicketStore,
     RedisLock,
     SessionLock,
     StaticTicket,
     StoreAppTokenProvider,
-    TokenProvider,
     UserSessionProvider,
     default_token_file,
 )
@@ -53,7 +53,6 @@ __all__ = [
     "ENV_APP_TICKET",
     "ENV_BASE_URL",
     "ENV_TOKEN_FILE",
-    "Credentials",
     "add_app_arguments",
     "add_credential_arguments",
     "add_host_arguments",
@@ -70,28 +69,6 @@ ENV_APP_SECRET: Final = "FEISHU_APP_SECRET"
 ENV_ACCESS_TOKEN: Final = "FEISHU_ACCESS_TOKEN"
 ENV_BASE_URL: Final = "FEISHU_BASE_URL"
 ENV_APP_TICKET: Final = "FEISHU_APP_TICKET"
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """The resolved identity: app credentials or a held token (the client makes the
-    provider), or a ready ``token_provider`` (a user session, a store app's tenant).
-    ``description`` names it for messages; secrets are not in the ``repr``."""
-
-    base_url: str
-    description: str
-    app_id: str | None = None
-    app_secret: str | None = field(default=None, repr=False)
-    access_token: str | None = field(default=None, repr=False)
-    token_provider: TokenProvider | None = None
-
-    def client_kwargs(self) -> dict[str, Any]:
-        """The credential arguments of :class:`~feishu_vc_async.VCClient`."""
-        if self.token_provider is not None:
-            return {"token_provider": self.token_provider}
-        if self.access_token is not None:
-            return {"access_token": self.access_token}
-        return {"app_id": self.app_id, "app_secret": self.app_secret}
 
 
 # --- the options ------------------------------------------------------------------------
@@ -209,9 +186,7 @@ def session_store(
     )
 
 
-def _tenant_credentials(
-    args: argparse.Namespace, env: Mapping[str, str], base_url: str
-) -> Credentials:
+def _tenant_credentials(args: argparse.Namespace, env: Mapping[str, str]) -> Auth:
     """``--auth tenant --app-type custom``: app credentials, or a token held."""
     arg_token: str | None = _arg(args, "access_token") or None
     arg_id: str | None = _arg(args, "app_id") or None
@@ -219,7 +194,7 @@ def _tenant_credentials(
     if arg_token and (arg_id or arg_secret):
         raise ConfigError("give either --access-token or --app-id/--app-secret, not both")
     if arg_token:
-        return Credentials(base_url, "an access token", access_token=arg_token)
+        return arg_token
     if arg_id or arg_secret:
         app_id = arg_id or env.get(ENV_APP_ID) or None
         secret = arg_secret or env.get(ENV_APP_SECRET) or None
@@ -233,7 +208,7 @@ def _tenant_credentials(
                 "unset one, or choose with --access-token / --app-id"
             )
         if token:
-            return Credentials(base_url, "an access token", access_token=token)
+            return token
     if app_id and not secret:
         raise ConfigError(f"--app-id needs --app-secret (or {ENV_APP_SECRET})")
     if secret and not app_id:
@@ -245,7 +220,8 @@ def _tenant_credentials(
             "for a token you already hold, or log in with `feishu-vc auth login` and "
             "use --auth user"
         )
-    return Credentials(base_url, f"app {app_id}", app_id=app_id, app_secret=secret)
+    assert secret is not None
+    return AppCredentials(app_id, secret)
 
 
 def _refuse(args: argparse.Namespace, names: tuple[str, ...], why: str) -> None:
@@ -260,7 +236,7 @@ def _user_credentials(
     base_url: str,
     redis_url: str | None,
     redis_prefix: str,
-) -> Credentials:
+) -> Auth:
     """``--auth user``: the stored session, refreshed under the file's or Redis's lock."""
     _refuse(args, ("access_token", "tenant_key", "app_ticket_file"), "--auth user")
     app_id, secret = resolve_app(args, env, why="--auth user (to refresh the session)")
@@ -280,13 +256,10 @@ def _user_credentials(
         # Processes on other hosts share the session too: the file's flock cannot see them.
         digest = hashlib.sha256(entry_key(base_url, app_id, session.open_id).encode())
         lock = RedisLock(redis_url, f"{redis_prefix}:session-lock:{digest.hexdigest()[:24]}")
-    provider = UserSessionProvider(app_id, secret, store, lock=lock)
-    return Credentials(base_url, f"user {session.who} of app {app_id}", token_provider=provider)
+    return UserSessionProvider(app_id, secret, store, lock=lock)
 
 
-def _store_credentials(
-    args: argparse.Namespace, env: Mapping[str, str], base_url: str
-) -> Credentials:
+def _store_credentials(args: argparse.Namespace, env: Mapping[str, str]) -> Auth:
     """``--app-type store``: a store app's tenant token, from its app_ticket."""
     _refuse(args, ("access_token", "user"), "--app-type store")
     app_id, secret = resolve_app(args, env, why="--app-type store")
@@ -310,29 +283,24 @@ def _store_credentials(
         raise ConfigError(
             f"--app-type store needs the app_ticket: --app-ticket-file FILE or {ENV_APP_TICKET}"
         )
-    provider = StoreAppTokenProvider(
-        app_id, secret, tickets, tenant_key=tenant_key, ticket_wait=wait
-    )
-    return Credentials(
-        base_url, f"store app {app_id}, tenant {tenant_key}", token_provider=provider
-    )
+    return StoreAppTokenProvider(app_id, secret, tickets, tenant_key=tenant_key, ticket_wait=wait)
 
 
 def resolve_credentials(
     args: argparse.Namespace,
     env: Mapping[str, str],
     *,
+    base_url: str,
     redis_url: str | None = None,
     redis_prefix: str = "feishu_vc",
-) -> Credentials:
-    """The options of :func:`add_credential_arguments` (and the environment) →
-    :class:`Credentials`. ``redis_url``: the command's Redis, which then also holds the
-    user session's lock."""
-    base_url = resolve_base_url(args, env)
+) -> Auth:
+    """The options of :func:`add_credential_arguments` (and the environment) → the
+    client's ``auth``, checked once, here. ``redis_url``: the command's Redis, which then
+    also holds the user session's lock."""
     if _arg(args, "auth") == "user":
         return _user_credentials(args, env, base_url, redis_url, redis_prefix)
     if _arg(args, "app_type") == "store":
-        return _store_credentials(args, env, base_url)
+        return _store_credentials(args, env)
     _refuse(args, ("token_file", "user"), "--auth tenant")
     _refuse(args, ("tenant_key", "app_ticket_file"), "--app-type custom")
-    return _tenant_credentials(args, env, base_url)
+    return _tenant_credentials(args, env)

@@ -28,13 +28,14 @@ from typing import Any
 import msgspec
 
 from .._timeparse import parse_instant
-from ..export._config import ExportConfig, ProgressMode
-from ..export._range import MeetingRange
+from ..auth import AppCredentials
+from ..client import VCClient
+from ..export import ExportJob, ExportRun, MeetingRange, export, file_output
 from ..export._rows import ALL_COLUMNS, RowBuilder
-from ..export._run import ExportRun, run_export
 from ..meetings import Meeting, MeetingListQuery
-from ..ratelimit import RateLimit
-from .export import print_summary
+from ..ratelimit import Limits, RateLimit
+from ._progress import ProgressDisplay, make_display, view_of
+from ._summary import print_summary
 
 __all__ = ["add_arguments", "run"]
 
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _demo(
-    out_dir: Path, count: int, rate: RateLimit, seed: int, progress: ProgressMode
+    out_dir: Path, count: int, rate: RateLimit, seed: int, progress: str
 ) -> int:
     from ..emulator import Emulator
 
@@ -125,26 +126,23 @@ async def _demo(
             "real limit.\n",
             flush=True,
         )
-        cfg = ExportConfig(
-            meetings=None,
-            meeting_range=wanted,
-            out=out,
-            fmt="jsonl",
-            columns=(*ALL_COLUMNS[:3], *_JOINED, *ALL_COLUMNS[3:]),
-            overwrite=True,
-            app_id=emu.app_id,
-            app_secret=emu.app_secret,
+        columns = (*ALL_COLUMNS[:3], *_JOINED, *ALL_COLUMNS[3:])
+        job = ExportJob(wanted, file_output(out, columns=columns), mode="overwrite")
+        async with VCClient(
+            AppCredentials(emu.app_id, emu.app_secret),
             base_url=emu.base_url,
-            rate_limit=rate,
-            meeting_list_rate_limit=rate,
-            progress=progress,
-        )
-        outcome = await run_export(cfg)
+            limits=Limits(participant_list=rate, meeting_list=rate),
+        ) as client:
+            outcome = await export(client, job, watch=lambda run: _display(progress, run))
         print_summary(outcome, out=sys.stdout, err=sys.stderr, quiet=False)
-        checked, problems = _check(out, emu.participants, listed, cfg.columns)
+        checked, problems = _check(out, emu.participants, listed, columns)
     elapsed = time.monotonic() - started
     _describe(out_dir, out, outcome, checked, problems, elapsed)
-    return 0 if not problems and outcome.exit_code == 0 else 1
+    return 0 if not problems and outcome.complete else 1
+
+
+def _display(mode: str, run: ExportRun) -> ProgressDisplay:
+    return make_display(mode, lambda: view_of(run))
 
 
 def _check(
@@ -158,11 +156,11 @@ def _check(
     with out.open("rb") as fh:
         for line in fh:
             got[encoder.encode(decoder.decode(line))] += 1
-    queries = [m.query() for m in listed]
-    builder = RowBuilder(columns, meetings={q.key: m for q, m in zip(queries, listed, strict=True)})
+    builder = RowBuilder(columns)
     want: Counter[bytes] = Counter()
-    for q in queries:
-        for row in builder.rows(q, truth(q)):
+    for meeting in listed:
+        query = meeting.query()
+        for row in builder.rows(query, truth(query), meeting):
             want[encoder.encode(row)] += 1
     problems: list[str] = []
     missing = want - got
@@ -191,10 +189,11 @@ def _describe(
             "(none missing, none duplicated)."
         )
     print(f"\nWhat is in {out_dir}/ (gitignored):")
-    print(f"  {out.name:<34} {outcome.rows_total} rows, one per participant, JSONL")
+    checkpoint = out.with_name(out.name + ".checkpoint.json")
+    print(f"  {out.name:<34} {outcome.ledger.rows_total} rows, one per participant, JSONL")
     print(
-        f"  {outcome.paths.checkpoint.name:<34} the checkpoint: the meetings found and where "
-        "each stands (--resume continues from it)"
+        f"  {checkpoint.name:<34} the checkpoint: the meetings found and where each stands "
+        "(--resume continues from it)"
     )
     print("\nA few rows (some of their 33 columns):")
     decoder = msgspec.json.Decoder(dict[str, Any])

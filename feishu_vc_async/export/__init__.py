@@ -1,48 +1,79 @@
-"""Bulk export of participants to JSONL, CSV or Parquet, resumable after any crash.
+"""Bulk export of participants, resumable after any crash: ``await export(client, job)``.
 
-The ``feishu-vc export`` command is built from these parts:
+::
 
-* ``_input``       the meetings file (CSV / JSONL) → validated ``MeetingQuery`` list
-* ``_rows``        participant → row; ``--fields``; ``--redact-pii``
-* ``_writers``     byte encoders, the append-only data file, JSONL → Parquet
-* ``_checkpoint``  the atomic checkpoint file
-* ``_sink``        data file + checkpoint kept consistent, page by page
-* ``_lock``        one writer per output (``FILE.lock``)
-* ``_progress``    live bar or log lines
-* ``_config``      options and environment → ``ExportConfig``
-* ``_run``         the job itself and its summary
+    from feishu_vc_async.export import ExportJob, MeetingRange, export, file_output
+
+    async with VCClient(AppCredentials(app_id, secret)) as client:
+        job = ExportJob(MeetingRange(MeetingListQuery(start_time=a, end_time=b)),
+                        file_output("november.parquet"), mode="resume")
+        run = await export(client.for_tenant(key) if store_app else client, job)
+
+The parts, each a module:
+
+* ``_job``          :class:`ExportJob`: which meetings, which output, which mode
+* ``_run``          :func:`export` and the :class:`ExportRun` it returns
+* ``_ledger``       the checkpoint rules, the same for every output
+* ``_output``       the :class:`Output` protocol and its crash contract
+* ``_file_output``  the file output (data file + checkpoint + failures + lock)
+* ``_formats``      JSONL, CSV and Parquet, one writer each (also ``feishu-vc meetings``')
+* ``_state``        the export's saved progress, whatever the output
+* ``_errors``       what stops an export before its first request, typed
+* ``_rows``         participant → row; the columns; redaction
+* ``_input``        a meetings file (CSV / JSONL) → validated ``MeetingQuery`` list
 """
 
-from typing import Any
-
-from .._deprecated import module_getattr
-from ._checkpoint import CheckpointError
-from ._config import ConfigError, ExportConfig
-from ._input import BadRow, MeetingsFileError, load_meetings, parse_meetings
-from ._lock import OutputInUseError
-from ._rows import ALL_COLUMNS, PII_FIELDS, RowBuilder, parse_fields
-from ._run import ExportRun, run_export
-from ._sink import ExportSink, SinkPaths
+from ._errors import (
+    CheckpointError,
+    CheckpointMismatchError,
+    ExportError,
+    OutputChangedError,
+    OutputExistsError,
+    OutputInUseError,
+    UnfinishedExportError,
+)
+from ._failures import FailureRecord
+from ._file_output import FileOutput, file_output
+from ._formats import OUTPUT_FORMATS, OutputFormat, RowFormat
+from ._input import BadRow, MeetingList, MeetingsFileError, load_meetings, parse_meetings
+from ._job import ExportJob
+from ._ledger import OpenMode
+from ._output import Output
+from ._range import MeetingRange
+from ._rows import ALL_COLUMNS, JOINABLE_COLUMNS, PII_FIELDS, RowBuilder, parse_fields
+from ._run import ExportRun, export, stops_the_run
+from ._state import ExportState
 
 __all__ = [
     "ALL_COLUMNS",
+    "JOINABLE_COLUMNS",
+    "OUTPUT_FORMATS",
     "PII_FIELDS",
     "BadRow",
     "CheckpointError",
-    "ConfigError",
-    "ExportConfig",
+    "CheckpointMismatchError",
+    "ExportError",
+    "ExportJob",
     "ExportRun",
-    "ExportSink",
+    "ExportState",
+    "FailureRecord",
+    "FileOutput",
+    "MeetingList",
+    "MeetingRange",
     "MeetingsFileError",
+    "OpenMode",
+    "Output",
+    "OutputChangedError",
+    "OutputExistsError",
+    "OutputFormat",
     "OutputInUseError",
     "RowBuilder",
-    "SinkPaths",
+    "RowFormat",
+    "UnfinishedExportError",
+    "export",
+    "file_output",
     "load_meetings",
     "parse_fields",
     "parse_meetings",
-    "run_export",
+    "stops_the_run",
 ]
-
-# Old names that keep working, with a DeprecationWarning, for one release.
-_DEPRECATED: dict[str, tuple[str, Any]] = {"ExportOutcome": ("ExportRun", ExportRun)}
-__getattr__ = module_getattr(__name__, _DEPRECATED)

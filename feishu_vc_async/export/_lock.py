@@ -26,7 +26,7 @@ import msgspec
 
 from .._constants import LOGGER_NAME
 from .._files import open_owner_only
-from ..errors import FeishuError
+from ._errors import OutputInUseError
 
 __all__ = ["OutputInUseError", "output_lock"]
 
@@ -35,10 +35,6 @@ logger = logging.getLogger(f"{LOGGER_NAME}.export")
 # A holder may unlink the file between our open and our lock; then we lock again.
 _ATTEMPTS = 5
 _BUSY = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
-
-
-class OutputInUseError(FeishuError):
-    """Another run holds the output's lock; the message names it."""
 
 
 class _Holder(msgspec.Struct):
@@ -84,13 +80,14 @@ def _take(path: Path, out: Path) -> BinaryIO | None:
             holder = _holder_text(fh)
             fh.close()
             raise OutputInUseError(
-                f"{out} is being written by another export ({holder}; lock {path}); wait "
-                "for it to end or stop it: two runs writing one output would corrupt it"
+                str(out),
+                f"is being written by another export ({holder}; lock {path}); wait for it "
+                "to end or stop it: two runs writing one output would corrupt it",
             ) from None
         if _locked_file_is_at(fh, path):
             return fh
         fh.close()
-    raise OutputInUseError(f"cannot take the lock {path}: it keeps being replaced")
+    raise OutputInUseError(str(out), f"cannot take the lock {path}: it keeps being replaced")
 
 
 @contextlib.contextmanager

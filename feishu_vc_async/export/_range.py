@@ -1,4 +1,4 @@
-"""A range export's meetings: meeting_list's query, and how its range was read."""
+"""A range export's meetings: meeting_list's query, and how its range was written."""
 
 from __future__ import annotations
 
@@ -9,27 +9,45 @@ from ..meetings import MeetingListQuery
 
 __all__ = ["MeetingRange"]
 
+
 @dataclass(frozen=True, slots=True)
 class MeetingRange:
-    """The meetings asked for, and how the range was read (for the summary)."""
+    """The meetings of ``query``'s range, found through meeting_list while the export runs.
+
+    ``since_text`` / ``until_text`` are how the ends were written, when they were written
+    relative to now ("7d", "now"): they identify the export, so that continuing it
+    continues the range it began with (the saved progress keeps the instants resolved
+    then), not the week "7d" means today. Without them the instants identify it.
+    ``zone``: where the instants are shown.
+    """
 
     query: MeetingListQuery
-    zone: tzinfo
-    since_text: str
-    until_text: str
+    zone: tzinfo = UTC
+    since_text: str | None = None
+    until_text: str | None = None
 
-    def describe(self) -> str:
-        """``2026-11-01 00:00:00 +08:00 (1793462400) .. ... in Asia/Shanghai``."""
-        start, end = self.query.start_time, self.query.end_time
-        return (
-            f"{_shown(start, self.zone)} ({start}) .. {_shown(end, self.zone)} ({end}), "
-            f"--since {self.since_text!r} and --until {self.until_text!r} read in {self.zone}"
-        )
+    @property
+    def identity(self) -> list[str]:
+        """What identifies the export's meetings: the range as written, and the filters."""
+        query = self.query
+        since = self.since_text if self.since_text is not None else str(query.start_time)
+        until = self.until_text if self.until_text is not None else str(query.end_time)
+        return [
+            "range",
+            f"since={since}",
+            f"until={until}",
+            f"tz={self.zone}",
+            *(f"{k}={v}" for k, v in sorted(query.to_params().items())
+              if k not in ("start_time", "end_time")),
+        ]  # fmt: skip
+
+    def instants(self, query: MeetingListQuery | None = None) -> str:
+        """``2026-11-01 00:00:00+08:00 (1793462400) .. 2026-11-30 23:59:59+08:00 (...)``
+        of this range (or of ``query``'s: the one an export resumed with)."""
+        used = query or self.query
+        start, end = used.start_time, used.end_time
+        return f"{_shown(start, self.zone)} ({start}) .. {_shown(end, self.zone)} ({end})"
 
 
 def _shown(seconds: int, zone: tzinfo) -> str:
     return datetime.fromtimestamp(seconds, UTC).astimezone(zone).isoformat(sep=" ")
-
-
-
-

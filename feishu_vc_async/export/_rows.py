@@ -2,7 +2,7 @@
 
 Rows keep the wire values (Feishu time strings, ``"00:01:52"`` durations, ints, bools):
 JSONL and CSV are lossless copies of what the platform sent. Typed columns are the
-Parquet writer's job (``_writers.py``).
+Parquet writer's job (``_parquet.py``).
 
 A range export knows each meeting as meeting_list described it, so ``--fields`` can
 join meeting columns onto every participant row (:data:`MEETING_INFO_COLUMNS`); the
@@ -13,7 +13,7 @@ whose it is: ``organizer_email``, ``meeting_audio``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -109,21 +109,12 @@ def parse_fields(text: str | None, known: Sequence[str] = ALL_COLUMNS) -> tuple[
 
 class RowBuilder:
     """Builds the rows of one page, in column order: :meth:`values` as tuples (what the
-    writers encode), :meth:`rows` as dicts.
+    writers encode), :meth:`rows` as dicts. The meeting columns come from the
+    :class:`Meeting` meeting_list described (empty when it is not known)."""
 
-    ``meetings`` (query key → :class:`Meeting`) gives the meeting columns; a meeting it
-    does not know has them empty."""
-
-    def __init__(
-        self,
-        columns: Sequence[str] = ALL_COLUMNS,
-        *,
-        redact_pii: bool = False,
-        meetings: Mapping[str, Meeting] | None = None,
-    ) -> None:
+    def __init__(self, columns: Sequence[str] = ALL_COLUMNS, *, redact_pii: bool = False) -> None:
         self.columns = tuple(columns)
         self.redact_pii = redact_pii
-        self._meetings = meetings if meetings is not None else {}
         blanked = set(PII_FIELDS) if redact_pii else set()
         self._joins = any(c in MEETING_INFO_COLUMNS and c not in blanked for c in self.columns)
         # A row is picked out of one flat tuple per participant: the meeting's values,
@@ -140,7 +131,10 @@ class RowBuilder:
         )
 
     def values(
-        self, query: MeetingQuery, participants: Iterable[Participant]
+        self,
+        query: MeetingQuery,
+        participants: Iterable[Participant],
+        meeting: Meeting | None = None,
     ) -> list[tuple[Any, ...]]:
         """One tuple per participant, its values in column order."""
         head: tuple[Any, ...] = (
@@ -149,9 +143,8 @@ class RowBuilder:
             query.meeting_end_time,
         )
         if self._joins:
-            described = self._meetings.get(query.key)
             head += tuple(
-                None if described is None else getattr(described, field)
+                None if meeting is None else getattr(meeting, field)
                 for field in MEETING_INFO_COLUMNS.values()
             )
         if self._whole:  # every column, in the default order: nothing to pick
@@ -161,11 +154,15 @@ class RowBuilder:
         return [pick(head + astuple(p)) for p in participants]
 
     def rows(
-        self, query: MeetingQuery, participants: Iterable[Participant]
+        self,
+        query: MeetingQuery,
+        participants: Iterable[Participant],
+        meeting: Meeting | None = None,
     ) -> list[dict[str, Any]]:
         """One dict per participant, keys in column order."""
         columns = self.columns
-        return [dict(zip(columns, v, strict=True)) for v in self.values(query, participants)]
+        values = self.values(query, participants, meeting)
+        return [dict(zip(columns, v, strict=True)) for v in values]
 
 
 def _one(index: int) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:

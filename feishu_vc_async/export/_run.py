@@ -1,341 +1,198 @@
-"""The export job: meetings → fan-out → rows on disk, with checkpoint and summary.
+"""The export: meetings → fan-out → output, with its progress kept by the ledger.
 
-The meetings come from a file, or are found by date range while the export runs::
+The meetings are given, or found by date range while the export runs::
 
-    meeting_list (its own budget) ──▶ LargestFirst ──▶ fan-out (participant_list) ──▶ sink
-        discovery task: each meeting found is recorded in the checkpoint, then queued;
+    meeting_list (its own budget) ──▶ LargestFirst ──▶ fan-out (participant_list) ──▶ output
+        discovery task: each meeting found is recorded in the ledger, then queued;
         the fan-out takes the largest found so far; both run at once, each at its limit.
 
-``export_command`` is what ``feishu-vc export`` runs; ``run_export`` is the async core,
-also used by ``feishu-vc demo`` against its in-process emulator.
+::
+
+    async with VCClient(AppCredentials(app_id, secret)) as client:
+        run = await export(client, ExportJob(MeetingRange(query), file_output("out.jsonl")))
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import TextIO
-from urllib.parse import urlsplit
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
+from typing import Any
 
 import anyio
 
-from .._constants import API_MEETING_LIST, LOGGER_NAME, PARTICIPANT_LIST_PATH
+from .._constants import API_MEETING_LIST, LOGGER_NAME, MEETING_LIST_PATH, PARTICIPANT_LIST_PATH
 from .._stats import EndpointStats
 from ..client import VCClient
 from ..discovery import LargestFirst, MeetingIterator, largest_first
-from ..errors import AuthError, FeishuError, LoginRequiredError, RateLimiterError, TokenStoreError
+from ..errors import AuthError, FeishuError, RateLimiterError, TokenStoreError
 from ..fanout import FanOutProgress, MeetingFailure, PageItem, Queries
 from ..models import MeetingQuery
-from ..ratelimit import RateLimit, RateLimiter
-from ._config import ConfigError, ExportConfig, redact_url
+from ._failures import FailureRecord, error_text, failure_record
 from ._input import MeetingList
-from ._lock import output_lock
-from ._progress import make_display
-from ._range import MeetingRange
-from ._sink import ExportSink, FailureRecord, SinkPaths, error_text, failure_record
+from ._job import ExportJob
+from ._ledger import Ledger
 
-__all__ = ["ExportRun", "run_export"]
+__all__ = ["ExportRun", "export", "stops_the_run"]
 
 logger = logging.getLogger(LOGGER_NAME + ".export")
 
-EXIT_OK = 0
-EXIT_FAILURES = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
-EXIT_TERMINATED = 143
-_MAX_LISTED_FAILURES = 20
+Watch = Callable[["ExportRun"], AbstractAsyncContextManager[Any]]
+
+
+def stops_the_run(error: FeishuError) -> bool:
+    """Whether ``error`` is one every other meeting would hit too: refused credentials,
+    an ended user session, an unusable token store or shared limiter, or a token that
+    cannot be had (its endpoint failing after its own retries). Such an error stops the
+    whole run once instead of failing (and retrying) every meeting one by one. A failure
+    of participant_list is the meeting's own; one of meeting_list, the listing's."""
+    if isinstance(error, AuthError | TokenStoreError | RateLimiterError):
+        return True
+    return error.path is not None and error.path not in (PARTICIPANT_LIST_PATH, MEETING_LIST_PATH)
 
 
 class ExportRun:
-    """One run of an export, as the bar, the log lines and the summary all read it.
+    """One run of an export, as a progress display and a summary read it, while it runs
+    and after.
 
-    Meetings, pages, participants, requests, rates and times are the fan-out's own
-    counters (:attr:`progress`, from the moment the fan-out starts); rows are the
-    sink's (what is in the output). Nothing here is a copy: a display reads this object
-    while the run goes on, and the summary reads it when it is over.
+    Its parts are the sources themselves, nothing is copied: :attr:`progress` (the
+    fan-out's meetings, pages, participants and requests, once it has started),
+    :attr:`ledger` (the output's rows and the export's meetings, earlier runs included),
+    :attr:`listing` (a range export's meeting_list counters), and what the run itself
+    learns: its :attr:`failures`, a :attr:`discovery_error` (the listing stopped early:
+    the meetings found are still exported), a :attr:`fatal` error (the run stopped, see
+    :func:`stops_the_run`).
     """
 
-    def __init__(
-        self,
-        sink: ExportSink,
-        *,
-        rate_limit: RateLimit | None,
-        meeting_range: MeetingRange | None = None,
-    ):
-        self.sink = sink
-        self.rate_limit = rate_limit
-        self.meeting_range = meeting_range
+    def __init__(self, job: ExportJob, ledger: Ledger, client: VCClient) -> None:
+        self.job = job
+        self.ledger = ledger
+        self.client = client
         self.progress: FanOutProgress | None = None
-        # A range export's listing while it runs, and what stopped it early, if anything.
-        self.listing: MeetingIterator | None = None
-        self.listing_stats: EndpointStats | None = None
+        self.listing: EndpointStats = client.stats.endpoint(API_MEETING_LIST)
+        self._listing_base = self.listing.requests
         self.discovery_error: FeishuError | None = None
-        self.meetings_done_before = 0  # finished by earlier runs (resume)
+        self.fatal: FeishuError | None = None
         self.failures: list[FailureRecord] = []  # this run's
         # Every meeting not exported, with its reason: this run's failures and those that
-        # earlier runs gave up for good (what FILE.failures.jsonl holds).
+        # earlier runs gave up for good.
         self.unexported: list[FailureRecord] = []
-        self.already_complete = False
-        self.fatal: str | None = None  # why the whole run stopped (credentials refused, ...)
+        self.already_complete = False  # a resume of a final export: nothing requested
+        self.done_before = 0  # meetings finished by earlier runs
 
     @property
-    def paths(self) -> SinkPaths:
-        return self.sink.paths
-
-    # --- meetings --------------------------------------------------------------------
-
-    @property
-    def meetings_total(self) -> int:
-        """The meetings of this export: a file's, or a range export's found so far."""
-        return self.sink.known
+    def listing_requests(self) -> int:
+        """meeting_list requests of this run."""
+        return self.listing.requests - self._listing_base
 
     @property
     def discovering(self) -> bool:
         """A range export whose discovery has not reached the end of the range."""
-        found = self.sink.discovery
+        found = self.ledger.discovery
         return found is not None and not found.position.done
-
-    @property
-    def discovery_requests(self) -> int:
-        return 0 if self.listing_stats is None else self.listing_stats.requests
-
-    @property
-    def discovery(self) -> str | None:
-        if self.meeting_range is None:
-            return None
-        state = "listing" if self.discovering else "done"
-        if self.discovery_error is not None:
-            state = "stopped"
-        return (
-            f"{self.meetings_total} meetings found with {self.discovery_requests} "
-            f"meeting_list requests ({state})"
-        )
 
     @property
     def meetings_done(self) -> int:
         """Meetings finished, earlier runs included."""
-        if self.progress is None:
-            return self.sink.completed
-        return self.progress.done + self.progress.skipped
+        progress = self.progress
+        if progress is None:
+            return self.ledger.completed
+        return progress.done + progress.skipped
 
     @property
     def meetings_failed(self) -> int:
         """Meetings that failed in this run, and those earlier runs gave up for good."""
-        if self.progress is None:
-            return self.sink.given_up
-        return self.progress.failed + self.progress.skipped_failed
+        progress = self.progress
+        if progress is None:
+            return self.ledger.given_up
+        return progress.failed + progress.skipped_failed
 
     @property
     def finished(self) -> bool:
         """Every meeting done or given up for good: the output is final."""
-        return self.sink.finalized
-
-    # --- the fan-out's counters (zero before it starts) ------------------------------
+        return self.ledger.finalized
 
     @property
-    def pages(self) -> int:
-        return 0 if self.progress is None else self.progress.pages
-
-    @property
-    def participants(self) -> int:
-        return 0 if self.progress is None else self.progress.participants
-
-    @property
-    def requests(self) -> int:
-        return 0 if self.progress is None else self.progress.requests
-
-    @property
-    def retries(self) -> int:
-        return 0 if self.progress is None else self.progress.retries
-
-    @property
-    def rate_limited(self) -> int:
-        return 0 if self.progress is None else self.progress.rate_limited
-
-    @property
-    def rate(self) -> float:
-        return 0.0 if self.progress is None else self.progress.rate
-
-    @property
-    def elapsed(self) -> float:
-        return 0.0 if self.progress is None else self.progress.elapsed
-
-    @property
-    def eta(self) -> float | None:
-        if self.progress is None or self.discovering:
-            return None  # how much is left is not known yet
-        return self.progress.eta
-
-    # --- the output ------------------------------------------------------------------
-
-    @property
-    def rows(self) -> int:
-        """Rows written by this run."""
-        return self.sink.rows_this_run
-
-    @property
-    def rows_total(self) -> int:
-        """Rows in the output, earlier runs included."""
-        return self.sink.total_rows
-
-    @property
-    def exit_code(self) -> int:
-        if self.fatal is not None:
-            return EXIT_USAGE
-        if self.failures or self.discovering or self.meetings_done < self.meetings_total:
-            return EXIT_FAILURES
-        return EXIT_OK
-
-
-def _fatal_reason(error: FeishuError, cfg: ExportConfig) -> str | None:
-    """Errors that every other meeting would hit too: stop once instead of failing (and
-    retrying) them all one by one."""
-    if isinstance(error, LoginRequiredError):
-        return f"the user session ended: {error}"
-    if isinstance(error, TokenStoreError):
-        return f"the token store cannot be used: {error}"
-    if isinstance(error, AuthError):
-        return f"the platform refused the credentials: {error}"
-    if isinstance(error, RateLimiterError):
-        if cfg.redis_url is None:
-            return f"the rate limiter cannot be used: {error}"
-        # The library's hint names its own argument; a CLI user has a flag for it.
+    def complete(self) -> bool:
+        """Stopped by nothing, and every meeting exported (none failed, none left)."""
         return (
-            f"the shared rate limiter cannot be used: {error.problem}; pass --redis-fallback "
-            "to pace this process alone while Redis is unreachable"
+            self.fatal is None
+            and not self.failures
+            and not self.discovering
+            and self.meetings_done >= self.ledger.known
         )
-    path = getattr(error, "path", "")
-    if path and path != PARTICIPANT_LIST_PATH:
-        # Not the meeting's own request but one every meeting needs: the access token,
-        # already retried within its bounds by the client.
-        host = urlsplit(cfg.base_url).netloc or cfg.base_url
-        return (
-            f"cannot get an access token from {host}: "
-            f"{error_text(error, redact_pii=cfg.redact_pii)}"
-        )
-    return None
 
 
-def _make_client(cfg: ExportConfig) -> tuple[VCClient, list[RateLimiter]]:
-    """The run's client and its Redis limiters, if any (the run closes them; one per
-    API's budget); no I/O until the client is entered. Settings the client refuses raise
-    ``ConfigError``."""
-    limiters: list[RateLimiter] = []
-    if cfg.redis_url is not None:
-        from ..ratelimit import RedisRateLimiter
+async def export(client: VCClient, job: ExportJob, *, watch: Watch | None = None) -> ExportRun:
+    """Run ``job`` with ``client`` (open, any ``VCClient`` including a tenant view of
+    ``client.for_tenant(key)``) and return the run.
 
-        try:
-            limiters = [
-                RedisRateLimiter(
-                    cfg.redis_url,
-                    rate,
-                    prefix=cfg.redis_prefix,
-                    fallback_local=cfg.redis_fallback,
-                )
-                for rate in (cfg.rate_limit, cfg.meeting_list_rate_limit)
-            ]
-        except (TypeError, ValueError):
-            # redis-py's message may quote the URL, password included: not repeated here.
-            raise ConfigError(
-                f"--redis-url {redact_url(cfg.redis_url)!r}: not a usable Redis URL"
-            ) from None
-    try:
-        client = VCClient(
-            app_id=cfg.app_id,
-            app_secret=cfg.app_secret,
-            access_token=cfg.access_token,
-            token_provider=cfg.token_provider,
-            base_url=cfg.base_url,
-            rate_limit=cfg.rate_limit,
-            limiter=limiters[0] if limiters else None,
-            meeting_list_rate_limit=cfg.meeting_list_rate_limit,
-            meeting_list_limiter=limiters[1] if limiters else None,
-            max_retries=cfg.max_retries,
-        )
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(str(exc)) from None
-    return client, limiters
-
-
-async def run_export(
-    cfg: ExportConfig,
-    queries: Sequence[MeetingQuery] = (),
-    *,
-    progress_stream: TextIO | None = None,
-) -> ExportRun:
-    """Export ``queries`` (a meetings file's), or the meetings of ``cfg.meeting_range``
-    found as the export runs, as ``cfg`` says. Raises ``ConfigError`` or
-    ``CheckpointError`` (before any request) when the settings, the output or the
-    checkpoint do not fit, and ``OutputInUseError`` when another run holds the output;
-    cancellation leaves the checkpoint consistent."""
-    found = cfg.meeting_range
-    sink = ExportSink(
-        cfg.out,
-        fmt=cfg.fmt,
-        queries=queries,
+    Raises, before any request, the export's typed errors (``ExportError``: the output
+    exists, is in use, the saved progress does not fit...). A failure every meeting
+    would share stops the run (``run.fatal``) with the progress committed; each other
+    failed meeting is in ``run.failures``. Cancellation leaves the progress committed.
+    ``watch(run)``, an async context manager, is held while the meetings are fetched
+    (a progress display)."""
+    if not client.is_open:
+        raise RuntimeError("export: the client is not open (`async with client:` first)")
+    found = job.range
+    ledger = Ledger(
+        job.output,
+        identity=job.identity,
+        page_size=job.page_size,
         discovery=None if found is None else found.query,
-        identity=cfg.identity,
-        columns=cfg.columns,
-        redact_pii=cfg.redact_pii,
-        page_size=cfg.page_size,
-        csv_raw=cfg.csv_raw,
+        meetings=job.queries,
     )
-    run = ExportRun(sink, rate_limit=cfg.rate_limit, meeting_range=found)
-    client, limiters = _make_client(cfg)  # before any file is touched
-    try:
-        with output_lock(sink.paths.lock, out=cfg.out):
-            await _run_locked(cfg, queries, run, client, progress_stream)
-    finally:
-        for limiter in limiters:
-            await limiter.aclose()
+    run = ExportRun(job, ledger, client)
+    async with job.output.lock():
+        await _run_locked(run, watch)
     return run
 
 
-async def _run_locked(
-    cfg: ExportConfig,
-    queries: Sequence[MeetingQuery],
-    run: ExportRun,
-    client: VCClient,
-    progress_stream: TextIO | None,
-) -> None:
+def _source(run: ExportRun) -> tuple[Queries, LargestFirst | None]:
+    """What the fan-out reads: the given meetings (largest first where sizes are known),
+    or a range export's queue, filled first with what earlier runs found."""
+    queries: Sequence[MeetingQuery] = run.job.queries
+    state = run.ledger.discovery
+    if state is None:
+        sizes = queries.sizes if isinstance(queries, MeetingList) else None
+        if sizes:  # a list without sizes needs no pass over its keys
+            return largest_first(queries, lambda query: sizes.get(query.key)), None
+        return queries, None
+    queue = LargestFirst()
+    for found in state.found:
+        queue.put(found.query, found.meeting.participant_count)
+    if state.position.done:
+        queue.close()
+    return queue, queue
+
+
+async def _run_locked(run: ExportRun, watch: Watch | None) -> None:
     """The run, once it holds the output's lock."""
-    sink = run.sink
-    resume = sink.open(resume=cfg.resume, overwrite=cfg.overwrite, retry_failed=cfg.retry_failed)
-    run.meetings_done_before = sink.completed
-    if sink.finalized:
+    ledger, client, job = run.ledger, run.client, run.job
+    resume = await ledger.open(job.mode)
+    run.done_before = ledger.completed
+    if ledger.finalized:
         run.already_complete = True
-        run.unexported = sink.unexported([])
+        run.unexported = await ledger.unexported([])
         return
-    state = sink.discovery
-    source: Queries = queries
-    sizes = queries.sizes if isinstance(queries, MeetingList) else None
-    if sizes:  # a file without sizes needs no pass over its keys
-        source = largest_first(queries, lambda query: sizes.get(query.key))
-    queue: LargestFirst | None = None
-    if state is not None:
-        # What earlier runs found goes first (the fan-out skips what is done); discovery
-        # then goes on from where it stood.
-        source = queue = LargestFirst()
-        for found in state.found:
-            queue.put(found.query, found.meeting.participant_count)
-        if state.position.done:
-            queue.close()
+    source, queue = _source(run)
     fan_out = client.fan_out(
         source,
-        concurrency=cfg.concurrency,
-        page_size=cfg.page_size,
+        concurrency=job.concurrency,
+        page_size=job.page_size,
         resume=resume,
-        retry_failed=cfg.retry_failed,
+        retry_failed=job.mode == "retry_failed",
     )
     run.progress = fan_out.progress
-    if state is not None and state.position.done:
-        run.progress.total = sink.known  # a resumed range export found everything before
-    display = make_display(cfg.progress, run, log_interval=cfg.log_interval, stream=progress_stream)
+    discovery = ledger.discovery
+    if discovery is not None and discovery.position.done:
+        run.progress.total = ledger.known  # a resumed range export found everything before
     finished = False
     try:
-        async with client, display, anyio.create_task_group() as discovery:
-            if state is not None and queue is not None and not state.position.done:
-                discovery.start_soon(_discover, client, cfg, run, queue)
+        async with watch(run) if watch else nullcontext(), anyio.create_task_group() as tasks:
+            if queue is not None and discovery is not None and not discovery.position.done:
+                tasks.start_soon(_discover, run, queue)
             try:
                 # The fan-out innermost: leaving the loop cancels its requests before
                 # anything else awaits, so a fatal failure (an unusable token, shared by
@@ -344,73 +201,61 @@ async def _run_locked(
                 async with fan_out as results:
                     async for item in results:
                         if isinstance(item, PageItem):
-                            sink.write(item)
-                            continue
-                        assert isinstance(item, MeetingFailure)
-                        run.fatal = _fatal_reason(item.error, cfg)
-                        if run.fatal is not None:
+                            await ledger.page(item)
+                        elif not await _failed(run, item):
                             break
-                        sink.record_failure(item)
-                        run.failures.append(failure_record(item, redact_pii=cfg.redact_pii))
             finally:
-                # Discovery ends with the fan-out: done already, or stopped with it.
-                discovery.cancel_scope.cancel()
+                tasks.cancel_scope.cancel()  # discovery ends with the fan-out
         if run.fatal is None and run.discovery_error is not None:
-            run.fatal = _fatal_reason(run.discovery_error, cfg)
+            run.fatal = run.discovery_error if stops_the_run(run.discovery_error) else None
         finished = run.fatal is None
     finally:
         if finished:
-            sink.finish()
+            await ledger.finish()
         else:
-            sink.abort()
-        run.unexported = sink.write_failures(run.failures)
+            await ledger.abort()
+        run.unexported = await ledger.record_failures(run.failures)
 
 
-async def _discover(
-    client: VCClient, cfg: ExportConfig, run: ExportRun, queue: LargestFirst
-) -> None:
-    """A range export's discovery: each meeting found is recorded in the checkpoint's
-    state (with where the listing stands), then queued for the fan-out. A failure of the
-    listing (after the client's own retries) stops discovery, not the export: the
-    meetings found are still exported, and ``--resume`` continues the listing."""
-    sink = run.sink
-    state = sink.discovery
+async def _failed(run: ExportRun, item: MeetingFailure) -> bool:
+    """Record a failed meeting; ``False`` when its error stops the run."""
+    if stops_the_run(item.error):
+        run.fatal = item.error
+        return False
+    await run.ledger.failure(item)
+    run.failures.append(failure_record(item, redact_pii=run.job.output.redact_pii))
+    return True
+
+
+async def _discover(run: ExportRun, queue: LargestFirst) -> None:
+    """A range export's discovery: each meeting found is recorded in the ledger (with
+    where the listing stands), then queued for the fan-out. A failure of the listing
+    (after the client's own retries) stops discovery, not the export: the meetings found
+    are still exported, and a resume continues the listing."""
+    ledger = run.ledger
+    state = ledger.discovery
     assert state is not None
-    listing = client.meetings(
+    listing: MeetingIterator = run.client.meetings(
         state.range,
         position=state.position,
         seen=[found.meeting.key for found in state.found],
     )
-    run.listing = listing
-    run.listing_stats = client.stats.endpoint(API_MEETING_LIST)
+    user_id_type = state.range.user_id_type
     try:
         async for meeting in listing:
             try:
-                query = meeting.query(user_id_type=cfg.user_id_type)
+                query = meeting.query(user_id_type=user_id_type)
             except ValueError as exc:  # listed without a readable end: cannot be read
                 logger.warning("meeting_list: %s; skipped", exc)
                 continue
-            sink.add_found(query, meeting, listing.position)
+            await ledger.found(query, meeting, listing.position)
             queue.put(query, meeting.participant_count)
-        sink.discovery_at(listing.position)
+        await ledger.discovery_at(listing.position)
         if run.progress is not None:  # every meeting is known now: an ETA can be had
-            run.progress.total = sink.known
+            run.progress.total = ledger.known
     except FeishuError as exc:
         run.discovery_error = exc
-        logger.warning("discovery stopped: %s", error_text(exc, redact_pii=cfg.redact_pii))
+        redact = run.job.output.redact_pii
+        logger.warning("discovery stopped: %s", error_text(exc, redact_pii=redact))
     finally:
         queue.close()
-
-
-
-
-
-
-
-
-
-
-
-
-
-

@@ -94,7 +94,6 @@ class Resume(msgspec.Struct):
             # A failed meeting is retried by the next run from the page that failed.
             self.next_tokens[key_or_none] = item.next_page_token
         if item.error.permanent:
-            code = getattr(item.error, "code", None)
-            self.failed[key_or_none] = code if isinstance(code, int) else 0
+            self.failed[key_or_none] = item.error.code or 0
         else:
             self.failed.pop(key_or_none, None)

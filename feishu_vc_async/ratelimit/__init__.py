@@ -4,15 +4,18 @@
 works without the ``redis`` extra.
 """
 
+from ._limits import Budget, Limits, OpenLimits
 from ._local import LocalRateLimiter, SharedRateLimiter
 from ._pacing import Pacing
-from ._protocol import LimitKey, OrderedRateLimiter, RateLimit, RateLimiter, token_identity
+from ._protocol import LimitKey, RateLimit, RateLimiter, token_identity
 from ._redis import RedisRateLimiter
 
 __all__ = [
+    "Budget",
     "LimitKey",
+    "Limits",
     "LocalRateLimiter",
-    "OrderedRateLimiter",
+    "OpenLimits",
     "Pacing",
     "RateLimit",
     "RateLimiter",

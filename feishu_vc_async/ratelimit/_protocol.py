@@ -10,7 +10,7 @@ from typing import Protocol, runtime_checkable
 from .._constants import DEFAULT_RATE_PERIOD, DEFAULT_RATE_REQUESTS
 from .._validate import positive_int, positive_seconds
 
-__all__ = ["LimitKey", "OrderedRateLimiter", "RateLimit", "RateLimiter", "token_identity"]
+__all__ = ["LimitKey", "RateLimit", "RateLimiter", "token_identity"]
 
 _RATE_TEXT = re.compile(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h)?\s*")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, None: 1.0}
@@ -76,9 +76,12 @@ class RateLimiter(Protocol):
         """The limit each key is paced to."""
         ...
 
-    async def acquire(self, key: LimitKey) -> None:
+    async def acquire(self, key: LimitKey, *, continuing: bool = False) -> None:
         """Wait until ``key`` may send one request. A waiter cancelled before this returns
-        consumes no slot."""
+        consumes no slot. ``continuing``: the request is a later page of a read in
+        progress (it carries a page token); a limiter may serve those first, so that a
+        long read's pages do not queue behind reads begun after it (the library's
+        limiters do), or ignore it."""
         ...
 
     async def report_rate_limited(self, key: LimitKey, reset_seconds: float | None) -> None:
@@ -89,12 +92,3 @@ class RateLimiter(Protocol):
     async def aclose(self) -> None:
         """Release what this limiter holds (connections, registry entries)."""
         ...
-
-
-class OrderedRateLimiter(RateLimiter, Protocol):
-    """A :class:`RateLimiter` that can serve reads in progress first (the library's
-    limiters do): the client asks it with ``continuing=True`` for a page that carries a
-    page token, so that a long read's pages do not queue behind reads begun after it.
-    A limiter without the parameter is asked with the key alone."""
-
-    async def acquire(self, key: LimitKey, *, continuing: bool = False) -> None: ...

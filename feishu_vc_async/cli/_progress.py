@@ -1,8 +1,8 @@
 """Progress of an export: a live rich bar on a terminal, log lines to stderr otherwise.
 
-Both read the run's own counters (:class:`RunCounters`, which ``ExportRun`` is) every
-tick and hold no state of their own, so the bar, the log lines and the summary all say
-what the same counters say.
+Both read a :class:`RunView` of the run every tick (:func:`view_of`: the fan-out's
+counters, the output's and the listing's, read where they are kept) and hold no state of
+their own, so the bar, the log lines and the summary all say what the same counters say.
 
 While the bar is live, log lines written to the same stream (the CLI's retry warnings)
 go through the bar's rich console, which prints them above the bar and redraws it;
@@ -19,45 +19,64 @@ import asyncio
 import io
 import logging
 import sys
-from typing import Any, Protocol, TextIO
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TextIO
 
 from .._constants import LOGGER_NAME
+from ..export import ExportRun
 from ..ratelimit import RateLimit
 
-__all__ = ["ProgressDisplay", "RunCounters", "in_first_period", "make_display"]
+__all__ = ["ProgressDisplay", "RunView", "in_first_period", "make_display", "view_of"]
 
 
-class RunCounters(Protocol):
-    """What a display reads of a run (see ``ExportRun``)."""
+@dataclass(frozen=True, slots=True)
+class RunView:
+    """What a display shows of a run at one moment."""
 
-    @property
-    def meetings_total(self) -> int: ...
-    @property
-    def meetings_done(self) -> int: ...
-    @property
-    def meetings_failed(self) -> int: ...
-    @property
-    def pages(self) -> int: ...
-    @property
-    def participants(self) -> int: ...
-    @property
-    def requests(self) -> int: ...
-    @property
-    def retries(self) -> int: ...
-    @property
-    def rate_limited(self) -> int: ...
-    @property
-    def rate(self) -> float: ...
-    @property
-    def rate_limit(self) -> RateLimit | None: ...
-    @property
-    def elapsed(self) -> float: ...
-    @property
-    def eta(self) -> float | None: ...
-    @property
-    def discovery(self) -> str | None:
-        """A range export's discovery, in words (``None``: the meetings came from a file)."""
-        ...
+    meetings_total: int
+    meetings_done: int
+    meetings_failed: int
+    pages: int
+    participants: int
+    requests: int
+    retries: int
+    rate_limited: int
+    rate: float
+    rate_limit: RateLimit | None
+    elapsed: float
+    eta: float | None
+    # A range export's discovery, in words (``None``: the meetings were given).
+    discovery: str | None = None
+
+
+def view_of(run: ExportRun) -> RunView:
+    """The run as it stands: meetings from the run, pages and requests from its fan-out
+    (zero before it starts), the listing from the client's meeting_list counters."""
+    progress = run.progress
+    discovery = None
+    if run.job.range is not None:
+        state = "stopped" if run.discovery_error else "listing" if run.discovering else "done"
+        discovery = (
+            f"{run.ledger.known} meetings found with {run.listing_requests} meeting_list "
+            f"requests ({state})"
+        )
+    return RunView(
+        meetings_total=run.ledger.known,
+        meetings_done=run.meetings_done,
+        meetings_failed=run.meetings_failed,
+        pages=0 if progress is None else progress.pages,
+        participants=0 if progress is None else progress.participants,
+        requests=0 if progress is None else progress.requests,
+        retries=0 if progress is None else progress.retries,
+        rate_limited=0 if progress is None else progress.rate_limited,
+        rate=0.0 if progress is None else progress.rate,
+        rate_limit=run.client.rate_limit,
+        elapsed=0.0 if progress is None else progress.elapsed,
+        # How much is left is not known while meetings are still being found.
+        eta=None if progress is None or run.discovering else progress.eta,
+        discovery=discovery,
+    )
 
 
 def _eta_text(eta: float | None) -> str:
@@ -69,13 +88,13 @@ def _eta_text(eta: float | None) -> str:
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes:02d}:{seconds:02d}"
 
 
-def in_first_period(snap: RunCounters) -> bool:
+def in_first_period(snap: RunView) -> bool:
     """The run has not yet lasted one period of its limit (no rate to speak of yet)."""
     limit = snap.rate_limit
     return limit is not None and snap.elapsed < limit.period
 
 
-def _requests_text(snap: RunCounters) -> str:
+def _requests_text(snap: RunView) -> str:
     limit = snap.rate_limit
     if limit is None:
         return f"{snap.requests} at {snap.rate:.3g}/s (no limit)"
@@ -84,11 +103,11 @@ def _requests_text(snap: RunCounters) -> str:
     return f"{snap.requests} at {snap.rate:.3g}/s of {limit.requests / limit.period:.3g}/s"
 
 
-def _finished(snap: RunCounters) -> int:
+def _finished(snap: RunView) -> int:
     return snap.meetings_done + snap.meetings_failed
 
 
-def format_log_line(snap: RunCounters) -> str:
+def format_log_line(snap: RunView) -> str:
     found = "" if snap.discovery is None else f"discovery: {snap.discovery}; "
     return (
         f"export: {found}meetings {_finished(snap)}/{snap.meetings_total} "
@@ -98,13 +117,16 @@ def format_log_line(snap: RunCounters) -> str:
     )
 
 
+Reader = Callable[[], RunView]
+
+
 class ProgressDisplay:
-    """Shows ``counters`` every ``interval`` seconds; a no-op base."""
+    """Shows what ``read`` says every ``interval`` seconds; a no-op base."""
 
     interval = 1.0
 
-    def __init__(self, counters: RunCounters) -> None:
-        self._counters = counters
+    def __init__(self, read: Reader) -> None:
+        self._read = read
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> ProgressDisplay:
@@ -128,12 +150,12 @@ class ProgressDisplay:
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
-            self.show(self._counters)
+            self.show(self._read())
 
     def start(self) -> None:
         pass
 
-    def show(self, snap: RunCounters) -> None:
+    def show(self, snap: RunView) -> None:
         pass
 
     def stop(self) -> None:
@@ -141,12 +163,12 @@ class ProgressDisplay:
 
 
 class LogProgress(ProgressDisplay):
-    def __init__(self, counters: RunCounters, *, interval: float, stream: TextIO) -> None:
-        super().__init__(counters)
+    def __init__(self, read: Reader, *, interval: float, stream: TextIO) -> None:
+        super().__init__(read)
         self.interval = interval
         self._stream = stream
 
-    def show(self, snap: RunCounters) -> None:
+    def show(self, snap: RunView) -> None:
         print(format_log_line(snap), file=self._stream, flush=True)
 
 
@@ -156,8 +178,8 @@ class RichProgress(ProgressDisplay):
 
     interval = 0.25
 
-    def __init__(self, counters: RunCounters, *, stream: TextIO) -> None:
-        super().__init__(counters)
+    def __init__(self, read: Reader, *, stream: TextIO) -> None:
+        super().__init__(read)
         try:
             from rich.console import Console, Group
             from rich.live import Live
@@ -188,7 +210,7 @@ class RichProgress(ProgressDisplay):
         self._routed: list[tuple[logging.StreamHandler[Any], TextIO]] = []
 
     def start(self) -> None:
-        snap = self._counters
+        snap = self._read()
         self._task_id = self._bar.add_task(
             "export", total=snap.meetings_total, completed=_finished(snap), failed="", eta=""
         )
@@ -196,7 +218,7 @@ class RichProgress(ProgressDisplay):
         self._routed = _route_log_lines(self._stream, _ConsoleLines(self._live.console))
         self.show(snap)
 
-    def show(self, snap: RunCounters) -> None:
+    def show(self, snap: RunView) -> None:
         failed = f" ([red]{snap.meetings_failed} failed[/red])" if snap.meetings_failed else ""
         self._bar.update(
             self._task_id,
@@ -215,7 +237,7 @@ class RichProgress(ProgressDisplay):
 
     def stop(self) -> None:
         if self._task_id is not None:
-            self.show(self._counters)
+            self.show(self._read())
             for handler, stream in self._routed:
                 handler.setStream(stream)
             self._routed = []
@@ -256,7 +278,7 @@ def _route_log_lines(
 
 def make_display(
     mode: str,
-    counters: RunCounters,
+    read: Reader,
     *,
     log_interval: float = 5.0,
     stream: TextIO | None = None,
@@ -264,12 +286,12 @@ def make_display(
     """``auto``: a bar when ``stream`` is a terminal, log lines otherwise; ``none``: nothing."""
     out = stream if stream is not None else sys.stderr
     if mode == "none":
-        return ProgressDisplay(counters)
+        return ProgressDisplay(read)
     if mode == "bar":
-        return RichProgress(counters, stream=out)
+        return RichProgress(read, stream=out)
     if mode == "auto" and out.isatty():
         try:
-            return RichProgress(counters, stream=out)
+            return RichProgress(read, stream=out)
         except ImportError:  # without the `cli` extra a terminal gets log lines
             pass
-    return LogProgress(counters, interval=log_interval, stream=out)
+    return LogProgress(read, interval=log_interval, stream=out)

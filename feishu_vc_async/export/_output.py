@@ -1,0 +1,118 @@
+"""The one protocol every output of an export implements: files now, a database next.
+
+An export hands an :class:`Output` its rows and its progress (an :class:`ExportState`);
+the rules of when to start afresh, continue or refuse, and what the progress says, are
+the ledger's (``_ledger``), and they know nothing of formats or storage.
+
+The contract, which makes a resume exact whatever instant the process dies at
+(``kill -9`` included):
+
+* :meth:`Output.write` hands over rows; they need not be durable yet.
+* :meth:`Output.commit` makes every row written so far *and* the state durable
+  together: after it returns, both survive; if the process dies at any line before it
+  returns, what :meth:`Output.load` finds next time is the previous commit's state and
+  exactly the rows it counts. A database keeps this promise with a transaction. Files
+  cannot, so they keep it with an order: the data is fsynced first, then the state is
+  written to a temporary file, fsynced and renamed over the old one (the checkpoint),
+  and it records the data's committed length and a hash of its tail; :meth:`Output.start`
+  of a later run cuts the data back to that length after checking the hash.
+* ``whole_meetings``: an output that keeps a meeting whole (a database whose rows of a
+  meeting and the mark that it is done land in one transaction) is handed a meeting's
+  rows all at once, after its last page, and its state never records a meeting in
+  part; one that appends (a file) is handed each page as it comes, and its state
+  records the token of each unfinished meeting's next page.
+* Nothing is touched before the first :meth:`Output.start`, so a run that stops before
+  its first row (refused credentials, say) leaves the output as it was.
+* :meth:`Output.finish` makes a finished export's output final (a Parquet file built
+  from its journal); its state is committed with ``finalized`` set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+from ..meetings import Meeting
+from ..models import MeetingQuery, Participant
+from ._failures import FailureRecord
+from ._state import ExportState
+
+__all__ = ["Output"]
+
+
+class Output(Protocol):
+    """Where an export's rows and progress land (see the module docstring's contract)."""
+
+    @property
+    def where(self) -> str:
+        """The output in messages: a path, or a database without its password."""
+        ...
+
+    @property
+    def shape(self) -> tuple[str, ...]:
+        """What shapes the rows (format, columns, redaction...): part of the export's
+        fingerprint, so a resume with other settings is refused."""
+        ...
+
+    @property
+    def redact_pii(self) -> bool:
+        """Personal data is blanked in the rows, and kept out of the saved state."""
+        ...
+
+    @property
+    def whole_meetings(self) -> bool:
+        """Rows are handed over a meeting at a time (else a page at a time)."""
+        ...
+
+    def lock(self) -> AbstractAsyncContextManager[None]:
+        """Held for the whole run: one writer at a time (``OutputInUseError``)."""
+        ...
+
+    async def load(self) -> ExportState | None:
+        """The last committed state, or ``None`` when there is none (``CheckpointError``
+        when it cannot be read)."""
+        ...
+
+    async def occupied(self) -> bool:
+        """Whether the output holds something (rows, a file) whatever its state says."""
+        ...
+
+    async def start(self, state: ExportState, *, fresh: bool) -> None:
+        """Prepare to write. ``fresh``: discard whatever is there and begin empty.
+        Otherwise continue ``state`` (the loaded one): check that the output still holds
+        what it vouches for (``OutputChangedError``) and drop any row written after it."""
+        ...
+
+    async def reopen_final(self, state: ExportState) -> None:
+        """Make a final output appendable again (its failed meetings are asked again)."""
+        ...
+
+    async def write(
+        self, query: MeetingQuery, participants: Sequence[Participant], meeting: Meeting | None
+    ) -> int:
+        """Rows of ``query`` (``meeting``: what meeting_list said of it, if known); returns
+        how many rows were written."""
+        ...
+
+    async def commit(self, state: ExportState) -> None:
+        """Everything written so far and ``state``, durable together."""
+        ...
+
+    async def finish(self, state: ExportState) -> None:
+        """The run ended normally: commit, and build the output where it is built at the
+        end. ``state.finalized`` is set by the caller once everything is done."""
+        ...
+
+    async def close(self) -> None:
+        """Release what is open (interrupted or done); builds nothing."""
+        ...
+
+    async def earlier_failures(self) -> list[FailureRecord]:
+        """The failures :meth:`record_failures` last kept (to describe meetings given up
+        by earlier runs)."""
+        ...
+
+    async def record_failures(self, records: Sequence[FailureRecord]) -> None:
+        """Keep the meetings not exported, with their reasons (none: forget them)."""
+        ...
