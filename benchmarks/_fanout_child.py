@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from feishu_vc_async import AppCredentials, Limits
 from feishu_vc_async.client import VCClient
 from feishu_vc_async.fanout import PageItem
 from feishu_vc_async.models import MeetingQuery
@@ -51,10 +52,9 @@ async def _main(meetings_file: Path, base_url: str) -> dict[str, float]:
     t0 = time.perf_counter()
     async with (
         VCClient(
-            app_id=os.environ["FEISHU_APP_ID"],
-            app_secret=os.environ["FEISHU_APP_SECRET"],
+            AppCredentials(os.environ["FEISHU_APP_ID"], os.environ["FEISHU_APP_SECRET"]),
             base_url=base_url,
-            rate_limit=None,
+            limits=Limits(participant_list=None),
         ) as client,
         client.fan_out(queries()) as results,
     ):

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 
+from feishu_vc_async import AppCredentials, Limits
 from feishu_vc_async.models import MeetingQuery
 
 from ._emulator_proc import EmulatorProcess
@@ -27,7 +28,9 @@ async def _ours(base_url: str, app_id: str, secret: str, query: MeetingQuery) ->
 
     t0 = time.perf_counter()
     async with VCClient(
-        app_id=app_id, app_secret=secret, base_url=base_url, rate_limit=None
+        AppCredentials(app_id, secret),
+        base_url=base_url,
+        limits=Limits(participant_list=None),
     ) as client:
         async for _first in client.participants(query):
             elapsed = time.perf_counter() - t0

@@ -9,7 +9,9 @@ side gets the same meetings in the same order: largest first, by the participant
 meeting_list reports (checked equal to the rows participant_list returns), as a sorted
 list (what ``discovery.LargestFirst`` gives once discovery has put every meeting).
 
-Ours: ``VCClient(rate_limit=RateLimit(limit, period))`` fanning out over the meetings
+Ours: ``VCClient(
+    limits=Limits(participant_list=RateLimit(limit, period)),
+)`` fanning out over the meetings
 with its default concurrency. The peers, each written the way its users write it:
 
 * the aiolimiter script: ``aiohttp`` + ``aiolimiter.AsyncLimiter(100, 3)`` (the way a
@@ -49,6 +51,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from feishu_vc_async import AppCredentials, Limits
 from feishu_vc_async.models import MeetingQuery
 from feishu_vc_async.ratelimit import RateLimit
 
@@ -228,7 +231,9 @@ async def _ours(
 
     app_id, secret = emu.add_app()  # a fresh gateway bucket and no cached token
     async with VCClient(
-        app_id=app_id, app_secret=secret, base_url=emu.base_url, rate_limit=rate
+        AppCredentials(app_id, secret),
+        base_url=emu.base_url,
+        limits=Limits(participant_list=rate),
     ) as client:
         t0 = time.perf_counter()
         start = time.monotonic()

@@ -10,7 +10,9 @@ the same meetings (a random mix of sizes) with the same number of meetings in fl
 
 The sides, each written the way its users write it:
 
-* **ours**: ``VCClient(rate_limit=None).fan_out(queries, concurrency=width)``, pages
+* **ours**: ``VCClient(
+    limits=Limits(participant_list=None),
+).fan_out(queries, concurrency=width)``, pages
   counted and dropped;
 * **raw aiohttp + msgspec** (the ceiling of doing nothing else): one
   ``aiohttp.ClientSession``, the tenant token fetched once with a POST, a page-token loop
@@ -49,6 +51,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
+from feishu_vc_async import AppCredentials, Limits
 from feishu_vc_async.models import MeetingQuery
 
 from ._emulator_proc import EmulatorProcess
@@ -108,7 +111,9 @@ async def _measure(
     sdk = sdk_client(emu.base_url, emu.app_id, emu.app_secret)
     creds = (emu.base_url, emu.app_id, emu.app_secret)
     async with VCClient(
-        app_id=emu.app_id, app_secret=emu.app_secret, base_url=emu.base_url, rate_limit=None
+        AppCredentials(emu.app_id, emu.app_secret),
+        base_url=emu.base_url,
+        limits=Limits(participant_list=None),
     ) as ours:
         runners: dict[str, Callable[[], Awaitable[Tally]]] = {
             "ours": lambda: ours_fetch(ours, queries, width),

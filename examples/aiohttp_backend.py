@@ -28,8 +28,10 @@ from aiohttp import web
 
 from feishu_vc_async import (
     FEISHU_BASE_URL,
+    AppCredentials,
     FeishuError,
     InvalidQueryError,
+    Limits,
     MeetingQuery,
     NotFoundError,
     PermissionDeniedError,
@@ -48,10 +50,9 @@ def make_app(
     async def vc_client(app: web.Application) -> AsyncIterator[None]:
         # Created inside the running loop (the limiter and session belong to it).
         async with VCClient(
-            app_id=app_id,
-            app_secret=app_secret,
+            AppCredentials(app_id, app_secret),
             base_url=base_url,
-            rate_limit=rate_limit or RateLimit(),
+            limits=Limits(participant_list=rate_limit or RateLimit()),
         ) as client:
             app[CLIENT] = client
             yield

@@ -28,7 +28,14 @@ from pathlib import Path
 
 import msgspec
 
-from feishu_vc_async import FEISHU_BASE_URL, MeetingQuery, RateLimit, VCClient
+from feishu_vc_async import (
+    FEISHU_BASE_URL,
+    AppCredentials,
+    Limits,
+    MeetingQuery,
+    RateLimit,
+    VCClient,
+)
 from feishu_vc_async.fanout import MeetingFailure, PageItem, Resume
 
 
@@ -93,10 +100,9 @@ async def run(
     rate_limit: RateLimit | None = None,
 ) -> tuple[int, list[MeetingFailure]]:
     async with VCClient(
-        app_id=app_id,
-        app_secret=app_secret,
+        AppCredentials(app_id, app_secret),
         base_url=base_url,
-        rate_limit=rate_limit or RateLimit(),
+        limits=Limits(participant_list=rate_limit or RateLimit()),
     ) as client:
         rows, failures = await export(
             client, queries, out, out.with_name(out.name + ".checkpoint.json")

@@ -29,7 +29,15 @@ from typing import Any
 
 import msgspec
 
-from feishu_vc_async import FEISHU_BASE_URL, FeishuError, MeetingQuery, RateLimit, VCClient
+from feishu_vc_async import (
+    FEISHU_BASE_URL,
+    AppCredentials,
+    FeishuError,
+    Limits,
+    MeetingQuery,
+    RateLimit,
+    VCClient,
+)
 from feishu_vc_async.ratelimit import RedisRateLimiter
 
 
@@ -46,10 +54,9 @@ async def _work(
     counts = {"meetings": 0, "participants": 0, "failed": 0}
     try:
         async with VCClient(
-            app_id=settings["app_id"],
-            app_secret=settings["app_secret"],
+            AppCredentials(settings["app_id"], settings["app_secret"]),
             base_url=settings["base_url"],
-            limiter=limiter,  # ours to close, not the client's
+            limits=Limits(participant_list=limiter),  # ours to close, not the client's
         ) as client:
 
             async def worker() -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ._constants import FEISHU_BASE_URL, LARK_BASE_URL
-from ._deprecated import module_getattr
-from ._retry import DefaultRetryPolicy, RetryDecision, RetryPolicy
+from ._retry import DefaultRetryPolicy, Retries, RetryDecision, RetryPolicy
 from ._stats import ClientStats
+from ._transport import Timeouts
 from .auth import (
+    AppCredentials,
+    Auth,
     Sender,
     StaticTokenProvider,
     StoreAppTokenProvider,
@@ -20,6 +20,7 @@ from .auth import (
 )
 from .client import VCClient
 from .errors import (
+    AnswerTooLargeError,
     APIError,
     AppTicketError,
     AuthError,
@@ -51,14 +52,24 @@ from .models import (
     UserIdType,
     WebinarRole,
 )
-from .ratelimit import LimitKey, LocalRateLimiter, RateLimit, RateLimiter, RedisRateLimiter
+from .ratelimit import (
+    LimitKey,
+    Limits,
+    LocalRateLimiter,
+    RateLimit,
+    RateLimiter,
+    RedisRateLimiter,
+)
 
 __all__ = [
     "FEISHU_BASE_URL",
     "LARK_BASE_URL",
     "APIError",
     "AcceptStatus",
+    "AnswerTooLargeError",
+    "AppCredentials",
     "AppTicketError",
+    "Auth",
     "AuthError",
     "ClientStats",
     "DecodeError",
@@ -70,6 +81,7 @@ __all__ = [
     "InternalServerError",
     "InvalidQueryError",
     "LimitKey",
+    "Limits",
     "LocalRateLimiter",
     "LoginError",
     "LoginRequiredError",
@@ -96,12 +108,14 @@ __all__ = [
     "RefreshDisabledError",
     "RequestTimeoutError",
     "Resume",
+    "Retries",
     "RetryDecision",
     "RetryPolicy",
     "Sender",
     "StaticTokenProvider",
     "StoreAppTokenProvider",
     "TenantTokenProvider",
+    "Timeouts",
     "TokenProvider",
     "TokenStoreError",
     "TransportError",
@@ -112,12 +126,3 @@ __all__ = [
     "VCClient",
     "WebinarRole",
 ]
-
-# Old names that keep working, with a DeprecationWarning, for one release.
-_DEPRECATED: dict[str, tuple[str, Any]] = {
-    "Progress": ("FanOutProgress", FanOutProgress),
-    "SessionContext": ("Sender", Sender),
-}
-
-
-__getattr__ = module_getattr(__name__, _DEPRECATED)

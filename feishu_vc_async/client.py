@@ -144,7 +144,12 @@ class VCClient:
         """The limit meeting_list is paced to (``None``: not limited)."""
         return self.limits.rate(API_MEETING_LIST)
 
-    def limiter(self, bucket: str = API_PARTICIPANT_LIST) -> RateLimiter | None:
+    @property
+    def limiter(self) -> RateLimiter | None:
+        """participant_list's limiter while open (``None``: not limited, or closed)."""
+        return self.limiter_for(API_PARTICIPANT_LIST)
+
+    def limiter_for(self, bucket: str) -> RateLimiter | None:
         """The limiter pacing ``bucket`` (an API's name) while open; ``None`` when that
         API is not limited or the client is closed."""
         opened = (self._parent or self)._open_limits

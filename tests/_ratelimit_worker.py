@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from feishu_vc_async import AppCredentials, Limits
 from feishu_vc_async.client import VCClient
 from feishu_vc_async.models import MeetingQuery
 from feishu_vc_async.ratelimit import RateLimit, RedisRateLimiter
@@ -33,10 +34,9 @@ async def main(config: dict[str, Any]) -> dict[str, int]:
     loop = asyncio.get_running_loop()
     try:
         async with VCClient(
-            app_id=str(config["app_id"]),
-            app_secret=str(config["app_secret"]),
+            AppCredentials(str(config["app_id"]), str(config["app_secret"])),
             base_url=str(config["base_url"]),
-            limiter=limiter,
+            limits=Limits(participant_list=limiter),
         ) as client:
             print("ready", flush=True)
             await loop.run_in_executor(None, sys.stdin.readline)

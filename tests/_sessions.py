@@ -6,11 +6,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
-from feishu_vc_async import VCClient
+from feishu_vc_async import AppCredentials, Limits, VCClient
 from feishu_vc_async._constants import USER_TOKEN_PATH
 from feishu_vc_async.auth import UserSession
-from feishu_vc_async.emulator import Emulator, RequestRecord
 from feishu_vc_async.auth.oauth import exchange_code, fetch_user_info
+from feishu_vc_async.emulator import Emulator, RequestRecord
 from tests._login import SCOPE, Login
 
 __all__ = ["leaks", "refreshes", "sign_in", "user_token_records"]
@@ -22,7 +22,9 @@ async def sign_in(
     """A user session as `feishu-vc auth login` stores it, approved without a browser."""
     login = Login(emu, scope=scope)
     async with VCClient(
-        app_id=emu.app_id, app_secret=emu.app_secret, base_url=emu.base_url, rate_limit=None
+        AppCredentials(emu.app_id, emu.app_secret),
+        base_url=emu.base_url,
+        limits=Limits(participant_list=None),
     ) as client:
         started = clock()
         answer = await exchange_code(

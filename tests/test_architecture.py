@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 from _import_graph import cycles, graph
+from feishu_vc_async.export._config import ExportConfig
 
 import feishu_vc_async
 from feishu_vc_async import FeishuError, VCClient
 from feishu_vc_async.export import CheckpointError, ConfigError, MeetingsFileError
-from feishu_vc_async.export._config import ExportConfig
 
 
 def test_no_import_cycle_among_the_package_modules() -> None:
@@ -49,7 +49,7 @@ def test_every_error_the_library_defines_is_a_feishu_error() -> None:
 )
 def test_the_client_and_the_cli_judge_a_base_url_by_one_rule(url: str) -> None:
     with pytest.raises(ValueError, match="base_url") as by_client:
-        VCClient(access_token="t-x", base_url=url)
+        VCClient("t-x", base_url=url)
     with pytest.raises(ConfigError) as by_cli:
         ExportConfig(
             meetings=Path("m.csv"),

@@ -8,10 +8,13 @@ import time
 import pytest
 
 from feishu_vc_async import (
+    AppCredentials,
     AuthError,
     DecodeError,
     InternalServerError,
+    Limits,
     MeetingQuery,
+    Retries,
     StaticTokenProvider,
     TenantTokenProvider,
     TokenProvider,
@@ -41,7 +44,9 @@ async def test_100_concurrent_calls_on_a_cold_cache_make_one_token_request() -> 
         server.serve_tokens(APP_ID, SECRET, delay=0.1)  # a slow endpoint widens the race
         server.always(LIST, Reply(json=page([{"participant_name": "x"}])))
         async with VCClient(
-            app_id=APP_ID, app_secret=SECRET, base_url=server.base_url, rate_limit=None
+            AppCredentials(APP_ID, SECRET),
+            base_url=server.base_url,
+            limits=Limits(participant_list=None),
         ) as client:
             pages = await asyncio.gather(*(client.participant_list(QUERY) for _ in range(100)))
         assert len(pages) == 100
@@ -59,7 +64,9 @@ async def test_100_concurrent_calls_on_a_cold_cache_make_one_token_request() -> 
 async def test_single_flight_against_the_emulator() -> None:
     async with Emulator(meetings=3, seed=1, rate_limit=None) as emu:
         async with VCClient(
-            app_id=emu.app_id, app_secret=emu.app_secret, base_url=emu.base_url, rate_limit=None
+            AppCredentials(emu.app_id, emu.app_secret),
+            base_url=emu.base_url,
+            limits=Limits(participant_list=None),
         ) as client:
             query = emu.meetings[0]
             await asyncio.gather(*(client.participant_list(query) for _ in range(100)))
@@ -69,7 +76,9 @@ async def test_single_flight_against_the_emulator() -> None:
 async def test_revoked_tenant_token_is_refetched_once_then_succeeds() -> None:
     async with Emulator(meetings=3, seed=2, rate_limit=None) as emu:
         async with VCClient(
-            app_id=emu.app_id, app_secret=emu.app_secret, base_url=emu.base_url, rate_limit=None
+            AppCredentials(emu.app_id, emu.app_secret),
+            base_url=emu.base_url,
+            limits=Limits(participant_list=None),
         ) as client:
             query = emu.meetings[0]
             first = await client.participant_list(query, page_size=20)
@@ -91,7 +100,9 @@ async def test_a_token_refused_twice_raises_after_one_refresh() -> None:
         server.serve_tokens(APP_ID, SECRET)
         server.always(LIST, Reply(status=400, json=error(99991663, "invalid", log_id="L1")))
         async with VCClient(
-            app_id=APP_ID, app_secret=SECRET, base_url=server.base_url, rate_limit=None
+            AppCredentials(APP_ID, SECRET),
+            base_url=server.base_url,
+            limits=Limits(participant_list=None),
         ) as client:
             with pytest.raises(AuthError) as caught:
                 await client.participant_list(QUERY)
@@ -106,7 +117,9 @@ async def test_a_callers_tenant_token_is_not_retried() -> None:
     async with ScriptedServer() as server:
         server.always(LIST, Reply(status=400, json=error(99991663, "invalid")))
         async with VCClient(
-            access_token="t-held-by-caller", base_url=server.base_url, rate_limit=None
+            "t-held-by-caller",
+            base_url=server.base_url,
+            limits=Limits(participant_list=None),
         ) as client:
             with pytest.raises(AuthError):
                 await client.participant_list(QUERY)
@@ -127,10 +140,9 @@ async def test_user_token_refresh_callback_is_called_once() -> None:
 
         short = emu.add_user_token(expires_in=0.3)
         async with VCClient(
-            access_token=short,
-            refresh_user_token=refresh,
+            UserTokenProvider(short, refresh),
             base_url=emu.base_url,
-            rate_limit=None,
+            limits=Limits(participant_list=None),
         ) as client:
             query = emu.meetings[0]
             await client.participant_list(query)
@@ -153,7 +165,9 @@ async def test_a_revoked_user_token_is_refreshed() -> None:
             return fresh
 
         async with VCClient(
-            access_token=revoked, refresh_user_token=refresh, base_url=emu.base_url, rate_limit=None
+            UserTokenProvider(revoked, refresh),
+            base_url=emu.base_url,
+            limits=Limits(participant_list=None),
         ) as client:
             await client.participant_list(emu.meetings[0])
             emu.revoke_token(revoked)
@@ -175,10 +189,9 @@ async def test_user_token_refresh_that_does_not_help_raises() -> None:
             return f"u-new-{calls}"
 
         async with VCClient(
-            access_token="u-old",
-            refresh_user_token=refresh,
+            UserTokenProvider("u-old", refresh),
             base_url=server.base_url,
-            rate_limit=None,
+            limits=Limits(participant_list=None),
         ) as client:
             with pytest.raises(AuthError) as caught:
                 await client.participant_list(QUERY)
@@ -196,7 +209,8 @@ async def test_a_failing_refresh_callback_is_an_auth_error_without_its_text() ->
             raise RuntimeError("u-leaked-in-message")
 
         async with VCClient(
-            access_token="u-old", refresh_user_token=refresh, base_url=server.base_url
+            UserTokenProvider("u-old", refresh),
+            base_url=server.base_url,
         ) as client:
             with pytest.raises(AuthError) as caught:
                 await client.participant_list(QUERY)
@@ -209,7 +223,9 @@ async def test_wrong_app_secret_is_an_auth_error_without_the_secret() -> None:
     async with Emulator(meetings=1, seed=4, rate_limit=None) as emu:
         wrong = "wrong-secret-" + emu.app_secret[:8]
         async with VCClient(
-            app_id=emu.app_id, app_secret=wrong, base_url=emu.base_url, rate_limit=None
+            AppCredentials(emu.app_id, wrong),
+            base_url=emu.base_url,
+            limits=Limits(participant_list=None),
         ) as client:
             with pytest.raises(AuthError) as caught:
                 await client.participant_list(emu.meetings[0])
@@ -246,11 +262,10 @@ async def test_token_endpoint_errors_are_retried_when_transient(
             return base(exc, attempt)
 
         async with VCClient(
-            app_id=APP_ID,
-            app_secret=SECRET,
+            AppCredentials(APP_ID, SECRET),
             base_url=server.base_url,
-            rate_limit=None,
-            retry_policy=policy,
+            limits=Limits(participant_list=None),
+            retries=Retries(policy=policy),
         ) as client:
             await client.participant_list(QUERY)
         assert policy_calls == ["InternalServerError", "DecodeError"]
@@ -272,7 +287,9 @@ async def test_token_endpoint_non_json_without_retries_is_a_decode_error() -> No
     async with ScriptedServer() as server:
         server.script(TOKEN, Reply(status=200, body="<html>login</html>"))
         async with VCClient(
-            app_id=APP_ID, app_secret=SECRET, base_url=server.base_url, max_retries=0
+            AppCredentials(APP_ID, SECRET),
+            base_url=server.base_url,
+            retries=Retries(max_retries=0),
         ) as client:
             with pytest.raises(DecodeError) as caught:
                 await client.participant_list(QUERY)
@@ -284,7 +301,9 @@ async def test_token_endpoint_5xx_without_retries_stays_retryable_class() -> Non
     async with ScriptedServer() as server:
         server.script(TOKEN, Reply(status=500, json=error(121001, "busy")))
         async with VCClient(
-            app_id=APP_ID, app_secret=SECRET, base_url=server.base_url, max_retries=0
+            AppCredentials(APP_ID, SECRET),
+            base_url=server.base_url,
+            retries=Retries(max_retries=0),
         ) as client:
             with pytest.raises(InternalServerError):
                 await client.participant_list(QUERY)
@@ -297,10 +316,9 @@ async def test_tenant_token_cached_until_expire_minus_margin() -> None:
         server.serve_tokens(APP_ID, SECRET, expire=2)
         server.always(LIST, Reply(json=page([])))
         async with VCClient(
-            app_id=APP_ID,
-            app_secret=SECRET,
+            AppCredentials(APP_ID, SECRET),
             base_url=server.base_url,
-            rate_limit=None,
+            limits=Limits(participant_list=None),
             clock=lambda: now[0],
         ) as client:
             await client.participant_list(QUERY)
@@ -322,10 +340,9 @@ async def test_the_emulator_scaled_token_lifetime_is_refreshed_in_time() -> None
         meetings=2, seed=5, rate_limit=None, token_lifetime=2.0, monotonic=lambda: now[0]
     ) as emu:
         async with VCClient(
-            app_id=emu.app_id,
-            app_secret=emu.app_secret,
+            AppCredentials(emu.app_id, emu.app_secret),
             base_url=emu.base_url,
-            rate_limit=None,
+            limits=Limits(participant_list=None),
             clock=lambda: now[0],
         ) as client:
             for _ in range(13):
@@ -391,7 +408,9 @@ async def test_a_custom_provider_is_used_with_its_identity() -> None:
         server.script(LIST, Reply(status=400, json=error(99991663, "x")))
         server.always(LIST, Reply(json=page([])))
         async with VCClient(
-            token_provider=provider, base_url=server.base_url, rate_limit=None
+            provider,
+            base_url=server.base_url,
+            limits=Limits(participant_list=None),
         ) as client:
             await client.participant_list(QUERY)
         assert client.limit_key.identity == "custom-budget"
@@ -400,7 +419,9 @@ async def test_a_custom_provider_is_used_with_its_identity() -> None:
         assert sent == ["Bearer t-rot-0", "Bearer t-rot-1"]
 
 
-async def test_a_provider_without_tenant_still_works_with_a_deprecation_warning() -> None:
+def test_a_provider_without_tenant_is_refused_naming_auth() -> None:
+    """0.2 dropped the one-release shim for providers written before ``tenant``."""
+
     class Old:
         identity = "old-budget"
         refresh_codes: frozenset[int] = frozenset()
@@ -411,13 +432,5 @@ async def test_a_provider_without_tenant_still_works_with_a_deprecation_warning(
         def invalidate(self, token: str) -> None:
             pass
 
-    with pytest.warns(DeprecationWarning, match="tenant"):
-        client = VCClient(token_provider=Old(), base_url="http://127.0.0.1:9", rate_limit=None)
-    assert client.limit_key.tenant == ""
-    async with ScriptedServer() as server:
-        server.always(LIST, Reply(json=page([])))
-        with pytest.warns(DeprecationWarning, match="tenant"):
-            client = VCClient(token_provider=Old(), base_url=server.base_url, rate_limit=None)
-        async with client:
-            await client.participant_list(QUERY)
-        assert [r.headers["Authorization"] for r in server.list_requests()] == ["Bearer t-old"]
+    with pytest.raises(TypeError, match="auth: must be"):
+        VCClient(Old(), base_url="http://127.0.0.1:9")  # type: ignore[arg-type]

@@ -159,8 +159,9 @@ def _config(argv: list[str], env: dict[str, str]) -> object:
 
 
 def test_credentials_and_hosts_resolution() -> None:
-    from feishu_vc_async import FEISHU_BASE_URL, LARK_BASE_URL
     from feishu_vc_async.export._config import ConfigError
+
+    from feishu_vc_async import FEISHU_BASE_URL, LARK_BASE_URL
 
     cfg: Any = _config([], {"FEISHU_ACCESS_TOKEN": "u-tok-secret"})
     assert (cfg.access_token, cfg.app_id, cfg.base_url) == ("u-tok-secret", None, FEISHU_BASE_URL)

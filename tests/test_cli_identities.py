@@ -26,7 +26,7 @@ from typing import Any
 import anyio
 import pytest
 
-from feishu_vc_async import RateLimit, VCClient
+from feishu_vc_async import Limits, RateLimit, VCClient
 from feishu_vc_async._constants import APP_TICKET_RESEND_PATH, USER_TOKEN_PATH
 from feishu_vc_async.auth import (
     FileSessionStore,
@@ -218,7 +218,11 @@ async def test_a_replayed_refresh_token_stops_the_export_saying_log_in_again(
         other = UserSessionProvider(
             emu.app_id, emu.app_secret, MemorySessionStore(first), clock=lambda: time.time() + 7000
         )
-        async with VCClient(token_provider=other, base_url=emu.base_url, rate_limit=None) as c:
+        async with VCClient(
+            other,
+            base_url=emu.base_url,
+            limits=Limits(participant_list=None),
+        ) as c:
             await c.participant_list(emu.meetings[0])
         FileSessionStore(token_file, base_url=emu.base_url, app_id=emu.app_id).write(first)
         server.now += 7300  # the stored access token has expired at the platform

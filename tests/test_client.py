@@ -7,7 +7,7 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from typing import Any
 
 import aiohttp
@@ -17,14 +17,18 @@ from feishu_vc_async import (
     FEISHU_BASE_URL,
     LARK_BASE_URL,
     APIError,
+    AppCredentials,
     DefaultRetryPolicy,
     InternalServerError,
     InvalidQueryError,
     LimitKey,
+    Limits,
     MeetingQuery,
     ParameterError,
     RateLimit,
+    Retries,
     RetryDecision,
+    Timeouts,
     TransportError,
     VCClient,
 )
@@ -46,9 +50,9 @@ def _people(prefix: str, n: int) -> list[dict[str, Any]]:
 @contextlib.asynccontextmanager
 async def scripted(**client_kw: Any) -> AsyncIterator[tuple[ScriptedServer, VCClient]]:
     async with ScriptedServer() as server:
-        kw: dict[str, Any] = {"access_token": TOKEN, "rate_limit": None}
+        kw: dict[str, Any] = {"limits": Limits(participant_list=None)}
         kw.update(client_kw)
-        async with VCClient(base_url=server.base_url, **kw) as client:
+        async with VCClient(TOKEN, base_url=server.base_url, **kw) as client:
             yield server, client
         assert not server.unexpected
 
@@ -57,50 +61,46 @@ async def scripted(**client_kw: Any) -> AsyncIterator[tuple[ScriptedServer, VCCl
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "argument"),
+    ("make", "argument"),
     [
-        ({}, "credentials"),
-        ({"app_id": "cli_a", "app_secret": "s", "access_token": "t-x"}, "only one"),
-        ({"access_token": "t-x", "token_provider": object()}, "only one"),
-        ({"app_id": "cli_a"}, "app_secret"),
-        ({"app_secret": "s"}, "app_id"),
-        ({"app_id": "", "app_secret": "s"}, "app_id"),
-        ({"app_id": "cli_a", "app_secret": ""}, "app_secret"),
-        ({"access_token": ""}, "access_token"),
-        ({"app_id": "cli_a", "app_secret": "s", "refresh_user_token": object()}, "refresh_user"),
-        ({"access_token": "t-x", "base_url": "ftp://open.feishu.cn"}, "base_url"),
-        ({"access_token": "t-x", "base_url": "open.feishu.cn"}, "base_url"),
-        ({"access_token": "t-x", "base_url": ""}, "base_url"),
-        ({"access_token": "t-x", "base_url": "https://h/?a=1"}, "base_url"),
-        ({"access_token": "t-x", "base_url": "https://u:pw@h"}, "base_url"),
-        ({"access_token": "t-x", "max_retries": -1}, "max_retries"),
-        ({"access_token": "t-x", "total_timeout": 0}, "total_timeout"),
-        ({"access_token": "t-x", "connect_timeout": -1.0}, "connect_timeout"),
+        (lambda: AppCredentials("", "s"), "app_id"),
+        (lambda: AppCredentials("cli_a", ""), "app_secret"),
+        (lambda: VCClient(""), "access_token"),
+        (lambda: VCClient("t-x", base_url="ftp://open.feishu.cn"), "base_url"),
+        (lambda: VCClient("t-x", base_url="open.feishu.cn"), "base_url"),
+        (lambda: VCClient("t-x", base_url=""), "base_url"),
+        (lambda: VCClient("t-x", base_url="https://h/?a=1"), "base_url"),
+        (lambda: VCClient("t-x", base_url="https://u:pw@h"), "base_url"),
+        (lambda: Retries(max_retries=-1), "max_retries"),
+        (lambda: Timeouts(total=0), "timeouts.total"),
+        (lambda: Timeouts(connect=-1.0), "timeouts.connect"),
+        (lambda: VCClient("t-x", max_answer_bytes=0), "max_answer_bytes"),
     ],
 )
-def test_bad_constructor_arguments_name_the_argument(kwargs: dict[str, Any], argument: str) -> None:
-    with pytest.raises((ValueError, TypeError)) as caught:
-        VCClient(**kwargs)
+def test_bad_constructor_arguments_name_the_argument(
+    make: Callable[[], object], argument: str
+) -> None:
+    with pytest.raises(ValueError, match=argument) as caught:
+        make()
     assert argument in str(caught.value)
     assert "pw" not in str(caught.value)
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "argument"),
+    ("make", "argument"),
     [
-        ({"rate_limit": "100/60s"}, "rate_limit"),
-        ({"limiter": object()}, "limiter"),
-        ({"session": object()}, "session"),
-        ({"retry_policy": 3}, "retry_policy"),
-        ({"token_provider": object(), "access_token": None}, "token_provider"),
+        (lambda: VCClient(object()), "auth"),  # type: ignore[arg-type]
+        (lambda: VCClient("t-x", limits=RateLimit(100, 60)), "limits"),  # type: ignore[arg-type]
+        (lambda: Limits(participant_list="100/60s"), "limits.participant_list"),  # type: ignore[arg-type]
+        (lambda: Limits(meeting_list=object()), "limits.meeting_list"),  # type: ignore[arg-type]
+        (lambda: VCClient("t-x", session=object()), "session"),  # type: ignore[arg-type]
+        (lambda: Retries(policy=3), "retries.policy"),  # type: ignore[arg-type]
+        (lambda: VCClient("t-x", timeouts=10), "timeouts"),  # type: ignore[arg-type]
     ],
 )
-def test_wrong_types_name_the_argument(kwargs: dict[str, Any], argument: str) -> None:
-    kwargs.setdefault("access_token", "t-x")
-    if kwargs["access_token"] is None:
-        del kwargs["access_token"]
+def test_wrong_types_name_the_argument(make: Callable[[], object], argument: str) -> None:
     with pytest.raises(TypeError, match=argument):
-        VCClient(**kwargs)
+        make()
 
 
 @pytest.mark.parametrize(
@@ -116,27 +116,26 @@ def test_wrong_types_name_the_argument(kwargs: dict[str, Any], argument: str) ->
     ],
 )
 def test_base_url_presets_and_any_url(base_url: str, expected: str) -> None:
-    assert VCClient(access_token="t-x", base_url=base_url).base_url == expected
+    assert VCClient("t-x", base_url=base_url).base_url == expected
 
 
 def test_defaults_and_limit_key() -> None:
-    client = VCClient(app_id="cli_a", app_secret="very-secret")
+    client = VCClient(AppCredentials("cli_a", "very-secret"))
     assert client.base_url == FEISHU_BASE_URL
     assert client.limit_key == LimitKey(api=API_PARTICIPANT_LIST, identity="cli_a", tenant="")
     assert client.rate_limit is not None
     assert (client.rate_limit.requests, client.rate_limit.period) == (100, 60.0)
-    held = VCClient(access_token=TOKEN)
+    held = VCClient(TOKEN)
     assert held.limit_key.identity == token_identity(TOKEN)
-    assert held.app_id is None
 
 
 def test_repr_shows_base_url_and_app_id_but_no_secret() -> None:
-    client = VCClient(app_id="cli_a", app_secret="very-secret", base_url="lark")
+    client = VCClient(AppCredentials("cli_a", "very-secret"), base_url="lark")
     text = repr(client)
     assert "cli_a" in text
     assert LARK_BASE_URL in text
     assert "very-secret" not in text
-    held = repr(VCClient(access_token=TOKEN))
+    held = repr(VCClient(TOKEN))
     assert TOKEN not in held
     assert token_identity(TOKEN) in held
 
@@ -145,7 +144,7 @@ def test_repr_shows_base_url_and_app_id_but_no_secret() -> None:
 
 
 async def test_using_the_client_outside_async_with_is_a_clear_error() -> None:
-    client = VCClient(access_token=TOKEN, rate_limit=None)
+    client = VCClient(TOKEN, limits=Limits(participant_list=None))
     with pytest.raises(RuntimeError, match="async with"):
         await client.participant_list(QUERY)
     with pytest.raises(RuntimeError, match="async with"):
@@ -157,7 +156,7 @@ async def test_using_the_client_outside_async_with_is_a_clear_error() -> None:
 async def test_enter_twice_is_refused_and_reentry_after_exit_works() -> None:
     async with ScriptedServer() as server:
         server.always(LIST, Reply(json=page([])))
-        client = VCClient(access_token=TOKEN, base_url=server.base_url, rate_limit=None)
+        client = VCClient(TOKEN, base_url=server.base_url, limits=Limits(participant_list=None))
         async with client:
             with pytest.raises(RuntimeError, match="already open"):
                 await client.__aenter__()
@@ -175,7 +174,10 @@ async def test_a_callers_session_is_used_and_never_closed() -> None:
     async with ScriptedServer() as server, aiohttp.ClientSession() as session:
         server.always(LIST, Reply(json=page(_people("p", 2))))
         async with VCClient(
-            access_token=TOKEN, base_url=server.base_url, session=session, rate_limit=None
+            TOKEN,
+            base_url=server.base_url,
+            limits=Limits(participant_list=None),
+            session=session,
         ) as client:
             assert client.session is session
             result = await client.participant_list(QUERY)
@@ -189,7 +191,7 @@ async def test_a_callers_session_is_used_and_never_closed() -> None:
 async def test_rate_limit_builds_a_shared_limiter_released_on_exit() -> None:
     async with ScriptedServer() as server:
         server.always(LIST, Reply(json=page([])))
-        async with VCClient(access_token=TOKEN, base_url=server.base_url) as client:
+        async with VCClient(TOKEN, base_url=server.base_url) as client:
             assert client.limiter is not None
             await client.participant_list(QUERY)
         assert client.limiter is None
@@ -357,7 +359,7 @@ async def test_stopping_early_leaves_nothing_for_the_garbage_collector() -> None
 
 
 async def test_transient_failures_are_retried_then_succeed() -> None:
-    async with scripted(retry_policy=DefaultRetryPolicy(initial=0.01)) as (server, client):
+    async with scripted(retries=Retries(policy=DefaultRetryPolicy(initial=0.01))) as (server, client):
         server.script(
             LIST,
             Reply(status=500, json=error(121001, "internal")),
@@ -381,7 +383,7 @@ async def test_rate_limited_answers_wait_the_reset_header() -> None:
         waits.append(decision.wait)
         return decision
 
-    async with scripted(retry_policy=policy) as (server, client):
+    async with scripted(retries=Retries(policy=policy)) as (server, client):
         server.script(
             LIST,
             Reply(
@@ -410,7 +412,7 @@ async def test_rate_limited_answers_wait_the_reset_header() -> None:
 
 async def test_retries_stop_after_max_retries() -> None:
     fast = DefaultRetryPolicy(initial=0.01)
-    async with scripted(max_retries=2, retry_policy=fast) as (server, client):
+    async with scripted(retries=Retries(max_retries=2, policy=fast)) as (server, client):
         server.always(LIST, Reply(status=500, json=error(121001, "internal")))
         with pytest.raises(InternalServerError):
             await client.participant_list(QUERY)
@@ -420,7 +422,7 @@ async def test_retries_stop_after_max_retries() -> None:
 
 
 async def test_max_retries_zero_sends_once() -> None:
-    async with scripted(max_retries=0) as (server, client):
+    async with scripted(retries=Retries(max_retries=0)) as (server, client):
         server.always(LIST, Reply(status=500, json=error(121001, "internal")))
         with pytest.raises(InternalServerError):
             await client.participant_list(QUERY)
@@ -447,7 +449,7 @@ class CountingLimiter:
         self.reported: list[tuple[LimitKey, float | None]] = []
         self.closed = False
 
-    async def acquire(self, key: LimitKey) -> None:
+    async def acquire(self, key: LimitKey, *, continuing: bool = False) -> None:
         self.acquired.append(key)
 
     async def report_rate_limited(self, key: LimitKey, reset_seconds: float | None) -> None:
@@ -459,7 +461,7 @@ class CountingLimiter:
 
 async def test_every_attempt_takes_a_limiter_slot_and_429s_are_reported() -> None:
     limiter = CountingLimiter()
-    async with scripted(limiter=limiter) as (server, client):
+    async with scripted(limits=Limits(participant_list=limiter)) as (server, client):
         server.script(
             LIST,
             Reply(
@@ -485,7 +487,9 @@ async def test_cancelling_a_call_mid_flight_leaves_the_client_usable() -> None:
         server.script(LIST, Reply(json=page(_people("slow", 1)), delay=2.0))
         server.always(LIST, Reply(json=page(_people("fast", 1))))
         async with VCClient(
-            access_token=TOKEN, base_url=server.base_url, rate_limit=None
+            TOKEN,
+            base_url=server.base_url,
+            limits=Limits(participant_list=None),
         ) as client:
             task = asyncio.create_task(client.participant_list(QUERY))
             await until(lambda: len(server.list_requests()) == 1)
@@ -505,7 +509,9 @@ async def test_cancelling_during_a_token_fetch_releases_the_lock() -> None:
         server.serve_tokens("cli_x", "sec-x", delay=1.0)
         server.always(LIST, Reply(json=page([])))
         async with VCClient(
-            app_id="cli_x", app_secret="sec-x", base_url=server.base_url, rate_limit=None
+            AppCredentials("cli_x", "sec-x"),
+            base_url=server.base_url,
+            limits=Limits(participant_list=None),
         ) as client:
             task = asyncio.create_task(client.participant_list(QUERY))
             await until(lambda: server.token_requests == 1)
@@ -541,11 +547,10 @@ async def test_no_secret_or_token_in_logs_reprs_or_errors(
         errors: list[BaseException] = []
         with caplog.at_level(logging.DEBUG):
             async with VCClient(
-                app_id="cli_log",
-                app_secret=app_secret,
+                AppCredentials("cli_log", app_secret),
                 base_url=server.base_url,
-                rate_limit=None,
-                retry_policy=DefaultRetryPolicy(initial=0.01),
+                limits=Limits(participant_list=None),
+                retries=Retries(policy=DefaultRetryPolicy(initial=0.01)),
             ) as client:
                 try:
                     async for _ in client.participants(QUERY):
@@ -611,7 +616,7 @@ async def test_stats_count_requests_and_recent_rate() -> None:
 
 async def test_transport_error_after_retries_counts_as_an_error() -> None:
     fast = DefaultRetryPolicy(initial=0.01)
-    async with scripted(max_retries=1, retry_policy=fast) as (server, client):
+    async with scripted(retries=Retries(max_retries=1, policy=fast)) as (server, client):
         server.always(LIST, Reply(drop=True))
         with pytest.raises(TransportError):
             await client.participant_list(QUERY)
@@ -669,7 +674,9 @@ def test_a_client_used_from_another_event_loop_says_so(rate_limit: RateLimit | N
     """The aiohttp session belongs to the loop the client was opened in; from another
     loop the same clear error comes whether a limiter is in the way or not."""
     client = VCClient(
-        access_token="t-" + "x" * 20, base_url="http://127.0.0.1:1", rate_limit=rate_limit
+        "t-" + "x" * 20,
+        base_url="http://127.0.0.1:1",
+        limits=Limits(participant_list=rate_limit),
     )
     query = MeetingQuery(
         meeting_no="123456789", meeting_start_time=1_700_000_000, meeting_end_time=1_700_003_600

@@ -9,12 +9,15 @@ import msgspec
 import pytest
 
 from feishu_vc_async import (
+    AppCredentials,
     DefaultRetryPolicy,
     InvalidQueryError,
+    Limits,
     NotFoundError,
     ParameterError,
     PermissionDeniedError,
     RateLimit,
+    Retries,
     VCClient,
 )
 from feishu_vc_async.emulator import Emulator, Faults
@@ -26,7 +29,9 @@ pytestmark = pytest.mark.anyio
 async def test_participants_match_the_ground_truth_at_every_page_size() -> None:
     async with Emulator(meetings=6, seed=11, rate_limit=None, webinars=1, webinar_size=450) as emu:
         async with VCClient(
-            app_id=emu.app_id, app_secret=emu.app_secret, base_url=emu.base_url, rate_limit=None
+            AppCredentials(emu.app_id, emu.app_secret),
+            base_url=emu.base_url,
+            limits=Limits(participant_list=None),
         ) as client:
             for query in emu.meetings:
                 truth = emu.participants(query)
@@ -43,7 +48,11 @@ async def test_participants_match_the_ground_truth_at_every_page_size() -> None:
 async def test_user_token_reads_the_same_data() -> None:
     async with Emulator(meetings=2, seed=12, rate_limit=None) as emu:
         token = emu.add_user_token(expires_in=60)
-        async with VCClient(access_token=token, base_url=emu.base_url, rate_limit=None) as c:
+        async with VCClient(
+            token,
+            base_url=emu.base_url,
+            limits=Limits(participant_list=None),
+        ) as c:
             query = emu.meetings[0]
             assert [p async for p in c.participants(query)] == emu.participants(query)
 
@@ -52,7 +61,9 @@ async def test_emulator_errors_arrive_typed() -> None:
     async with (
         Emulator(meetings=3, seed=13, rate_limit=None) as emu,
         VCClient(
-            app_id=emu.app_id, app_secret=emu.app_secret, base_url=emu.base_url, rate_limit=None
+            AppCredentials(emu.app_id, emu.app_secret),
+            base_url=emu.base_url,
+            limits=Limits(participant_list=None),
         ) as client,
     ):
         denied, purged, other = emu.meetings
@@ -81,7 +92,9 @@ async def test_the_client_limiter_keeps_under_the_gateway_limit() -> None:
     rate = CLIENT_RATE
     async with Emulator(meetings=2, seed=14, rate_limit=GATEWAY) as emu:
         async with VCClient(
-            app_id=emu.app_id, app_secret=emu.app_secret, base_url=emu.base_url, rate_limit=rate
+            AppCredentials(emu.app_id, emu.app_secret),
+            base_url=emu.base_url,
+            limits=Limits(participant_list=rate),
         ) as client:
             query = emu.meetings[0]
             await asyncio.gather(*(client.participant_list(query) for _ in range(40)))
@@ -93,8 +106,12 @@ async def test_the_client_limiter_keeps_under_the_gateway_limit() -> None:
 async def test_two_clients_of_one_app_share_a_budget() -> None:
     rate = CLIENT_RATE
     async with Emulator(meetings=2, seed=15, rate_limit=GATEWAY) as emu:
-        kw = {"app_id": emu.app_id, "app_secret": emu.app_secret, "base_url": emu.base_url}
-        async with VCClient(**kw, rate_limit=rate) as a, VCClient(**kw, rate_limit=rate) as b:
+        app = AppCredentials(emu.app_id, emu.app_secret)
+        limits = Limits(participant_list=rate)
+        async with (
+            VCClient(app, base_url=emu.base_url, limits=limits) as a,
+            VCClient(app, base_url=emu.base_url, limits=limits) as b,
+        ):
             query = emu.meetings[0]
             await asyncio.gather(
                 *(a.participant_list(query) for _ in range(18)),
@@ -111,11 +128,10 @@ async def test_without_a_limiter_429s_are_retried_after_the_reset(
         # A sliding window frees one slot at a time, so an unpaced herd of retries needs
         # several rounds: the budget here is generous, what is checked is the honoured reset.
         async with VCClient(
-            app_id=emu.app_id,
-            app_secret=emu.app_secret,
+            AppCredentials(emu.app_id, emu.app_secret),
             base_url=emu.base_url,
-            rate_limit=None,
-            max_retries=25,
+            limits=Limits(participant_list=None),
+            retries=Retries(max_retries=25),
         ) as client:
             query = emu.meetings[0]
             with caplog.at_level(logging.WARNING, logger="feishu_vc_async"):
@@ -132,12 +148,12 @@ async def test_faults_are_retried_to_the_ground_truth() -> None:
     faults = Faults(seed=3, error_rate=0.15, reset_rate=0.1, html_rate=0.1)
     async with Emulator(meetings=4, seed=17, rate_limit=None, faults=faults) as emu:
         async with VCClient(
-            app_id=emu.app_id,
-            app_secret=emu.app_secret,
+            AppCredentials(emu.app_id, emu.app_secret),
             base_url=emu.base_url,
-            rate_limit=None,
-            max_retries=8,
-            retry_policy=DefaultRetryPolicy(initial=0.005, max_backoff=0.05),
+            limits=Limits(participant_list=None),
+            retries=Retries(
+                max_retries=8, policy=DefaultRetryPolicy(initial=0.005, max_backoff=0.05)
+            ),
         ) as client:
             for query in emu.meetings:
                 got = [p async for p in client.participants(query, page_size=20)]
@@ -150,7 +166,9 @@ async def test_a_revoked_token_mid_export_is_replaced() -> None:
     faults = Faults(seed=1, revoke_token_after=3)
     async with Emulator(meetings=2, seed=18, rate_limit=None, faults=faults) as emu:
         async with VCClient(
-            app_id=emu.app_id, app_secret=emu.app_secret, base_url=emu.base_url, rate_limit=None
+            AppCredentials(emu.app_id, emu.app_secret),
+            base_url=emu.base_url,
+            limits=Limits(participant_list=None),
         ) as client:
             for query in emu.meetings:
                 got = [p async for p in client.participants(query, page_size=20)]
@@ -160,8 +178,7 @@ async def test_a_revoked_token_mid_export_is_replaced() -> None:
 
 
 class _RecordingLimiter:
-    """An OrderedRateLimiter (as the library's limiters are) that records what it is
-    asked."""
+    """A limiter that records what it is asked."""
 
     rate = RateLimit(10_000, 1.0)
 
@@ -178,35 +195,19 @@ class _RecordingLimiter:
         pass
 
 
-class _OldLimiter:
-    """A limiter with the protocol's ``acquire(key)`` alone."""
-
-    rate = RateLimit(10_000, 1.0)
-
-    def __init__(self) -> None:
-        self.asked: list[tuple[str, bool]] = []
-
-    async def acquire(self, key: LimitKey) -> None:
-        self.asked.append((key.api, False))
-
-    async def report_rate_limited(self, key: LimitKey, reset_seconds: float | None) -> None:
-        pass
-
-    async def aclose(self) -> None:
-        pass
-
-
 async def test_pages_after_the_first_ask_the_limiter_as_continuing_reads() -> None:
     async with Emulator(meetings=1, seed=11, rate_limit=None, webinars=1, webinar_size=250) as emu:
         webinar = max(emu.meetings, key=lambda q: len(emu.participants(q)))
-        cases = ((_RecordingLimiter(), [False, True, True]), (_OldLimiter(), [False] * 3))
-        for limiter, expected in cases:
-            async with VCClient(
-                app_id=emu.app_id, app_secret=emu.app_secret, base_url=emu.base_url, limiter=limiter
-            ) as client:
-                got = [p async for p in client.participants(webinar, page_size=100)]
-            assert got == emu.participants(webinar)
-            assert [c for api, c in limiter.asked if api == "vc/v1/participant_list"] == expected
+        limiter = _RecordingLimiter()
+        async with VCClient(
+            AppCredentials(emu.app_id, emu.app_secret),
+            base_url=emu.base_url,
+            limits=Limits(participant_list=limiter),
+        ) as client:
+            got = [p async for p in client.participants(webinar, page_size=100)]
+        assert got == emu.participants(webinar)
+        asked = [c for api, c in limiter.asked if api == "vc/v1/participant_list"]
+        assert asked == [False, True, True]
 
 
 async def test_a_query_checked_once_keeps_its_page_tokens_apart() -> None:
@@ -215,7 +216,9 @@ async def test_a_query_checked_once_keeps_its_page_tokens_apart() -> None:
     async with (
         Emulator(meetings=30, seed=14, rate_limit=None) as emu,
         VCClient(
-            app_id=emu.app_id, app_secret=emu.app_secret, base_url=emu.base_url, rate_limit=None
+            AppCredentials(emu.app_id, emu.app_secret),
+            base_url=emu.base_url,
+            limits=Limits(participant_list=None),
         ) as client,
     ):
         query = max(emu.meetings, key=lambda q: len(emu.participants(q)))

@@ -17,6 +17,8 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from feishu_vc_async import (
+    AppCredentials,
+    Limits,
     Meeting,
     MeetingListQuery,
     MeetingStatus,
@@ -58,15 +60,9 @@ def _emulator(**overrides: Any) -> Emulator:
 
 
 def _client(emu: Emulator, **overrides: Any) -> VCClient:
-    settings: dict[str, Any] = {
-        "app_id": emu.app_id,
-        "app_secret": emu.app_secret,
-        "base_url": emu.base_url,
-        "rate_limit": None,
-        "meeting_list_rate_limit": None,
-    }
+    settings: dict[str, Any] = {"base_url": emu.base_url, "limits": Limits.unlimited()}
     settings.update(overrides)
-    return VCClient(**settings)
+    return VCClient(AppCredentials(emu.app_id, emu.app_secret), **settings)
 
 
 def _keys(meetings: list[Meeting]) -> list[str]:
@@ -216,7 +212,7 @@ async def test_discovery_and_fetching_share_no_budget_and_neither_window_is_exce
             meeting_list_rate_limit=list_rate,
             webinar_size=300,
         ) as emu,
-        _client(emu, rate_limit=fetch_rate, meeting_list_rate_limit=list_rate) as client,
+        _client(emu, limits=Limits(participant_list=fetch_rate, meeting_list=list_rate)) as client,
     ):
         query = MeetingListQuery(
             start_time=EVERYTHING[0], end_time=EVERYTHING[1], include_webinar=True

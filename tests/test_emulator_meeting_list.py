@@ -13,7 +13,7 @@ import aiohttp
 import msgspec
 import pytest
 
-from feishu_vc_async import VCClient
+from feishu_vc_async import AppCredentials, Limits, VCClient
 from feishu_vc_async._constants import (
     LOGID_HEADER,
     MEETING_LIST_PATH,
@@ -113,7 +113,9 @@ async def _listed(
 
 def _client(emu: Emulator) -> VCClient:
     return VCClient(
-        app_id=emu.app_id, app_secret=emu.app_secret, base_url=emu.base_url, rate_limit=None
+        AppCredentials(emu.app_id, emu.app_secret),
+        base_url=emu.base_url,
+        limits=Limits(participant_list=None),
     )
 
 

@@ -26,6 +26,7 @@ from feishu_vc_async import (
     DecodeError,
     FeishuError,
     InternalServerError,
+    Limits,
     MeetingQuery,
     NotFoundError,
     NotSupportedError,
@@ -33,6 +34,8 @@ from feishu_vc_async import (
     PermissionDeniedError,
     RateLimitedError,
     RequestTimeoutError,
+    Retries,
+    Timeouts,
     TransportError,
     VCClient,
 )
@@ -51,9 +54,12 @@ QUERY = MeetingQuery(meeting_no="123456789", meeting_start_time=NOW - 3600, meet
 @contextlib.asynccontextmanager
 async def scripted(**client_kw: Any) -> AsyncIterator[tuple[ScriptedServer, VCClient]]:
     async with ScriptedServer() as server:
-        kw: dict[str, Any] = {"access_token": TOKEN, "rate_limit": None, "max_retries": 0}
+        kw: dict[str, Any] = {
+            "limits": Limits(participant_list=None),
+            "retries": Retries(max_retries=0),
+        }
         kw.update(client_kw)
-        async with VCClient(base_url=server.base_url, **kw) as client:
+        async with VCClient(TOKEN, base_url=server.base_url, **kw) as client:
             yield server, client
         assert not server.unexpected
 
@@ -322,7 +328,12 @@ def _closed_port() -> int:
 
 async def test_connection_refused_is_a_transport_error_from_the_aiohttp_cause() -> None:
     base = f"http://127.0.0.1:{_closed_port()}"
-    async with VCClient(access_token=TOKEN, base_url=base, rate_limit=None, max_retries=0) as c:
+    async with VCClient(
+        TOKEN,
+        base_url=base,
+        limits=Limits(participant_list=None),
+        retries=Retries(max_retries=0),
+    ) as c:
         with pytest.raises(TransportError) as caught:
             await c.participant_list(QUERY)
     err = caught.value
@@ -347,7 +358,7 @@ async def test_connection_reset_is_a_transport_error_from_the_aiohttp_cause() ->
 
 
 async def test_timeout_is_a_request_timeout_error_from_the_cause() -> None:
-    async with scripted(total_timeout=0.2) as (server, client):
+    async with scripted(timeouts=Timeouts(total=0.2)) as (server, client):
         server.script(LIST, Reply(json=page([]), delay=1.0))
         with pytest.raises(RequestTimeoutError) as caught:
             await client.participant_list(QUERY)

@@ -11,7 +11,6 @@ from types import SimpleNamespace
 
 import anyio
 import pytest
-
 from feishu_vc_async.export._progress import (
     LogProgress,
     ProgressDisplay,
@@ -19,9 +18,10 @@ from feishu_vc_async.export._progress import (
     format_log_line,
     make_display,
 )
+from feishu_vc_async.export._sink import ExportSink
+
 from feishu_vc_async.cli.export import print_summary
 from feishu_vc_async.export._run import ExportRun
-from feishu_vc_async.export._sink import ExportSink
 from feishu_vc_async.ratelimit import RateLimit
 
 LIMIT = RateLimit(100, 6)

@@ -13,6 +13,7 @@ import anyio
 import msgspec
 import pytest
 
+from feishu_vc_async import AppCredentials, Limits, Retries
 from feishu_vc_async._retry import DefaultRetryPolicy
 from feishu_vc_async.client import VCClient
 from feishu_vc_async.emulator import Emulator, Faults, Latency, RequestRecord
@@ -32,11 +33,10 @@ FAST_RETRIES = DefaultRetryPolicy(initial=0.005, max_backoff=0.02)
 
 def make_client(emu: Emulator, rate_limit: RateLimit | None = None) -> VCClient:
     return VCClient(
-        app_id=emu.app_id,
-        app_secret=emu.app_secret,
+        AppCredentials(emu.app_id, emu.app_secret),
         base_url=emu.base_url,
-        rate_limit=rate_limit,
-        retry_policy=FAST_RETRIES,
+        limits=Limits(participant_list=rate_limit),
+        retries=Retries(policy=FAST_RETRIES),
     )
 
 
@@ -510,7 +510,9 @@ async def test_the_pool_is_sized_from_the_limiter_in_use(emu: Emulator) -> None:
     limiter = LocalRateLimiter(RateLimit(1000, 60.0))
     try:
         client = VCClient(
-            app_id=emu.app_id, app_secret=emu.app_secret, base_url=emu.base_url, limiter=limiter
+            AppCredentials(emu.app_id, emu.app_secret),
+            base_url=emu.base_url,
+            limits=Limits(participant_list=limiter),
         )
         assert client.rate_limit == RateLimit(1000, 60.0)
         async with client, client.fan_out(emu.meetings[:30]) as results:

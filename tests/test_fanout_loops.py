@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from feishu_vc_async import Limits
 from feishu_vc_async.client import VCClient
 from feishu_vc_async.fanout import PageItem
 from feishu_vc_async.models import MeetingQuery
@@ -43,7 +44,7 @@ async def test_fan_out_stops_on_repeated_empty_or_missing_tokens() -> None:
     async with ScriptedServer() as server:
         server.always(LIST, _answer)
         queries = [_query(n * 9) for n in "12345"]
-        client = VCClient(base_url=server.base_url, access_token="t-fixed", rate_limit=None)
+        client = VCClient("t-fixed", base_url=server.base_url, limits=Limits(participant_list=None))
         async with client, client.fan_out(queries) as results:
             items = [item async for item in results]
         assert not server.unexpected

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from feishu_vc_async import ClientStats, FanOutProgress, RateLimit, VCClient
+from feishu_vc_async import AppCredentials, ClientStats, FanOutProgress, Limits, RateLimit, VCClient
 from feishu_vc_async._constants import API_PARTICIPANT_LIST
 from feishu_vc_async.emulator import Emulator
 from feishu_vc_async.fanout._tuning import ADAPTIVE_CAP, ADAPTIVE_FLOOR, Tuner, target_for
@@ -98,10 +98,9 @@ async def test_waiting_at_the_limiter_does_not_count_as_latency() -> None:
     async with (
         Emulator(meetings=1, seed=5, rate_limit=None, latency=0.05) as emu,
         VCClient(
-            app_id=emu.app_id,
-            app_secret=emu.app_secret,
+            AppCredentials(emu.app_id, emu.app_secret),
             base_url=emu.base_url,
-            rate_limit=RateLimit(10, 1.0),
+            limits=Limits(participant_list=RateLimit(10, 1.0)),
         ) as client,
     ):
         started = time.monotonic()

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from _ratelimit_util import max_in_any_window, utilization
 
+from feishu_vc_async import AppCredentials, Limits, Retries
 from feishu_vc_async._constants import PARTICIPANT_LIST_PATH
 from feishu_vc_async.client import VCClient
 from feishu_vc_async.emulator import Emulator, RequestRecord
@@ -59,11 +61,10 @@ async def _gateway_run(window: str, seed: int) -> tuple[str, list[RequestRecord]
     async with (
         Emulator(meetings=20, seed=seed, rate_limit=FAST, window=window) as emu,  # type: ignore[arg-type]
         VCClient(
-            app_id=emu.app_id,
-            app_secret=emu.app_secret,
+            AppCredentials(emu.app_id, emu.app_secret),
             base_url=emu.base_url,
-            rate_limit=FAST,
-            max_retries=0,
+            limits=Limits(participant_list=FAST),
+            retries=Retries(max_retries=0),
         ) as client,
     ):
         done = await _hammer(client, _warm(emu).meetings, total=410, tasks=50)
@@ -88,14 +89,13 @@ async def test_sliding_and_fixed_gateways_see_no_429_and_full_use() -> None:
 async def test_two_clients_of_one_app_share_one_budget() -> None:
     async with Emulator(meetings=10, rate_limit=SMALL) as emu:
         _warm(emu)
-        kwargs = {
-            "app_id": emu.app_id,
-            "app_secret": emu.app_secret,
+        app = AppCredentials(emu.app_id, emu.app_secret)
+        kwargs: dict[str, Any] = {
             "base_url": emu.base_url,
-            "rate_limit": SMALL,
-            "max_retries": 0,
+            "limits": Limits(participant_list=SMALL),
+            "retries": Retries(max_retries=0),
         }
-        async with VCClient(**kwargs) as one, VCClient(**kwargs) as two:  # type: ignore[arg-type]
+        async with VCClient(app, **kwargs) as one, VCClient(app, **kwargs) as two:
             # One loop, one RateLimit: both clients hold a handle on one shared limiter.
             assert one.limiter.limiter is two.limiter.limiter  # type: ignore[union-attr]
             done = await asyncio.gather(
@@ -116,18 +116,16 @@ async def test_two_apps_do_not_wait_on_each_other() -> None:
         other_id, other_secret = emu.add_app()
         async with (
             VCClient(
-                app_id=emu.app_id,
-                app_secret=emu.app_secret,
+                AppCredentials(emu.app_id, emu.app_secret),
                 base_url=emu.base_url,
-                rate_limit=SMALL,
-                max_retries=0,
+                limits=Limits(participant_list=SMALL),
+                retries=Retries(max_retries=0),
             ) as one,
             VCClient(
-                app_id=other_id,
-                app_secret=other_secret,
+                AppCredentials(other_id, other_secret),
                 base_url=emu.base_url,
-                rate_limit=SMALL,
-                max_retries=0,
+                limits=Limits(participant_list=SMALL),
+                retries=Retries(max_retries=0),
             ) as two,
         ):
             # Same loop, same RateLimit: one shared limiter, two buckets.
@@ -152,7 +150,9 @@ async def test_injected_429_pauses_every_caller_once() -> None:
     async with Emulator(meetings=10, rate_limit=FAST) as emu:
         _warm(emu)
         async with VCClient(
-            app_id=emu.app_id, app_secret=emu.app_secret, base_url=emu.base_url, rate_limit=FAST
+            AppCredentials(emu.app_id, emu.app_secret),
+            base_url=emu.base_url,
+            limits=Limits(participant_list=FAST),
         ) as client:
             run = asyncio.create_task(_hammer(client, emu.meetings, 120, 30))
             await asyncio.sleep(0.8)
@@ -182,7 +182,9 @@ async def test_cancelled_callers_send_nothing_and_free_nothing() -> None:
     async with Emulator(meetings=10, rate_limit=SMALL) as emu:
         _warm(emu)
         async with VCClient(
-            app_id=emu.app_id, app_secret=emu.app_secret, base_url=emu.base_url, rate_limit=SMALL
+            AppCredentials(emu.app_id, emu.app_secret),
+            base_url=emu.base_url,
+            limits=Limits(participant_list=SMALL),
         ) as client:
             query = emu.meetings[0]
             await client.participant_list(query)  # warm the token and the bucket

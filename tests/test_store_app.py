@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from _ratelimit_util import max_in_any_window
 
-from feishu_vc_async import AuthError, RateLimit, VCClient
+from feishu_vc_async import AuthError, Limits, RateLimit, VCClient
 from feishu_vc_async._constants import (
     APP_ACCESS_TOKEN_PATH,
     APP_TICKET_RESEND_PATH,
@@ -60,7 +60,7 @@ async def test_a_stale_ticket_is_recovered_through_a_resend_and_the_push() -> No
         provider = StoreAppTokenProvider(
             app.app_id, app.app_secret, tickets, tenant_key=key, ticket_wait=5
         )
-        async with VCClient(token_provider=provider, base_url=emu.base_url) as client:
+        async with VCClient(provider, base_url=emu.base_url) as client:
             people = [p async for p in client.participants(truth.meetings[0])]
         assert people == truth.participants(truth.meetings[0])
         assert _calls(emu) == [
@@ -83,7 +83,7 @@ async def test_no_ticket_and_no_push_is_a_clear_error_after_the_wait() -> None:
         provider = StoreAppTokenProvider(
             app.app_id, app.app_secret, MemoryTicketStore(), ticket_wait=0.2
         ).for_tenant(app.tenant_keys[0])
-        async with VCClient(token_provider=provider, base_url=emu.base_url) as client:
+        async with VCClient(provider, base_url=emu.base_url) as client:
             with pytest.raises(AppTicketError, match=r"no new one came within 0\.2 s") as c:
                 await client.participant_list(emu.tenant(app.tenant_keys[0]).meetings[0])
         assert "event callback" in str(c.value)
@@ -100,7 +100,11 @@ async def test_one_fetch_per_cache_however_many_wait_and_an_expired_app_token_re
         await tickets.put(emu.app_ticket(app.app_id))
         root = StoreAppTokenProvider(app.app_id, app.app_secret, tickets)
         a, b, c = app.tenant_keys
-        async with VCClient(token_provider=root, base_url=emu.base_url, rate_limit=None) as client:
+        async with VCClient(
+            root,
+            base_url=emu.base_url,
+            limits=Limits(participant_list=None),
+        ) as client:
             views = [client.for_tenant(a), client.for_tenant(b)]
             queries = {k: emu.tenant(k).meetings[0] for k in (a, b, c)}
             await asyncio.gather(
@@ -144,7 +148,11 @@ async def test_two_tenants_exported_at_once_each_at_its_own_full_budget() -> Non
             for k in app.tenant_keys
         }
         provider = StoreAppTokenProvider(app.app_id, app.app_secret, tickets, ticket_wait=5)
-        async with VCClient(token_provider=provider, base_url=emu.base_url, rate_limit=rate) as c:
+        async with VCClient(
+            provider,
+            base_url=emu.base_url,
+            limits=Limits(participant_list=rate),
+        ) as c:
 
             async def export(key: str) -> dict[MeetingQuery, list[Participant]]:
                 got: dict[MeetingQuery, list[Participant]] = {}
@@ -176,7 +184,7 @@ async def test_two_tenants_exported_at_once_each_at_its_own_full_budget() -> Non
 
 async def test_a_client_view_per_tenant_shares_the_pool_not_the_bucket() -> None:
     provider = StoreAppTokenProvider("cli_store", "s3cret", MemoryTicketStore("tk"))
-    client = VCClient(token_provider=provider, base_url="http://127.0.0.1:9")
+    client = VCClient(provider, base_url="http://127.0.0.1:9")
     a, b = client.for_tenant("tenant-a"), client.for_tenant("tenant-b")
     assert (a.limit_key.tenant, b.limit_key.tenant) == ("tenant-a", "tenant-b")
     assert a.limit_key.identity == b.limit_key.identity == "cli_store"
@@ -198,7 +206,7 @@ async def test_a_client_view_per_tenant_shares_the_pool_not_the_bucket() -> None
         await a.aclose()  # owns nothing
         assert client.is_open
     with pytest.raises(TypeError, match="no tenants"):
-        VCClient(token_provider=StaticTokenProvider("t-x")).for_tenant("k")
+        VCClient(StaticTokenProvider("t-x")).for_tenant("k")
     with pytest.raises(ValueError, match="tenant_key"):
         client.for_tenant("")
 
@@ -260,13 +268,13 @@ async def test_a_callable_ticket_source_and_refused_credentials() -> None:
         provider = StoreAppTokenProvider(
             app.app_id, app.app_secret, current, tenant_key=app.tenant_keys[0]
         )
-        async with VCClient(token_provider=provider, base_url=emu.base_url) as client:
+        async with VCClient(provider, base_url=emu.base_url) as client:
             await client.participant_list(emu.tenant(app.tenant_keys[0]).meetings[0])
         assert calls == [1]
         wrong = StoreAppTokenProvider(
             app.app_id, "wrong-secret", current, tenant_key=app.tenant_keys[0]
         )
-        async with VCClient(token_provider=wrong, base_url=emu.base_url) as client:
+        async with VCClient(wrong, base_url=emu.base_url) as client:
             with pytest.raises(AuthError) as caught:
                 await client.participant_list(emu.tenant(app.tenant_keys[0]).meetings[0])
         assert caught.value.code == 10014

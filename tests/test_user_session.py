@@ -19,6 +19,8 @@ from feishu_vc_async import (
     AuthError,
     DefaultRetryPolicy,
     InternalServerError,
+    Limits,
+    Retries,
     TransportError,
     VCClient,
 )
@@ -54,7 +56,10 @@ QUERY = MeetingQuery(
 
 def _client(emu: Emulator, provider: UserSessionProvider) -> VCClient:
     return VCClient(
-        token_provider=provider, base_url=emu.base_url, rate_limit=None, retry_policy=FAST_RETRY
+        provider,
+        base_url=emu.base_url,
+        limits=Limits(participant_list=None),
+        retries=Retries(policy=FAST_RETRY),
     )
 
 
@@ -291,10 +296,10 @@ async def test_a_refresh_cut_short_is_not_sent_again(reply: Reply, error: type[E
             "cli_x", "secret-x", MemorySessionStore(session), clock=clock
         )
         async with VCClient(
-            token_provider=provider,
+            provider,
             base_url=server.base_url,
-            rate_limit=None,
-            retry_policy=FAST_RETRY,
+            limits=Limits(participant_list=None),
+            retries=Retries(policy=FAST_RETRY),
         ) as client:
             with pytest.raises(error) as caught:
                 await client.participant_list(QUERY)
