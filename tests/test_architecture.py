@@ -1,20 +1,21 @@
 """How the package holds together: no import cycles, one error base, one validation
-rule per value, and the old public names still working (with a warning)."""
+rule per value."""
 
 from __future__ import annotations
 
 import importlib
 import inspect
 import pkgutil
-from pathlib import Path
 
 import pytest
 from _import_graph import cycles, graph
-from feishu_vc_async.export._config import ExportConfig
 
 import feishu_vc_async
 from feishu_vc_async import FeishuError, VCClient
-from feishu_vc_async.export import CheckpointError, ConfigError, MeetingsFileError
+from feishu_vc_async.cli import build_parser
+from feishu_vc_async.cli._options import client_settings
+from feishu_vc_async.errors import ConfigError
+from feishu_vc_async.export import CheckpointError, MeetingsFileError, OutputExistsError
 
 
 def test_no_import_cycle_among_the_package_modules() -> None:
@@ -40,7 +41,7 @@ def test_every_error_the_library_defines_is_a_feishu_error() -> None:
     strays = [e for e in defined if not issubclass(e, FeishuError) and e.__name__ not in internal]
     assert strays == []
     # Bad input stays a ValueError as well.
-    for bad_input in (ConfigError, CheckpointError, MeetingsFileError):
+    for bad_input in (ConfigError, CheckpointError, MeetingsFileError, OutputExistsError):
         assert issubclass(bad_input, ValueError)
 
 
@@ -50,34 +51,11 @@ def test_every_error_the_library_defines_is_a_feishu_error() -> None:
 def test_the_client_and_the_cli_judge_a_base_url_by_one_rule(url: str) -> None:
     with pytest.raises(ValueError, match="base_url") as by_client:
         VCClient("t-x", base_url=url)
+    args = build_parser().parse_args(
+        ["export", "--meetings", "m.csv", "--out", "o.jsonl", "--base-url", url]
+    )
     with pytest.raises(ConfigError) as by_cli:
-        ExportConfig(
-            meetings=Path("m.csv"),
-            out=Path("o.jsonl"),
-            fmt="jsonl",
-            access_token="t-x",
-            base_url=url,
-        )
+        client_settings(args, {"FEISHU_ACCESS_TOKEN": "t-x"})
     rule = str(by_client.value).split(": ", 1)[-1]
     assert rule in str(by_cli.value)
     assert "pw" not in str(by_client.value) + str(by_cli.value)
-
-
-@pytest.mark.parametrize(
-    ("module", "old", "new"),
-    [
-        ("feishu_vc_async", "Progress", "FanOutProgress"),
-        ("feishu_vc_async", "SessionContext", "Sender"),
-        ("feishu_vc_async.fanout", "Progress", "FanOutProgress"),
-        ("feishu_vc_async.auth", "SessionContext", "Sender"),
-        ("feishu_vc_async.export", "ExportOutcome", "ExportRun"),
-    ],
-)
-def test_renamed_names_keep_working_with_a_deprecation_warning(
-    module: str, old: str, new: str
-) -> None:
-    mod = importlib.import_module(module)
-    with pytest.warns(DeprecationWarning, match=new):
-        value = getattr(mod, old)
-    assert value is getattr(importlib.import_module(module), new)
-    assert not hasattr(mod, "NoSuchName")

@@ -151,26 +151,26 @@ def test_main_leaves_the_logging_setup_as_it_was(tmp_path: Path) -> None:
     assert (logger.level, list(logger.handlers)) == before
 
 
-def _config(argv: list[str], env: dict[str, str]) -> object:
-    from feishu_vc_async.cli.export import config_from_args
+def _config(argv: list[str], env: dict[str, str]) -> Any:
+    from feishu_vc_async.cli.export import command_from_args
 
     args = build_parser().parse_args(["export", "--meetings", "m.csv", "--out", "o.csv", *argv])
-    return config_from_args(args, env)
+    return command_from_args(args, env).client
 
 
 def test_credentials_and_hosts_resolution() -> None:
-    from feishu_vc_async.export._config import ConfigError
+    from feishu_vc_async import FEISHU_BASE_URL, LARK_BASE_URL, AppCredentials
+    from feishu_vc_async.errors import ConfigError
 
-    from feishu_vc_async import FEISHU_BASE_URL, LARK_BASE_URL
-
-    cfg: Any = _config([], {"FEISHU_ACCESS_TOKEN": "u-tok-secret"})
-    assert (cfg.access_token, cfg.app_id, cfg.base_url) == ("u-tok-secret", None, FEISHU_BASE_URL)
+    cfg = _config([], {"FEISHU_ACCESS_TOKEN": "u-tok-secret"})
+    assert (cfg.auth, cfg.base_url) == ("u-tok-secret", FEISHU_BASE_URL)
     # An argument of one kind wins over the environment of the other.
     cfg = _config(["--access-token", "t-arg"], {"FEISHU_APP_ID": "a", "FEISHU_APP_SECRET": "s"})
-    assert (cfg.access_token, cfg.app_id) == ("t-arg", None)
+    assert cfg.auth == "t-arg"
     cfg = _config(["--app-id", "cli_a", "--lark"], {"FEISHU_APP_SECRET": "sec-from-env"})
-    assert (cfg.app_id, cfg.app_secret, cfg.base_url) == ("cli_a", "sec-from-env", LARK_BASE_URL)
+    assert (cfg.auth, cfg.base_url) == (AppCredentials("cli_a", "sec-from-env"), LARK_BASE_URL)
     assert "sec-from-env" not in repr(cfg)
+    assert "sec-from-env" not in repr(cfg.auth)
     cfg = _config(
         [],
         {"FEISHU_APP_ID": "a", "FEISHU_APP_SECRET": "s", "FEISHU_BASE_URL": "http://127.0.0.1:9/"},

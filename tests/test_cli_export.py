@@ -19,7 +19,7 @@ import msgspec
 import pytest
 
 from feishu_vc_async.cli import build_parser
-from feishu_vc_async.cli.export import config_from_args
+from feishu_vc_async.cli.export import command_from_args
 from feishu_vc_async.emulator import Emulator
 from feishu_vc_async.export._input import write_meetings_csv
 from feishu_vc_async.export._rows import ALL_COLUMNS, PII_FIELDS
@@ -267,9 +267,9 @@ async def test_out_hard_linked_to_the_meetings_file_is_refused(tmp_path: Path) -
 async def test_csv_raw_reaches_the_config(tmp_path: Path) -> None:
     env = {"FEISHU_APP_ID": "cli_x", "FEISHU_APP_SECRET": "s"}
     argv = ["export", "--meetings", "m.csv", "--out", str(tmp_path / "o.csv")]
-    assert config_from_args(build_parser().parse_args(argv), env).csv_raw is False
+    assert "csv_raw" not in command_from_args(build_parser().parse_args(argv), env).output.shape
     raw = build_parser().parse_args([*argv, "--csv-raw"])
-    assert config_from_args(raw, env).csv_raw is True
+    assert "csv_raw" in command_from_args(raw, env).output.shape
 
 
 async def test_no_credentials_exit_2(tmp_path: Path) -> None:

@@ -359,7 +359,8 @@ async def test_stopping_early_leaves_nothing_for_the_garbage_collector() -> None
 
 
 async def test_transient_failures_are_retried_then_succeed() -> None:
-    async with scripted(retries=Retries(policy=DefaultRetryPolicy(initial=0.01))) as (server, client):
+    retries = Retries(policy=DefaultRetryPolicy(initial=0.01))
+    async with scripted(retries=retries) as (server, client):
         server.script(
             LIST,
             Reply(status=500, json=error(121001, "internal")),

@@ -1,4 +1,5 @@
-"""Rows, writers and the checkpoint, without a network: a resume truncates a torn tail."""
+"""Rows, the file output and the ledger's checkpoint rules, without a network: a resume
+truncates a torn tail."""
 
 from __future__ import annotations
 
@@ -10,15 +11,19 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from feishu_vc_async.export._checkpoint import CheckpointError, CheckpointFile
-from feishu_vc_async.export._rows import (
-    ALL_COLUMNS,
-    JOINABLE_COLUMNS,
-    PII_FIELDS,
-    RowBuilder,
-    parse_fields,
+from feishu_vc_async.cli.export import parse_fields
+from feishu_vc_async.errors import ConfigError
+from feishu_vc_async.export import (
+    CheckpointMismatchError,
+    OutputChangedError,
+    OutputExistsError,
+    UnfinishedExportError,
+    file_output,
 )
-from feishu_vc_async.export._sink import ExportSink
+from feishu_vc_async.export._checkpoint import CheckpointFile
+from feishu_vc_async.export._file_output import FileOutput
+from feishu_vc_async.export._ledger import Ledger
+from feishu_vc_async.export._rows import ALL_COLUMNS, JOINABLE_COLUMNS, PII_FIELDS, RowBuilder
 from feishu_vc_async.export._writers import JsonlEncoder
 from feishu_vc_async.fanout import PageItem
 from feishu_vc_async.meetings import Meeting
@@ -53,9 +58,9 @@ def _person(n: int) -> Participant:
 def test_parse_fields() -> None:
     assert parse_fields(None) == ALL_COLUMNS
     assert parse_fields("meeting_no, email") == ("meeting_no", "email")
-    with pytest.raises(ValueError, match="unknown column"):
+    with pytest.raises(ConfigError, match="unknown column"):
         parse_fields("meeting_no,mail")
-    with pytest.raises(ValueError, match="twice"):
+    with pytest.raises(ConfigError, match="twice"):
         parse_fields("email,email")
 
 
@@ -91,18 +96,18 @@ def test_meeting_columns_join_onto_each_row_and_are_redacted_too() -> None:
     columns = ("meeting_no", "meeting_topic", "organizer", "organizer_email", "email",
                "meeting_audio", "audio", "organizer_user_id", "user_id")  # fmt: skip
     for redact in (False, True):
-        builder = RowBuilder(columns, redact_pii=redact, meetings={Q1.key: organizer})
-        rows = builder.rows(Q1, [_person(1), _person(2)])
+        builder = RowBuilder(columns, redact_pii=redact)
+        rows = builder.rows(Q1, [_person(1), _person(2)], organizer)
         assert [r["meeting_topic"] for r in rows] == ["周会", "周会"]
         assert rows[0]["organizer_email"] == (None if redact else "boss@example.com")
         assert rows[0]["email"] == (None if redact else "p1@example.com")
         assert (rows[0]["meeting_audio"], rows[0]["audio"]) == (False, True)
         assert (rows[0]["organizer_user_id"], rows[0]["user_id"]) == ("ou_boss", "ou_1")
     # A meeting the builder does not know has its meeting columns empty.
-    (unknown,) = RowBuilder(columns, meetings={}).rows(Q2, [_person(3)])
+    (unknown,) = RowBuilder(columns).rows(Q2, [_person(3)])
     assert unknown["meeting_topic"] is None
     assert unknown["meeting_no"] == Q2.meeting_no
-    with pytest.raises(ValueError, match="range export"):
+    with pytest.raises(ConfigError, match="range export"):
         parse_fields("meeting_no,meeting_topic")
     assert parse_fields("meeting_no,meeting_topic", JOINABLE_COLUMNS) == (
         "meeting_no",
@@ -127,11 +132,11 @@ def test_jsonl_lines_are_the_row_dicts_encoded(columns: tuple[str, ...], redact:
     # The sink encodes value tuples; the lines must be what encoding each row's dict
     # gives: every column, in order, null when empty.
     organizer = Meeting(meeting_id=Q1.meeting_no, meeting_topic="周会", email="boss@example.com")
-    builder = RowBuilder(columns, redact_pii=redact, meetings={Q1.key: organizer})
+    builder = RowBuilder(columns, redact_pii=redact)
     people = [_person(1), _person(2), Participant()]
-    values = builder.values(Q1, people)
+    values = builder.values(Q1, people, organizer)
     assert all(len(v) == len(columns) for v in values)
-    expected = msgspec.json.Encoder().encode_lines(builder.rows(Q1, people))
+    expected = msgspec.json.Encoder().encode_lines(builder.rows(Q1, people, organizer))
     assert JsonlEncoder(columns).encode(values) == expected
     # ...and the values are the participant's own fields, not merely what rows() says.
     first = msgspec.json.decode(JsonlEncoder(columns).encode(values[:1]))
@@ -142,16 +147,19 @@ def test_jsonl_lines_are_the_row_dicts_encoded(columns: tuple[str, ...], redact:
         assert first["meeting_no"] == Q1.meeting_no
 
 
-def _sink(out: Path, fmt: str = "jsonl", **kw: object) -> ExportSink:
-    return ExportSink(
-        out,
-        fmt=fmt,  # type: ignore[arg-type]
-        queries=[Q1, Q2],
-        columns=kw.pop("columns", ALL_COLUMNS),  # type: ignore[arg-type]
-        redact_pii=False,
-        page_size=100,
-        commit_interval=0.0,
+def _sink(
+    out: Path, fmt: str = "jsonl", *, columns: tuple[str, ...] = ALL_COLUMNS, csv_raw: bool = False
+) -> Ledger:
+    """The ledger of an export of Q1 and Q2 to a file, committing after every record."""
+    output = file_output(out, fmt, columns=columns, csv_raw=csv_raw)  # type: ignore[arg-type]
+    return Ledger(
+        output, identity=[Q1.key, Q2.key], page_size=100, meetings=[Q1, Q2], commit_interval=0.0
     )
+
+
+def _file(ledger: Ledger) -> FileOutput:
+    assert isinstance(ledger.output, FileOutput)
+    return ledger.output
 
 
 def _page(query: MeetingQuery, people: list[Participant], next_token: str | None) -> PageItem:
@@ -159,83 +167,84 @@ def _page(query: MeetingQuery, people: list[Participant], next_token: str | None
     return PageItem(query, people, None, next_token, next_token is None, 0)
 
 
-def test_resume_truncates_what_came_after_the_checkpoint(tmp_path: Path) -> None:
+async def test_resume_truncates_what_came_after_the_checkpoint(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     sink = _sink(out)
-    sink.open(resume=True, overwrite=False)
-    sink.write(_page(Q1, [_person(1), _person(2)], "t1"))
+    await sink.open("resume")
+    await sink.page(_page(Q1, [_person(1), _person(2)], "t1"))
     committed = out.stat().st_size
     # A crash after a partial page: bytes on disk past the checkpoint, no commit.
     sink.commit_interval = 3600.0
-    sink.write(_page(Q1, [_person(3)], None))
-    sink._data.close()  # no checkpoint commit: what a kill -9 leaves
+    await sink.page(_page(Q1, [_person(3)], None))
+    _file(sink)._data.close()  # no checkpoint commit: what a kill -9 leaves
     with out.open("ab") as fh:
         fh.write(b'{"torn": ')
     assert out.stat().st_size > committed
 
     again = _sink(out)
-    resume = again.open(resume=True, overwrite=False)
+    resume = await again.open("resume")
     assert out.stat().st_size == committed
     assert resume.next_tokens == {Q1.key: "t1"}
     assert resume.completed == set()
-    again.write(_page(Q1, [_person(3)], None))
-    again.write(_page(Q2, [], None))
-    again.finish()
+    await again.page(_page(Q1, [_person(3)], None))
+    await again.page(_page(Q2, [], None))
+    await again.finish()
     names = [
         msgspec.json.decode(line)["participant_name"] for line in out.read_bytes().splitlines()
     ]
     assert names == ["p1", "p2", "p3"]
-    state = CheckpointFile(again.paths.checkpoint).load()
-    assert state is not None
+    checkpoint = CheckpointFile(_file(again).paths.checkpoint).load()
+    assert checkpoint is not None
+    state = checkpoint.state
     assert state.finalized
     assert state.resume.completed == {Q1.key, Q2.key}
     assert state.resume.next_tokens == {}
 
     # Finished: a resume has nothing to do and leaves the file alone.
     done = _sink(out)
-    done.open(resume=True, overwrite=False)
+    await done.open("resume")
     assert done.finalized
 
 
-def test_unfinished_checkpoint_needs_resume_or_overwrite(tmp_path: Path) -> None:
+async def test_unfinished_checkpoint_needs_resume_or_overwrite(tmp_path: Path) -> None:
     out = tmp_path / "out.csv"
     sink = _sink(out, "csv")
-    sink.open(resume=False, overwrite=False)
-    sink.write(_page(Q1, [_person(1)], "t1"))
-    sink.abort()
-    with pytest.raises(CheckpointError, match="--resume"):
-        _sink(out, "csv").open(resume=False, overwrite=False)
+    await sink.open("new")
+    await sink.page(_page(Q1, [_person(1)], "t1"))
+    await sink.abort()
+    with pytest.raises(UnfinishedExportError, match="unfinished"):
+        await _sink(out, "csv").open("new")
     # Other options than the checkpoint's: refused rather than mixing two exports.
-    with pytest.raises(CheckpointError, match="another meetings list"):
-        _sink(out, "csv", columns=("meeting_no",)).open(resume=True, overwrite=False)
+    with pytest.raises(CheckpointMismatchError, match="another export"):
+        await _sink(out, "csv", columns=("meeting_no",)).open("resume")
     fresh = _sink(out, "csv")
-    fresh.open(resume=False, overwrite=True)
-    fresh.finish()
+    await fresh.open("overwrite")
+    await fresh.finish()
     assert out.read_bytes() == (",".join(ALL_COLUMNS) + "\r\n").encode()
 
 
-def test_csv_cells(tmp_path: Path) -> None:
+async def test_csv_cells(tmp_path: Path) -> None:
     out = tmp_path / "out.csv"
     sink = _sink(out, "csv")
-    sink.open(resume=False, overwrite=False)
-    sink.write(_page(Q1, [_person(1), _person(2)], None))
-    sink.finish()
+    await sink.open("new")
+    await sink.page(_page(Q1, [_person(1), _person(2)], None))
+    await sink.finish()
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert [r["video"] for r in rows] == ["false", "true"]
     assert rows[0]["department"] == ""
     assert rows[0]["meeting_end_time"] == "1700003600"
 
 
-def test_parquet_typed_columns(tmp_path: Path) -> None:
+async def test_parquet_typed_columns(tmp_path: Path) -> None:
     pq = pytest.importorskip("pyarrow.parquet")
     out = tmp_path / "out.parquet"
     sink = _sink(out, "parquet")
-    sink.open(resume=False, overwrite=False)
-    sink.write(_page(Q1, [_person(1)], "x"))
-    sink.write(_page(Q1, [_person(2)], None))
-    sink.write(_page(Q2, [], None))
-    sink.finish()
-    assert not sink.paths.journal.exists()
+    await sink.open("new")
+    await sink.page(_page(Q1, [_person(1)], "x"))
+    await sink.page(_page(Q1, [_person(2)], None))
+    await sink.page(_page(Q2, [], None))
+    await sink.finish()
+    assert not _file(sink).paths.journal.exists()
     table = pq.read_table(out)
     assert table.num_rows == 2
     schema = table.schema
@@ -251,142 +260,123 @@ def test_parquet_typed_columns(tmp_path: Path) -> None:
     assert first["audio"] is True
 
 
-def test_resume_refuses_an_output_changed_or_gone(tmp_path: Path) -> None:
+async def test_resume_refuses_an_output_changed_or_gone(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     sink = _sink(out)
-    sink.open(resume=False, overwrite=False)
-    sink.write(_page(Q1, [_person(1)], "t"))
-    sink.abort()
+    await sink.open("new")
+    await sink.page(_page(Q1, [_person(1)], "t"))
+    await sink.abort()
     out.unlink()
-    with pytest.raises(CheckpointError, match="gone"):
-        _sink(out).open(resume=True, overwrite=False)
+    with pytest.raises(OutputChangedError, match="gone"):
+        await _sink(out).open("resume")
 
     done = _sink(out)
-    done.open(resume=False, overwrite=True)
-    done.write(_page(Q1, [_person(1)], None))
-    done.write(_page(Q2, [_person(2)], None))
-    done.finish()
+    await done.open("overwrite")
+    await done.page(_page(Q1, [_person(1)], None))
+    await done.page(_page(Q2, [_person(2)], None))
+    await done.finish()
     with out.open("ab") as fh:
         fh.write(b"{}\n")
-    with pytest.raises(CheckpointError, match="changed after"):
-        _sink(out).open(resume=True, overwrite=False)
+    with pytest.raises(OutputChangedError, match="changed after"):
+        await _sink(out).open("resume")
 
 
-def test_csv_cells_are_neutralized_unless_raw_and_a_resume_keeps_the_choice(
+async def test_csv_cells_are_neutralized_unless_raw_and_a_resume_keeps_the_choice(
     tmp_path: Path,
 ) -> None:
     formula = Participant(participant_name="=HYPERLINK(\"http://x\")", accept_status=-1)
     for raw, expected in ((False, "'=HYPERLINK"), (True, "=HYPERLINK")):
         out = tmp_path / f"raw-{raw}.csv"
-        sink = ExportSink(
-            out,
-            fmt="csv",
-            queries=[Q1, Q2],
-            columns=ALL_COLUMNS,
-            redact_pii=False,
-            page_size=100,
-            csv_raw=raw,
-            commit_interval=0,
-        )
-        sink.open(resume=False, overwrite=False)
-        sink.write(_page(Q1, [formula], "t"))
-        sink.abort()
+        sink = _sink(out, "csv", csv_raw=raw)
+        await sink.open("new")
+        await sink.page(_page(Q1, [formula], "t"))
+        await sink.abort()
         (row,) = csv.DictReader(io.StringIO(out.read_text()))
         assert row["participant_name"].startswith(expected)
         assert row["accept_status"] == "-1"  # a number the tool writes is not a formula
-        with pytest.raises(CheckpointError, match="--csv-raw"):
-            ExportSink(
-                out,
-                fmt="csv",
-                queries=[Q1, Q2],
-                columns=ALL_COLUMNS,
-                redact_pii=False,
-                page_size=100,
-                csv_raw=not raw,
-            ).open(resume=True, overwrite=False)
+        with pytest.raises(CheckpointMismatchError, match="another export"):
+            await _sink(out, "csv", csv_raw=not raw).open("resume")
 
 
-def test_resume_refuses_an_output_whose_committed_tail_changed(tmp_path: Path) -> None:
+async def test_resume_refuses_an_output_whose_committed_tail_changed(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     sink = _sink(out)
-    sink.open(resume=False, overwrite=False)
-    sink.write(_page(Q1, [_person(1), _person(2)], "t"))
-    sink.abort()
+    await sink.open("new")
+    await sink.page(_page(Q1, [_person(1), _person(2)], "t"))
+    await sink.abort()
     committed = out.read_bytes()
     # Same length, one byte changed inside what the checkpoint counts: another writer.
     damaged = committed.replace(b'"p2"', b'"pX"')
     assert len(damaged) == len(committed)
     out.write_bytes(damaged + b'{"torn')  # a torn tail after it is fine, this is not
-    with pytest.raises(CheckpointError, match="does not match its checkpoint"):
-        _sink(out).open(resume=True, overwrite=False)
+    with pytest.raises(OutputChangedError, match="does not match its checkpoint"):
+        await _sink(out).open("resume")
     assert out.read_bytes() == damaged + b'{"torn'  # left as it was, not truncated
     out.write_bytes(committed + b'{"torn')
     resumed = _sink(out)
-    assert resumed.open(resume=True, overwrite=False).next_tokens == {Q1.key: "t"}
-    resumed.abort()
+    assert (await resumed.open("resume")).next_tokens == {Q1.key: "t"}
+    await resumed.abort()
     assert out.read_bytes() == committed
 
     # A finished output edited afterwards is refused too, even at the same length.
     done = _sink(out)
-    done.open(resume=True, overwrite=False)
-    done.write(_page(Q1, [_person(3)], None))
-    done.write(_page(Q2, [], None))
-    done.finish()
+    await done.open("resume")
+    await done.page(_page(Q1, [_person(3)], None))
+    await done.page(_page(Q2, [], None))
+    await done.finish()
     final = out.read_bytes()
     out.write_bytes(final.replace(b'"p3"', b'"pY"'))
-    with pytest.raises(CheckpointError, match="changed after the export completed"):
-        _sink(out).open(resume=True, overwrite=False)
+    with pytest.raises(OutputChangedError, match="changed after the export completed"):
+        await _sink(out).open("resume")
 
 
-def test_a_fresh_export_touches_nothing_before_its_first_page(tmp_path: Path) -> None:
+async def test_a_fresh_export_touches_nothing_before_its_first_page(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     done = _sink(out)
-    done.open(resume=False, overwrite=False)
-    done.write(_page(Q1, [_person(1)], None))
-    done.write(_page(Q2, [_person(2)], None))
-    done.finish()
+    await done.open("new")
+    await done.page(_page(Q1, [_person(1)], None))
+    await done.page(_page(Q2, [_person(2)], None))
+    await done.finish()
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     # --overwrite, then a stop before anything arrived (refused credentials, say).
     fresh = _sink(out)
-    fresh.open(resume=False, overwrite=True)
+    await fresh.open("overwrite")
     assert not fresh.started
-    fresh.abort()
-    assert fresh.write_failures([]) == []
+    await fresh.abort()
+    assert await fresh.record_failures([]) == []
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
     # The first page starts it.
-    fresh.write(_page(Q1, [_person(7)], "t"))
+    await fresh.page(_page(Q1, [_person(7)], "t"))
     assert fresh.started
-    fresh.abort()
+    await fresh.abort()
     assert b"p7" in out.read_bytes()
     assert b"p2" not in out.read_bytes()
 
 
-def test_an_existing_out_that_is_not_this_exports_is_refused(tmp_path: Path) -> None:
-    from feishu_vc_async.export._config import ConfigError
-
+async def test_an_existing_out_that_is_not_this_exports_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "report.csv"
     out.write_text("someone else's file\n")
     link = tmp_path / "link.csv"
     link.symlink_to(out)
     for path in (out, link):
         for resume in (False, True):
-            with pytest.raises(ConfigError, match=r"exists .*pass --overwrite"):
-                _sink(path, "csv").open(resume=resume, overwrite=False)
+            with pytest.raises(OutputExistsError, match="exists and no saved progress"):
+                await _sink(path, "csv").open("resume" if resume else "new")
     assert out.read_text() == "someone else's file\n"
     # A finished export of other meetings or options is another export's output too.
     other = _sink(tmp_path / "other.csv", "csv", columns=("meeting_no",))
-    other.open(resume=False, overwrite=False)
-    other.write(_page(Q1, [], None))
-    other.write(_page(Q2, [], None))
-    other.finish()
-    with pytest.raises(ConfigError, match="another finished export"):
-        _sink(tmp_path / "other.csv", "csv").open(resume=False, overwrite=False)
+    await other.open("new")
+    await other.page(_page(Q1, [], None))
+    await other.page(_page(Q2, [], None))
+    await other.finish()
+    with pytest.raises(OutputExistsError, match="another finished export"):
+        await _sink(tmp_path / "other.csv", "csv").open("new")
     # The same export's finished output is its own: run again, it is made anew.
     again = _sink(tmp_path / "other.csv", "csv", columns=("meeting_no",))
-    again.open(resume=False, overwrite=False)
-    again.abort()
+    await again.open("new")
+    await again.abort()
     fresh = _sink(out, "csv")
-    fresh.open(resume=False, overwrite=True)
-    fresh.write(_page(Q1, [], None))
-    fresh.abort()
+    await fresh.open("overwrite")
+    await fresh.page(_page(Q1, [], None))
+    await fresh.abort()
     assert out.read_text().startswith("meeting_no,")

@@ -150,7 +150,10 @@ def resolve_base_url(args: argparse.Namespace, env: Mapping[str, str]) -> str:
     given = _arg(args, "base_url")
     if given and _arg(args, "lark"):
         raise ConfigError("give either --base-url or --lark, not both")
-    url = LARK_BASE_URL if _arg(args, "lark") else given or env.get(ENV_BASE_URL) or FEISHU_BASE_URL
+    if _arg(args, "lark"):
+        url = LARK_BASE_URL
+    else:  # given empty is a mistake to name, not a reason to fall back
+        url = given if given is not None else env.get(ENV_BASE_URL) or FEISHU_BASE_URL
     try:
         return check_base_url(url, "--base-url")
     except ValueError as exc:

@@ -20,9 +20,9 @@ from ..errors import (
 )
 from ..export import ExportRun, FailureRecord, FileOutput
 from ..export._failures import error_text
-from ._progress import in_first_period, view_of
+from ._progress import RunView, in_first_period, view_of
 
-__all__ = ["fatal_text", "print_summary"]
+__all__ = ["achieved_text", "fatal_text", "print_summary"]
 
 _MAX_LISTED_FAILURES = 20
 # The APIs a summary counts, by bucket, in the words it uses.
@@ -90,7 +90,8 @@ def _print_done(run: ExportRun, out: TextIO) -> None:
             f"{stats.rate_limited} rate-limited)"
         )
         if bucket == API_PARTICIPANT_LIST:
-            line += f" in {view_of(run).elapsed:.1f} s: {_achieved_text(run)}"
+            view = view_of(run)
+            line += f" in {view.elapsed:.1f} s: {achieved_text(view)}"
         print(line, file=out)
 
 
@@ -117,8 +118,8 @@ def _print_discovery(run: ExportRun, out: TextIO) -> None:
         )
 
 
-def _achieved_text(run: ExportRun) -> str:
-    view = view_of(run)
+def achieved_text(view: RunView) -> str:
+    """The request rate a run achieved, against its limit."""
     limit = view.rate_limit
     achieved = view.requests / view.elapsed if view.elapsed > 0 else 0.0
     if limit is None:

@@ -40,10 +40,10 @@ from ..export import (
     export,
     file_output,
     load_meetings,
-    parse_fields,
 )
 from ..export._input import InputFormat
 from ..export._range import MeetingRange
+from ..export._rows import MEETING_INFO_COLUMNS
 from ..models import MeetingQuery, UserIdType, validate_page_size
 from ._exit import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
 from ._options import ClientSettings, add_client_arguments, client_settings, redact_url
@@ -141,10 +141,39 @@ def _which_meetings(args: argparse.Namespace) -> bool:
     return by_range
 
 
+def parse_fields(text: str | None, known: Sequence[str] = ALL_COLUMNS) -> tuple[str, ...]:
+    """``"meeting_no,participant_name,join_time"`` → columns, in the order given.
+
+    ``None`` or ``""`` means every column of :data:`ALL_COLUMNS`. Names not in ``known``
+    (a meetings-file export cannot join meeting columns: pass :data:`JOINABLE_COLUMNS`
+    for a range export) or repeated names raise ``ConfigError``.
+    """
+    if not text:
+        return ALL_COLUMNS
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        return ALL_COLUMNS
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        joinable = [n for n in unknown if n in MEETING_INFO_COLUMNS]
+        hint = (
+            f" ({', '.join(joinable)}: meeting columns need a range export, --since/--until)"
+            if joinable
+            else ""
+        )
+        raise ConfigError(
+            f"--fields: unknown column(s) {', '.join(unknown)}{hint}; known: {', '.join(known)}"
+        )
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(f"--fields: column(s) named twice: {', '.join(repeated)}")
+    return tuple(names)
+
+
 def _output(args: argparse.Namespace, by_range: bool) -> FileOutput:
     out = Path(args.out)
+    columns = parse_fields(args.fields, JOINABLE_COLUMNS if by_range else ALL_COLUMNS)
     try:
-        columns = parse_fields(args.fields, JOINABLE_COLUMNS if by_range else ALL_COLUMNS)
         return file_output(
             out, args.format, columns=columns, redact_pii=args.redact_pii, csv_raw=args.csv_raw
         )

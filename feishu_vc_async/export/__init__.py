@@ -40,7 +40,7 @@ from ._job import ExportJob
 from ._ledger import OpenMode
 from ._output import Output
 from ._range import MeetingRange
-from ._rows import ALL_COLUMNS, JOINABLE_COLUMNS, PII_FIELDS, RowBuilder, parse_fields
+from ._rows import ALL_COLUMNS, JOINABLE_COLUMNS, PII_FIELDS, RowBuilder, check_columns
 from ._run import ExportRun, export, stops_the_run
 from ._state import ExportState
 
@@ -70,10 +70,10 @@ __all__ = [
     "RowBuilder",
     "RowFormat",
     "UnfinishedExportError",
+    "check_columns",
     "export",
     "file_output",
     "load_meetings",
-    "parse_fields",
     "parse_meetings",
     "stops_the_run",
 ]

@@ -38,7 +38,7 @@ from ._errors import OutputChangedError
 from ._failures import FailureRecord
 from ._formats import OutputFormat, RowFormat, row_format
 from ._lock import output_lock
-from ._rows import ALL_COLUMNS, RowBuilder
+from ._rows import ALL_COLUMNS, RowBuilder, check_columns
 from ._state import ExportState
 from ._writers import AppendFile, tail_digest
 
@@ -98,7 +98,7 @@ class FileOutput:
     ) -> None:
         self.paths = FilePaths.beside(path)
         self.format = fmt
-        self.columns = tuple(columns)
+        self.columns = check_columns(columns)
         self.redact_pii = redact_pii
         self._builder = RowBuilder(self.columns, redact_pii=redact_pii)
         self._encode = fmt.encoder(self.columns)

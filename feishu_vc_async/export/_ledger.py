@@ -149,7 +149,7 @@ class Ledger:
                 )
             await self._continue(state, retry_failed=mode == "retry_failed")
             return state.resume
-        if mode != "overwrite" and await output.occupied():
+        if mode != "overwrite" and not ours and await output.occupied():
             raise OutputExistsError(
                 output.where,
                 "exists and no saved progress says it is this export's output"

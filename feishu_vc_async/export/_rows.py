@@ -30,7 +30,7 @@ __all__ = [
     "PII_FIELDS",
     "MeetingRows",
     "RowBuilder",
-    "parse_fields",
+    "check_columns",
 ]
 
 MEETING_COLUMNS: tuple[str, ...] = ("meeting_no", "meeting_start_time", "meeting_end_time")
@@ -78,33 +78,20 @@ MEETING_INFO_COLUMNS: dict[str, str] = {
 JOINABLE_COLUMNS: tuple[str, ...] = ALL_COLUMNS + tuple(MEETING_INFO_COLUMNS)
 
 
-def parse_fields(text: str | None, known: Sequence[str] = ALL_COLUMNS) -> tuple[str, ...]:
-    """``"meeting_no,participant_name,join_time"`` → columns, in the order given.
-
-    ``None`` or ``""`` means every column of :data:`ALL_COLUMNS`. Names not in ``known``
-    (a meetings-file export cannot join meeting columns: pass :data:`JOINABLE_COLUMNS`
-    for a range export) or repeated names raise ``ValueError``.
-    """
-    if not text:
-        return ALL_COLUMNS
-    names = [part.strip() for part in text.split(",") if part.strip()]
-    if not names:
-        return ALL_COLUMNS
+def check_columns(
+    columns: Sequence[str], known: Sequence[str] = JOINABLE_COLUMNS
+) -> tuple[str, ...]:
+    """``columns`` as a tuple; ``ValueError`` naming any not in ``known`` or named twice."""
+    names = tuple(columns)
     unknown = [n for n in names if n not in known]
     if unknown:
-        joinable = [n for n in unknown if n in MEETING_INFO_COLUMNS]
-        hint = (
-            f" ({', '.join(joinable)}: meeting columns need a range export, --since/--until)"
-            if joinable
-            else ""
-        )
-        raise ValueError(
-            f"--fields: unknown column(s) {', '.join(unknown)}{hint}; known: {', '.join(known)}"
-        )
+        raise ValueError(f"columns: unknown column(s) {', '.join(unknown)}")
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        raise ValueError(f"--fields: column(s) named twice: {', '.join(repeated)}")
-    return tuple(names)
+        raise ValueError(f"columns: named twice: {', '.join(repeated)}")
+    if not names:
+        raise ValueError("columns: at least one")
+    return names
 
 
 class RowBuilder:

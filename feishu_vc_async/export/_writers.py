@@ -196,7 +196,7 @@ class AppendFile:
         if size < length:
             raise ValueError(
                 f"{self.path} is {size} bytes, shorter than the {length} bytes the checkpoint "
-                "recorded: it was changed after the checkpoint; start again with --overwrite"
+                "recorded: it was changed after the checkpoint"
             )
         fh = open_owner_only(self.path, "r+b")  # kept open across pages
         try:
@@ -206,7 +206,7 @@ class AppendFile:
                     f"{self.path} does not match its checkpoint: the {tail_bytes} bytes before "
                     f"byte {length} changed after the checkpoint was written (another program "
                     "wrote to it, or it was edited); refusing to continue a damaged output; "
-                    "start again with --overwrite"
+                    "continuing it would lose or repeat rows"
                 )
             fh.truncate(length)
             fh.seek(length)
