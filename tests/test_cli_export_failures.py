@@ -70,8 +70,9 @@ async def test_permanent_failures_finish_the_export_and_transient_ones_are_resum
             True,
         )
         assert kept["log_id"]
-        state = CheckpointFile(tmp_path / "out.parquet.checkpoint.json").load()
-        assert state is not None
+        checkpoint = CheckpointFile(tmp_path / "out.parquet.checkpoint.json").load()
+        assert checkpoint is not None
+        state = checkpoint.state
         assert state.finalized
         assert state.resume.failed == {denied.key: 121005}
 

@@ -259,8 +259,9 @@ async def test_both_budgets_paced_at_once_and_a_finished_run_asks_nothing(
         assert len(emu.requests) == sent  # nothing asked again
         assert "Nothing to do" in stdout
     assert {k: v for k, v in truth.items() if v} == by_meeting(read_jsonl(out))
-    state = CheckpointFile(out.with_name(out.name + ".checkpoint.json")).load()
-    assert state is not None
+    checkpoint = CheckpointFile(out.with_name(out.name + ".checkpoint.json")).load()
+    assert checkpoint is not None
+    state = checkpoint.state
     assert state.finalized
     assert state.discovery is not None
     assert state.discovery.position.done

@@ -131,8 +131,9 @@ async def test_killed_runs_resume_to_the_uninterrupted_output(tmp_path: Path, fm
     assert got == want, (
         f"missing {sum((want - got).values())}, extra {sum((got - want).values())}; {context}"
     )
-    state = CheckpointFile(out.with_name(out.name + ".checkpoint.json")).load()
-    assert state is not None
+    checkpoint = CheckpointFile(out.with_name(out.name + ".checkpoint.json")).load()
+    assert checkpoint is not None
+    state = checkpoint.state
     assert state.finalized
     assert state.rows == sum(want.values())
 
@@ -233,7 +234,8 @@ async def test_a_range_export_killed_while_finding_or_fetching_resumes_exactly(
                 code = await _run(argv, env, logs / f"k{n}.log", moment)
             if code == -signal.SIGKILL:
                 killed += 1
-                state = CheckpointFile(out.with_name(out.name + ".checkpoint.json")).load()
+                loaded = CheckpointFile(out.with_name(out.name + ".checkpoint.json")).load()
+                state = None if loaded is None else loaded.state
                 if state is not None and state.discovery and not state.discovery.position.done:
                     killed_while_finding += 1
         code = await _run(_range_argv(emu, out, since, until), env, logs / "final.log", None)
@@ -248,8 +250,9 @@ async def test_a_range_export_killed_while_finding_or_fetching_resumes_exactly(
     assert got == want, (
         f"missing {sum((want - got).values())}, extra {sum((got - want).values())}; {context}"
     )
-    state = CheckpointFile(out.with_name(out.name + ".checkpoint.json")).load()
-    assert state is not None
+    checkpoint = CheckpointFile(out.with_name(out.name + ".checkpoint.json")).load()
+    assert checkpoint is not None
+    state = checkpoint.state
     assert state.finalized
     assert state.discovery is not None
     assert len(state.discovery.found) == len(listed)

@@ -66,7 +66,6 @@ NOT_RETRIED: list[tuple[str, BaseException]] = [
     ("code 0 body with a wrong shape", DecodeError("schema", http_status=200)),
     ("invalid query", InvalidQueryError("meeting_no", "1", "9 digits", 126004)),
     ("redis limiter down", RateLimiterError("redis unreachable")),
-    ("a bug", KeyError("x")),
     ("base FeishuError", FeishuError("?")),
 ]
 

@@ -66,14 +66,12 @@ class CheckpointFile:
             if version != CHECKPOINT_VERSION:
                 raise CheckpointError(
                     str(self.path),
-                    f"has version {version}, this program reads {CHECKPOINT_VERSION}: "
-                    "finish that export with the version that began it, or start again",
+                    f"has version {version}, this program reads {CHECKPOINT_VERSION}: finish "
+                    "that export with the version that began it",
                 )
             return _DECODER.decode(data)
         except msgspec.DecodeError as exc:
-            raise CheckpointError(
-                str(self.path), f"is damaged ({exc}); start the export again"
-            ) from None
+            raise CheckpointError(str(self.path), f"is damaged ({exc})") from None
 
     def commit(self, checkpoint: FileCheckpoint) -> None:
         """Replace the checkpoint; durable when this returns."""

@@ -33,8 +33,8 @@ class ExportError(FeishuError):
 
     def __init__(self, where: str, problem: str) -> None:
         self.where = where
-        self.problem = problem
-        super().__init__(f"{where}: {problem}")
+        self.problem = problem  # worded to follow ``where``: "out.csv holds ..."
+        super().__init__(f"{where} {problem}")
 
 
 class OutputExistsError(ExportError, ValueError):

@@ -175,8 +175,8 @@ class FileOutput:
         if not out.is_file():
             raise OutputChangedError(
                 str(out),
-                f"the checkpoint says the export is complete but the output is "
-                f"{'not a file' if out.exists() else 'gone'}",
+                f"is {'not a file' if out.exists() else 'gone'} but its checkpoint says the "
+                "export is complete",
             )
         if self.format.journaled:
             return  # built from a journal its checkpoint vouched for, then renamed in

@@ -144,8 +144,8 @@ class Ledger:
             if not ours:
                 raise CheckpointMismatchError(
                     output.where,
-                    "its saved progress belongs to another export (other meetings or "
-                    "options: format, fields, redaction, page size)",
+                    "holds the progress of another export (other meetings or options: "
+                    "format, fields, redaction, page size)",
                 )
             await self._continue(state, retry_failed=mode == "retry_failed")
             return state.resume

@@ -87,7 +87,7 @@ def _take(path: Path, out: Path) -> BinaryIO | None:
         if _locked_file_is_at(fh, path):
             return fh
         fh.close()
-    raise OutputInUseError(str(out), f"cannot take the lock {path}: it keeps being replaced")
+    raise OutputInUseError(str(out), f"cannot be locked: its lock {path} keeps being replaced")
 
 
 @contextlib.contextmanager

@@ -195,7 +195,7 @@ class AppendFile:
         size = self.path.stat().st_size
         if size < length:
             raise ValueError(
-                f"{self.path} is {size} bytes, shorter than the {length} bytes the checkpoint "
+                f"is {size} bytes, shorter than the {length} bytes the checkpoint "
                 "recorded: it was changed after the checkpoint"
             )
         fh = open_owner_only(self.path, "r+b")  # kept open across pages
@@ -203,7 +203,7 @@ class AppendFile:
             window = read_tail(fh, length, max(tail_bytes, min(TAIL_BYTES, length)))
             if tail_sha256 and tail_digest(window[len(window) - tail_bytes :]) != tail_sha256:
                 raise ValueError(
-                    f"{self.path} does not match its checkpoint: the {tail_bytes} bytes before "
+                    f"does not match its checkpoint: the {tail_bytes} bytes before "
                     f"byte {length} changed after the checkpoint was written (another program "
                     "wrote to it, or it was edited); refusing to continue a damaged output; "
                     "continuing it would lose or repeat rows"
