@@ -29,14 +29,13 @@ from ._constants import (
     RATELIMIT_RESET_HEADER,
 )
 from ._endpoints import Answer, Endpoint
+from ._error_codes import RATE_LIMITED_CODE, error_for_code
 from ._scrub import scrub
 from .errors import (
-    RATE_LIMITED_CODE,
     APIError,
     DecodeError,
     FeishuError,
     RateLimitedError,
-    error_for_code,
 )
 from .models import ERROR_ENVELOPE_DECODER
 

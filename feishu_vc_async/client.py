@@ -35,6 +35,7 @@ from ._constants import (
 )
 from ._endpoints import MEETING_LIST, PARTICIPANT_LIST, Endpoint
 from ._paging import ItemIterator, PageCursor, PageIterator
+from ._query_strings import QueryStrings, page_token_param, query_params
 from ._retry import Retries
 from ._stats import ClientStats
 from ._transport import USER_AGENT, Timeouts, Transport
@@ -61,8 +62,6 @@ logger = logging.getLogger(LOGGER_NAME)
 _DEFAULT_LIMITS: Final = Limits()
 _DEFAULT_RETRIES: Final = Retries()
 _DEFAULT_TIMEOUTS: Final = Timeouts()
-# Validated query strings a client keeps (a fan-out's meetings in flight, and then some).
-_CHECKED_PARAMS_MAX: Final = 1024
 
 T = TypeVar("T")
 
@@ -119,8 +118,7 @@ class VCClient:
         self._session_arg = session
         self._transport: Transport | None = None
         self._open_limits: OpenLimits | None = None
-        # The query strings of queries already validated (see _query_params).
-        self._checked_params: dict[tuple[int, int], tuple[MeetingQuery, dict[str, str]]] = {}
+        self._query_strings = QueryStrings()
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -261,45 +259,6 @@ class VCClient:
             endpoint, params=params, json=json, secrets=secrets, provider=self._token_provider
         )
 
-    @staticmethod
-    def _params(query: MeetingQuery, page_size: int) -> dict[str, str]:
-        """The request's query string; raises InvalidQueryError before any request."""
-        if not isinstance(query, MeetingQuery):
-            raise TypeError(f"query: must be a MeetingQuery, got {type(query).__name__}")
-        query.validate()
-        params = query.to_params()
-        params["page_size"] = str(validate_page_size(page_size))
-        return params
-
-    def _query_params(self, query: MeetingQuery, page_size: int) -> dict[str, str]:
-        """:meth:`_params` of a query, validated once and then kept: a fan-out asks for
-        every page of a meeting with the same query, and the checks cannot start to fail
-        later (the one that reads the clock refuses a start later than now). Callers
-        must not change the dict they get. A small bounded map (cleared when full)."""
-        if type(query) is not MeetingQuery or type(page_size) is not int:
-            # A subclass may change what validate does; a page size of another type
-            # (50.0, True) would equal a valid one as a key and skip its check.
-            return self._params(query, page_size)
-        # By identity, not equality: a float time equals its int, and must still be
-        # refused. The query is kept with its entry, so its id cannot be reused.
-        key = (id(query), page_size)
-        entry = self._checked_params.get(key)
-        if entry is not None and entry[0] is query:
-            return entry[1]
-        params = self._params(query, page_size)
-        if len(self._checked_params) >= _CHECKED_PARAMS_MAX:
-            self._checked_params.clear()
-        self._checked_params[key] = (query, params)
-        return params
-
-    @staticmethod
-    def _check_page_token(page_token: object) -> str | None:
-        if page_token is None or page_token == "":
-            return None
-        if not isinstance(page_token, str):
-            raise TypeError(f"page_token: must be a string or None, got {type(page_token)}")
-        return page_token
-
     async def participant_list(
         self,
         query: MeetingQuery,
@@ -309,8 +268,8 @@ class VCClient:
     ) -> ParticipantPage:
         """One page (one request, retried on transient failures)."""
         transport = self._open()
-        params = self._query_params(query, page_size)
-        token = self._check_page_token(page_token)
+        params = self._query_strings.checked(query, page_size)
+        token = page_token_param(page_token)
         if token is not None:
             params = {**params, "page_token": token}
         provider = self._token_provider
@@ -330,13 +289,13 @@ class VCClient:
         here, before iteration starts. Leaving the loop early leaves nothing to clean up;
         ``aclose()`` or ``async with`` ends the iterator explicitly.
         """
-        base = self._params(query, page_size)
+        base = query_params(query, page_size)
 
         async def fetch(token: str | None) -> ParticipantPage:
             params = base if token is None else {**base, "page_token": token}
             return await self.call(PARTICIPANT_LIST, params=params)
 
-        cursor = PageCursor(f"meeting {query.meeting_no}", self._check_page_token(page_token))
+        cursor = PageCursor(f"meeting {query.meeting_no}", page_token_param(page_token))
         return PageIterator(fetch, cursor)
 
     def participants(
@@ -359,7 +318,7 @@ class VCClient:
         transport = self._open()
         params = _checked_listing(query, whole_range=False).to_params()
         params["page_size"] = str(validate_page_size(page_size))
-        token = self._check_page_token(page_token)
+        token = page_token_param(page_token)
         if token is not None:
             params["page_token"] = token
         return await transport.call(MEETING_LIST, params=params, provider=self._token_provider)

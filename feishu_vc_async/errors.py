@@ -14,9 +14,14 @@
     ├── LoginError                            the browser login did not complete (refused,
     │                                         a wrong state, no redirect in time)
     ├── ConfigError (also ValueError)         the CLI: bad options or environment
-    ├── CheckpointError (also ValueError)     export: the checkpoint does not fit this run
     ├── MeetingsFileError (also ValueError)   export: bad rows in the meetings file
-    ├── OutputInUseError                      export: another run holds the output's lock
+    ├── ExportError                           export: the output cannot be used as asked
+    │   ├── OutputExistsError (ValueError)    it is not this export's
+    │   ├── OutputInUseError                  another run holds its lock
+    │   └── CheckpointError (ValueError)      the saved progress does not fit this run
+    │       ├── UnfinishedExportError         a fresh start would discard an unfinished one
+    │       ├── CheckpointMismatchError       another export's
+    │       └── OutputChangedError            the output no longer matches it
     └── APIError                              the platform answered with a non-zero ``code``
         ├── InternalServerError               121001, 20050, 20072, or HTTP 5xx (retryable)
         ├── NotSupportedError                 121002                         (permanent)
@@ -31,11 +36,12 @@
             ├── RefreshDisabledError          20074: the app's refresh switch is off
             └── AppTicketError                10012: a store app's app_ticket is stale
 
-Every ``APIError`` carries ``http_status``, ``code``, ``msg``, ``log_id`` (the
-``X-Tt-Logid`` header, or ``error.log_id`` in the body) and the request's ``method``
-and ``path``. None of them ever holds an access token or an app secret: the path is
-kept without its query string, headers are never copied, and text from the body is
-scrubbed of secrets and anything shaped like a token.
+Every error carries what is known of its request and answer (``None`` where not known):
+``method`` and ``path``, ``http_status``, ``code`` and ``log_id`` (the ``X-Tt-Logid``
+header, or ``error.log_id`` in the body); an ``APIError`` always has the last three, and
+``msg``. None of them ever holds an access token or an app secret: the path is kept
+without its query string, headers are never copied, and text from the body is scrubbed
+of secrets and anything shaped like a token. Which class a code is: ``_error_codes``.
 
 ``retryable`` says whether asking again may succeed; the default retry policy reads it
 (and the bounded loop stops anyway after ``max_retries``). ``permanent`` says that the
@@ -71,7 +77,6 @@ __all__ = [
     "RequestTimeoutError",
     "TokenStoreError",
     "TransportError",
-    "error_for_code",
 ]
 
 
@@ -389,75 +394,4 @@ class AppTicketError(_Advised):
     ADVICE = (
         "the store app needs a fresh app_ticket: the platform pushes it to the app's event "
         "callback after a resend request; feed it to the ticket source"
-    )
-
-
-_CODE_TO_CLASS: dict[int, type[APIError]] = {
-    121001: InternalServerError,
-    121002: NotSupportedError,
-    121003: ParameterError,
-    126003: ParameterError,
-    126004: ParameterError,
-    126005: ParameterError,
-    126006: ParameterError,
-    126007: ParameterError,
-    126015: ParameterError,
-    # meeting_list's own: two of meeting_no/user_id/room_id/meeting_type; an upcoming
-    # range over a month
-    126008: ParameterError,
-    126016: ParameterError,
-    121004: NotFoundError,
-    126009: NotFoundError,
-    121005: PermissionDeniedError,
-    99991672: PermissionDeniedError,
-    99991679: PermissionDeniedError,
-    99991400: RateLimitedError,
-    99991661: AuthError,
-    99991663: AuthError,
-    99991664: AuthError,
-    99991668: AuthError,
-    99991671: AuthError,
-    99991677: AuthError,
-    # The v2 user-token endpoint (identity.md's table); other refusals stay AuthError.
-    20003: LoginRequiredError,
-    20004: LoginRequiredError,
-    20065: LoginRequiredError,
-    20026: LoginRequiredError,
-    20037: LoginRequiredError,
-    20064: LoginRequiredError,
-    20073: LoginRequiredError,
-    20074: RefreshDisabledError,
-    20050: InternalServerError,
-    20072: InternalServerError,
-    # Store apps: app_access_token with a stale ticket.
-    10012: AppTicketError,
-}
-
-# Codes after which a fresh token may succeed, split by who can provide one.
-TENANT_TOKEN_RETRY_CODES = frozenset({99991663, 99991664, 99991671})
-# The store endpoint's refusal of an app access token: fetch a new one and ask again.
-APP_TOKEN_INVALID_CODE = 99991664
-# A revoked user token answers the generic 99991663, so it asks for a refresh too.
-USER_TOKEN_REFRESH_CODES = frozenset({99991663, 99991668, 99991677})
-RATE_LIMITED_CODE = 99991400
-
-
-def error_for_code(
-    *,
-    http_status: int,
-    code: int,
-    msg: str,
-    log_id: str | None = None,
-    method: str | None = None,
-    path: str | None = None,
-    default: type[APIError] = APIError,
-) -> APIError:
-    """The typed error of a platform code; a code the table does not know is ``default``
-    (an :class:`InternalServerError` on an HTTP 5xx). Throttling is decided where the
-    answer's headers are read (``_answers``), so a 99991400 here carries no reset hint."""
-    cls = _CODE_TO_CLASS.get(code)
-    if cls is None:
-        cls = InternalServerError if http_status >= 500 else default
-    return cls(
-        http_status=http_status, code=code, msg=msg, log_id=log_id, method=method, path=path
     )

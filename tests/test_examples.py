@@ -166,11 +166,52 @@ async def test_bulk_export_resumes_without_duplicates(examples: None, tmp_path: 
     assert len(out.read_bytes().splitlines()) == want
 
 
+async def test_tenant_export_reads_one_tenant_and_a_rerun_asks_nothing(
+    examples: None, tmp_path: Path
+) -> None:
+    """examples/tenant_export.py: ``export(client.for_tenant(key), job)`` from Python."""
+    tenant_export = _import("tenant_export")
+    async with Emulator(meetings=12, seed=8, rate_limit=None, meeting_list_rate_limit=None) as emu:
+        app = emu.add_store_app(tenants=2)
+        mine, other = (emu.tenant(key) for key in app.tenant_keys)
+        out = tmp_path / "tenant.jsonl"
+        settings: dict[str, Any] = {
+            "base_url": emu.base_url,
+            "app_id": app.app_id,
+            "app_secret": app.app_secret,
+            "app_ticket": emu.app_ticket(app.app_id),
+            "tenant_key": app.tenant_keys[0],
+            "since": min(q.meeting_start_time for q in mine.meetings),
+            "until": max(q.meeting_end_time for q in mine.meetings),
+            "out": out,
+        }
+        first = await tenant_export.export_tenant(**settings)
+        rows = tenant_export.read_rows(out)
+        emu.reset_log()
+        again = await tenant_export.export_tenant(**settings)
+        vc_requests = [r for r in emu.requests if "/vc/" in r.path]
+    assert first.complete
+    assert first.ledger.known >= 10
+    keys = {(r["meeting_no"], r["meeting_start_time"]) for r in rows}
+    assert keys <= {(q.meeting_no, q.meeting_start_time) for q in mine.meetings}
+    assert not keys & {(q.meeting_no, q.meeting_start_time) for q in other.meetings}
+    found = first.ledger.discovery
+    assert found is not None
+    assert len(rows) == sum(len(mine.participants(f.query)) for f in found.found)
+    # A second run of a finished export: nothing asked, the file as it was.
+    assert again.already_complete
+    assert vc_requests == []
+    assert tenant_export.read_rows(out) == rows
+
+
 def test_examples_run_standalone(tmp_path: Path) -> None:
     backend = _standalone("aiohttp_backend.py", tmp_path)
     assert backend.returncode == 0, backend.stderr
     assert "OK" in backend.stdout
     bulk = _standalone("bulk_export.py", tmp_path, "--out", str(tmp_path / "bulk.jsonl"))
+    tenant = _standalone("tenant_export.py", tmp_path, "--out", str(tmp_path / "tenant.jsonl"))
+    assert tenant.returncode == 0, tenant.stdout + tenant.stderr
+    assert "→ OK" in tenant.stdout
     assert bulk.returncode == 0, bulk.stderr
     assert "OK" in bulk.stdout
 

@@ -12,6 +12,7 @@ from feishu_vc_async._constants import (
     RATELIMIT_RESET_CAP,
     RATELIMIT_RESET_FALLBACK,
 )
+from feishu_vc_async._error_codes import error_for_code
 from feishu_vc_async._retry import DefaultRetryPolicy, RetryDecision, parse_reset_header
 from feishu_vc_async.errors import (
     APIError,
@@ -24,7 +25,6 @@ from feishu_vc_async.errors import (
     RateLimiterError,
     RequestTimeoutError,
     TransportError,
-    error_for_code,
 )
 
 

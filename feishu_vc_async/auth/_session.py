@@ -25,9 +25,10 @@ import logging
 from .._clock import Clock, wall_time
 from .._constants import LOGGER_NAME, TOKEN_REFRESH_MARGIN
 from .._endpoints import USER_TOKEN
+from .._error_codes import USER_TOKEN_REFRESH_CODES
 from .._singleflight import SingleFlight
 from .._validate import non_empty, non_negative_seconds
-from ..errors import USER_TOKEN_REFRESH_CODES, LoginRequiredError
+from ..errors import LoginRequiredError
 from ._protocol import Sender
 from ._session_store import SessionLock, SessionStore
 from ._user_session import UserSession

@@ -6,8 +6,9 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from .._constants import LOGGER_NAME
+from .._error_codes import USER_TOKEN_REFRESH_CODES
 from .._singleflight import SingleFlight
-from ..errors import USER_TOKEN_REFRESH_CODES, AuthError
+from ..errors import AuthError
 from ..ratelimit import token_identity
 from ._protocol import Sender, check_token
 

@@ -25,9 +25,10 @@ import logging
 from .._clock import Clock, loop_time
 from .._constants import APP_TICKET_WAIT, LOGGER_NAME
 from .._endpoints import APP_ACCESS_TOKEN, APP_TICKET_RESEND, STORE_TENANT_TOKEN
+from .._error_codes import APP_TOKEN_INVALID_CODE, TENANT_TOKEN_RETRY_CODES
 from .._singleflight import SingleFlight
 from .._validate import non_empty, non_negative_seconds
-from ..errors import APP_TOKEN_INVALID_CODE, TENANT_TOKEN_RETRY_CODES, AppTicketError, AuthError
+from ..errors import AppTicketError, AuthError
 from ._protocol import Sender
 from ._tenant import cache_deadline
 from ._tickets import AppTicketSource, TicketCallable, ticket_source

@@ -5,9 +5,9 @@ from __future__ import annotations
 from .._clock import Clock, loop_time
 from .._constants import TOKEN_MAX_LIFETIME, TOKEN_REFRESH_MARGIN
 from .._endpoints import TENANT_TOKEN
+from .._error_codes import TENANT_TOKEN_RETRY_CODES
 from .._singleflight import SingleFlight
 from .._validate import non_empty
-from ..errors import TENANT_TOKEN_RETRY_CODES
 from ._protocol import Sender
 
 __all__ = ["TenantTokenProvider", "cache_deadline"]

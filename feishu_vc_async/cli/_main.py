@@ -19,13 +19,10 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TextIO
 
 from .._constants import LOGGER_NAME
+from ._exit import EXIT_INTERRUPTED
 
 __all__ = ["build_parser", "main"]
 
-EXIT_OK = 0
-EXIT_FAILURES = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 
 _VERBOSE_HELP = "log more (-v info, -vv debug); before or after the command"

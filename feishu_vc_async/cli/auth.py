@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import webbrowser
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -33,20 +33,16 @@ from ._credentials import (
     resolve_base_url,
     resolve_token_file,
 )
+from ._exit import EXIT_FAILURES, EXIT_OK, EXIT_USAGE
 
 __all__ = ["add_auth_command"]
 
-EXIT_OK = 0
-EXIT_NONE = 1
-EXIT_USAGE = 2
 
 # The API host → its accounts host, for the default of --accounts-url.
 _ACCOUNTS_OF = {
     FEISHU_BASE_URL: ACCOUNTS_URL_PRESETS["feishu"],
     LARK_BASE_URL: ACCOUNTS_URL_PRESETS["lark"],
 }
-
-Handler = Callable[[argparse.Namespace, Mapping[str, str], TextIO, TextIO], int]
 
 
 def add_auth_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -249,7 +245,7 @@ def _status(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: 
         print(
             f"Not logged in (no matching session in {path}): run `feishu-vc auth login`", file=out
         )
-        return EXIT_NONE
+        return EXIT_FAILURES
     now = wall_time()
     for entry in entries:
         for line in _describe(entry, now):

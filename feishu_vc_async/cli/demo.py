@@ -34,6 +34,7 @@ from ..export import ExportJob, ExportRun, MeetingRange, export, file_output
 from ..export._rows import ALL_COLUMNS, RowBuilder
 from ..meetings import Meeting, MeetingListQuery
 from ..ratelimit import Limits, RateLimit
+from ._exit import EXIT_FAILURES, EXIT_OK, EXIT_USAGE
 from ._progress import ProgressDisplay, make_display, view_of
 from ._summary import print_summary
 
@@ -74,10 +75,10 @@ def run(args: argparse.Namespace) -> int:
         rate = RateLimit.parse(args.rate_limit)
     except ValueError as exc:
         print(f"feishu-vc demo: error: --rate-limit: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if args.meetings < 1:
         print("feishu-vc demo: error: --meetings must be at least 1", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     return asyncio.run(_demo(out_dir, args.meetings, rate, args.seed, args.progress))
@@ -138,7 +139,7 @@ async def _demo(
         checked, problems = _check(out, emu.participants, listed, columns)
     elapsed = time.monotonic() - started
     _describe(out_dir, out, outcome, checked, problems, elapsed)
-    return 0 if not problems and outcome.complete else 1
+    return EXIT_OK if not problems and outcome.complete else EXIT_FAILURES
 
 
 def _display(mode: str, run: ExportRun) -> ProgressDisplay:

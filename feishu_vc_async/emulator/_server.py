@@ -41,7 +41,7 @@ from .._constants import (
     TENANT_TOKEN_PATH,
     TOKEN_MAX_LIFETIME,
 )
-from ..errors import RATE_LIMITED_CODE
+from .._error_codes import RATE_LIMITED_CODE
 from ..models import JSON_ENCODER, MeetingQuery, MeetingStatus, Participant, UserIdType
 from ..ratelimit._protocol import RateLimit
 from ._answering import _JSON, RequestRecord

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .._constants import PAGE_SIZE_ITER_DEFAULT
-from .._validate import positive_int
+from .._validate import non_negative_seconds, positive_int
 from ..meetings import MeetingListQuery
 from ..models import MeetingQuery, validate_page_size
 from ._ledger import OpenMode
@@ -28,7 +28,9 @@ class ExportJob:
     the meetings themselves (``MeetingQuery``s; a meetings file's ``MeetingList`` orders
     them largest first by the sizes it gave). ``mode``: see ``OpenMode`` ("new" by
     default: refuse to discard an unfinished export or a file that is not this
-    export's). ``page_size`` and ``concurrency``: the fan-out's.
+    export's). ``page_size`` and ``concurrency``: the fan-out's. ``commit_interval``:
+    the least seconds between two commits of rows and progress (0: after every record);
+    only how much a crash makes the next run fetch again depends on it.
     """
 
     meetings: MeetingRange | MeetingListQuery | Sequence[MeetingQuery]
@@ -36,6 +38,7 @@ class ExportJob:
     mode: OpenMode = "new"
     page_size: int = PAGE_SIZE_ITER_DEFAULT
     concurrency: int | None = None
+    commit_interval: float = 0.5
 
     def __post_init__(self) -> None:
         if isinstance(self.meetings, MeetingListQuery):
@@ -45,6 +48,7 @@ class ExportJob:
         validate_page_size(self.page_size)
         if self.concurrency is not None:
             positive_int("concurrency", self.concurrency)
+        non_negative_seconds("commit_interval", self.commit_interval)
 
     @property
     def range(self) -> MeetingRange | None:

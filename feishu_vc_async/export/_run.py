@@ -142,6 +142,7 @@ async def export(client: VCClient, job: ExportJob, *, watch: Watch | None = None
         page_size=job.page_size,
         discovery=None if found is None else found.query,
         meetings=job.queries,
+        commit_interval=job.commit_interval,
     )
     run = ExportRun(job, ledger, client)
     async with job.output.lock():

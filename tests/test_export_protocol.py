@@ -1,0 +1,63 @@
+"""The export's output protocol, driven through ``export(client, job)`` with an output
+that keeps meetings whole and commits like a database (``tests/_memory_output.py``): a
+crash at any commit leaves each meeting all there or not at all, and the resumed run
+completes it exactly once."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from feishu_vc_async import AppCredentials, Limits, VCClient
+from feishu_vc_async.emulator import Emulator
+from feishu_vc_async.export import ExportJob, RowBuilder, export
+from tests._memory_output import MemoryOutput, MemoryStore
+
+pytestmark = pytest.mark.anyio
+
+
+def _client(emu: Emulator) -> VCClient:
+    return VCClient(
+        AppCredentials(emu.app_id, emu.app_secret),
+        base_url=emu.base_url,
+        limits=Limits.unlimited(),
+    )
+
+
+@pytest.mark.parametrize("crash_after", [1, 3, 6])
+async def test_a_crash_at_any_commit_leaves_whole_meetings_and_the_resume_ends_exact(
+    crash_after: int,
+) -> None:
+    async with Emulator(meetings=24, seed=21, rate_limit=None, webinars=1, webinar_size=450) as emu:
+        truth = {q.key: len(emu.participants(q)) for q in emu.meetings}
+        store = MemoryStore(truth, crash_after=crash_after)
+        job = ExportJob(
+            emu.meetings, MemoryOutput(store), mode="resume", page_size=100, commit_interval=0
+        )
+        async with _client(emu) as client, anyio.create_task_group() as tasks:
+            tasks.start_soon(export, client, job)
+            await store.crashed.wait()
+            tasks.cancel_scope.cancel()
+        landed = set(store.rows)
+        assert store.commits == crash_after
+        assert landed < set(truth)  # the crash left work to do
+
+        store.crash_after = None
+        store.crashed = anyio.Event()
+        emu.reset_log()
+        again = ExportJob(emu.meetings, MemoryOutput(store), mode="resume", page_size=100)
+        async with _client(emu) as client:
+            run = await export(client, again)
+        assert run.complete
+        builder = RowBuilder()
+        assert store.rows == {q.key: builder.rows(q, emu.participants(q)) for q in emu.meetings}
+        assert store.partial_seen == []  # no commit ever showed a meeting in part
+        assert store.tokens_seen == 0  # nor a meeting's next page in its state
+        asked = {
+            q.key
+            for q in emu.meetings
+            for r in emu.requests
+            if r.path.endswith("participant_list") and r.params.get("meeting_no") == q.meeting_no
+            and int(r.params["meeting_start_time"]) == q.meeting_start_time
+        }
+        assert asked == set(truth) - landed  # what landed is not asked again
