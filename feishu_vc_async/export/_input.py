@@ -23,10 +23,16 @@ import msgspec
 
 from .._constants import LOGGER_NAME
 from .._files import atomic_write
-from .._timeparse import TIME_RULE, check_unix_seconds, parse_unix_or_iso, unix_from_datetime
+from .._timeparse import (
+    TIME_RULE,
+    check_unix_seconds,
+    parse_feishu_time,
+    parse_unix_or_iso,
+    unix_from_datetime,
+)
 from ..errors import FeishuError, InvalidQueryError
 from ..meetings import Meeting, parse_count
-from ..models import MeetingQuery, UserIdType, parse_feishu_time
+from ..models import MeetingQuery, UserIdType
 from ._rows import MeetingRows
 
 __all__ = [
