@@ -183,7 +183,7 @@ class ParticipantListResponse(msgspec.Struct, kw_only=True, omit_defaults=True):
         return self.data if self.data is not None else _EMPTY_PAGE
 
 
-class _Envelope(msgspec.Struct, kw_only=True):
+class Envelope(msgspec.Struct, kw_only=True):
     """``code``, ``msg`` and ``error.log_id``: what the platform's JSON answers share."""
 
     code: int
@@ -195,96 +195,11 @@ class _Envelope(msgspec.Struct, kw_only=True):
         return self.error.log_id if self.error else None
 
 
-class ErrorEnvelope(_Envelope, kw_only=True):
+class ErrorEnvelope(Envelope, kw_only=True):
     """What every failing answer of the platform has in common."""
 
     def value(self) -> None:
         return None
-
-
-class TenantTokenResponse(_Envelope, kw_only=True):
-    """The token endpoint's flat answer; ``expire`` is the seconds the token has left."""
-
-    tenant_access_token: str | None = None
-    expire: int | None = None
-
-    def value(self) -> TenantTokenResponse | None:
-        return self if self.tenant_access_token else None
-
-
-class UserTokenResponse(msgspec.Struct, kw_only=True):
-    """The v2 OAuth token endpoint's flat answer (no ``data`` envelope).
-
-    A success carries the tokens and their lifetimes in seconds; a refusal carries
-    ``error`` and ``error_description`` (RFC 6749) instead of ``msg``, read into
-    :attr:`msg`. A body without ``code`` is judged by its HTTP status.
-    """
-
-    code: int = 0
-    access_token: str | None = None
-    expires_in: int | None = None
-    refresh_token: str | None = None
-    refresh_token_expires_in: int | None = None
-    token_type: str | None = None
-    scope: str | None = None
-    error: str | None = None
-    error_description: str | None = None
-
-    @property
-    def msg(self) -> str:
-        parts = [p for p in (self.error, self.error_description) if p]
-        return ": ".join(parts)
-
-    @property
-    def body_log_id(self) -> str | None:
-        return None  # the v2 answers carry it in the X-Tt-Logid header only
-
-    def value(self) -> UserTokenResponse | None:
-        return self if self.access_token else None
-
-    def __repr__(self) -> str:  # the tokens never
-        return (
-            f"UserTokenResponse(code={self.code}, expires_in={self.expires_in}, "
-            f"refresh_token_expires_in={self.refresh_token_expires_in}, scope={self.scope!r})"
-        )
-
-
-class AppAccessTokenResponse(_Envelope, kw_only=True):
-    """A store app's ``app_access_token`` answer; ``expire`` is the seconds left."""
-
-    app_access_token: str | None = None
-    expire: int | None = None
-
-    def value(self) -> AppAccessTokenResponse | None:
-        return self if self.app_access_token else None
-
-    def __repr__(self) -> str:
-        return f"AppAccessTokenResponse(code={self.code}, expire={self.expire})"
-
-
-class Acknowledgement(_Envelope, kw_only=True):
-    """An answer whose success carries nothing but ``code`` 0 (``app_ticket/resend``)."""
-
-    def value(self) -> Acknowledgement:
-        return self
-
-
-class UserInfo(msgspec.Struct, kw_only=True):
-    """Who a user token belongs to (``authen/v1/user_info``'s ``data``); the fields
-    that need extra scopes (email, mobile, user_id) are not read."""
-
-    name: str = ""
-    en_name: str = ""
-    open_id: str = ""
-    union_id: str = ""
-    tenant_key: str = ""
-
-
-class UserInfoResponse(_Envelope, kw_only=True):
-    data: UserInfo | None = None
-
-    def value(self) -> UserInfo | None:
-        return self.data
 
 
 _EMPTY_PAGE: Final = ParticipantPage()
@@ -292,11 +207,6 @@ _EMPTY_PAGE: Final = ParticipantPage()
 # Built once: a Decoder compiles its type's plan at construction.
 PARTICIPANT_LIST_DECODER = msgspec.json.Decoder(ParticipantListResponse)
 ERROR_ENVELOPE_DECODER = msgspec.json.Decoder(ErrorEnvelope)
-TENANT_TOKEN_DECODER = msgspec.json.Decoder(TenantTokenResponse)
-USER_TOKEN_DECODER = msgspec.json.Decoder(UserTokenResponse)
-APP_ACCESS_TOKEN_DECODER = msgspec.json.Decoder(AppAccessTokenResponse)
-ACKNOWLEDGEMENT_DECODER = msgspec.json.Decoder(Acknowledgement)
-USER_INFO_DECODER = msgspec.json.Decoder(UserInfoResponse)
 JSON_ENCODER = msgspec.json.Encoder()
 
 
