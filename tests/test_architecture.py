@@ -68,7 +68,6 @@ def test_the_client_and_the_cli_judge_a_base_url_by_one_rule(url: str) -> None:
     [
         ("feishu_vc_async", "Progress", "FanOutProgress"),
         ("feishu_vc_async", "SessionContext", "Sender"),
-        ("feishu_vc_async.fanout", "Progress", "FanOutProgress"),
         ("feishu_vc_async.auth", "SessionContext", "Sender"),
         ("feishu_vc_async.export", "ExportOutcome", "ExportRun"),
     ],
