@@ -25,22 +25,21 @@ from ._constants import (
     USER_INFO_PATH,
     USER_TOKEN_PATH,
 )
-from .errors import APIError, AuthError
-from .meetings import MEETING_LIST_DECODER, MeetingListPage
-from .models import (
+from ._token_answers import (
     ACKNOWLEDGEMENT_DECODER,
     APP_ACCESS_TOKEN_DECODER,
-    PARTICIPANT_LIST_DECODER,
     TENANT_TOKEN_DECODER,
     USER_INFO_DECODER,
     USER_TOKEN_DECODER,
     Acknowledgement,
     AppAccessTokenResponse,
-    ParticipantPage,
     TenantTokenResponse,
     UserInfo,
     UserTokenResponse,
 )
+from .errors import APIError, AuthError
+from .meetings import MEETING_LIST_DECODER, MeetingListPage
+from .models import PARTICIPANT_LIST_DECODER, ParticipantPage
 
 __all__ = [
     "APP_ACCESS_TOKEN",

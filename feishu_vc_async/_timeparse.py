@@ -1,14 +1,17 @@
-"""The one rule for a point in time given as text: unix seconds or ISO 8601 with an offset.
+"""Time as text, read and written in one place: what a user types and what the platform sends.
 
-Used by the meetings file's time columns and meant for any later option that takes a
-time (such as ``--since``/``--until``), so that every place reads times alike.
-
+A point in time given by a user (a meetings file's time columns, ``--since``/``--until``)
+is unix seconds or ISO 8601 with an offset, so that every place reads times alike.
 Unix seconds are ASCII digits only: no sign (a time cannot be before 1970), no
 underscores, exponents or decimals. ``str.isdigit``/``int``/``float`` are not used to
 decide, because they accept superscript and full-width digits, ``"1_000"`` and
 ``"1e9"``, which a meeting number in the same file may not contain. An ISO 8601 time
 must say its offset (``+08:00`` or ``Z``): a bare local time means a different instant
 on every machine.
+
+The platform's own strings (``"2022.12.23 11:16:59 (GMT+08:00)"``, durations
+``"00:01:52"``) are read by the typed views of every row of an export, so they have a
+table-driven fast path; a malformed string gives ``None``, never an exception.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
+from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = [
@@ -24,7 +28,11 @@ __all__ = [
     "MAX_UNIX_SECONDS",
     "TIME_RULE",
     "check_unix_seconds",
+    "format_duration",
+    "format_feishu_time",
     "local_zone",
+    "parse_duration",
+    "parse_feishu_time",
     "parse_instant",
     "parse_unix_or_iso",
     "unix_from_datetime",
@@ -175,3 +183,169 @@ def local_zone() -> tzinfo:
     found = datetime.now().astimezone().tzinfo
     assert found is not None  # astimezone() always gives an aware time
     return found
+
+
+# --- the platform's time strings and durations -----------------------------------------
+
+# "2022.12.23 11:16:59 (GMT+08:00)": wall time plus the offset it was shown in.
+_FEISHU_TIME = re.compile(
+    r"(\d{4})\.(\d{2})\.(\d{2}) (\d{2}):(\d{2}):(\d{2})"
+    r" \(GMT(?:([+-])(\d{1,2})(?::?([0-5]\d))?)?\)",
+    re.ASCII,
+)
+_TZ_CACHE: dict[str, timezone] = {}
+
+
+def _offset(sign: str | None, hours: str | None, minutes: str | None) -> timezone:
+    key = f"{sign}{hours}:{minutes}"
+    tz = _TZ_CACHE.get(key)
+    if tz is None:
+        if sign is None:
+            tz = UTC
+        else:
+            delta = timedelta(hours=int(hours or 0), minutes=int(minutes or 0))
+            tz = timezone(-delta if sign == "-" else delta)  # raises for |offset| >= 24h
+        _TZ_CACHE[key] = tz
+    return tz
+
+
+# The platform sends one fixed shape, and an export reads these views for every row, so
+# that shape is read with two dict lookups and one timedelta addition: building the
+# datetime from parsed ints or through fromisoformat costs twice as much. Whatever the
+# tables do not know goes the general way (the regex), which also decides what is
+# malformed. Both tables are filled on first use: building them at import would cost
+# every process milliseconds, most of them for entries it never reads.
+#
+# The start of an hour in an offset, keyed by "YYYY.MM.DD hh:" + " (GMT±hh:mm)". An
+# export spans few hours and offsets, so a small table almost always hits; it is emptied
+# when full so that it stays small whatever it is fed.
+_HOUR_STARTS: dict[str, datetime] = {}
+_HOUR_STARTS_MAX: Final = 2048
+_HOUR_KEY = re.compile(
+    r"(\d{4})\.(\d{2})\.(\d{2}) (\d{2}): \(GMT([+-])(\d{2}):([0-5]\d)\)", re.ASCII
+)
+# "mm:ss" → timedelta: only valid keys are stored, so never more than 3,600.
+_MINUTES_SECONDS: dict[str, timedelta] = {}
+_MINUTES_SECONDS_SHAPE = re.compile(r"([0-5]\d):([0-5]\d)", re.ASCII)
+# "hh:" of a duration (hours may pass 24; more than two digits go the general way).
+_DURATION_HOURS: Final[dict[str, timedelta]] = {
+    f"{h:02d}:": timedelta(hours=h) for h in range(100)
+}
+
+
+def _hour_start(key: str) -> datetime | None:
+    m = _HOUR_KEY.fullmatch(key)
+    if m is None:
+        return None
+    year, month, day, hour, sign, hours, minutes = m.groups()
+    try:
+        start = datetime(
+            int(year), int(month), int(day), int(hour), tzinfo=_offset(sign, hours, minutes)
+        )
+    except ValueError:
+        return None
+    if len(_HOUR_STARTS) >= _HOUR_STARTS_MAX:
+        _HOUR_STARTS.clear()
+    _HOUR_STARTS[key] = start
+    return start
+
+
+def _minutes_seconds(text: str) -> timedelta | None:
+    m = _MINUTES_SECONDS_SHAPE.fullmatch(text)
+    if m is None:
+        return None
+    value = timedelta(minutes=int(m[1]), seconds=int(m[2]))
+    _MINUTES_SECONDS[text] = value
+    return value
+
+
+def parse_feishu_time(value: str | None) -> datetime | None:
+    """``"2022.12.23 11:16:59 (GMT+08:00)"`` → an aware ``datetime``; ``None`` if malformed."""
+    # No length check first: only a 31-character string can hit both tables (None raises
+    # TypeError), and checking would cost a fifth of the lookups.
+    try:
+        start: datetime = _HOUR_STARTS[value[:14] + value[19:]]  # type: ignore[index]
+        rest: timedelta = _MINUTES_SECONDS[value[14:19]]  # type: ignore[index]
+        return start + rest
+    except (KeyError, TypeError):
+        return _parse_feishu_time(value)
+
+
+def _parse_feishu_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    if len(value) == 31:  # the platform's shape, first seen: fill the tables
+        start = _hour_start(value[:14] + value[19:])
+        rest = _minutes_seconds(value[14:19])
+        if start is not None and rest is not None:
+            return start + rest
+    m = _FEISHU_TIME.fullmatch(value.strip())
+    if m is None:
+        return None
+    year, month, day, hour, minute, second, sign, oh, om = m.groups()
+    try:
+        return datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
+            tzinfo=_offset(sign, oh, om),
+        )
+    except ValueError:
+        return None
+
+
+def format_feishu_time(value: datetime) -> str:
+    """An aware ``datetime`` → the platform's ``"YYYY.MM.DD hh:mm:ss (GMT±hh:mm)"``."""
+    offset = value.utcoffset()
+    if offset is None:
+        raise ValueError("format_feishu_time needs an aware datetime")
+    total = int(offset.total_seconds()) // 60
+    sign = "-" if total < 0 else "+"
+    hours, minutes = divmod(abs(total), 60)
+    # Fields formatted directly: strftime is slower and does not pad years before 1000.
+    return (
+        f"{value.year:04d}.{value.month:02d}.{value.day:02d} "
+        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d} "
+        f"(GMT{sign}{hours:02d}:{minutes:02d})"
+    )
+
+
+def parse_duration(value: str | None) -> timedelta | None:
+    """``"00:01:52"`` (hours may pass 24) → ``timedelta``; ``None`` if malformed."""
+    try:  # as in parse_feishu_time: only "hh:mm:ss" can hit both tables
+        whole_hours: timedelta = _DURATION_HOURS[value[:3]]  # type: ignore[index]
+        rest: timedelta = _MINUTES_SECONDS[value[3:]]  # type: ignore[index]
+        return whole_hours + rest
+    except (KeyError, TypeError):
+        return _parse_duration(value)
+
+
+def _parse_duration(value: str | None) -> timedelta | None:
+    if value and len(value) == 8:  # the platform's shape, first seen: fill the table
+        whole_hours = _DURATION_HOURS.get(value[:3])
+        rest = _minutes_seconds(value[3:])
+        if whole_hours is not None and rest is not None:
+            return whole_hours + rest
+    if not value or len(value) < 7 or value[-3] != ":" or value[-6] != ":" or not value.isascii():
+        return None
+    hours, minutes, seconds = value[:-6], value[-5:-3], value[-2:]
+    if not (hours.isdigit() and minutes.isdigit() and seconds.isdigit()):
+        return None
+    if minutes >= "60" or seconds >= "60":
+        return None
+    try:
+        return timedelta(seconds=int(hours) * 3600 + int(minutes) * 60 + int(seconds))
+    except (OverflowError, ValueError):  # past timedelta's range, or int()'s digit limit
+        return None
+
+
+def format_duration(value: timedelta) -> str:
+    total = int(value.total_seconds())
+    if total < 0:
+        raise ValueError("a duration cannot be negative")
+    hours, rest = divmod(total, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}"

@@ -21,6 +21,7 @@ from typing import Final
 import msgspec
 
 from ._constants import MAX_MEETING_LIST_RANGE_SECONDS
+from ._timeparse import parse_duration, parse_feishu_time
 from .errors import InvalidQueryError
 from .models import (
     ErrorDetail,
@@ -33,8 +34,6 @@ from .models import (
     check_optional_text,
     check_unix_field,
     coerce_enum_fields,
-    parse_duration,
-    parse_feishu_time,
     to_unix,
 )
 

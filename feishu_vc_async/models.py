@@ -1,4 +1,4 @@
-"""Typed models of participant_list, decoded straight from bytes, and Feishu's time strings.
+"""Typed models of participant_list, decoded straight from bytes, and the query of it.
 
 The wire fields keep their wire names and are all optional: the server omits what the
 token may not see (``user_id`` / ``employee_id`` need an extra scope). Unknown fields
@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import re
 import time
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import msgspec
@@ -24,6 +23,7 @@ from ._constants import (
     PAGE_SIZE_MAX,
     PAGE_SIZE_MIN,
 )
+from ._timeparse import format_duration, format_feishu_time, parse_duration, parse_feishu_time
 from .errors import InvalidQueryError
 
 __all__ = [
@@ -36,6 +36,9 @@ __all__ = [
     "ParticipantPage",
     "UserIdType",
     "WebinarRole",
+    # Time parsing lives in _timeparse. These four stay importable from here only until
+    # emulator/_data.py, emulator/_meeting_list.py and export/_parquet.py, being reshaped
+    # on other branches, import them from there; then they leave this list.
     "format_duration",
     "format_feishu_time",
     "parse_duration",
@@ -82,172 +85,6 @@ class UserIdType(enum.StrEnum):
     OPEN_ID = "open_id"
     UNION_ID = "union_id"
     USER_ID = "user_id"
-
-
-# --- Feishu time strings -------------------------------------------------------------
-
-# "2022.12.23 11:16:59 (GMT+08:00)": wall time plus the offset it was shown in.
-_FEISHU_TIME = re.compile(
-    r"(\d{4})\.(\d{2})\.(\d{2}) (\d{2}):(\d{2}):(\d{2})"
-    r" \(GMT(?:([+-])(\d{1,2})(?::?([0-5]\d))?)?\)",
-    re.ASCII,
-)
-_TZ_CACHE: dict[str, timezone] = {}
-
-
-def _offset(sign: str | None, hours: str | None, minutes: str | None) -> timezone:
-    key = f"{sign}{hours}:{minutes}"
-    tz = _TZ_CACHE.get(key)
-    if tz is None:
-        if sign is None:
-            tz = UTC
-        else:
-            delta = timedelta(hours=int(hours or 0), minutes=int(minutes or 0))
-            tz = timezone(-delta if sign == "-" else delta)  # raises for |offset| >= 24h
-        _TZ_CACHE[key] = tz
-    return tz
-
-
-# The platform sends one fixed shape, and an export reads these views for every row, so
-# that shape is read with two dict lookups and one timedelta addition: building the
-# datetime from parsed ints or through fromisoformat costs twice as much. Whatever the
-# tables do not know goes the general way (the regex), which also decides what is
-# malformed. Both tables are filled on first use: building them at import would cost
-# every process milliseconds, most of them for entries it never reads.
-#
-# The start of an hour in an offset, keyed by "YYYY.MM.DD hh:" + " (GMT±hh:mm)". An
-# export spans few hours and offsets, so a small table almost always hits; it is emptied
-# when full so that it stays small whatever it is fed.
-_HOUR_STARTS: dict[str, datetime] = {}
-_HOUR_STARTS_MAX: Final = 2048
-_HOUR_KEY = re.compile(
-    r"(\d{4})\.(\d{2})\.(\d{2}) (\d{2}): \(GMT([+-])(\d{2}):([0-5]\d)\)", re.ASCII
-)
-# "mm:ss" → timedelta: only valid keys are stored, so never more than 3,600.
-_MINUTES_SECONDS: dict[str, timedelta] = {}
-_MINUTES_SECONDS_SHAPE = re.compile(r"([0-5]\d):([0-5]\d)", re.ASCII)
-# "hh:" of a duration (hours may pass 24; more than two digits go the general way).
-_DURATION_HOURS: Final[dict[str, timedelta]] = {
-    f"{h:02d}:": timedelta(hours=h) for h in range(100)
-}
-
-
-def _hour_start(key: str) -> datetime | None:
-    m = _HOUR_KEY.fullmatch(key)
-    if m is None:
-        return None
-    year, month, day, hour, sign, hours, minutes = m.groups()
-    try:
-        start = datetime(
-            int(year), int(month), int(day), int(hour), tzinfo=_offset(sign, hours, minutes)
-        )
-    except ValueError:
-        return None
-    if len(_HOUR_STARTS) >= _HOUR_STARTS_MAX:
-        _HOUR_STARTS.clear()
-    _HOUR_STARTS[key] = start
-    return start
-
-
-def _minutes_seconds(text: str) -> timedelta | None:
-    m = _MINUTES_SECONDS_SHAPE.fullmatch(text)
-    if m is None:
-        return None
-    value = timedelta(minutes=int(m[1]), seconds=int(m[2]))
-    _MINUTES_SECONDS[text] = value
-    return value
-
-
-def parse_feishu_time(value: str | None) -> datetime | None:
-    """``"2022.12.23 11:16:59 (GMT+08:00)"`` → an aware ``datetime``; ``None`` if malformed."""
-    # No length check first: only a 31-character string can hit both tables (None raises
-    # TypeError), and checking would cost a fifth of the lookups.
-    try:
-        start: datetime = _HOUR_STARTS[value[:14] + value[19:]]  # type: ignore[index]
-        rest: timedelta = _MINUTES_SECONDS[value[14:19]]  # type: ignore[index]
-        return start + rest
-    except (KeyError, TypeError):
-        return _parse_feishu_time(value)
-
-
-def _parse_feishu_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    if len(value) == 31:  # the platform's shape, first seen: fill the tables
-        start = _hour_start(value[:14] + value[19:])
-        rest = _minutes_seconds(value[14:19])
-        if start is not None and rest is not None:
-            return start + rest
-    m = _FEISHU_TIME.fullmatch(value.strip())
-    if m is None:
-        return None
-    year, month, day, hour, minute, second, sign, oh, om = m.groups()
-    try:
-        return datetime(
-            int(year),
-            int(month),
-            int(day),
-            int(hour),
-            int(minute),
-            int(second),
-            tzinfo=_offset(sign, oh, om),
-        )
-    except ValueError:
-        return None
-
-
-def format_feishu_time(value: datetime) -> str:
-    """An aware ``datetime`` → the platform's ``"YYYY.MM.DD hh:mm:ss (GMT±hh:mm)"``."""
-    offset = value.utcoffset()
-    if offset is None:
-        raise ValueError("format_feishu_time needs an aware datetime")
-    total = int(offset.total_seconds()) // 60
-    sign = "-" if total < 0 else "+"
-    hours, minutes = divmod(abs(total), 60)
-    # Fields formatted directly: strftime is slower and does not pad years before 1000.
-    return (
-        f"{value.year:04d}.{value.month:02d}.{value.day:02d} "
-        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d} "
-        f"(GMT{sign}{hours:02d}:{minutes:02d})"
-    )
-
-
-def parse_duration(value: str | None) -> timedelta | None:
-    """``"00:01:52"`` (hours may pass 24) → ``timedelta``; ``None`` if malformed."""
-    try:  # as in parse_feishu_time: only "hh:mm:ss" can hit both tables
-        whole_hours: timedelta = _DURATION_HOURS[value[:3]]  # type: ignore[index]
-        rest: timedelta = _MINUTES_SECONDS[value[3:]]  # type: ignore[index]
-        return whole_hours + rest
-    except (KeyError, TypeError):
-        return _parse_duration(value)
-
-
-def _parse_duration(value: str | None) -> timedelta | None:
-    if value and len(value) == 8:  # the platform's shape, first seen: fill the table
-        whole_hours = _DURATION_HOURS.get(value[:3])
-        rest = _minutes_seconds(value[3:])
-        if whole_hours is not None and rest is not None:
-            return whole_hours + rest
-    if not value or len(value) < 7 or value[-3] != ":" or value[-6] != ":" or not value.isascii():
-        return None
-    hours, minutes, seconds = value[:-6], value[-5:-3], value[-2:]
-    if not (hours.isdigit() and minutes.isdigit() and seconds.isdigit()):
-        return None
-    if minutes >= "60" or seconds >= "60":
-        return None
-    try:
-        return timedelta(seconds=int(hours) * 3600 + int(minutes) * 60 + int(seconds))
-    except (OverflowError, ValueError):  # past timedelta's range, or int()'s digit limit
-        return None
-
-
-def format_duration(value: timedelta) -> str:
-    total = int(value.total_seconds())
-    if total < 0:
-        raise ValueError("a duration cannot be negative")
-    hours, rest = divmod(total, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f"{hours:02d}:{minutes:02d}:{seconds:02d}"
 
 
 # --- Wire models ---------------------------------------------------------------------
@@ -346,7 +183,7 @@ class ParticipantListResponse(msgspec.Struct, kw_only=True, omit_defaults=True):
         return self.data if self.data is not None else _EMPTY_PAGE
 
 
-class _Envelope(msgspec.Struct, kw_only=True):
+class Envelope(msgspec.Struct, kw_only=True):
     """``code``, ``msg`` and ``error.log_id``: what the platform's JSON answers share."""
 
     code: int
@@ -358,96 +195,11 @@ class _Envelope(msgspec.Struct, kw_only=True):
         return self.error.log_id if self.error else None
 
 
-class ErrorEnvelope(_Envelope, kw_only=True):
+class ErrorEnvelope(Envelope, kw_only=True):
     """What every failing answer of the platform has in common."""
 
     def value(self) -> None:
         return None
-
-
-class TenantTokenResponse(_Envelope, kw_only=True):
-    """The token endpoint's flat answer; ``expire`` is the seconds the token has left."""
-
-    tenant_access_token: str | None = None
-    expire: int | None = None
-
-    def value(self) -> TenantTokenResponse | None:
-        return self if self.tenant_access_token else None
-
-
-class UserTokenResponse(msgspec.Struct, kw_only=True):
-    """The v2 OAuth token endpoint's flat answer (no ``data`` envelope).
-
-    A success carries the tokens and their lifetimes in seconds; a refusal carries
-    ``error`` and ``error_description`` (RFC 6749) instead of ``msg``, read into
-    :attr:`msg`. A body without ``code`` is judged by its HTTP status.
-    """
-
-    code: int = 0
-    access_token: str | None = None
-    expires_in: int | None = None
-    refresh_token: str | None = None
-    refresh_token_expires_in: int | None = None
-    token_type: str | None = None
-    scope: str | None = None
-    error: str | None = None
-    error_description: str | None = None
-
-    @property
-    def msg(self) -> str:
-        parts = [p for p in (self.error, self.error_description) if p]
-        return ": ".join(parts)
-
-    @property
-    def body_log_id(self) -> str | None:
-        return None  # the v2 answers carry it in the X-Tt-Logid header only
-
-    def value(self) -> UserTokenResponse | None:
-        return self if self.access_token else None
-
-    def __repr__(self) -> str:  # the tokens never
-        return (
-            f"UserTokenResponse(code={self.code}, expires_in={self.expires_in}, "
-            f"refresh_token_expires_in={self.refresh_token_expires_in}, scope={self.scope!r})"
-        )
-
-
-class AppAccessTokenResponse(_Envelope, kw_only=True):
-    """A store app's ``app_access_token`` answer; ``expire`` is the seconds left."""
-
-    app_access_token: str | None = None
-    expire: int | None = None
-
-    def value(self) -> AppAccessTokenResponse | None:
-        return self if self.app_access_token else None
-
-    def __repr__(self) -> str:
-        return f"AppAccessTokenResponse(code={self.code}, expire={self.expire})"
-
-
-class Acknowledgement(_Envelope, kw_only=True):
-    """An answer whose success carries nothing but ``code`` 0 (``app_ticket/resend``)."""
-
-    def value(self) -> Acknowledgement:
-        return self
-
-
-class UserInfo(msgspec.Struct, kw_only=True):
-    """Who a user token belongs to (``authen/v1/user_info``'s ``data``); the fields
-    that need extra scopes (email, mobile, user_id) are not read."""
-
-    name: str = ""
-    en_name: str = ""
-    open_id: str = ""
-    union_id: str = ""
-    tenant_key: str = ""
-
-
-class UserInfoResponse(_Envelope, kw_only=True):
-    data: UserInfo | None = None
-
-    def value(self) -> UserInfo | None:
-        return self.data
 
 
 _EMPTY_PAGE: Final = ParticipantPage()
@@ -455,11 +207,6 @@ _EMPTY_PAGE: Final = ParticipantPage()
 # Built once: a Decoder compiles its type's plan at construction.
 PARTICIPANT_LIST_DECODER = msgspec.json.Decoder(ParticipantListResponse)
 ERROR_ENVELOPE_DECODER = msgspec.json.Decoder(ErrorEnvelope)
-TENANT_TOKEN_DECODER = msgspec.json.Decoder(TenantTokenResponse)
-USER_TOKEN_DECODER = msgspec.json.Decoder(UserTokenResponse)
-APP_ACCESS_TOKEN_DECODER = msgspec.json.Decoder(AppAccessTokenResponse)
-ACKNOWLEDGEMENT_DECODER = msgspec.json.Decoder(Acknowledgement)
-USER_INFO_DECODER = msgspec.json.Decoder(UserInfoResponse)
 JSON_ENCODER = msgspec.json.Encoder()
 
 

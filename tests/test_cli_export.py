@@ -18,17 +18,13 @@ import anyio
 import msgspec
 import pytest
 
+from feishu_vc_async._timeparse import parse_duration, parse_feishu_time
 from feishu_vc_async.cli import build_parser
 from feishu_vc_async.cli.export import command_from_args
 from feishu_vc_async.emulator import Emulator
-from feishu_vc_async.export._input import write_meetings_csv
+from feishu_vc_async.export._input_writer import write_meetings_csv
 from feishu_vc_async.export._rows import ALL_COLUMNS, PII_FIELDS
-from feishu_vc_async.models import (
-    PARTICIPANT_FIELDS,
-    MeetingQuery,
-    parse_duration,
-    parse_feishu_time,
-)
+from feishu_vc_async.models import PARTICIPANT_FIELDS, MeetingQuery
 from tests._cli import (
     app_env,
     by_meeting,

@@ -13,7 +13,7 @@ import pytest
 from feishu_vc_async._constants import TENANT_TOKEN_PATH
 from feishu_vc_async.emulator import Emulator, Faults
 from feishu_vc_async.export._checkpoint import CheckpointFile
-from feishu_vc_async.export._input import write_meetings_csv
+from feishu_vc_async.export._input_writer import write_meetings_csv
 from feishu_vc_async.export._rows import PII_FIELDS
 from tests._cli import app_env, by_meeting, export_argv, ground_truth, run_cli
 from tests._scripted_server import LIST, Reply, ScriptedServer

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from feishu_vc_async.emulator import Emulator, Faults
-from feishu_vc_async.export._input import write_meetings_csv
+from feishu_vc_async.export._input_writer import write_meetings_csv
 from feishu_vc_async.export._rows import PII_FIELDS
 from feishu_vc_async.ratelimit import RateLimit
 from tests._cli import app_env, by_meeting, ground_truth, read_jsonl, run_cli

@@ -15,7 +15,7 @@ import anyio
 import pytest
 
 from feishu_vc_async.emulator import Emulator, Faults
-from feishu_vc_async.export._input import write_meetings_csv
+from feishu_vc_async.export._input_writer import write_meetings_csv
 from tests._cli import app_env, by_meeting, export_argv, ground_truth, read_jsonl, run_cli
 
 pytestmark = pytest.mark.anyio

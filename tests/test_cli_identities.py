@@ -35,7 +35,7 @@ from feishu_vc_async.auth import (
     UserSessionProvider,
 )
 from feishu_vc_async.emulator import Emulator
-from feishu_vc_async.export._input import write_meetings_csv
+from feishu_vc_async.export._input_writer import write_meetings_csv
 from feishu_vc_async.export._rows import RowBuilder
 from feishu_vc_async.models import MeetingQuery, Participant
 from tests._cli import by_meeting as _by_meeting

@@ -24,7 +24,7 @@ import pytest
 from feishu_vc_async._constants import MEETING_LIST_PATH
 from feishu_vc_async.emulator import Emulator
 from feishu_vc_async.export._checkpoint import CheckpointFile
-from feishu_vc_async.export._input import write_meetings_csv
+from feishu_vc_async.export._input_writer import write_meetings_csv
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 

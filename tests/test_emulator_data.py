@@ -12,17 +12,11 @@ import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
+from feishu_vc_async._timeparse import format_duration, format_feishu_time
 from feishu_vc_async.emulator import Emulator
 from feishu_vc_async.emulator._data import _duration, feishu_time
 from feishu_vc_async.emulator._people import OFFSETS
-from feishu_vc_async.models import (
-    PARTICIPANT_FIELDS,
-    MeetingQuery,
-    Participant,
-    UserIdType,
-    format_duration,
-    format_feishu_time,
-)
+from feishu_vc_async.models import PARTICIPANT_FIELDS, MeetingQuery, Participant, UserIdType
 
 
 def test_same_seed_same_data_other_seed_other_data() -> None:

@@ -20,8 +20,9 @@ from feishu_vc_async._constants import (
     PARTICIPANT_LIST_PATH,
     RATELIMIT_LIMIT_HEADER,
 )
+from feishu_vc_async._timeparse import parse_feishu_time
 from feishu_vc_async.emulator import Emulator, Faults, ListedMeeting
-from feishu_vc_async.models import MeetingQuery, MeetingStatus, parse_feishu_time
+from feishu_vc_async.models import MeetingQuery, MeetingStatus
 from feishu_vc_async.ratelimit import RateLimit
 
 WALL = 1_780_000_000

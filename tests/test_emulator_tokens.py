@@ -9,8 +9,8 @@ import msgspec
 import pytest
 
 from feishu_vc_async._constants import LOGID_HEADER, PARTICIPANT_LIST_PATH, TENANT_TOKEN_PATH
+from feishu_vc_async._token_answers import TenantTokenResponse
 from feishu_vc_async.emulator import Emulator, Faults
-from feishu_vc_async.models import TenantTokenResponse
 
 
 class FakeClock:

@@ -14,14 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feishu_vc_async._timeparse import MAX_UNIX_SECONDS
-from feishu_vc_async.export._input import (
-    MeetingsFileError,
-    _CellError,
-    _parse_time,
-    load_meetings,
-    parse_meetings,
-    write_meetings_csv,
-)
+from feishu_vc_async.export._input import MeetingsFileError, load_meetings, parse_meetings
+from feishu_vc_async.export._input_cells import CellError, parse_time_cell
+from feishu_vc_async.export._input_writer import write_meetings_csv
 from feishu_vc_async.models import MeetingQuery, MeetingStatus, UserIdType, WebinarRole
 
 NOW = 1_760_000_000.0
@@ -265,12 +260,12 @@ def test_json_numbers_must_be_whole() -> None:
 
 
 def _assert_int_or_cell_error(value: object) -> None:
-    result: int | _CellError
+    result: int | CellError
     try:
-        result = _parse_time("meeting_start_time", value)
-    except _CellError as exc:
+        result = parse_time_cell("meeting_start_time", value)
+    except CellError as exc:
         result = exc
-    if isinstance(result, _CellError):
+    if isinstance(result, CellError):
         assert (result.field, result.value) == ("meeting_start_time", value)
         assert result.rule
     else:

@@ -528,18 +528,6 @@ async def test_the_pool_is_sized_from_the_limiter_in_use(emu: Emulator) -> None:
         await limiter.aclose()
 
 
-async def test_deprecated_ways_to_start_and_read_a_fan_out_still_work(emu: Emulator) -> None:
-    import feishu_vc_async.fanout as fanout_module
-
-    async with make_client(emu) as client:
-        with pytest.warns(DeprecationWarning, match=r"client\.fan_out"):
-            start = fanout_module.fan_out
-        async with start(client, emu.meetings[:2]) as results:
-            with pytest.warns(DeprecationWarning, match="meeting_participants"):
-                pairs = [pair async for pair in results.participants()]
-    assert len(pairs) == sum(len(emu.participants(q)) for q in emu.meetings[:2])
-
-
 async def test_meetings_given_up_for_good_are_skipped_unless_retry_failed(emu: Emulator) -> None:
     queries = emu.meetings[:6]
     purged, denied = queries[1], queries[4]

@@ -18,18 +18,14 @@ import pytest
 from feishu_vc_async import ClientStats, RateLimit
 from feishu_vc_async._clock import Clock, loop_time
 from feishu_vc_async._constants import API_PARTICIPANT_LIST
+from feishu_vc_async._timeparse import format_feishu_time
 from feishu_vc_async.discovery import largest_first
 from feishu_vc_async.emulator import Emulator
 from feishu_vc_async.errors import InvalidQueryError
 from feishu_vc_async.fanout import FanOut, MeetingFailure, PageItem
 from feishu_vc_async.fanout._tuning import ADAPTIVE_START, ramp_width, target_for
 from feishu_vc_async.meetings import Meeting
-from feishu_vc_async.models import (
-    MeetingQuery,
-    Participant,
-    ParticipantPage,
-    format_feishu_time,
-)
+from feishu_vc_async.models import MeetingQuery, Participant, ParticipantPage
 from feishu_vc_async.ratelimit import LimitKey, LocalRateLimiter
 from tests.test_fanout import make_client
 

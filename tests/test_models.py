@@ -11,6 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from feishu_vc_async._timeparse import (
+    format_duration,
+    format_feishu_time,
+    parse_duration,
+    parse_feishu_time,
+)
 from feishu_vc_async.errors import InvalidQueryError
 from feishu_vc_async.models import (
     JSON_ENCODER,
@@ -22,10 +28,6 @@ from feishu_vc_async.models import (
     Participant,
     UserIdType,
     WebinarRole,
-    format_duration,
-    format_feishu_time,
-    parse_duration,
-    parse_feishu_time,
     validate_page_size,
 )
 

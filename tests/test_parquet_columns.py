@@ -13,9 +13,9 @@ import msgspec
 import pyarrow.parquet as pq
 import pytest
 
+from feishu_vc_async._timeparse import parse_duration, parse_feishu_time
 from feishu_vc_async.export._writers import jsonl_to_parquet
 from feishu_vc_async.meetings import parse_count
-from feishu_vc_async.models import parse_duration, parse_feishu_time
 
 COLUMNS = (
     "meeting_no",

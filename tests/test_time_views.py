@@ -13,8 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feishu_vc_async import models
-from feishu_vc_async.models import AcceptStatus, Participant, parse_duration, parse_feishu_time
+from feishu_vc_async import _timeparse
+from feishu_vc_async._timeparse import parse_duration, parse_feishu_time
+from feishu_vc_async.models import AcceptStatus, Participant
 
 # The documented grammar, written out plainly: what the fast path must agree with.
 _REFERENCE_TIME = re.compile(
@@ -102,8 +103,8 @@ def _near_miss(draw: st.DrawFn, base: st.SearchStrategy[str]) -> str:
 @given(st.one_of(_times, _near_miss(_times)), st.booleans())
 def test_feishu_time_agrees_with_the_reference(text: str, empty_tables: bool) -> None:
     if empty_tables:
-        models._HOUR_STARTS.clear()
-        models._MINUTES_SECONDS.clear()
+        _timeparse._HOUR_STARTS.clear()
+        _timeparse._MINUTES_SECONDS.clear()
     want = reference_time(text)
     assert _same(parse_feishu_time(text), want)
     assert _same(parse_feishu_time(text), want)  # now from the tables
@@ -113,7 +114,7 @@ def test_feishu_time_agrees_with_the_reference(text: str, empty_tables: bool) ->
 @given(st.one_of(_durations, _near_miss(_durations), _near_miss(_times)), st.booleans())
 def test_duration_agrees_with_the_reference(text: str, empty_tables: bool) -> None:
     if empty_tables:
-        models._MINUTES_SECONDS.clear()
+        _timeparse._MINUTES_SECONDS.clear()
     want = reference_duration(text)
     assert parse_duration(text) == want
     assert parse_duration(text) == want
@@ -128,21 +129,21 @@ def test_a_duration_too_long_to_hold_is_malformed(digits: int) -> None:
 
 def test_the_hour_table_stays_bounded() -> None:
     start = datetime(2020, 1, 1, tzinfo=timezone(timedelta(hours=8)))
-    for hours in range(3 * models._HOUR_STARTS_MAX):
+    for hours in range(3 * _timeparse._HOUR_STARTS_MAX):
         value = start + timedelta(hours=hours, minutes=hours % 60, seconds=7)
-        text = models.format_feishu_time(value)
+        text = _timeparse.format_feishu_time(value)
         assert parse_feishu_time(text) == value
-        assert len(models._HOUR_STARTS) <= models._HOUR_STARTS_MAX
+        assert len(_timeparse._HOUR_STARTS) <= _timeparse._HOUR_STARTS_MAX
 
 
 def test_malformed_minutes_and_seconds_are_never_remembered() -> None:
-    models._MINUTES_SECONDS.clear()
+    _timeparse._MINUTES_SECONDS.clear()
     for tens in "6789a:":
         for unit in "0123456789x":
             assert parse_feishu_time(f"2022.12.23 11:{tens}{unit}:59 (GMT+08:00)") is None
             assert parse_feishu_time(f"2022.12.23 11:16:{tens}{unit} (GMT+08:00)") is None
             assert parse_duration(f"00:{tens}{unit}:00") is None
-    assert models._MINUTES_SECONDS == {}
+    assert _timeparse._MINUTES_SECONDS == {}
 
 
 @pytest.mark.parametrize("value", [None, -1, 0, 1, 2, 3, 4, 5, 42, 2**40])

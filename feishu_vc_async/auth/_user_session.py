@@ -11,8 +11,8 @@ from __future__ import annotations
 import msgspec
 
 from .._constants import TOKEN_MAX_LIFETIME, TOKEN_REFRESH_MARGIN
+from .._token_answers import UserInfo, UserTokenResponse
 from .._validate import non_empty
-from ..models import UserInfo, UserTokenResponse
 from ._protocol import check_token
 from ._tenant import cache_deadline
 

@@ -46,11 +46,11 @@ from .._constants import (
     VC_SCOPES,
 )
 from .._endpoints import USER_INFO, USER_TOKEN
+from .._token_answers import UserInfo, UserTokenResponse
 from .._validate import ACCOUNTS_URL_PRESETS, non_negative_int, positive_seconds
 from .._validate import base_url as check_base_url
 from ..client import VCClient
 from ..errors import FeishuError, LoginError
-from ..models import UserInfo, UserTokenResponse
 from ..ratelimit import Limits
 from ._app import AppCredentials
 from ._user_session import UserSession

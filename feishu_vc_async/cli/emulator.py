@@ -313,7 +313,7 @@ async def _serve(args: argparse.Namespace, settings: _Settings) -> None:
     for number in settings.purged:
         emu.purge_meeting(number)
     if settings.write_meetings is not None:
-        from ..export._input import write_meetings
+        from ..export._input_writer import write_meetings
 
         write_meetings(settings.write_meetings, emu.meetings)
     stop = asyncio.Event()

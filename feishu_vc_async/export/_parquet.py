@@ -5,8 +5,8 @@ The journal is read in blocks of whole lines by pyarrow's JSON reader and every 
 column is built with pyarrow.compute, not one Python object per cell: a time string of
 the platform's own shape ("2022.12.23 11:16:59 (GMT+08:00)") becomes UTC milliseconds by
 integer arithmetic on its digits. A non-null cell of any other shape is read by the same
-function as the typed views (:func:`~feishu_vc_async.models.parse_feishu_time`,
-:func:`~feishu_vc_async.models.parse_duration`, :func:`~feishu_vc_async.meetings.parse_count`),
+function as the typed views (:func:`~feishu_vc_async._timeparse.parse_feishu_time`,
+:func:`~feishu_vc_async._timeparse.parse_duration`, :func:`~feishu_vc_async.meetings.parse_count`),
 so every cell gets exactly the value (or the null, when malformed) that a view gives.
 """
 
@@ -18,8 +18,8 @@ from types import ModuleType
 from typing import Any, BinaryIO
 
 from .._files import replacing
+from .._timeparse import parse_duration, parse_feishu_time
 from ..meetings import parse_count
-from ..models import parse_duration, parse_feishu_time
 
 __all__ = ["jsonl_to_parquet", "parquet_schema", "require_pyarrow"]
 

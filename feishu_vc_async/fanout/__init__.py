@@ -5,12 +5,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from .._deprecated import module_getattr
-from ._coordinator import FanOut, PageSource, Queries
+from ._coordinator import FanOut, PageSource
 from ._items import FanOutItem, MeetingFailure, PageItem, Resume
 from ._progress import FanOutProgress
+from ._queries import Queries
 
 __all__ = [
     "FanOut",
@@ -22,17 +20,3 @@ __all__ = [
     "Queries",
     "Resume",
 ]
-
-
-def _fan_out(client: Any, queries: Queries, **options: Any) -> FanOut:
-    return FanOut(client, queries, **options)
-
-
-# Old names that keep working, with a DeprecationWarning, for one release.
-_DEPRECATED: dict[str, tuple[str, Any]] = {
-    "Progress": ("FanOutProgress", FanOutProgress),
-    "fan_out": ("client.fan_out(queries, ...)", _fan_out),
-}
-
-
-__getattr__ = module_getattr(__name__, _DEPRECATED)

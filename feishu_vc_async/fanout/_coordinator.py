@@ -19,18 +19,9 @@ the input's length. Workers are long-lived
 from __future__ import annotations
 
 import logging
-import warnings
-from collections.abc import (
-    AsyncIterable,
-    AsyncIterator,
-    Awaitable,
-    Iterable,
-    Iterator,
-    Sequence,
-    Sized,
-)
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterator, Sequence, Sized
 from types import TracebackType
-from typing import Any, Final, NamedTuple, Protocol, Self
+from typing import Any, Final, Protocol, Self
 
 import anyio
 import anyio.abc
@@ -43,14 +34,16 @@ from .._paging import PageCursor
 from .._validate import non_negative_int, positive_int
 from ..discovery import largest_first
 from ..errors import FeishuError, InvalidQueryError
-from ..meetings import Meeting
 from ..models import MeetingQuery, Participant, ParticipantPage, validate_page_size
 from ..ratelimit import RateLimit
 from ._items import FanOutItem, MeetingFailure, PageItem, Resume
+from ._participants import MeetingParticipants
+from ._pool import WorkerPool
 from ._progress import FanOutProgress, StatsSource
+from ._queries import Queries, listed_size, query_or_failure
 from ._tuning import ADAPTIVE_START, UNLIMITED_CONCURRENCY, Tuner
 
-__all__ = ["FanOut", "PageSource", "Queries"]
+__all__ = ["FanOut", "PageSource"]
 
 logger = logging.getLogger(f"{LOGGER_NAME}.fanout")
 
@@ -79,15 +72,6 @@ class PageSource(Protocol):
     async def participant_list(
         self, query: MeetingQuery, *, page_size: int = ..., page_token: str | None = ...
     ) -> ParticipantPage: ...
-
-
-# A Meeting (from meeting_list) stands for its query and says its size.
-Queries = Iterable[MeetingQuery | Meeting] | AsyncIterable[MeetingQuery | Meeting]
-
-
-def _listed_size(item: object) -> int | None:
-    """What an input item says of its size: a Meeting's ``number_of_participants``."""
-    return item.participant_count if isinstance(item, Meeting) else None
 
 
 class FanOut:
@@ -160,7 +144,9 @@ class FanOut:
             window=window,
             clock=client.clock,
         )
-        self._pool = _Pool(self, concurrency)
+        self._pool = WorkerPool(
+            concurrency, self._worker, starved=self._starved, exhausted=self._exhausted
+        )
         self._tuner = (
             Tuner(self._pool, self.progress, client.stats, rate=rate, clock=client.clock)
             if adaptive and rate is not None
@@ -188,7 +174,7 @@ class FanOut:
             self._async_input = aiter(source)
             self._input_lock = anyio.Lock(fast_acquire=True)
         elif isinstance(source, Sequence) and not isinstance(source, str):
-            self._sync_input = iter(largest_first(source, _listed_size))
+            self._sync_input = iter(largest_first(source, listed_size))
         else:
             self._sync_input = iter(source)
         send, receive = anyio.create_memory_object_stream[FanOutItem](self._buffer_size)
@@ -197,7 +183,7 @@ class FanOut:
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg
-        self._pool.resize(self._pool.limit)
+        self._pool.start(tg)
         if self._tuner is not None:
             tg.start_soon(self._tuner.ramp, name="feishu_vc_async.fanout ramp")
         return self
@@ -269,18 +255,7 @@ class FanOut:
         """Every participant with its meeting, as ``(query, participant)``, across pages;
         failed meetings are left out (they count in ``progress.failed``; use
         ``fail_fast=True`` to raise instead)."""
-        return _Participants(self)
-
-    def participants(self) -> AsyncIterator[tuple[MeetingQuery, Participant]]:
-        """Deprecated name of :meth:`meeting_participants` (``VCClient.participants``
-        yields participants alone; this yields pairs)."""
-        warnings.warn(
-            "FanOut.participants() is now FanOut.meeting_participants() (it yields "
-            "(query, participant) pairs); the old name goes in the next release",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return self.meeting_participants()
+        return MeetingParticipants(self)
 
     # --- producing -------------------------------------------------------------------
 
@@ -315,22 +290,15 @@ class FanOut:
         idle = 0  # input items taken without a request since the last checkpoint
         try:
             while pool.workers <= pool.limit:  # a smaller limit retires workers
-                query = await self._next_input()
-                if query is _END:
+                item = await self._next_input()
+                if item is _END:
                     return
                 progress.taken += 1
                 token: str | None = None
                 failure: MeetingFailure | None = None
-                if isinstance(query, Meeting):
-                    query = _query_of(query)
-                if not isinstance(query, MeetingQuery):
-                    error = (
-                        query.error
-                        if isinstance(query, _Unreadable)
-                        else InvalidQueryError("query", query, "must be a MeetingQuery or Meeting")
-                    )
-                    item = query.query if isinstance(query, _Unreadable) else query
-                    failure = MeetingFailure(item, error, 0, None)  # type: ignore[arg-type]
+                query = query_or_failure(item)
+                if isinstance(query, MeetingFailure):
+                    failure = query
                 else:
                     if resume is not None:
                         key = query.key
@@ -440,27 +408,6 @@ class FanOut:
                 progress.running -= 1
 
 
-class _Unreadable(NamedTuple):
-    """A meeting of meeting_list's that names no readable number or time: its failure
-    item carries what it says of itself as a query, not the Meeting (the organizer's
-    email and mobile would go wherever the failure is logged)."""
-
-    query: MeetingQuery
-    error: InvalidQueryError
-
-
-def _query_of(meeting: Meeting) -> MeetingQuery | _Unreadable:
-    try:
-        return meeting.query()
-    except ValueError as exc:
-        stand_in = MeetingQuery(
-            meeting_no=meeting.meeting_id or "",
-            meeting_start_time=meeting.start_seconds or 0,
-            meeting_end_time=meeting.end_seconds or 0,
-        )
-        return _Unreadable(stand_in, InvalidQueryError("meeting", meeting.meeting_id, str(exc)))
-
-
 async def _unwrapped(exiting: Awaitable[bool | None]) -> bool | None:
     """Await a task group's exit. A group of one error (the input iterator's own
     exception, a bug), or of several of one type (the same bug hit by several workers
@@ -475,58 +422,3 @@ async def _unwrapped(exiting: Awaitable[bool | None]) -> bool | None:
             raise first from None
         raise
 
-
-class _Pool:
-    """The workers of one fan-out: ``limit`` is the goal, ``workers`` those alive."""
-
-    __slots__ = ("_fan_out", "limit", "workers")
-
-    def __init__(self, fan_out: FanOut, limit: int) -> None:
-        self._fan_out = fan_out
-        self.limit = limit
-        self.workers = 0
-
-    def resize(self, limit: int) -> None:
-        """Start workers up to ``limit``; extra ones retire after their current meeting."""
-        self.limit = limit
-        fan_out = self._fan_out
-        tg = fan_out._tg
-        if tg is None or fan_out._input_done:
-            return
-        while self.workers < limit:
-            self.workers += 1
-            tg.start_soon(fan_out._worker, name="feishu_vc_async.fanout worker")
-
-    def starved(self) -> bool:
-        return self._fan_out._starved()
-
-    def exhausted(self) -> bool:
-        return self._fan_out._input_done
-
-
-class _Participants:
-    """``FanOut.participants()``: an iterator object, not an async generator, so that a
-    ``break`` leaves nothing to finalize."""
-
-    __slots__ = ("_fan_out", "_index", "_page", "_query")
-
-    def __init__(self, fan_out: FanOut) -> None:
-        self._fan_out = fan_out
-        self._page: list[Participant] = []
-        self._index = 0
-        self._query: MeetingQuery | None = None
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> tuple[MeetingQuery, Participant]:
-        while self._index >= len(self._page):
-            item = await self._fan_out.__anext__()
-            if isinstance(item, PageItem):
-                self._page = item.participants
-                self._index = 0
-                self._query = item.query
-        participant = self._page[self._index]
-        self._index += 1
-        assert self._query is not None
-        return self._query, participant
