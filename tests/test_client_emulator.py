@@ -17,14 +17,16 @@ from feishu_vc_async import (
     RateLimit,
     VCClient,
 )
-from feishu_vc_async.emulator import Emulator, Faults
+from feishu_vc_async.emulator import Emulator, Faults, MeetingData
 from feishu_vc_async.ratelimit import LimitKey
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_participants_match_the_ground_truth_at_every_page_size() -> None:
-    async with Emulator(meetings=6, seed=11, rate_limit=None, webinars=1, webinar_size=450) as emu:
+    async with Emulator(
+        meetings=6, seed=11, rate_limit=None, data=MeetingData(webinars=1, webinar_size=450)
+    ) as emu:
         async with VCClient(
             app_id=emu.app_id, app_secret=emu.app_secret, base_url=emu.base_url, rate_limit=None
         ) as client:
@@ -197,7 +199,9 @@ class _OldLimiter:
 
 
 async def test_pages_after_the_first_ask_the_limiter_as_continuing_reads() -> None:
-    async with Emulator(meetings=1, seed=11, rate_limit=None, webinars=1, webinar_size=250) as emu:
+    async with Emulator(
+        meetings=1, seed=11, rate_limit=None, data=MeetingData(webinars=1, webinar_size=250)
+    ) as emu:
         webinar = max(emu.meetings, key=lambda q: len(emu.participants(q)))
         cases = ((_RecordingLimiter(), [False, True, True]), (_OldLimiter(), [False] * 3))
         for limiter, expected in cases:

@@ -26,7 +26,7 @@ from .._validate import (
     positive_int,
     positive_seconds,
 )
-from ..emulator import Emulator
+from ..emulator import DefaultApp, Emulator, MeetingData, UserOAuth
 from ..emulator._faults import FAULT_RATES, Faults, Latency
 from ..ratelimit._protocol import RateLimit
 
@@ -225,21 +225,23 @@ def _settings(args: argparse.Namespace) -> _Settings:
         emulator={
             "meetings": args.meetings,
             "seed": args.seed,
-            "anchor": anchor,
-            "webinars": args.webinars,
-            "webinar_size": args.webinar_size,
             "rate_limit": args.rate_limit,
             "meeting_list_rate_limit": args.meeting_list_rate_limit,
             "meeting_listing": args.listing,
-            "ongoing": args.ongoing,
             "window": args.window,
             "token_lifetime": args.token_lifetime,
-            "user_token_lifetime": args.user_token_lifetime,
-            "user_id_permission": args.user_id_permission,
             "latency": Latency.constant(args.latency) if args.latency else 0.0,
             "faults": faults,
             "host": args.host,
             "port": args.port,
+            "data": MeetingData(
+                webinars=args.webinars,
+                webinar_size=args.webinar_size,
+                ongoing=args.ongoing,
+                anchor=anchor,
+            ),
+            "app": DefaultApp(user_id_permission=args.user_id_permission),
+            "oauth": UserOAuth(user_token_lifetime=args.user_token_lifetime),
         },
         anchor=anchor,
         write_meetings=Path(args.write_meetings) if args.write_meetings else None,

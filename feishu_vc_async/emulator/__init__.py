@@ -260,21 +260,27 @@ from ._faults import Fault, Faults, Latency, TokenEndpoint
 from ._meeting_list import ListedMeeting
 from ._meetings import MeetingInfo
 from ._oauth import AuthorizeError, OAuthUser
+from ._options import AppTickets, Clocks, DefaultApp, MeetingData, UserOAuth
 from ._server import Emulator, RequestRecord
 from ._store_apps import StoreApp
 from ._tenants import TenantView
 
 __all__ = [
+    "AppTickets",
     "AuthorizeError",
+    "Clocks",
+    "DefaultApp",
     "Emulator",
     "Fault",
     "Faults",
     "Latency",
     "ListedMeeting",
+    "MeetingData",
     "MeetingInfo",
     "OAuthUser",
     "RequestRecord",
     "StoreApp",
     "TenantView",
     "TokenEndpoint",
+    "UserOAuth",
 ]

@@ -40,6 +40,7 @@ from ._oauth import (
     consent_page,
     error_page,
 )
+from ._options import DEFAULT_REDIRECT_URIS
 from ._store_apps import StoreApp, TicketBook, check_loopback_url, push_ticket
 from ._tenants import Tenants, TenantView, derive_key
 from ._tokens import (
@@ -55,10 +56,7 @@ from ._tokens import (
     whole_seconds,
 )
 
-__all__ = ["DEFAULT_REDIRECT_URIS", "IdentityEndpoints"]
-
-# Loopback patterns (any port): what a CLI's local listener uses.
-DEFAULT_REDIRECT_URIS = ("http://127.0.0.1/callback", "http://localhost/callback")
+__all__ = ["IdentityEndpoints"]
 
 _HTML = "text/html; charset=utf-8"
 # A bare server failure in front of the endpoint: not the endpoint's own JSON answer.

@@ -49,7 +49,7 @@ from ._api import ERRORS, ApiError, PageTokens, QueryRules, answer_page
 from ._data import Dataset
 from ._faults import Fault, Faults, Latency
 from ._gateway import Gateway, WindowMode, format_reset
-from ._identity import DEFAULT_REDIRECT_URIS, IdentityEndpoints
+from ._identity import IdentityEndpoints
 from ._meeting_list import (
     MEETING_LIST_ERRORS,
     ListedMeeting,
@@ -59,12 +59,23 @@ from ._meeting_list import (
     listed_meeting,
 )
 from ._meetings import MeetingInfo
+from ._options import (
+    DEFAULT_REDIRECT_URIS,
+    AppTickets,
+    Clocks,
+    DefaultApp,
+    MeetingData,
+    UserOAuth,
+)
 from ._tenants import find_meeting, ground_truth
 from ._tokens import CredentialError, TokenInfo, TokenStore
 
 __all__ = ["Emulator", "RequestRecord"]
 
 _DEFAULT_RATE = RateLimit()
+# The option groups' defaults, shared: they are frozen.
+_DATA, _APP, _OAUTH = MeetingData(), DefaultApp(), UserOAuth()
+_TICKETS, _CLOCKS = AppTickets(), Clocks()
 # Meetings at least this large (and the first meeting, which builds the directory of
 # people) are generated in a worker thread; smaller ones take about a millisecond, less
 # than the hand-off to a thread costs.
@@ -73,8 +84,6 @@ _THREAD_BUILD_MIN = 150
 log = logging.getLogger(LOGGER_NAME + ".emulator")
 
 RATE_LIMITED_MSG = "request trigger frequency limit"
-# Refresh tokens end this long after the user's approval (the platform's 365 days).
-_ONE_YEAR = 365 * 86_400.0
 _HTML_502 = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
@@ -107,8 +116,6 @@ _MEETING_LIST = _Api(
 _APIS = (_PARTICIPANT_LIST, _MEETING_LIST)
 
 
-
-
 class Emulator(IdentityEndpoints):
     """A local Feishu VC platform. Use as ``async with Emulator(...) as emu:``.
 
@@ -126,26 +133,13 @@ class Emulator(IdentityEndpoints):
             :class:`Latency` added to each answer of either API (overrides
             ``faults.latency`` when non-zero).
         token_lifetime: seconds a tenant token lives (7200; scale it down in tests).
-        user_id_permission: whether the default app may see user ids and employee ids.
         port, host: where to listen (ephemeral port on 127.0.0.1 by default).
-        webinars, webinar_size: how many webinars (default: 1 when ``meetings >= 20``)
-            and their participant count (3000).
-        ongoing: meetings still going on, besides ``meetings`` (default: 1 when
-            ``meetings >= 20``). recurring: meetings that reuse another's number
-            (default ``meetings // 20``). external: meetings of another tenant that
-            the tenant's people joined (default ``meetings // 20``).
-        app_id, app_secret: the default app's credentials (derived from ``seed`` if unset).
-        redirect_uris, refresh_user_token: the default app's registered redirect URIs
-            (loopback patterns by default) and its "refresh user_access_token" switch.
-        user_token_lifetime, refresh_token_lifetime, code_lifetime, refresh_grace: the
-            OAuth lifetimes in seconds (7200, 365 days, 300, 60; scale them in tests).
-        auto_approve: the authorize page approves at once (302) instead of asking.
-        ticket_callback_url, ticket_grace: where store apps' app_tickets are pushed
-            (127.0.0.1 only) and how long a superseded ticket stays valid (3600).
-        anchor: unix time the newest ended meeting ends before (default: start of
-            yesterday, UTC); fix it for data identical across days.
-        cache_meetings: how many meetings' generated rows and encoded pages to keep.
-        clock, monotonic: wall and monotonic time sources, injectable for tests.
+        data: a :class:`MeetingData`, the shape of the generated meetings (webinars,
+            ongoing, recurring and external meetings, the anchor).
+        app: a :class:`DefaultApp`, the default app's credentials and switches.
+        oauth: a :class:`UserOAuth`, the user OAuth lifetimes and ``auto_approve``.
+        tickets: an :class:`AppTickets`, where store apps' app_tickets are pushed.
+        clocks: :class:`Clocks`, the wall and monotonic time sources.
     """
 
     def __init__(
@@ -154,51 +148,35 @@ class Emulator(IdentityEndpoints):
         meetings: int = 50,
         seed: int = 0,
         rate_limit: RateLimit | None = _DEFAULT_RATE,
-        window: WindowMode = "sliding",
         meeting_list_rate_limit: RateLimit | None = _DEFAULT_RATE,
+        window: WindowMode = "sliding",
         meeting_listing: ListingRule = "start",
         faults: Faults | None = None,
         latency: float | Latency = 0.0,
         token_lifetime: float = float(TOKEN_MAX_LIFETIME),
-        user_id_permission: bool = False,
-        port: int = 0,
         host: str = "127.0.0.1",
-        webinars: int | None = None,
-        webinar_size: int = 3000,
-        ongoing: int | None = None,
-        recurring: int | None = None,
-        external: int | None = None,
-        app_id: str | None = None,
-        app_secret: str | None = None,
-        anchor: int | None = None,
-        cache_meetings: int = 1024,
-        clock: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
-        redirect_uris: Sequence[str] = DEFAULT_REDIRECT_URIS,
-        refresh_user_token: bool = True,
-        user_token_lifetime: float = float(TOKEN_MAX_LIFETIME),
-        refresh_token_lifetime: float = _ONE_YEAR,
-        code_lifetime: float = 300.0,
-        refresh_grace: float = 60.0,
-        auto_approve: bool = False,
-        ticket_callback_url: str | None = None,
-        ticket_grace: float = 3600.0,
+        port: int = 0,
+        data: MeetingData = _DATA,
+        app: DefaultApp = _APP,
+        oauth: UserOAuth = _OAUTH,
+        tickets: AppTickets = _TICKETS,
+        clocks: Clocks = _CLOCKS,
     ) -> None:
         if meeting_listing not in ("start", "overlap"):
             raise ValueError(f"meeting_listing={meeting_listing!r}: must be 'start' or 'overlap'")
-        self._clock = clock
-        self._monotonic = monotonic
+        clock = self._clock = clocks.wall
+        self._monotonic = clocks.monotonic
         self._data = Dataset(
             meetings,
             seed=seed,
             now=clock(),
-            webinars=webinars,
-            webinar_size=webinar_size,
-            anchor=anchor,
-            cache_size=cache_meetings,
-            ongoing=ongoing,
-            recurring=recurring,
-            external=external,
+            webinars=data.webinars,
+            webinar_size=data.webinar_size,
+            anchor=data.anchor,
+            cache_size=data.cache_meetings,
+            ongoing=data.ongoing,
+            recurring=data.recurring,
+            external=data.external,
         )
         self.meetings: list[MeetingQuery] = [m.query for m in self._data.ended]
         self.ongoing: list[MeetingQuery] = [m.query for m in self._data.ongoing]
@@ -220,14 +198,14 @@ class Emulator(IdentityEndpoints):
         self._latency = latency if isinstance(latency, Latency) or latency else self.faults.latency
         self._tokens = TokenStore(token_lifetime)
         creds = random.Random(f"app:{seed}")
-        self.app_id = app_id or f"cli_{creds.getrandbits(64):016x}"
-        self.app_secret = app_secret or f"{creds.getrandbits(128):032x}"
+        self.app_id = app.app_id or f"cli_{creds.getrandbits(64):016x}"
+        self.app_secret = app.app_secret or f"{creds.getrandbits(128):032x}"
         self._tokens.add_app(
             self.app_id,
             self.app_secret,
-            user_id_permission=user_id_permission,
-            redirect_uris=redirect_uris,
-            refresh_user_token=refresh_user_token,
+            user_id_permission=app.user_id_permission,
+            redirect_uris=app.redirect_uris,
+            refresh_user_token=app.refresh_user_token,
         )
         self._rules = QueryRules()
         self._page_tokens = PageTokens(hashlib.sha256(f"page-token:{seed}".encode()).digest())
@@ -251,22 +229,22 @@ class Emulator(IdentityEndpoints):
                 count,
                 seed=tenant_seed,
                 now=clock(),
-                webinars=webinars,
-                webinar_size=webinar_size,
+                webinars=data.webinars,
+                webinar_size=data.webinar_size,
                 anchor=self._data.anchor,
-                cache_size=cache_meetings,
+                cache_size=data.cache_meetings,
             )
 
         self._init_identity(
             seed=seed,
             make_dataset=make_dataset,
-            user_token_lifetime=user_token_lifetime,
-            refresh_token_lifetime=refresh_token_lifetime,
-            code_lifetime=code_lifetime,
-            refresh_grace=refresh_grace,
-            auto_approve=auto_approve,
-            ticket_callback_url=ticket_callback_url,
-            ticket_grace=ticket_grace,
+            user_token_lifetime=oauth.user_token_lifetime,
+            refresh_token_lifetime=oauth.refresh_token_lifetime,
+            code_lifetime=oauth.code_lifetime,
+            refresh_grace=oauth.refresh_grace,
+            auto_approve=oauth.auto_approve,
+            ticket_callback_url=tickets.ticket_callback_url,
+            ticket_grace=tickets.ticket_grace,
         )
 
     def __repr__(self) -> str:
