@@ -225,7 +225,7 @@ class EmulatorProcess:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    from feishu_vc_async.emulator import Emulator
+    from feishu_vc_async.emulator import DefaultApp, Emulator, MeetingData
     from feishu_vc_async.ratelimit import RateLimit
 
     rate = RateLimit.parse(args.rate) if args.rate else None
@@ -240,15 +240,15 @@ async def _serve(args: argparse.Namespace) -> None:
         meetings=args.meetings,
         seed=args.seed,
         rate_limit=rate,
-        anchor=args.anchor,
         **listing,
         window=args.window,
         latency=args.latency,
-        webinars=args.webinars,
-        webinar_size=args.webinar_size,
+        data=MeetingData(
+            webinars=args.webinars, webinar_size=args.webinar_size, anchor=args.anchor
+        ),
         # A fresh app per emulator: the SDK caches tenant tokens process-wide by app id,
         # and a token of an earlier emulator would be refused by this one.
-        app_id=f"cli_{secrets.token_hex(8)}",
+        app=DefaultApp(app_id=f"cli_{secrets.token_hex(8)}"),
     ) as emu:
         listed = emu.meetings if args.list_meetings is None else emu.meetings[: args.list_meetings]
         info = {

@@ -109,11 +109,13 @@ def _report(results: list[dict[str, Any]]) -> None:
 
 
 async def self_check(redis_url: str, prefix: str, processes: int, tasks: int) -> int:
-    from feishu_vc_async.emulator import Emulator
+    from feishu_vc_async.emulator import Emulator, MeetingData
 
     # Scaled 15x; about twice the limit's worth of requests, so the processes must share.
     rate = RateLimit(40, 4.0)
-    async with Emulator(meetings=40, seed=5, rate_limit=rate, webinar_size=300) as emu:
+    async with Emulator(
+        meetings=40, seed=5, rate_limit=rate, data=MeetingData(webinar_size=300)
+    ) as emu:
         # The emulator makes a meeting's people on first read, inside its request handler;
         # that stalls its event loop and bunches the arrival times it records. Made up
         # front, the check below measures the limiter rather than the emulator.

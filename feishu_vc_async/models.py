@@ -23,7 +23,7 @@ from ._constants import (
     PAGE_SIZE_MAX,
     PAGE_SIZE_MIN,
 )
-from ._timeparse import format_duration, format_feishu_time, parse_duration, parse_feishu_time
+from ._timeparse import parse_duration, parse_feishu_time
 from .errors import InvalidQueryError
 
 __all__ = [
@@ -36,13 +36,6 @@ __all__ = [
     "ParticipantPage",
     "UserIdType",
     "WebinarRole",
-    # Time parsing lives in _timeparse. These four stay importable from here only until
-    # emulator/_data.py, emulator/_meeting_list.py and export/_parquet.py, being reshaped
-    # on other branches, import them from there; then they leave this list.
-    "format_duration",
-    "format_feishu_time",
-    "parse_duration",
-    "parse_feishu_time",
     "validate_page_size",
 ]
 

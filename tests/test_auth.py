@@ -23,7 +23,7 @@ from feishu_vc_async import (
 )
 from feishu_vc_async._constants import TENANT_TOKEN_PATH
 from feishu_vc_async._endpoints import TENANT_TOKEN
-from feishu_vc_async.emulator import Emulator
+from feishu_vc_async.emulator import Clocks, Emulator
 from feishu_vc_async.ratelimit import token_identity
 from tests._scripted_server import LIST, TOKEN, Reply, ScriptedServer, error, page
 
@@ -129,7 +129,9 @@ async def test_a_callers_tenant_token_is_not_retried() -> None:
 
 async def test_user_token_refresh_callback_is_called_once() -> None:
     now = [0.0]  # the emulator's clock for token lifetimes, moved by the test
-    async with Emulator(meetings=3, seed=3, rate_limit=None, monotonic=lambda: now[0]) as emu:
+    async with Emulator(
+        meetings=3, seed=3, rate_limit=None, clocks=Clocks(monotonic=lambda: now[0])
+    ) as emu:
         calls = 0
 
         async def refresh() -> str:
@@ -337,7 +339,11 @@ async def test_the_emulator_scaled_token_lifetime_is_refreshed_in_time() -> None
     # would make it overstate what is left of a reissued token.)
     now = [0.0]  # one clock for the emulator's token lifetimes and the client's cache
     async with Emulator(
-        meetings=2, seed=5, rate_limit=None, token_lifetime=2.0, monotonic=lambda: now[0]
+        meetings=2,
+        seed=5,
+        rate_limit=None,
+        token_lifetime=2.0,
+        clocks=Clocks(monotonic=lambda: now[0]),
     ) as emu:
         async with VCClient(
             AppCredentials(emu.app_id, emu.app_secret),

@@ -23,7 +23,7 @@ import pytest
 from feishu_vc_async._constants import OFFLINE_ACCESS_SCOPE, VC_SCOPES
 from feishu_vc_async.auth import FileSessionStore
 from feishu_vc_async.cli import main
-from feishu_vc_async.emulator import Emulator, OAuthUser
+from feishu_vc_async.emulator import Emulator, OAuthUser, UserOAuth
 from tests._browser import Browser
 from tests._sessions import leaks
 from tests.test_cli_export import run_cli
@@ -119,7 +119,9 @@ async def test_login_through_a_real_browser_stores_the_session(
 
 async def test_login_status_logout(tmp_path: Path) -> None:
     token_file = tmp_path / "tokens.json"
-    async with Emulator(meetings=3, seed=1, rate_limit=None, user_token_lifetime=3600) as emu:
+    async with Emulator(
+        meetings=3, seed=1, rate_limit=None, oauth=UserOAuth(user_token_lifetime=3600)
+    ) as emu:
         env = _env(emu)
         for name in ("Alice", "Bob"):
             emu.user = OAuthUser(name=name)

@@ -21,7 +21,7 @@ import pytest
 from feishu_vc_async._timeparse import parse_duration, parse_feishu_time
 from feishu_vc_async.cli import build_parser
 from feishu_vc_async.cli.export import command_from_args
-from feishu_vc_async.emulator import Emulator
+from feishu_vc_async.emulator import Emulator, MeetingData
 from feishu_vc_async.export._input_writer import write_meetings_csv
 from feishu_vc_async.export._rows import ALL_COLUMNS, PII_FIELDS
 from feishu_vc_async.models import PARTICIPANT_FIELDS, MeetingQuery
@@ -441,7 +441,9 @@ async def test_export_through_the_redis_limiter(tmp_path: Path, redis_url: str) 
 
 
 async def test_a_meetings_list_with_sizes_is_fetched_largest_first(tmp_path: Path) -> None:
-    async with Emulator(meetings=12, seed=5, rate_limit=None, webinars=1, webinar_size=250) as emu:
+    async with Emulator(
+        meetings=12, seed=5, rate_limit=None, data=MeetingData(webinars=1, webinar_size=250)
+    ) as emu:
         sizes = {q.key: len(emu.participants(q)) for q in emu.meetings}
         biggest = max(emu.meetings, key=lambda q: sizes[q.key])
         listed = sorted(emu.meetings, key=lambda q: sizes[q.key])  # the biggest last

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from feishu_vc_async.emulator import Emulator, Faults
+from feishu_vc_async.emulator import Emulator, Faults, MeetingData
 from feishu_vc_async.export._input_writer import write_meetings_csv
 from feishu_vc_async.export._rows import PII_FIELDS
 from feishu_vc_async.ratelimit import RateLimit
@@ -42,7 +42,11 @@ async def test_fault_matrix_exports_every_participant_once_and_leaks_nothing(
     tmp_path: Path,
 ) -> None:
     async with Emulator(
-        meetings=220, seed=17, rate_limit=RATE, faults=FAULTS, webinars=2, webinar_size=450
+        meetings=220,
+        seed=17,
+        rate_limit=RATE,
+        faults=FAULTS,
+        data=MeetingData(webinars=2, webinar_size=450),
     ) as emu:
         meetings = tmp_path / "meetings.csv"
         write_meetings_csv(meetings, emu.meetings)

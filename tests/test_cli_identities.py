@@ -34,7 +34,7 @@ from feishu_vc_async.auth import (
     MemorySessionStore,
     UserSessionProvider,
 )
-from feishu_vc_async.emulator import Emulator
+from feishu_vc_async.emulator import AppTickets, Clocks, Emulator, UserOAuth
 from feishu_vc_async.export._input_writer import write_meetings_csv
 from feishu_vc_async.export._rows import RowBuilder
 from feishu_vc_async.models import MeetingQuery, Participant
@@ -91,7 +91,9 @@ async def test_an_export_with_two_second_user_tokens_refreshes_throughout(
     rate = RateLimit(100, 3.0)
     token_file = tmp_path / "config" / "tokens.json"
     out = tmp_path / "out" / "participants.jsonl"
-    async with Emulator(meetings=580, seed=21, rate_limit=rate, user_token_lifetime=2.0) as emu:
+    async with Emulator(
+        meetings=580, seed=21, rate_limit=rate, oauth=UserOAuth(user_token_lifetime=2.0)
+    ) as emu:
         truth = _truth(emu.participants, emu.meetings)  # generated before the clock runs
         await _stored_session(emu, token_file, clock=time.time)
         meetings = tmp_path / "meetings.csv"
@@ -142,7 +144,9 @@ async def test_three_processes_share_one_session_and_it_survives(
         else ["--rate-limit", "10/1s"]
     )
     token_file = tmp_path / "tokens.json"
-    async with Emulator(meetings=240, seed=22, rate_limit=None, user_token_lifetime=2.0) as emu:
+    async with Emulator(
+        meetings=240, seed=22, rate_limit=None, oauth=UserOAuth(user_token_lifetime=2.0)
+    ) as emu:
         await _stored_session(emu, token_file, clock=time.time)
         parts = [emu.meetings[i::3] for i in range(3)]
         truth = [_truth(emu.participants, part) for part in parts]
@@ -212,7 +216,9 @@ async def test_a_replayed_refresh_token_stops_the_export_saying_log_in_again(
     server = FakeClock(0.0)
     token_file = tmp_path / "tokens.json"
     out = tmp_path / "out" / "p.jsonl"
-    async with Emulator(meetings=5, seed=23, rate_limit=None, monotonic=server) as emu:
+    async with Emulator(
+        meetings=5, seed=23, rate_limit=None, clocks=Clocks(monotonic=server)
+    ) as emu:
         first = await sign_in(emu, clock=time.time)
         # Another holder of the same tokens refreshed them without this store knowing.
         other = UserSessionProvider(
@@ -284,7 +290,9 @@ async def test_a_store_app_tenant_export_recovers_a_stale_ticket(
     ticket_file = tmp_path / "app_ticket"
     async with (
         TicketEndpoint(FileTicketStore(ticket_file)) as events,
-        Emulator(meetings=6, seed=24, rate_limit=None, ticket_callback_url=events.url) as emu,
+        Emulator(
+            meetings=6, seed=24, rate_limit=None, tickets=AppTickets(ticket_callback_url=events.url)
+        ) as emu,
     ):
         app = emu.add_store_app(tenants=2)
         key = app.tenant_keys[1]

@@ -18,7 +18,7 @@ import pytest
 
 from feishu_vc_async import Meeting, RateLimit
 from feishu_vc_async._constants import MEETING_LIST_PATH, PARTICIPANT_LIST_PATH
-from feishu_vc_async.emulator import Emulator
+from feishu_vc_async.emulator import Emulator, MeetingData
 from feishu_vc_async.export._checkpoint import CheckpointFile
 from tests._cli import (
     app_env,
@@ -41,10 +41,9 @@ def _emulator(**overrides: Any) -> Emulator:
     settings: dict[str, Any] = {
         "meetings": 90,
         "seed": 13,
-        "anchor": ANCHOR,
         "rate_limit": None,
         "meeting_list_rate_limit": None,
-        "webinar_size": 260,
+        "data": MeetingData(anchor=ANCHOR, webinar_size=260),
     }
     settings.update(overrides)
     return Emulator(**settings)
@@ -174,7 +173,7 @@ async def test_meetings_command_writes_an_export_input(tmp_path: Path) -> None:
 
 
 async def test_an_ongoing_meeting_is_exported_up_to_now(tmp_path: Path) -> None:
-    async with _emulator(meetings=40, anchor=None) as emu:
+    async with _emulator(meetings=40, data=MeetingData(anchor=None, webinar_size=260)) as emu:
         now = int(time.time())
         out = tmp_path / "ongoing.jsonl"
         argv = _range_argv(emu, out, "--status", "ongoing")

@@ -22,7 +22,7 @@ import msgspec
 import pytest
 
 from feishu_vc_async._constants import MEETING_LIST_PATH
-from feishu_vc_async.emulator import Emulator
+from feishu_vc_async.emulator import Emulator, MeetingData
 from feishu_vc_async.export._checkpoint import CheckpointFile
 from feishu_vc_async.export._input_writer import write_meetings_csv
 
@@ -99,7 +99,7 @@ async def test_killed_runs_resume_to_the_uninterrupted_output(tmp_path: Path, fm
     logs = tmp_path / "logs"
     logs.mkdir()
     async with Emulator(
-        meetings=40, seed=21, rate_limit=None, latency=0.05, webinar_size=300
+        meetings=40, seed=21, rate_limit=None, latency=0.05, data=MeetingData(webinar_size=300)
     ) as emu:
         meetings = tmp_path / "meetings.csv"
         write_meetings_csv(meetings, emu.meetings)
@@ -145,7 +145,7 @@ def test_interrupt_is_clean(tmp_path: Path, sig: signal.Signals, exit_code: int)
 
     async def scenario() -> tuple[int, str, int]:
         async with Emulator(
-            meetings=30, seed=4, rate_limit=None, latency=0.05, webinar_size=300
+            meetings=30, seed=4, rate_limit=None, latency=0.05, data=MeetingData(webinar_size=300)
         ) as emu:
             meetings = tmp_path / "meetings.csv"
             write_meetings_csv(meetings, emu.meetings)
@@ -196,11 +196,10 @@ async def test_a_range_export_killed_while_finding_or_fetching_resumes_exactly(
     async with Emulator(
         meetings=450,
         seed=22,
-        anchor=anchor,
         rate_limit=None,
         meeting_list_rate_limit=None,
         latency=0.01,
-        webinar_size=200,
+        data=MeetingData(anchor=anchor, webinar_size=200),
     ) as emu:
         since, until = anchor - 40 * day, anchor
         listed = emu.listed_meetings(since, until, include_webinar=True)

@@ -20,14 +20,16 @@ from feishu_vc_async import (
     Retries,
     VCClient,
 )
-from feishu_vc_async.emulator import Emulator, Faults
+from feishu_vc_async.emulator import Emulator, Faults, MeetingData
 from feishu_vc_async.ratelimit import LimitKey
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_participants_match_the_ground_truth_at_every_page_size() -> None:
-    async with Emulator(meetings=6, seed=11, rate_limit=None, webinars=1, webinar_size=450) as emu:
+    async with Emulator(
+        meetings=6, seed=11, rate_limit=None, data=MeetingData(webinars=1, webinar_size=450)
+    ) as emu:
         async with VCClient(
             AppCredentials(emu.app_id, emu.app_secret),
             base_url=emu.base_url,
@@ -196,7 +198,9 @@ class _RecordingLimiter:
 
 
 async def test_pages_after_the_first_ask_the_limiter_as_continuing_reads() -> None:
-    async with Emulator(meetings=1, seed=11, rate_limit=None, webinars=1, webinar_size=250) as emu:
+    async with Emulator(
+        meetings=1, seed=11, rate_limit=None, data=MeetingData(webinars=1, webinar_size=250)
+    ) as emu:
         webinar = max(emu.meetings, key=lambda q: len(emu.participants(q)))
         limiter = _RecordingLimiter()
         async with VCClient(

@@ -29,7 +29,7 @@ from feishu_vc_async._answers import RawResponse, read_answer
 from feishu_vc_async._constants import MEETING_LIST_PATH, PARTICIPANT_LIST_PATH
 from feishu_vc_async._endpoints import MEETING_LIST
 from feishu_vc_async.discovery import LargestFirst
-from feishu_vc_async.emulator import Emulator
+from feishu_vc_async.emulator import Clocks, Emulator, MeetingData
 from feishu_vc_async.errors import (
     APIError,
     InternalServerError,
@@ -52,8 +52,8 @@ def _emulator(**overrides: Any) -> Emulator:
         "seed": 9,
         "rate_limit": None,
         "meeting_list_rate_limit": None,
-        "webinar_size": 150,
-        "clock": lambda: WALL,
+        "data": MeetingData(webinar_size=150),
+        "clocks": Clocks(wall=lambda: WALL),
     }
     settings.update(overrides)
     return Emulator(**settings)
@@ -210,7 +210,7 @@ async def test_discovery_and_fetching_share_no_budget_and_neither_window_is_exce
             meetings=60,
             rate_limit=fetch_rate,
             meeting_list_rate_limit=list_rate,
-            webinar_size=300,
+            data=MeetingData(webinar_size=300),
         ) as emu,
         _client(emu, limits=Limits(participant_list=fetch_rate, meeting_list=list_rate)) as client,
     ):

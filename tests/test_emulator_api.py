@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from feishu_vc_async._constants import LOGID_HEADER, PARTICIPANT_LIST_PATH
-from feishu_vc_async.emulator import Emulator, Faults
+from feishu_vc_async.emulator import Emulator, Faults, MeetingData
 from feishu_vc_async.models import PARTICIPANT_LIST_DECODER, MeetingQuery, Participant
 
 
@@ -44,7 +44,9 @@ def _normal(emu: Emulator) -> MeetingQuery:
 
 @pytest.fixture
 async def emu() -> Any:
-    async with Emulator(meetings=120, seed=3, webinar_size=3000, rate_limit=None) as e:
+    async with Emulator(
+        meetings=120, seed=3, rate_limit=None, data=MeetingData(webinar_size=3000)
+    ) as e:
         yield e
 
 
@@ -316,7 +318,9 @@ async def test_max_in_window_counts_any_span(emu: Emulator, session: Any) -> Non
 
 async def test_generating_a_big_meeting_does_not_stall_other_requests() -> None:
     async with (
-        Emulator(meetings=20, seed=9, webinar_size=20_000, rate_limit=None) as emu,
+        Emulator(
+            meetings=20, seed=9, rate_limit=None, data=MeetingData(webinar_size=20_000)
+        ) as emu,
         aiohttp.ClientSession() as session,
     ):
         small = next(q for q in emu.meetings if q not in emu.webinars)

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from feishu_vc_async._timeparse import format_duration, format_feishu_time
-from feishu_vc_async.emulator import Emulator
+from feishu_vc_async.emulator import DefaultApp, Emulator, MeetingData
 from feishu_vc_async.emulator._data import _duration, feishu_time
 from feishu_vc_async.emulator._people import OFFSETS
 from feishu_vc_async.models import PARTICIPANT_FIELDS, MeetingQuery, Participant, UserIdType
@@ -27,14 +27,14 @@ def test_same_seed_same_data_other_seed_other_data() -> None:
         assert a.participants(q) == b.participants(q)
     c = Emulator(meetings=40, seed=8)
     assert c.meetings != a.meetings
-    anchored = Emulator(meetings=5, seed=7, anchor=1_700_000_000)
+    anchored = Emulator(meetings=5, seed=7, data=MeetingData(anchor=1_700_000_000))
     assert all(q.meeting_end_time <= 1_700_000_000 for q in anchored.meetings)
 
 
 def test_construction_is_cheap_and_lazy() -> None:
     # Cheap because lazy: making the meetings draws no participant and no directory of
     # people; a meeting's rows are made when it is first read.
-    big = Emulator(meetings=10_000, seed=1, webinars=3)
+    big = Emulator(meetings=10_000, seed=1, data=MeetingData(webinars=3))
     assert len(big.meetings) == 10_000
     assert len(big.webinars) == 3
     data = big._data
@@ -72,12 +72,12 @@ def test_meetings_are_realistic() -> None:
     assert max(regular) > 100  # a long tail
     assert [emu.meeting_info(w).participant_count for w in emu.webinars] == [3000]
     assert Emulator(meetings=10, seed=2).webinars == []
-    small = Emulator(meetings=10, seed=2, webinars=2, webinar_size=40)
+    small = Emulator(meetings=10, seed=2, data=MeetingData(webinars=2, webinar_size=40))
     assert [len(small.participants(w)) for w in small.webinars] == [40, 40]
 
 
 def test_participants_fill_every_field_consistently() -> None:
-    emu = Emulator(meetings=60, seed=4, user_id_permission=True)
+    emu = Emulator(meetings=60, seed=4, app=DefaultApp(user_id_permission=True))
     people: list[Participant] = []
     rooms: list[Participant] = []
     offsets: Counter[str] = Counter()
@@ -118,7 +118,7 @@ def test_participants_fill_every_field_consistently() -> None:
 
 
 def test_ground_truth_follows_the_query() -> None:
-    emu = Emulator(meetings=30, seed=5, user_id_permission=True)
+    emu = Emulator(meetings=30, seed=5, app=DefaultApp(user_id_permission=True))
     q = max(emu.meetings[:20], key=lambda m: len(emu.participants(m)))
     everyone = emu.participants(q.meeting_no)
     person = next(p for p in everyone if p.user_id)

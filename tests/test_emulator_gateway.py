@@ -15,7 +15,7 @@ from feishu_vc_async._constants import (
     RATELIMIT_LIMIT_HEADER,
     RATELIMIT_RESET_HEADER,
 )
-from feishu_vc_async.emulator import Emulator
+from feishu_vc_async.emulator import Clocks, Emulator
 from feishu_vc_async.ratelimit import RateLimit
 
 
@@ -77,7 +77,9 @@ async def test_sliding_refuses_101st_in_any_span_and_accepts_after_real_time(
 
 async def test_429_headers_and_body_as_documented(session: Any) -> None:
     mono = FakeClock(1000.0)
-    async with Emulator(meetings=3, seed=1, rate_limit=RateLimit(2, 60.0), monotonic=mono) as emu:
+    async with Emulator(
+        meetings=3, seed=1, rate_limit=RateLimit(2, 60.0), clocks=Clocks(monotonic=mono)
+    ) as emu:
         assert [(await _get(session, emu))[0] for _ in range(2)] == [200, 200]
         mono.now += 10.4
         status, body, headers = await _get(session, emu)
@@ -97,7 +99,9 @@ async def test_429_headers_and_body_as_documented(session: Any) -> None:
 
 async def test_refused_requests_do_not_count(session: Any) -> None:
     mono = FakeClock(0.0)
-    async with Emulator(meetings=3, seed=1, rate_limit=RateLimit(2, 10.0), monotonic=mono) as emu:
+    async with Emulator(
+        meetings=3, seed=1, rate_limit=RateLimit(2, 10.0), clocks=Clocks(monotonic=mono)
+    ) as emu:
         assert [(await _get(session, emu))[0] for _ in range(2)] == [200, 200]
         mono.now = 5.0
         assert [(await _get(session, emu))[0] for _ in range(3)] == [429] * 3
@@ -111,7 +115,11 @@ async def test_fixed_window_resets_at_calendar_boundaries(session: Any) -> None:
     period = 3.0
     wall = FakeClock(time.time() // period * period + 0.9 * period)
     async with Emulator(
-        meetings=3, seed=1, rate_limit=RateLimit(5, period), window="fixed", clock=wall
+        meetings=3,
+        seed=1,
+        rate_limit=RateLimit(5, period),
+        window="fixed",
+        clocks=Clocks(wall=wall),
     ) as emu:
         assert await _burst(session, emu, 5) == [200] * 5
         status, _, headers = await _get(session, emu)
@@ -126,7 +134,9 @@ async def test_fixed_window_resets_at_calendar_boundaries(session: Any) -> None:
 
 async def test_buckets_are_per_app_and_user_tokens_charge_their_app(session: Any) -> None:
     mono = FakeClock(0.0)
-    async with Emulator(meetings=3, seed=1, rate_limit=RateLimit(3, 60.0), monotonic=mono) as emu:
+    async with Emulator(
+        meetings=3, seed=1, rate_limit=RateLimit(3, 60.0), clocks=Clocks(monotonic=mono)
+    ) as emu:
         user_token = emu.add_user_token(expires_in=100.0)
         statuses = [(await _get(session, emu))[0] for _ in range(2)]
         statuses.append((await _get(session, emu, user_token))[0])
@@ -138,7 +148,7 @@ async def test_buckets_are_per_app_and_user_tokens_charge_their_app(session: Any
 
 async def test_no_gateway_and_forced_windows(session: Any) -> None:
     mono = FakeClock(0.0)
-    async with Emulator(meetings=3, seed=1, rate_limit=None, monotonic=mono) as emu:
+    async with Emulator(meetings=3, seed=1, rate_limit=None, clocks=Clocks(monotonic=mono)) as emu:
         assert await _burst(session, emu, 150) == [200] * 150
         emu.force_rate_limit(5.0)
         mono.now = 1.5

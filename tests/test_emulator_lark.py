@@ -13,7 +13,7 @@ import anyio
 import pytest
 
 from feishu_vc_async._constants import TENANT_TOKEN_PATH
-from feishu_vc_async.emulator import Emulator
+from feishu_vc_async.emulator import Emulator, MeetingData
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -49,7 +49,9 @@ def _request(query: Any, *, page_size: int | None = None, page_token: str | None
 
 
 async def test_lark_oapi_reads_pages_and_errors() -> None:
-    async with Emulator(meetings=25, seed=6, webinar_size=250, rate_limit=None) as emu:
+    async with Emulator(
+        meetings=25, seed=6, rate_limit=None, data=MeetingData(webinar_size=250)
+    ) as emu:
         client = _sdk_client(emu)
         webinar = emu.webinars[0]
         api = client.vc.v1.participant_list
@@ -91,7 +93,9 @@ async def test_lark_oapi_reads_pages_and_errors() -> None:
 
 
 async def test_lark_oapi_reads_meeting_list_pages() -> None:
-    async with Emulator(meetings=45, seed=8, webinar_size=60, rate_limit=None) as emu:
+    async with Emulator(
+        meetings=45, seed=8, rate_limit=None, data=MeetingData(webinar_size=60)
+    ) as emu:
         client = _sdk_client(emu)
         start = min(q.meeting_start_time for q in emu.meetings)
         end = max(q.meeting_start_time for q in emu.meetings)

@@ -21,7 +21,14 @@ from feishu_vc_async._constants import (
     RATELIMIT_LIMIT_HEADER,
 )
 from feishu_vc_async._timeparse import parse_feishu_time
-from feishu_vc_async.emulator import Emulator, Faults, ListedMeeting
+from feishu_vc_async.emulator import (
+    Clocks,
+    DefaultApp,
+    Emulator,
+    Faults,
+    ListedMeeting,
+    MeetingData,
+)
 from feishu_vc_async.models import MeetingQuery, MeetingStatus
 from feishu_vc_async.ratelimit import RateLimit
 
@@ -55,8 +62,8 @@ def _emulator(**overrides: Any) -> Emulator:
         "seed": 3,
         "rate_limit": None,
         "meeting_list_rate_limit": None,
-        "webinar_size": 130,
-        "clock": FakeClock(WALL),
+        "data": MeetingData(webinar_size=130),
+        "clocks": Clocks(wall=FakeClock(WALL)),
     }
     settings.update(overrides)
     return Emulator(**settings)
@@ -483,7 +490,7 @@ async def test_listing_rules_at_a_boundary(session: Any) -> None:
 
 
 async def test_organizer_ids_follow_user_id_type_and_permission(session: Any) -> None:
-    async with _emulator(user_id_permission=True) as emu:
+    async with _emulator(app=DefaultApp(user_id_permission=True)) as emu:
         rng = _range(*EVERYTHING, page_size="100")
         full = await _listed(session, emu, {**rng, "user_id_type": "user_id"})
         internal = [m for m in full if not m.is_external]
@@ -503,7 +510,9 @@ async def test_organizer_ids_follow_user_id_type_and_permission(session: Any) ->
 async def test_meeting_list_has_its_own_gateway_bucket(session: Any) -> None:
     mono = FakeClock(0.0)
     async with _emulator(
-        rate_limit=RateLimit(3, 60.0), meeting_list_rate_limit=RateLimit(2, 60.0), monotonic=mono
+        rate_limit=RateLimit(3, 60.0),
+        meeting_list_rate_limit=RateLimit(2, 60.0),
+        clocks=Clocks(wall=FakeClock(WALL), monotonic=mono),
     ) as emu:
         q = emu.meetings[0].to_params()
         rng = _range(*EVERYTHING)

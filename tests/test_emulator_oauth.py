@@ -18,7 +18,7 @@ from feishu_vc_async._constants import (
     USER_INFO_PATH,
     USER_TOKEN_PATH,
 )
-from feishu_vc_async.emulator import AuthorizeError, Emulator, OAuthUser
+from feishu_vc_async.emulator import AuthorizeError, Clocks, Emulator, OAuthUser, UserOAuth
 from feishu_vc_async.ratelimit import RateLimit
 from tests._browser import Browser
 from tests._login import REDIRECT, SCOPE, VC, FakeClock, Login, pkce, query_of
@@ -210,7 +210,7 @@ async def test_authorize_request_validation(session: Any) -> None:
 
 async def test_auto_approve_redirects_at_once(session: Any) -> None:
     async with (
-        Emulator(meetings=1, seed=1, rate_limit=None, auto_approve=True) as emu,
+        Emulator(meetings=1, seed=1, rate_limit=None, oauth=UserOAuth(auto_approve=True)) as emu,
         Loopback() as listener,
     ):
         _, challenge = pkce()
@@ -228,7 +228,11 @@ async def test_auto_approve_redirects_at_once(session: Any) -> None:
 async def test_token_endpoint_refusals(session: Any) -> None:
     mono = FakeClock()
     async with Emulator(
-        meetings=1, seed=1, rate_limit=None, monotonic=mono, code_lifetime=10.0
+        meetings=1,
+        seed=1,
+        rate_limit=None,
+        clocks=Clocks(monotonic=mono),
+        oauth=UserOAuth(code_lifetime=10.0),
     ) as emu:
         login = Login(emu)
         other_app = emu.add_app()
@@ -275,7 +279,11 @@ async def test_user_of_a_tenant_without_the_app_is_refused() -> None:
 async def test_refresh_rotation_and_grace(session: Any) -> None:
     mono = FakeClock()
     async with Emulator(
-        meetings=1, seed=1, rate_limit=None, monotonic=mono, refresh_grace=5.0
+        meetings=1,
+        seed=1,
+        rate_limit=None,
+        clocks=Clocks(monotonic=mono),
+        oauth=UserOAuth(refresh_grace=5.0),
     ) as emu:
         login = Login(emu)
         first = (await post_token(session, emu, login.exchange()))[1]
@@ -311,7 +319,11 @@ async def test_refresh_rotation_and_grace(session: Any) -> None:
 async def test_refresh_limits_scopes_and_switch(session: Any) -> None:
     mono = FakeClock()
     async with Emulator(
-        meetings=1, seed=1, rate_limit=None, monotonic=mono, refresh_token_lifetime=50.0
+        meetings=1,
+        seed=1,
+        rate_limit=None,
+        clocks=Clocks(monotonic=mono),
+        oauth=UserOAuth(refresh_token_lifetime=50.0),
     ) as emu:
         login = Login(emu)
         first = (await post_token(session, emu, login.exchange()))[1]
@@ -350,7 +362,11 @@ async def test_refresh_limits_scopes_and_switch(session: Any) -> None:
 async def test_user_tokens_on_the_vc_api(session: Any) -> None:
     mono = FakeClock()
     async with Emulator(
-        meetings=1, seed=1, rate_limit=RateLimit(3, 60.0), monotonic=mono, user_token_lifetime=10.0
+        meetings=1,
+        seed=1,
+        rate_limit=RateLimit(3, 60.0),
+        clocks=Clocks(monotonic=mono),
+        oauth=UserOAuth(user_token_lifetime=10.0),
     ) as emu:
         answer = (await post_token(session, emu, Login(emu).exchange()))[1]
         user_token = answer["access_token"]

@@ -25,7 +25,7 @@ from feishu_vc_async._constants import (
     TENANT_TOKEN_PATH,
 )
 from feishu_vc_async.cli.emulator import DEFAULT_ANCHOR, add_arguments
-from feishu_vc_async.emulator import Emulator
+from feishu_vc_async.emulator import Clocks, Emulator, MeetingData
 
 _SCRIPT = (
     "import argparse, sys\n"
@@ -168,7 +168,10 @@ def test_the_data_does_not_move_between_days() -> None:
     anchor = int(datetime.fromisoformat(DEFAULT_ANCHOR).replace(tzinfo=UTC).timestamp())
     days = [anchor + 86_400 * n for n in (1, 40, 400)]
     seen = [
-        Emulator(meetings=30, seed=7, anchor=anchor, clock=lambda d=d: d).meetings for d in days
+        Emulator(
+            meetings=30, seed=7, data=MeetingData(anchor=anchor), clocks=Clocks(wall=lambda d=d: d)
+        ).meetings
+        for d in days
     ]
     assert seen[0] == seen[1] == seen[2]
     assert all(q.meeting_end_time < anchor for q in seen[0])
@@ -178,7 +181,8 @@ async def test_the_banner_and_the_meetings_file_are_enough_to_export(tmp_path: P
     """As a user would script it: the emulator with faults, a denied meeting and a user
     token; its meetings file and its `export ...` lines are all `feishu-vc export` needs."""
     anchor = int(datetime.fromisoformat(DEFAULT_ANCHOR).replace(tzinfo=UTC).timestamp())
-    twin = Emulator(meetings=8, seed=3, anchor=anchor)  # the same data, for ground truth
+    # The same data, for ground truth.
+    twin = Emulator(meetings=8, seed=3, data=MeetingData(anchor=anchor))
     denied = twin.meetings[2]
     meetings = tmp_path / "meetings.jsonl"
     argv = [sys.executable, "-m", "feishu_vc_async", "emulator", "--port", "0"]

@@ -18,7 +18,7 @@ from feishu_vc_async._constants import (
     TENANT_TOKEN_PATH,
     USER_TOKEN_PATH,
 )
-from feishu_vc_async.emulator import Emulator, OAuthUser, StoreApp, TenantView
+from feishu_vc_async.emulator import AppTickets, Clocks, Emulator, OAuthUser, StoreApp, TenantView
 from feishu_vc_async.models import PARTICIPANT_LIST_DECODER, MeetingQuery
 from feishu_vc_async.ratelimit import RateLimit
 from tests._login import FakeClock, Login
@@ -78,7 +78,9 @@ async def tenant_token(
 async def test_ticket_push_tokens_and_per_tenant_meetings(session: Any) -> None:
     async with (
         Loopback("/events") as events,
-        Emulator(meetings=4, seed=2, rate_limit=None, ticket_callback_url=events.url) as emu,
+        Emulator(
+            meetings=4, seed=2, rate_limit=None, tickets=AppTickets(ticket_callback_url=events.url)
+        ) as emu,
     ):
         app = emu.add_store_app(tenants=2)
         assert len(set(app.tenant_keys)) == 2
@@ -137,7 +139,7 @@ async def test_stale_ticket_then_resend_recovers(session: Any) -> None:
     mono = FakeClock()
     async with (
         Loopback("/events") as events,
-        Emulator(meetings=1, seed=2, rate_limit=None, monotonic=mono) as emu,
+        Emulator(meetings=1, seed=2, rate_limit=None, clocks=Clocks(monotonic=mono)) as emu,
     ):
         app = emu.add_store_app(tenants=1, ticket_callback_url=events.url)
         held = emu.app_ticket()
@@ -156,7 +158,11 @@ async def test_stale_ticket_then_resend_recovers(session: Any) -> None:
 async def test_superseded_ticket_keeps_working_for_the_grace(session: Any) -> None:
     mono = FakeClock()
     async with Emulator(
-        meetings=1, seed=2, rate_limit=None, monotonic=mono, ticket_grace=30.0
+        meetings=1,
+        seed=2,
+        rate_limit=None,
+        clocks=Clocks(monotonic=mono),
+        tickets=AppTickets(ticket_grace=30.0),
     ) as emu:
         app = emu.add_store_app(tenants=1)  # no callback URL: the resend pushes nowhere
         held = emu.app_ticket(app.app_id)
@@ -172,7 +178,7 @@ async def test_superseded_ticket_keeps_working_for_the_grace(session: Any) -> No
 async def test_store_token_refusals(session: Any) -> None:
     mono = FakeClock()
     async with Emulator(
-        meetings=1, seed=2, rate_limit=None, monotonic=mono, token_lifetime=8.0
+        meetings=1, seed=2, rate_limit=None, token_lifetime=8.0, clocks=Clocks(monotonic=mono)
     ) as emu:
         app = emu.add_store_app(tenants=1)
         ticket = emu.app_ticket(app.app_id)
@@ -212,7 +218,7 @@ async def test_store_token_refusals(session: Any) -> None:
 async def test_store_tokens_follow_the_reissue_rule(session: Any) -> None:
     mono = FakeClock(100.0)
     async with Emulator(
-        meetings=1, seed=2, rate_limit=None, monotonic=mono, token_lifetime=8.0
+        meetings=1, seed=2, rate_limit=None, token_lifetime=8.0, clocks=Clocks(monotonic=mono)
     ) as emu:
         app = emu.add_store_app(tenants=1)
         key = app.tenant_keys[0]
@@ -240,7 +246,9 @@ async def test_store_tokens_follow_the_reissue_rule(session: Any) -> None:
 
 async def test_each_tenant_is_a_bucket_of_its_own(session: Any) -> None:
     mono = FakeClock()
-    async with Emulator(meetings=2, seed=2, rate_limit=RateLimit(2, 60.0), monotonic=mono) as emu:
+    async with Emulator(
+        meetings=2, seed=2, rate_limit=RateLimit(2, 60.0), clocks=Clocks(monotonic=mono)
+    ) as emu:
         app = emu.add_store_app(tenants=2)
         a_token = (await app_token(session, emu, app, emu.app_ticket()))[1]["app_access_token"]
         statuses: dict[str, list[int]] = {}

@@ -10,7 +10,7 @@ import pytest
 
 from feishu_vc_async._constants import LOGID_HEADER, PARTICIPANT_LIST_PATH, TENANT_TOKEN_PATH
 from feishu_vc_async._token_answers import TenantTokenResponse
-from feishu_vc_async.emulator import Emulator, Faults
+from feishu_vc_async.emulator import Clocks, Emulator, Faults
 
 
 class FakeClock:
@@ -50,7 +50,9 @@ async def session() -> Any:
 
 async def test_tenant_token_lifetime_and_reissue_window(session: Any) -> None:
     mono = FakeClock(100.0)
-    async with Emulator(meetings=2, seed=1, token_lifetime=8.0, monotonic=mono) as emu:
+    async with Emulator(
+        meetings=2, seed=1, token_lifetime=8.0, clocks=Clocks(monotonic=mono)
+    ) as emu:
         creds = {"app_id": emu.app_id, "app_secret": emu.app_secret}
         status, body, headers = await _token(session, emu, creds)
         assert status == 200
@@ -95,7 +97,7 @@ async def test_token_endpoint_refusals(session: Any) -> None:
 
 async def test_auth_errors_on_the_api(session: Any) -> None:
     mono = FakeClock(0.0)
-    async with Emulator(meetings=2, seed=1, monotonic=mono) as emu:
+    async with Emulator(meetings=2, seed=1, clocks=Clocks(monotonic=mono)) as emu:
         good = emu.tenant_token()
         assert await _api(session, emu, None) == (400, 99991661)
         assert await _api(session, emu, "") == (400, 99991661)

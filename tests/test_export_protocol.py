@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from feishu_vc_async import AppCredentials, Limits, VCClient
-from feishu_vc_async.emulator import Emulator
+from feishu_vc_async.emulator import Emulator, MeetingData
 from feishu_vc_async.export import ExportJob, RowBuilder, export
 from tests._memory_output import MemoryOutput, MemoryStore
 
@@ -28,7 +28,8 @@ def _client(emu: Emulator) -> VCClient:
 async def test_a_crash_at_any_commit_leaves_whole_meetings_and_the_resume_ends_exact(
     crash_after: int,
 ) -> None:
-    async with Emulator(meetings=24, seed=21, rate_limit=None, webinars=1, webinar_size=450) as emu:
+    data = MeetingData(webinars=1, webinar_size=450)
+    async with Emulator(meetings=24, seed=21, rate_limit=None, data=data) as emu:
         truth = {q.key: len(emu.participants(q)) for q in emu.meetings}
         store = MemoryStore(truth, crash_after=crash_after)
         job = ExportJob(

@@ -16,7 +16,7 @@ import pytest
 from feishu_vc_async import AppCredentials, Limits, Retries
 from feishu_vc_async._retry import DefaultRetryPolicy
 from feishu_vc_async.client import VCClient
-from feishu_vc_async.emulator import Emulator, Faults, Latency, RequestRecord
+from feishu_vc_async.emulator import Emulator, Faults, Latency, MeetingData, RequestRecord
 from feishu_vc_async.errors import (
     InvalidQueryError,
     NotFoundError,
@@ -93,14 +93,16 @@ def fanout_tasks() -> list[asyncio.Task[object]]:
 @pytest.fixture
 async def big_emu() -> AsyncIterator[Emulator]:
     async with Emulator(
-        meetings=1000, seed=11, rate_limit=None, webinars=5, webinar_size=260
+        meetings=1000, seed=11, rate_limit=None, data=MeetingData(webinars=5, webinar_size=260)
     ) as emu:
         yield emu
 
 
 @pytest.fixture
 async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator(meetings=60, seed=3, rate_limit=None, webinars=2, webinar_size=130) as e:
+    async with Emulator(
+        meetings=60, seed=3, rate_limit=None, data=MeetingData(webinars=2, webinar_size=130)
+    ) as e:
         yield e
 
 
@@ -196,7 +198,11 @@ async def test_break_after_first_item_cancels_everything(caplog: pytest.LogCaptu
             closed.set()
 
     emu_slow = Emulator(
-        meetings=60, seed=3, rate_limit=None, latency=Latency.constant(0.05), webinars=0
+        meetings=60,
+        seed=3,
+        rate_limit=None,
+        latency=Latency.constant(0.05),
+        data=MeetingData(webinars=0),
     )
     async with emu_slow, make_client(emu_slow) as client:
         async with client.fan_out(source(), concurrency=8) as results:
@@ -266,7 +272,11 @@ async def test_transient_faults_still_exactly_once() -> None:
     faults = Faults(seed=4, error_rate=0.08, reset_rate=0.04, html_rate=0.02)
     async with (
         Emulator(
-            meetings=150, seed=8, rate_limit=None, faults=faults, webinars=2, webinar_size=150
+            meetings=150,
+            seed=8,
+            rate_limit=None,
+            faults=faults,
+            data=MeetingData(webinars=2, webinar_size=150),
         ) as emu,
         make_client(emu) as client,
     ):
@@ -345,7 +355,11 @@ async def test_invalid_query_fail_fast_raises(emu: Emulator) -> None:
 async def test_timeout_cancels_and_client_stays_usable() -> None:
     async with (
         Emulator(
-            meetings=40, seed=2, rate_limit=None, latency=Latency.constant(0.05), webinars=0
+            meetings=40,
+            seed=2,
+            rate_limit=None,
+            latency=Latency.constant(0.05),
+            data=MeetingData(webinars=0),
         ) as emu,
         make_client(emu) as client,
     ):
@@ -424,7 +438,11 @@ async def test_adaptive_concurrency_under_a_scaled_limit() -> None:
     limit = RateLimit(40, 1.0)
     async with (
         Emulator(
-            meetings=120, seed=9, rate_limit=limit, latency=Latency.constant(0.1), webinars=0
+            meetings=120,
+            seed=9,
+            rate_limit=limit,
+            latency=Latency.constant(0.1),
+            data=MeetingData(webinars=0),
         ) as emu,
         make_client(emu, rate_limit=limit) as client,
     ):

@@ -20,7 +20,7 @@ from feishu_vc_async._clock import Clock, loop_time
 from feishu_vc_async._constants import API_PARTICIPANT_LIST
 from feishu_vc_async._timeparse import format_feishu_time
 from feishu_vc_async.discovery import largest_first
-from feishu_vc_async.emulator import Emulator
+from feishu_vc_async.emulator import Emulator, MeetingData
 from feishu_vc_async.errors import InvalidQueryError
 from feishu_vc_async.fanout import FanOut, MeetingFailure, PageItem
 from feishu_vc_async.fanout._tuning import ADAPTIVE_START, ramp_width, target_for
@@ -171,7 +171,7 @@ async def test_a_big_meeting_listed_last_is_started_first() -> None:
 
 
 async def test_meetings_from_meeting_list_are_read_as_their_queries() -> None:
-    async with Emulator(meetings=8, seed=3, rate_limit=None, webinars=0) as emu:
+    async with Emulator(meetings=8, seed=3, rate_limit=None, data=MeetingData(webinars=0)) as emu:
         await _read_listed_meetings(emu)
 
 

@@ -28,7 +28,7 @@ from feishu_vc_async.auth import (
     StoreAppTokenProvider,
     handle_app_ticket_event,
 )
-from feishu_vc_async.emulator import Emulator
+from feishu_vc_async.emulator import AppTickets, Emulator
 from feishu_vc_async.errors import AppTicketError
 from feishu_vc_async.fanout import MeetingFailure, PageItem
 from feishu_vc_async.models import MeetingQuery, Participant
@@ -49,7 +49,9 @@ async def test_a_stale_ticket_is_recovered_through_a_resend_and_the_push() -> No
     tickets = MemoryTicketStore()
     async with (
         TicketEndpoint(tickets) as events,
-        Emulator(meetings=3, seed=4, rate_limit=None, ticket_callback_url=events.url) as emu,
+        Emulator(
+            meetings=3, seed=4, rate_limit=None, tickets=AppTickets(ticket_callback_url=events.url)
+        ) as emu,
     ):
         app = emu.add_store_app(tenants=1)
         events.app_id = app.app_id
@@ -94,7 +96,9 @@ async def test_one_fetch_per_cache_however_many_wait_and_an_expired_app_token_re
     tickets = MemoryTicketStore()
     async with (
         TicketEndpoint(tickets) as events,
-        Emulator(meetings=3, seed=4, rate_limit=None, ticket_callback_url=events.url) as emu,
+        Emulator(
+            meetings=3, seed=4, rate_limit=None, tickets=AppTickets(ticket_callback_url=events.url)
+        ) as emu,
     ):
         app = emu.add_store_app(tenants=3)
         await tickets.put(emu.app_ticket(app.app_id))
@@ -138,7 +142,12 @@ async def test_two_tenants_exported_at_once_each_at_its_own_full_budget() -> Non
     tickets = MemoryTicketStore()
     async with (
         TicketEndpoint(tickets) as events,
-        Emulator(meetings=100, seed=5, rate_limit=rate, ticket_callback_url=events.url) as emu,
+        Emulator(
+            meetings=100,
+            seed=5,
+            rate_limit=rate,
+            tickets=AppTickets(ticket_callback_url=events.url),
+        ) as emu,
     ):
         app = emu.add_store_app(tenants=2)
         # Made before the run: generating a tenant's data on the emulator's (and this

@@ -34,7 +34,7 @@ from feishu_vc_async.auth import (
     UserSessionProvider,
     default_token_file,
 )
-from feishu_vc_async.emulator import Emulator, OAuthUser
+from feishu_vc_async.emulator import Clocks, DefaultApp, Emulator, OAuthUser
 from feishu_vc_async.errors import (
     DecodeError,
     LoginRequiredError,
@@ -69,7 +69,7 @@ def _list_tokens(emu: Emulator) -> list[str | None]:
 
 async def test_refreshes_once_when_due_however_many_callers_wait() -> None:
     clock = FakeClock(1_000.0)
-    async with Emulator(meetings=3, seed=1, rate_limit=None, monotonic=clock) as emu:
+    async with Emulator(meetings=3, seed=1, rate_limit=None, clocks=Clocks(monotonic=clock)) as emu:
         first = await sign_in(emu, clock=clock)
         store = MemorySessionStore(first)
         provider = UserSessionProvider(emu.app_id, emu.app_secret, store, clock=clock)
@@ -93,7 +93,9 @@ async def test_refreshes_once_when_due_however_many_callers_wait() -> None:
 
 async def test_a_refused_token_is_refreshed_and_the_request_repeated() -> None:
     provider_clock, server_clock = FakeClock(0.0), FakeClock(0.0)
-    async with Emulator(meetings=3, seed=1, rate_limit=None, monotonic=server_clock) as emu:
+    async with Emulator(
+        meetings=3, seed=1, rate_limit=None, clocks=Clocks(monotonic=server_clock)
+    ) as emu:
         first = await sign_in(emu, clock=provider_clock)
         provider = UserSessionProvider(
             emu.app_id, emu.app_secret, MemorySessionStore(first), clock=provider_clock
@@ -111,7 +113,7 @@ async def test_a_session_another_process_refreshed_is_used_not_refreshed_again(
 ) -> None:
     clock = FakeClock(0.0)
     path = tmp_path / "tokens.json"
-    async with Emulator(meetings=3, seed=1, rate_limit=None, monotonic=clock) as emu:
+    async with Emulator(meetings=3, seed=1, rate_limit=None, clocks=Clocks(monotonic=clock)) as emu:
         first = await sign_in(emu, clock=clock)
         FileSessionStore(path, base_url=emu.base_url, app_id=emu.app_id).write(first)
         # Two stores on one file: what two processes have. Each provider caches its own.
@@ -145,7 +147,7 @@ async def test_a_session_another_process_refreshed_is_used_not_refreshed_again(
 
 async def test_the_new_session_is_saved_before_its_access_token_is_used() -> None:
     clock = FakeClock(0.0)
-    async with Emulator(meetings=3, seed=1, rate_limit=None, monotonic=clock) as emu:
+    async with Emulator(meetings=3, seed=1, rate_limit=None, clocks=Clocks(monotonic=clock)) as emu:
 
         class Watching(MemorySessionStore):
             saved_unused: ClassVar[list[bool]] = []
@@ -180,7 +182,7 @@ async def test_the_new_session_is_saved_before_its_access_token_is_used() -> Non
 @pytest.mark.parametrize("how", ["replayed", "revoked"])
 async def test_a_dead_refresh_token_says_log_in_again(how: str) -> None:
     clock = FakeClock(0.0)
-    async with Emulator(meetings=3, seed=1, rate_limit=None, monotonic=clock) as emu:
+    async with Emulator(meetings=3, seed=1, rate_limit=None, clocks=Clocks(monotonic=clock)) as emu:
         first = await sign_in(emu, clock=clock)
         clock.now += 7000
         if how == "replayed":  # someone else used this refresh token already
@@ -219,7 +221,7 @@ async def test_no_stored_session_says_log_in() -> None:
 
 async def test_a_session_without_refresh_token_says_log_in_when_due() -> None:
     clock = FakeClock(0.0)
-    async with Emulator(meetings=1, seed=1, rate_limit=None, monotonic=clock) as emu:
+    async with Emulator(meetings=1, seed=1, rate_limit=None, clocks=Clocks(monotonic=clock)) as emu:
         session = await sign_in(emu, clock=clock, scope="vc:room:readonly")
         assert session.refresh_token is None
         provider = UserSessionProvider(
@@ -235,7 +237,11 @@ async def test_a_session_without_refresh_token_says_log_in_when_due() -> None:
 async def test_the_refresh_switch_off_names_the_setting() -> None:
     clock = FakeClock(0.0)
     async with Emulator(
-        meetings=1, seed=1, rate_limit=None, monotonic=clock, refresh_user_token=False
+        meetings=1,
+        seed=1,
+        rate_limit=None,
+        clocks=Clocks(monotonic=clock),
+        app=DefaultApp(refresh_user_token=False),
     ) as emu:
         provider = UserSessionProvider(
             emu.app_id,
@@ -253,7 +259,7 @@ async def test_the_refresh_switch_off_names_the_setting() -> None:
 
 async def test_server_trouble_at_the_token_endpoint_is_retried() -> None:
     clock = FakeClock(0.0)
-    async with Emulator(meetings=1, seed=1, rate_limit=None, monotonic=clock) as emu:
+    async with Emulator(meetings=1, seed=1, rate_limit=None, clocks=Clocks(monotonic=clock)) as emu:
         provider = UserSessionProvider(
             emu.app_id,
             emu.app_secret,
@@ -417,7 +423,7 @@ async def test_stores_on_two_hosts_share_a_refresh_through_a_redis_lock(
 ) -> None:
     clock = FakeClock(0.0)
     key = f"feishu_vc_test:session:{os.getpid()}"
-    async with Emulator(meetings=1, seed=1, rate_limit=None, monotonic=clock) as emu:
+    async with Emulator(meetings=1, seed=1, rate_limit=None, clocks=Clocks(monotonic=clock)) as emu:
         first = await sign_in(emu, clock=clock)
         # One shared store (a network file, a database): a lock every host honours.
         shared = MemorySessionStore(first)

@@ -26,7 +26,7 @@ from .._validate import (
     positive_int,
     positive_seconds,
 )
-from ..emulator import Emulator
+from ..emulator import DefaultApp, Emulator, MeetingData, UserOAuth
 from ..emulator._faults import FAULT_RATES, Faults, Latency
 from ..ratelimit._protocol import RateLimit
 
@@ -64,7 +64,18 @@ def _rate(text: str) -> RateLimit | None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8787, help="port (0 = any free port)")
-    data = parser.add_argument_group("data")
+    _add_data_options(parser.add_argument_group("data"))
+    _add_limit_options(parser.add_argument_group("rate limits"))
+    _add_token_options(parser.add_argument_group("tokens"))
+    _add_fault_options(
+        parser.add_argument_group(
+            "faults (of participant_list and meeting_list requests past auth and the gateway; "
+            "one seeded draw per request picks at most one)"
+        )
+    )
+
+
+def _add_data_options(data: argparse._ArgumentGroup) -> None:
     data.add_argument("--meetings", type=int, default=200, help="number of ended meetings")
     data.add_argument("--seed", type=int, default=7, help="seed of the generated data")
     data.add_argument(
@@ -93,7 +104,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="write the ended meetings to FILE as a `feishu-vc export --meetings` input "
         "(JSONL for .jsonl / .ndjson / .json, else CSV)",
     )
-    limits = parser.add_argument_group("rate limits")
+
+
+def _add_limit_options(limits: argparse._ArgumentGroup) -> None:
     limits.add_argument(
         "--rate-limit",
         type=_rate,
@@ -116,7 +129,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="meeting_list lists a meeting whose start is in the range (default) or that "
         "overlaps it",
     )
-    tokens = parser.add_argument_group("tokens")
+
+
+def _add_token_options(tokens: argparse._ArgumentGroup) -> None:
     tokens.add_argument(
         "--token-lifetime", type=float, default=7200.0, help="tenant token lifetime in seconds"
     )
@@ -131,10 +146,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="register a user access token (u-...) of the app and print it",
     )
-    faults = parser.add_argument_group(
-        "faults (of participant_list and meeting_list requests past auth and the gateway; "
-        "one seeded draw per request picks at most one)"
-    )
+
+
+def _add_fault_options(faults: argparse._ArgumentGroup) -> None:
     faults.add_argument("--latency", type=float, default=0.0, help="added seconds per request")
     for name, answered in zip(FAULT_RATES, _FAULT_HELP, strict=True):
         faults.add_argument(_FAULT_OPTIONS[name], type=float, default=0.0, help=answered)
@@ -225,21 +239,23 @@ def _settings(args: argparse.Namespace) -> _Settings:
         emulator={
             "meetings": args.meetings,
             "seed": args.seed,
-            "anchor": anchor,
-            "webinars": args.webinars,
-            "webinar_size": args.webinar_size,
             "rate_limit": args.rate_limit,
             "meeting_list_rate_limit": args.meeting_list_rate_limit,
             "meeting_listing": args.listing,
-            "ongoing": args.ongoing,
             "window": args.window,
             "token_lifetime": args.token_lifetime,
-            "user_token_lifetime": args.user_token_lifetime,
-            "user_id_permission": args.user_id_permission,
             "latency": Latency.constant(args.latency) if args.latency else 0.0,
             "faults": faults,
             "host": args.host,
             "port": args.port,
+            "data": MeetingData(
+                webinars=args.webinars,
+                webinar_size=args.webinar_size,
+                ongoing=args.ongoing,
+                anchor=anchor,
+            ),
+            "app": DefaultApp(user_id_permission=args.user_id_permission),
+            "oauth": UserOAuth(user_token_lifetime=args.user_token_lifetime),
         },
         anchor=anchor,
         write_meetings=Path(args.write_meetings) if args.write_meetings else None,

@@ -12,6 +12,18 @@
         emu.accounts_url                            # the authorize page's host (same server)
         emu.add_store_app(tenants=2)                # a store app; emu.tenant(key) per tenant
 
+The options tests set most are keywords: ``meetings``, ``seed``, ``rate_limit``,
+``meeting_list_rate_limit``, ``window``, ``meeting_listing``, ``faults``, ``latency``,
+``token_lifetime``, ``host``, ``port``. The others come in frozen groups, each with the
+platform's defaults: ``data=MeetingData(...)`` (webinars, ongoing, recurring and
+external meetings, the anchor), ``app=DefaultApp(...)`` (the default app's credentials,
+``user_id_permission``, redirect URIs, refresh switch), ``oauth=UserOAuth(...)`` (the
+user OAuth lifetimes, ``auto_approve``), ``tickets=AppTickets(...)`` (store apps' ticket
+push and grace) and ``clocks=Clocks(...)`` (time, below)::
+
+    Emulator(meetings=40, data=MeetingData(webinars=2, webinar_size=150),
+             oauth=UserOAuth(user_token_lifetime=10.0), clocks=Clocks(monotonic=clock))
+
 A real ``aiohttp.web`` server on 127.0.0.1 (ephemeral port by default) with the VC
 endpoints ``GET /open-apis/vc/v1/participant_list`` and ``GET /open-apis/vc/v1/meeting_list``,
 the custom-app token endpoint ``POST /open-apis/auth/v3/tenant_access_token/internal``,
@@ -27,19 +39,21 @@ switch for every fault of :class:`Faults`, ``--deny-meeting`` / ``--purge-meetin
 
 Semantics where the reference leaves room (decided here, so tests can rely on them):
 
-* **Data.** ``meetings`` ended meetings end before ``anchor`` (default: the start of
-  yesterday, UTC) within 30 days, 10 minutes to 4 hours long; by default one is a
-  webinar (``meetings >= 20``), ``meetings // 20`` are external (another tenant's
-  meeting the tenant's people joined) and ``meetings // 20`` reuse the number of
-  another meeting at a time that does not overlap it (personal meeting numbers: the
-  same organizer). A number is therefore not an identity: ``(number, start)`` is.
-  Besides them, ``ongoing`` meetings (default 1 when ``meetings >= 20``) started 5 to 90
-  minutes before the clock's ``now`` at construction and have not ended; they are frozen
-  at that moment (their participants are those who had joined by then, and meeting_list
-  shows the duration up to then). They are regular, internal video meetings.
-  ``emu.meetings`` holds the ended ones' queries (exact times), ``emu.ongoing`` the
-  ongoing ones' (``meeting_status`` 1, that moment as the end). Everything but the
-  ongoing meetings' times is the same for the same seed and anchor.
+* **Data.** ``meetings`` ended meetings end before the anchor (``MeetingData.anchor``;
+  default: the start of yesterday, UTC) within 30 days, 10 minutes to 4 hours long; by
+  default one is a webinar (``meetings >= 20``), ``meetings // 20`` are external
+  (another tenant's meeting the tenant's people joined) and ``meetings // 20`` reuse the
+  number of another meeting at a time that does not overlap it (personal meeting
+  numbers: the same organizer); ``MeetingData``'s ``webinars``, ``external`` and
+  ``recurring`` set these counts. A number is therefore not an identity: ``(number,
+  start)`` is. Besides them, ``MeetingData.ongoing`` meetings (default 1 when
+  ``meetings >= 20``) started 5 to 90 minutes before the clock's ``now`` at construction
+  and have not ended; they are frozen at that moment (their participants are those who
+  had joined by then, and meeting_list shows the duration up to then). They are
+  regular, internal video meetings. ``emu.meetings`` holds the ended ones' queries
+  (exact times), ``emu.ongoing`` the ongoing ones' (``meeting_status`` 1, that moment as
+  the end). Everything but the ongoing meetings' times is the same for the same seed
+  and anchor.
 * **Auth** (one check, ``TokenStore.check``, shared by the VC APIs). ``Authorization:
   Bearer <token>``. Missing, empty or a bare ``Bearer`` → 99991661; a token not
   starting ``t-``/``u-`` (or another scheme; an app access token ``a-`` too) → 99991671;
@@ -71,12 +85,14 @@ Semantics where the reference leaves room (decided here, so tests can rely on th
   :class:`OAuthUser`) and the scopes (``id="scopes"``), with buttons ``id="approve"``
   and ``id="deny"`` that POST the form back; the decision answers 302 to
   ``redirect_uri?code=…&state=…`` or ``?error=access_denied&state=…`` (a query the URI
-  already has is kept). A form is decided once; again → 400 page. ``auto_approve=True``
-  (or ``emu.auto_approve``) answers the GET with the approving 302 at once;
+  already has is kept). A form is decided once; again → 400 page.
+  ``UserOAuth(auto_approve=True)`` (or ``emu.auto_approve``) answers the GET with the
+  approving 302 at once;
   ``emu.authorize(url, approve=True)`` returns that redirect without HTTP, raising
   :class:`AuthorizeError` where the page would refuse; ``emu.authorize_url(...)`` builds
   the URL.
-* **v2 token endpoint** (``POST /open-apis/authen/v2/oauth/token``, JSON). Answers are
+* **v2 token endpoint** (``POST /open-apis/authen/v2/oauth/token``, JSON; the lifetimes
+  named here are fields of :class:`UserOAuth`). Answers are
   flat: ``{"code":0,"access_token":"u-…","expires_in","refresh_token":"ur-…",
   "refresh_token_expires_in","token_type":"Bearer","scope"}`` (tokens about 1 KB, as
   real ones; ``expires_in`` whole seconds of ``user_token_lifetime``), refusals
@@ -91,14 +107,15 @@ Semantics where the reference leaves room (decided here, so tests can rely on th
   installed the app (a custom app: the home tenant only) → 20010, ``scope`` asking for
   more than was granted → 20067. Only a successful exchange uses the code up.
   *refresh_token*: the app's "refresh user_access_token" switch off
-  (``refresh_user_token=False``) → 20074; token unknown or another app's → 20026,
-  revoked (``emu.revoke_token``) → 20064, already used → 20073, the grant older than
-  ``refresh_token_lifetime`` (365 days from the user's approval, not from the last
-  refresh) → 20037, a wider ``scope`` → 20067. A refresh token is handed out only when
-  the answer's scopes include ``offline_access``; ``refresh_token_expires_in`` is what
-  is left of the grant. **Rotation**: a refresh token works once; the refresh returns a
-  new pair, and the access tokens issued before stay valid for ``refresh_grace``
-  (60 s) more, then answer 99991677. Reuse of a refresh token does not revoke the grant.
+  (``refresh_user_token=False``, of ``add_app`` or ``DefaultApp``) → 20074; token
+  unknown or another app's → 20026, revoked (``emu.revoke_token``) → 20064, already
+  used → 20073, the grant older than ``refresh_token_lifetime`` (365 days from the
+  user's approval, not from the last refresh) → 20037, a wider ``scope`` → 20067. A
+  refresh token is handed out only when the answer's scopes include ``offline_access``;
+  ``refresh_token_expires_in`` is what is left of the grant. **Rotation**: a refresh
+  token works once; the refresh returns a new pair, and the access tokens issued before
+  stay valid for ``refresh_grace`` (60 s) more, then answer 99991677. Reuse of a refresh
+  token does not revoke the grant.
 * **user_info** (``GET /open-apis/authen/v1/user_info``): the auth check above, except
   that no VC scope is needed; a token that is not a user token → 99991668. Answers
   ``{"code":0,"msg":"success","data":{"name","en_name","open_id","union_id",
@@ -109,9 +126,10 @@ Semantics where the reference leaves room (decided here, so tests can rely on th
   current app_ticket; ``POST /open-apis/auth/v3/app_ticket/resend`` ``{app_id,
   app_secret}`` issues a new one, answers ``{"code":0,"msg":"ok"}`` and then POSTs
   ``{"type":"event_callback","event":{"app_id","app_ticket","type":"app_ticket"}}`` to
-  the app's ``ticket_callback_url`` (or the emulator's; 127.0.0.1 only; none: no push).
-  A superseded ticket stays valid for ``ticket_grace`` (3600 s); ``rotate_app_ticket()``
-  makes the older ones stale at once without a push; ``push_app_ticket()`` issues and
+  the app's ``ticket_callback_url`` (or the emulator's, ``emu.ticket_callback_url``,
+  set by ``AppTickets``; 127.0.0.1 only; none: no push). A superseded ticket stays
+  valid for ``AppTickets.ticket_grace`` (3600 s); ``rotate_app_ticket()`` makes the
+  older ones stale at once without a push; ``push_app_ticket()`` issues and
   pushes now (the hourly push); ``app_ticket()`` is the current one.
   ``POST /open-apis/auth/v3/app_access_token`` ``{app_id, app_secret, app_ticket}`` →
   ``{"code":0,"msg":"ok","app_access_token":"a-…","expire"}``; a missing, unknown or
@@ -214,8 +232,9 @@ Semantics where the reference leaves room (decided here, so tests can rely on th
 * **Ids.** ``user_id_type`` picks the id in ``user_id``: ``ou_…`` (open_id, default),
   ``on_…`` (union_id), or the tenant user id. ``employee_id``, and ``user_id`` under
   ``user_id_type=user_id``, are only present for an app registered with
-  ``user_id_permission=True`` (the contact:user.employee_id:readonly scope); otherwise
-  they are omitted. Rooms carry ``meeting_room_id`` (``omm_…``) and no user ids. Ids
+  ``user_id_permission=True`` (the contact:user.employee_id:readonly scope; ``add_app``,
+  ``add_store_app``, and ``DefaultApp`` for the default app); otherwise they are
+  omitted. Rooms carry ``meeting_room_id`` (``omm_…``) and no user ids. Ids
   are the same for every app (the real open_id differs per app).
 * **Faults** (``Faults``) hit requests of both APIs that passed auth and the gateway,
   one seeded draw per request in arrival order: ``error_rate`` (HTTP ``error_status``,
@@ -250,31 +269,37 @@ Semantics where the reference leaves room (decided here, so tests can rely on th
   verification tokens; a user revoking an app; the token endpoints' own rate limits
   (1000/min and 50/s for v2).
 
-Time is injectable: ``clock`` (wall, default ``time.time``) for "start not in the
-future", the ongoing meetings, the fixed window and record wall times; ``monotonic``
-(default ``time.monotonic``) for the sliding window, every token, code, grant and ticket
-lifetime, and record times.
+Time is injectable through ``clocks=Clocks(wall=..., monotonic=...)``: ``wall`` (default
+``time.time``) for "start not in the future", the ongoing meetings, the fixed window and
+record wall times; ``monotonic`` (default ``time.monotonic``) for the sliding window,
+every token, code, grant and ticket lifetime, and record times.
 """
 
 from ._faults import Fault, Faults, Latency, TokenEndpoint
 from ._meeting_list import ListedMeeting
 from ._meetings import MeetingInfo
 from ._oauth import AuthorizeError, OAuthUser
+from ._options import AppTickets, Clocks, DefaultApp, MeetingData, UserOAuth
 from ._server import Emulator, RequestRecord
 from ._store_apps import StoreApp
 from ._tenants import TenantView
 
 __all__ = [
+    "AppTickets",
     "AuthorizeError",
+    "Clocks",
+    "DefaultApp",
     "Emulator",
     "Fault",
     "Faults",
     "Latency",
     "ListedMeeting",
+    "MeetingData",
     "MeetingInfo",
     "OAuthUser",
     "RequestRecord",
     "StoreApp",
     "TenantView",
     "TokenEndpoint",
+    "UserOAuth",
 ]

@@ -1,22 +1,37 @@
-"""What every endpoint of the emulator answers with: a log id, the platform's JSON error
-body, the refusal of a token, and the record of each request.
+"""What every endpoint of the emulator answers with: the record of each request, its log
+id, the platform's JSON bodies and the refusal of a token.
 
-The identity endpoints (``_identity``) and the VC data endpoints (``_server``) both
-answer this way, so it is one base class of the emulator rather than a part of either.
+One :class:`Answering` serves every part of the emulator that answers HTTP (the VC data
+APIs in ``_vc_apis``, the identity endpoints in ``_identity_endpoints``): each part holds
+the same one, so the request log is a single list in answer order and log ids one
+sequence, whichever part answered.
 """
 
 from __future__ import annotations
 
+import secrets
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from aiohttp import web
 
 from .._constants import LOGID_HEADER
 from ..models import JSON_ENCODER
+from ._options import Clocks
 
-__all__ = ["AUTH_STATUS", "Answering", "RequestRecord"]
+__all__ = [
+    "AUTH_STATUS",
+    "JSON_TYPE",
+    "Answering",
+    "Arrival",
+    "RequestRecord",
+    "error_response",
+    "json_response",
+]
 
-_JSON = "application/json; charset=utf-8"
+JSON_TYPE = "application/json; charset=utf-8"
 AUTH_STATUS = 400
 _AUTH_MSGS = {
     99991661: "Missing access token for authorization. Please make a request with token attached.",
@@ -41,65 +56,90 @@ class RequestRecord:
     status: int
     code: int | None  # body code; None for a non-JSON body or a reset
     log_id: str
-    token_request: bool = False  # the tenant token endpoint
+    token_request: bool = False  # any token endpoint
     app_id: str | None = None
     fault: str | None = None  # the injected fault, if any
 
 
+class Arrival(NamedTuple):
+    """When a request arrived (both clocks), and the log id its answer carries."""
+
+    mono: float
+    wall: float
+    log_id: str
+
+
+def json_response(
+    body: bytes, log_id: str, *, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    """A JSON answer carrying ``log_id`` in ``X-Tt-Logid``, with any further ``headers``."""
+    all_headers = {"Content-Type": JSON_TYPE, LOGID_HEADER: log_id}
+    if headers:
+        all_headers.update(headers)
+    return web.Response(body=body, status=status, headers=all_headers)
+
+
+def error_response(
+    status: int, code: int, msg: str, log_id: str, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    """The platform's error envelope ``{"code", "msg", "error": {"log_id"}}``."""
+    body = JSON_ENCODER.encode({"code": code, "msg": msg, "error": {"log_id": log_id}})
+    return json_response(body, log_id, status=status, headers=headers)
+
+
 class Answering:
-    """The answering and request-log side of the emulator; ``Emulator`` sets the state."""
+    """The request log, the log ids, and the refusal every token check shares."""
 
-    requests: list[RequestRecord]
-    _logid_prefix: str
-    _logid_n: int
+    def __init__(self, clocks: Clocks) -> None:
+        self.requests: list[RequestRecord] = []
+        self._wall, self._monotonic = clocks.wall, clocks.monotonic
+        self._logid_prefix = ""
+        self._logid_n = 0
 
-    def _log_id(self) -> str:
+    def start(self) -> None:
+        """Log ids from now on start as the platform's do: a time and a random part."""
+        self._logid_prefix = time.strftime("%Y%m%d%H%M%S", time.gmtime()) + secrets.token_hex(3)
+
+    def arrive(self) -> Arrival:
+        """A request has arrived: the time on both clocks and its answer's log id."""
+        mono, wall = self._monotonic(), self._wall()
         self._logid_n += 1
-        return f"{self._logid_prefix}{self._logid_n:08X}"
+        return Arrival(mono, wall, f"{self._logid_prefix}{self._logid_n:08X}")
 
-    def _json(
-        self, status: int, code: int, msg: str, log_id: str, headers: dict[str, str] | None = None
-    ) -> web.Response:
-        body = JSON_ENCODER.encode({"code": code, "msg": msg, "error": {"log_id": log_id}})
-        all_headers = {"Content-Type": _JSON, LOGID_HEADER: log_id}
-        if headers:
-            all_headers.update(headers)
-        return web.Response(body=body, status=status, headers=all_headers)
-
-    def _auth_refusal(
-        self, request: web.Request, mono: float, wall: float, token: str, code: int, log_id: str
-    ) -> web.Response:
-        """The answer (and record) of a request whose token the auth check refused."""
-        self._record(request, mono, wall, token or None, AUTH_STATUS, code, log_id)
-        return self._json(AUTH_STATUS, code, _AUTH_MSGS[code], log_id)
-
-    def _record(
+    def record(
         self,
         request: web.Request,
-        mono: float,
-        wall: float,
-        token: str | None,
+        at: Arrival,
         status: int,
         code: int | None,
-        log_id: str,
         *,
-        token_request: bool = False,
+        token: str | None = None,
         app_id: str | None = None,
         fault: str | None = None,
+        token_request: bool = False,
     ) -> None:
+        """Log the answer to ``request``. A token endpoint's body (secrets, codes) is never
+        recorded: ``token_request`` marks it instead."""
         self.requests.append(
             RequestRecord(
-                mono,
-                wall,
+                at.mono,
+                at.wall,
                 request.method,
                 request.path,
                 dict(request.query),
                 token,
                 status,
                 code,
-                log_id,
+                at.log_id,
                 token_request,
                 app_id,
                 fault,
             )
         )
+
+    def refuse_token(
+        self, request: web.Request, at: Arrival, token: str, code: int
+    ) -> web.Response:
+        """The answer (and record) of a request whose token the auth check refused."""
+        self.record(request, at, AUTH_STATUS, code, token=token or None)
+        return error_response(AUTH_STATUS, code, _AUTH_MSGS[code], at.log_id)

@@ -21,15 +21,11 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from .._timeparse import format_duration, format_feishu_time
 from .._validate import non_negative_int, positive_int
-from ..models import (
-    JSON_ENCODER,
-    Participant,
-    UserIdType,
-    format_duration,
-    format_feishu_time,
-)
+from ..models import JSON_ENCODER, Participant, UserIdType
 from ._meetings import MeetingInfo, draw_meetings, webinar_guests
+from ._options import MeetingData
 from ._people import LEAVE_REASONS, NETWORKS, PROTOCOLS, Person, directory
 
 __all__ = ["Dataset", "ParticipantRow", "feishu_time"]
@@ -91,41 +87,30 @@ class ParticipantRow(NamedTuple):
 
 
 class Dataset:
-    """``count`` ended meetings and ``ongoing`` ongoing ones drawn from ``seed``;
-    participants generated on first read.
+    """``count`` ended meetings, and ongoing ones, drawn from ``seed`` in the ``shape``
+    given; participants generated on first read.
 
     Defaults: one webinar and one ongoing meeting when ``count >= 20`` (else none);
     ``count // 20`` meetings that reuse another's number (``recurring``) and as many
     external ones.
     """
 
-    def __init__(
-        self,
-        count: int,
-        *,
-        seed: int,
-        now: float,
-        webinars: int | None = None,
-        webinar_size: int = 3000,
-        anchor: int | None = None,
-        cache_size: int = 512,
-        ongoing: int | None = None,
-        recurring: int | None = None,
-        external: int | None = None,
-    ) -> None:
+    def __init__(self, count: int, *, seed: int, now: float, shape: MeetingData) -> None:
         few = 1 if count >= 20 else 0
         counts = {
             "meetings": count,
-            "webinars": few if webinars is None else webinars,
-            "ongoing": few if ongoing is None else ongoing,
-            "recurring": count // 20 if recurring is None else recurring,
-            "external": count // 20 if external is None else external,
+            "webinars": few if shape.webinars is None else shape.webinars,
+            "ongoing": few if shape.ongoing is None else shape.ongoing,
+            "recurring": count // 20 if shape.recurring is None else shape.recurring,
+            "external": count // 20 if shape.external is None else shape.external,
         }
         for name, value in counts.items():
             non_negative_int(name, value)
+        webinar_size = shape.webinar_size
         positive_int("webinar_size", webinar_size)
         self.seed = seed
         # The newest meeting ends before the start of yesterday (UTC): always in the past.
+        anchor = shape.anchor
         self.anchor = anchor if anchor is not None else (int(now) // _DAY - 1) * _DAY
         self.meetings = draw_meetings(
             count,
@@ -152,7 +137,7 @@ class Dataset:
         self._casts: dict[int, frozenset[Person]] = {}
         self._ids: dict[UserIdType, dict[str, Person]] = {}
         self._pools: tuple[list[int], list[int]] | None = None
-        self._cache_size = cache_size
+        self._cache_size = shape.cache_meetings
         self._directory_size = max(2048, webinar_size + 500)
         self._directory_ready = False
 

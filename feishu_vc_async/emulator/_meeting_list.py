@@ -13,8 +13,9 @@ from datetime import timedelta
 from typing import Literal
 
 from .._constants import MAX_MEETING_LIST_RANGE_SECONDS
+from .._timeparse import format_duration
 from ..meetings import Meeting
-from ..models import JSON_ENCODER, MeetingStatus, UserIdType, format_duration
+from ..models import JSON_ENCODER, MeetingStatus, UserIdType
 from ._api import (
     ERRORS,
     ApiError,

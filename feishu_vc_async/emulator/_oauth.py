@@ -1,8 +1,9 @@
-"""User OAuth 2.0 ("v2"): the authorize request, consent page, codes, grants, token rules.
+"""User OAuth 2.0 ("v2"): the authorize request, codes, grants, token rules.
 
-No I/O here: the server (``_identity``) passes requests in with the time and turns the
-results, and :class:`AuthorizeError` / :class:`OAuthError`, into HTTP answers. The
-package docstring states the rules; the order of checks is the order of the code below.
+No I/O here: the endpoints (``_identity_endpoints``) pass requests in with the time and
+turn the results, and :class:`AuthorizeError` / :class:`OAuthError`, into HTTP answers
+(the pages in ``_oauth_pages``). The package docstring states the rules; the order of
+checks is the order of the code below.
 
 A *grant* is one user's approval of one app: the refresh tokens that extend it all end
 ``refresh_token_lifetime`` after the approval (the platform's 365 days), whatever
@@ -14,7 +15,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import html
 import re
 import secrets
 from collections.abc import Iterable, Mapping
@@ -25,6 +25,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from .._constants import OFFLINE_ACCESS_SCOPE
 from .._validate import non_negative_seconds, positive_seconds
 from ..errors import FeishuError
+from ._options import UserOAuth
 from ._tokens import AppInfo, TokenStore, whole_seconds
 
 __all__ = [
@@ -34,8 +35,6 @@ __all__ = [
     "OAuthError",
     "OAuthServer",
     "OAuthUser",
-    "consent_page",
-    "error_page",
     "pkce_challenge",
     "redirect_allowed",
 ]
@@ -189,31 +188,21 @@ def _with_query(uri: str, params: dict[str, str]) -> str:
 
 
 class OAuthServer:
-    """Authorize requests, codes, grants and refresh tokens of every app."""
+    """Authorize requests, codes, grants and refresh tokens of every app; and who is
+    signed in at the accounts host (``user``), and whether its page asks them at all."""
 
-    def __init__(
-        self,
-        tokens: TokenStore,
-        *,
-        home_tenant: str,
-        code_lifetime: float,
-        user_token_lifetime: float,
-        refresh_token_lifetime: float,
-        refresh_grace: float,
-    ) -> None:
-        for name, value in (
-            ("code_lifetime", code_lifetime),
-            ("user_token_lifetime", user_token_lifetime),
-            ("refresh_token_lifetime", refresh_token_lifetime),
-        ):
-            positive_seconds(name, value)
-        non_negative_seconds("refresh_grace", refresh_grace)
+    def __init__(self, tokens: TokenStore, options: UserOAuth, *, home_tenant: str) -> None:
+        for name in ("code_lifetime", "user_token_lifetime", "refresh_token_lifetime"):
+            positive_seconds(name, getattr(options, name))
+        non_negative_seconds("refresh_grace", options.refresh_grace)
         self._tokens = tokens
         self.home_tenant = home_tenant
-        self.code_lifetime = code_lifetime
-        self.user_token_lifetime = user_token_lifetime
-        self.refresh_token_lifetime = refresh_token_lifetime
-        self.refresh_grace = refresh_grace
+        self.code_lifetime = options.code_lifetime
+        self.user_token_lifetime = options.user_token_lifetime
+        self.refresh_token_lifetime = options.refresh_token_lifetime
+        self.refresh_grace = options.refresh_grace
+        self.user = OAuthUser()
+        self.auto_approve = options.auto_approve
         self._pending: dict[str, AuthorizeRequest] = {}
         self._codes: dict[str, _Code] = {}
         self._refresh: dict[str, _RefreshToken] = {}
@@ -420,42 +409,3 @@ class OAuthServer:
             return False
         found.revoked = True
         return True
-
-
-# --- pages ------------------------------------------------------------------------------
-
-_PAGE = """<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>{title}</title></head>
-<body>
-<main>
-{content}
-<p><small>Feishu VC emulator: the accounts host (accounts.feishu.cn) is emulated by
-the same server as the API.</small></p>
-</main>
-</body>
-</html>
-"""
-
-
-def consent_page(request: AuthorizeRequest, user: OAuthUser, pending_id: str, action: str) -> str:
-    """The consent page: who asks for what, with Approve / Deny posting back to ``action``."""
-    esc = html.escape
-    scopes = "\n".join(f"<li>{esc(s)}</li>" for s in request.scopes) or "<li>(none)</li>"
-    content = f"""<h1>Authorize <span id="app-name">{esc(request.app.display_name)}</span></h1>
-<p>Signed in as <strong id="user">{esc(user.name)}</strong>.</p>
-<p>The app asks for:</p>
-<ul id="scopes">
-{scopes}
-</ul>
-<form method="post" action="{esc(action)}">
-<input type="hidden" name="request_id" value="{esc(pending_id)}">
-<button type="submit" id="approve" name="decision" value="approve">Approve</button>
-<button type="submit" id="deny" name="decision" value="deny">Deny</button>
-</form>"""
-    return _PAGE.format(title=f"Authorize {esc(request.app.display_name)}", content=content)
-
-
-def error_page(message: str) -> str:
-    content = f'<h1>Authorization failed</h1>\n<p id="error">{html.escape(message)}</p>'
-    return _PAGE.format(title="Authorization failed", content=content)

@@ -5,7 +5,8 @@ to the app's event endpoint. Here every store app has one current ticket. Issuin
 one (a resend, or :meth:`TicketBook.issue`) leaves the previous tickets valid for
 ``grace`` seconds more, then they are stale (10012); a rotation with ``grace=0`` makes
 them stale at once, which is how a test forces the client through resend-and-retry.
-Time is monotonic seconds passed in by the caller.
+Time is monotonic seconds passed in by the caller. The book also knows where each app's
+tickets are pushed: its own URL, else the emulator's ``ticket_callback_url``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import aiohttp
 from .._constants import LOGGER_NAME
 from .._validate import non_negative_seconds
 from ._oauth import LOOPBACK_HOSTS
+from ._options import AppTickets
 
 __all__ = ["StoreApp", "TicketBook", "check_loopback_url", "push_ticket"]
 
@@ -45,13 +47,25 @@ class _Ticket:
 
 
 class TicketBook:
-    """The app tickets of every store app: the current one and those still in grace."""
+    """The app tickets of every store app (the current one and those still in grace), and
+    where they are pushed."""
 
-    def __init__(self, grace: float) -> None:
-        non_negative_seconds("ticket_grace", grace)
-        self.grace = grace
+    def __init__(self, options: AppTickets) -> None:
+        non_negative_seconds("ticket_grace", options.ticket_grace)
+        self.grace = options.ticket_grace
+        self.callback_url = options.ticket_callback_url  # of apps without their own
+        self._urls: dict[str, str] = {}
         self._tickets: dict[str, list[_Ticket]] = {}
         self._history: list[str] = []  # every ticket ever issued, for leak checks
+
+    def push_to(self, app_id: str, url: str) -> None:
+        """Push ``app_id``'s tickets to ``url`` (on 127.0.0.1) rather than the default."""
+        self._urls[app_id] = check_loopback_url(url)
+
+    def url(self, app_id: str) -> str | None:
+        """Where ``app_id``'s tickets are pushed; None: nowhere."""
+        url = self._urls.get(app_id) or self.callback_url
+        return None if url is None else check_loopback_url(url)
 
     def current(self, app_id: str, now: float) -> str:
         """The app's current ticket (issuing the first one if it has none yet)."""

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .._validate import non_negative_int
 from ..models import MeetingQuery, Participant, UserIdType
 from ._data import Dataset
 from ._meetings import MeetingInfo
+from ._options import MeetingData
 
 __all__ = ["TenantView", "Tenants", "derive_key", "find_meeting", "ground_truth"]
 
@@ -74,13 +75,18 @@ class Tenants:
     """Every tenant the emulator knows, by key, and its dataset."""
 
     def __init__(
-        self, seed: int, home_key: str, home: Dataset, make: Callable[[int, int], Dataset]
+        self, seed: int, home: Dataset, shape: MeetingData, clock: Callable[[], float]
     ) -> None:
         self._seed = seed
-        self.home_key = home_key
-        self._make = make  # (meeting count, seed) -> Dataset
-        self._counts: dict[str, int] = {home_key: len(home.meetings)}
-        self._data: dict[str, Dataset] = {home_key: home}
+        self.home_key = derive_key(f"home-tenant:{seed}")
+        # Another tenant's meetings take the home tenant's shape and anchor day; the
+        # counts of ongoing, recurring and external ones follow from its own meetings.
+        self._shape = replace(
+            shape, anchor=home.anchor, ongoing=None, recurring=None, external=None
+        )
+        self._clock = clock
+        self._counts: dict[str, int] = {self.home_key: len(home.meetings)}
+        self._data: dict[str, Dataset] = {self.home_key: home}
 
     def add(self, key: str, meetings: int) -> None:
         """Know tenant ``key`` with ``meetings`` meetings (a known tenant keeps its own)."""
@@ -96,7 +102,8 @@ class Tenants:
         found = self._data.get(key)
         if found is None:
             seed = int(derive_key(f"tenant-data:{self._seed}:{key}"), 16)
-            found = self._data[key] = self._make(self._counts[key], seed)
+            found = Dataset(self._counts[key], seed=seed, now=self._clock(), shape=self._shape)
+            self._data[key] = found
         return found
 
 
