@@ -5,7 +5,7 @@ platform shares (``export``, ``meetings``), and their resolution into the client
 ::
 
     add_credential_arguments(parser)                 # --auth, --app-type, --app-id, ...
-    auth = resolve_credentials(args, env, base_url=url, redis_url=redis)
+    base_url, auth = resolve_credentials(args, env, redis_url=redis)
 
 * ``--auth tenant`` (default), ``--app-type custom`` (default): app credentials →
   tenant token, or ``--access-token`` a token the caller holds;
@@ -293,13 +293,23 @@ def resolve_credentials(
     args: argparse.Namespace,
     env: Mapping[str, str],
     *,
-    base_url: str,
     redis_url: str | None = None,
     redis_prefix: str = "feishu_vc",
+) -> tuple[str, Auth]:
+    """The options of :func:`add_credential_arguments` (and the environment) → the API
+    host and the client's ``auth``, checked once, here. ``redis_url``: the command's
+    Redis, which then also holds the user session's lock."""
+    base_url = resolve_base_url(args, env)
+    return base_url, _auth(args, env, base_url, redis_url, redis_prefix)
+
+
+def _auth(
+    args: argparse.Namespace,
+    env: Mapping[str, str],
+    base_url: str,
+    redis_url: str | None,
+    redis_prefix: str,
 ) -> Auth:
-    """The options of :func:`add_credential_arguments` (and the environment) → the
-    client's ``auth``, checked once, here. ``redis_url``: the command's Redis, which then
-    also holds the user session's lock."""
     if _arg(args, "auth") == "user":
         return _user_credentials(args, env, base_url, redis_url, redis_prefix)
     if _arg(args, "app_type") == "store":

@@ -25,7 +25,7 @@ from ..auth import Auth
 from ..client import VCClient
 from ..errors import ConfigError
 from ..ratelimit import Budget, Limits, RateLimit, RateLimiter
-from ._credentials import add_credential_arguments, resolve_base_url, resolve_credentials
+from ._credentials import add_credential_arguments, resolve_credentials
 
 __all__ = [
     "ENV_REDIS_URL",
@@ -139,18 +139,17 @@ def client_settings(args: argparse.Namespace, env: Mapping[str, str]) -> ClientS
     if max_retries < 0:
         raise ConfigError(f"--max-retries={max_retries}: must be an integer of at least 0")
     redis_url = _redis_url(args, env)
-    base_url = resolve_base_url(args, env)
-    auth = resolve_credentials(
-        args, env, base_url=base_url, redis_url=redis_url, redis_prefix=args.redis_prefix
-    )
+    prefix, fallback = args.redis_prefix, args.redis_fallback
+    # Who the client acts as, last: a user session's lock needs the Redis settings.
+    base_url, auth = resolve_credentials(args, env, redis_url=redis_url, redis_prefix=prefix)
     return ClientSettings(
         auth=auth,
         base_url=base_url,
         rates=rates,
         max_retries=max_retries,
         redis_url=redis_url,
-        redis_prefix=args.redis_prefix,
-        redis_fallback=args.redis_fallback,
+        redis_prefix=prefix,
+        redis_fallback=fallback,
     )
 
 

@@ -71,7 +71,6 @@ _ADVICE: Final[tuple[tuple[type[ExportError], str], ...]] = (
 class ExportCommand:
     """An export as the command line asked for it."""
 
-    client: ClientSettings
     output: FileOutput
     meetings: Path | None  # a meetings file, else the range
     meeting_range: MeetingRange | None
@@ -83,6 +82,7 @@ class ExportCommand:
     progress: str
     log_interval: float
     quiet: bool
+    client: ClientSettings
 
     def job(self) -> ExportJob:
         """The job: loads the meetings file (``MeetingsFileError``, before any request)."""
@@ -198,23 +198,22 @@ def command_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Expor
         raise ConfigError(f"--page-size {args.page_size}: {exc.rule}") from None
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    mode = _mode(args)
-    client = client_settings(args, env)
     if args.meetings is not None and _same_file(Path(args.out), Path(args.meetings)):
         raise ConfigError("--out is the meetings file; choose another output path")
     return ExportCommand(
-        client=client,
         output=output,
         meetings=None if args.meetings is None else Path(args.meetings),
         meeting_range=meeting_range,
         meetings_format=args.meetings_format,
         user_id_type=user_id_type,
-        mode=mode,
+        mode=_mode(args),
         page_size=args.page_size,
         concurrency=args.concurrency,
         progress="none" if args.quiet else args.progress,
         log_interval=args.log_interval,
         quiet=args.quiet,
+        # Last: the credentials and the pacing, each read once, in their own module.
+        client=client_settings(args, env),
     )
 
 

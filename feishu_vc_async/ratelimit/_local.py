@@ -58,9 +58,11 @@ class LocalRateLimiter:
     """
 
     def __init__(
-        self, rate: RateLimit, *, burst: float | None = None, margin: float | None = None
+        self, rate: RateLimit | Pacing, *, burst: float | None = None, margin: float | None = None
     ) -> None:
-        self._pacing = Pacing.of(rate, burst, margin)
+        """``rate`` with ``burst`` and ``margin`` (defaults: see ``_pacing``), or a
+        :class:`Pacing` already worked out."""
+        self._pacing = rate if isinstance(rate, Pacing) else Pacing.of(rate, burst, margin)
         self._loop = _running_loop("LocalRateLimiter")
         self._buckets: dict[LimitKey, _Bucket] = {}
         self._closed = False
@@ -98,9 +100,7 @@ class LocalRateLimiter:
         config = Pacing.of(rate, burst, margin)
         entry = entries.get(config)
         if entry is None:
-            entry = entries[config] = _SharedEntry(
-                cls(rate, burst=config.burst, margin=config.margin)
-            )
+            entry = entries[config] = _SharedEntry(cls(config))
         entry.refs += 1
         return SharedRateLimiter(entry, entries, config)
 

@@ -275,8 +275,7 @@ class RedisRateLimiter:
 
     def _local_limiter(self) -> LocalRateLimiter:
         if self._local is None:
-            p = self._pacing
-            self._local = LocalRateLimiter(p.rate, burst=p.burst, margin=p.margin)
+            self._local = LocalRateLimiter(self._pacing)
         return self._local
 
     def _turns(self, key: LimitKey) -> Turns:
