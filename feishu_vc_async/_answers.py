@@ -77,6 +77,8 @@ def read_answer(
         answer = endpoint.decode(raw.body)
     except msgspec.DecodeError as exc:
         raise _failed_body(endpoint, raw, exc, secrets) from None
+    except RecursionError:
+        raise _too_deep(endpoint, raw, secrets) from None
     if answer.code == 0 and raw.status < 400:
         value = answer.value()
         if value is None:
@@ -129,6 +131,8 @@ def _failed_body(
     """The body is not the endpoint's answer: the common error envelope, or junk."""
     try:
         envelope = ERROR_ENVELOPE_DECODER.decode(raw.body)
+    except RecursionError:
+        return _too_deep(endpoint, raw, secrets)
     except msgspec.DecodeError:
         if raw.body.lstrip()[:1] not in (b"{", b"["):
             return _decode_error(endpoint, raw, "body is not JSON", secrets, garbled=True)
@@ -146,6 +150,16 @@ def _failed_body(
     return api_error(endpoint, raw, envelope, secrets)
 
 
+def _too_deep(
+    endpoint: Endpoint[object], raw: RawResponse, secrets: tuple[str | None, ...]
+) -> DecodeError:
+    # msgspec reads nesting by recursion: a body nested deeper than the stack allows is
+    # no answer of the platform's (theirs nest a few levels), and asking again repeats it.
+    return _decode_error(
+        endpoint, raw, "body is nested too deep to be read", secrets, garbled=False
+    )
+
+
 def _decode_error(
     endpoint: Endpoint[object],
     raw: RawResponse,
@@ -158,8 +172,13 @@ def _decode_error(
     proxy's page), unlike a whole document of the wrong shape, which asking again would
     only repeat."""
     # Transient: a gateway's error page in front of the platform, or (for a request that
-    # may be repeated) an answer that did not arrive whole.
-    transient = raw.status >= 500 or raw.status == 429 or (garbled and endpoint.idempotent)
+    # may be repeated) a success that did not arrive whole. A 4xx page that is not the
+    # platform's JSON is a definitive answer of something else (a wrong base path): no.
+    transient = (
+        raw.status >= 500
+        or raw.status == 429
+        or (garbled and bool(endpoint.idempotent) and raw.status < 400)
+    )
     return DecodeError(
         message,
         http_status=raw.status,

@@ -52,6 +52,9 @@ PAGE_SIZE_MAX = 100
 PAGE_SIZE_SERVER_DEFAULT = 20
 # What the iterators ask for: the largest page costs the same one request of the quota.
 PAGE_SIZE_ITER_DEFAULT = 100
+# The most pages one listing may take when nothing says how long it is (100,000 rows at
+# 100 a page): a server that hands out new page tokens forever must not page forever.
+MAX_PAGES = 1000
 
 MEETING_NO_LENGTH = 9
 MAX_MEETING_SPAN_SECONDS = 86_400

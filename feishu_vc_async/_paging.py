@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import abc
 import logging
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Generic, Protocol, Self, TypeVar
 
-from ._constants import LOGGER_NAME
+from ._constants import LOGGER_NAME, MAX_PAGES
+from .errors import PagingError
 
-__all__ = ["ItemIterator", "Page", "PageCursor", "PageIterator"]
+__all__ = ["ItemIterator", "Page", "PageCursor", "PageIterator", "page_bound"]
 
 logger = logging.getLogger(LOGGER_NAME)
+
+# Pages beyond twice the announced rows that a listing may still take.
+_PAGE_SLACK = 5
 
 P = TypeVar("P", bound="Page")
 I = TypeVar("I")  # noqa: E741 - the item type
@@ -35,18 +40,31 @@ class Page(Protocol):
     def page_token(self) -> str | None: ...
 
 
+def page_bound(expected_rows: int | None, page_size: int) -> int:
+    """The most pages a listing of ``expected_rows`` rows may take (the listing's own
+    count, where it gave one): twice as many rows as announced, and a few pages more, is
+    slack enough for a count that is off; without a count, :data:`MAX_PAGES`."""
+    if expected_rows is None or expected_rows < 0:
+        return MAX_PAGES
+    return min(MAX_PAGES, math.ceil(2 * expected_rows / page_size) + _PAGE_SLACK)
+
+
 class PageCursor:
     """Follows one listing's page tokens and says when to stop.
 
-    The server's word is not trusted to end the pages: besides ``has_more == false``,
-    a missing or empty token and a token seen before (a server loop; the official Go
-    SDK spins forever on ``""``) end the listing, with a warning naming ``what``.
+    The server's word is not trusted to end the pages. ``has_more == false`` ends them;
+    a missing or empty token ends them too, with a warning naming ``what`` (the official
+    Go SDK spins forever on ``""``). A token seen before (a loop) and a listing still
+    going after ``max_pages`` pages (a server that hands out new tokens forever) raise
+    :class:`~feishu_vc_async.errors.PagingError`: what was read is not the whole listing,
+    and stopping quietly would pass it off as one (a loop repeats rows).
     """
 
-    __slots__ = ("_pages", "_seen", "_what", "token")
+    __slots__ = ("_max_pages", "_pages", "_seen", "_what", "token")
 
-    def __init__(self, what: str, token: str | None = None) -> None:
+    def __init__(self, what: str, token: str | None = None, *, max_pages: int = MAX_PAGES) -> None:
         self._what = what
+        self._max_pages = max_pages
         self._pages = 0
         # Built on the second page: most listings have one page and never need it.
         self._seen: set[str] | None = None
@@ -64,20 +82,21 @@ class PageCursor:
                 self._pages,
             )
         elif following is not None:
+            if self._pages >= self._max_pages:
+                raise PagingError(
+                    f"{self._what}: the server still had more after {self._pages} pages, "
+                    f"more than the listing can hold (at most {self._max_pages}); "
+                    "what was read is not the whole listing"
+                )
             seen = self._seen
             if seen is None:
                 seen = self._seen = {self.token} if self.token else set()
             if following in seen:
-                logger.warning(
-                    "%s: the server repeated page token %r after page %d; "
-                    "stopping to avoid a loop",
-                    self._what,
-                    following[:32],
-                    self._pages,
+                raise PagingError(
+                    f"{self._what}: the server repeated a page token after page "
+                    f"{self._pages} (a loop); what was read is not the whole listing"
                 )
-                following = None
-            else:
-                seen.add(following)
+            seen.add(following)
         self.token = following or None
         return self.token
 

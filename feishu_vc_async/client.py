@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from types import TracebackType
 from typing import Final, TypeVar
@@ -403,6 +403,7 @@ class VCClient:
         resume: Resume | None = None,
         buffer_size: int | None = None,
         retry_failed: bool = False,
+        expected_rows: Callable[[MeetingQuery], int | None] | None = None,
     ) -> FanOut:
         """Many meetings at once: ``async with client.fan_out(queries) as results:``
         then ``async for item in results`` (see :class:`~feishu_vc_async.fanout.FanOut`).
@@ -416,6 +417,7 @@ class VCClient:
             resume=resume,
             buffer_size=buffer_size,
             retry_failed=retry_failed,
+            expected_rows=expected_rows,
         )
 
     def __repr__(self) -> str:

@@ -9,6 +9,7 @@
     ├── DecodeError                           body is not the expected JSON (an HTML 502
     │   │                                     page, a cut-short answer, nested too deep)
     │   └── AnswerTooLargeError               body over ``max_answer_bytes``
+    ├── PagingError                           a page token repeated, or pages without end
     ├── RateLimiterError                      the shared limiter (Redis) cannot be used
     ├── TokenStoreError                       a user session's store or lock cannot be used
     ├── LoginError                            the browser login did not complete (refused,
@@ -69,6 +70,7 @@ __all__ = [
     "LoginRequiredError",
     "NotFoundError",
     "NotSupportedError",
+    "PagingError",
     "ParameterError",
     "PermissionDeniedError",
     "RateLimitedError",
@@ -229,6 +231,15 @@ class AnswerTooLargeError(DecodeError):
             path=path,
             retryable=retryable,
         )
+
+
+class PagingError(FeishuError):
+    """The server's paging cannot be trusted: it repeated a page token (a loop), or
+    handed out new ones past any plausible end. What was read is not the whole listing.
+    ``permanent``: asking the same server again would do the same; a resumed export
+    asks again (from the first page) only when told to retry what failed for good."""
+
+    permanent = True
 
 
 class RateLimiterError(FeishuError):

@@ -2,9 +2,9 @@
 export's protocol (``feishu_vc_async.export.Output``), without a database.
 
 A :class:`MemoryStore` is the "database": what survives a crash is only what a commit
-made durable. :class:`MemoryOutput` keeps meetings whole (``whole_meetings``): it is
-handed a meeting's rows once its last page arrived, holds them until the next commit,
-and a commit lands them and the export's state together, as one transaction would.
+made durable. :class:`MemoryOutput` is handed a meeting's rows once its last page
+arrived, holds them until the next commit, and a commit lands them and the export's
+state together, as one transaction would.
 Every commit checks, as a reader of the database would see it, that each meeting it
 holds is whole (all of its rows, none twice).
 """
@@ -61,7 +61,6 @@ class MemoryStore:
 
 
 class MemoryOutput:
-    whole_meetings = True
     redact_pii = False
     shape = ("memory",)
 

@@ -24,6 +24,7 @@ from feishu_vc_async import (
     LimitKey,
     Limits,
     MeetingQuery,
+    PagingError,
     ParameterError,
     RateLimit,
     Retries,
@@ -32,7 +33,7 @@ from feishu_vc_async import (
     TransportError,
     VCClient,
 )
-from feishu_vc_async._constants import API_PARTICIPANT_LIST
+from feishu_vc_async._constants import API_PARTICIPANT_LIST, MAX_PAGES
 from feishu_vc_async.ratelimit import token_identity
 from tests._scripted_server import LIST, Reply, ScriptedServer, error, page, until
 
@@ -279,7 +280,8 @@ async def test_pages_stop_on_a_missing_or_empty_token_while_has_more(
         assert "page token is missing" in caplog.text
 
 
-async def test_pages_stop_on_a_repeated_token(caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_repeated_token_is_a_paging_error_not_an_end() -> None:
+    """A server loop would pass off a partial (or repeated) listing as the whole one."""
     async with scripted() as (server, client):
         server.script(
             LIST,
@@ -288,19 +290,35 @@ async def test_pages_stop_on_a_repeated_token(caplog: pytest.LogCaptureFixture) 
             Reply(json=page(_people("c", 1), "p2", True)),  # back to p2: a server loop
         )
         server.always(LIST, Reply(json=page(_people("loop", 1), "p2", True)))
-        with caplog.at_level(logging.WARNING, logger="feishu_vc_async"):
-            names = [p.participant_name async for p in client.participants(QUERY)]
-        assert names == ["a0", "b0", "c0"]
+        names: list[str] = []
+
+        async def read() -> None:
+            async for person in client.participants(QUERY):
+                names.append(person.participant_name)
+
+        with pytest.raises(PagingError, match="repeated a page token after page 3"):
+            await read()
+        assert names == ["a0", "b0"]  # the page that repeated is not handed out
         assert len(server.list_requests()) == 3
-        assert "repeated page token" in caplog.text
 
 
 async def test_the_starting_token_counts_as_seen() -> None:
     async with scripted() as (server, client):
         server.script(LIST, Reply(json=page(_people("x", 1), "start", True)))
-        pages = [p async for p in client.pages(QUERY, page_token="start")]
-        assert len(pages) == 1
+        with pytest.raises(PagingError, match="repeated"):
+            _ = [p async for p in client.pages(QUERY, page_token="start")]
         assert server.list_requests()[0].query["page_token"] == "start"
+
+
+async def test_new_tokens_without_end_stop_at_the_page_bound() -> None:
+    async with scripted() as (server, client):
+        fresh = iter(range(10_000))
+        server.always(
+            LIST, lambda _request: Reply(json=page(_people("r", 1), f"t{next(fresh)}", True))
+        )
+        with pytest.raises(PagingError, match="still had more after 1000 pages"):
+            _ = [p async for p in client.pages(QUERY)]
+        assert len(server.list_requests()) == MAX_PAGES == 1000
 
 
 async def test_breaking_out_of_participants_sends_no_further_request() -> None:

@@ -171,11 +171,14 @@ async def test_resume_truncates_what_came_after_the_checkpoint(tmp_path: Path) -
     out = tmp_path / "out.jsonl"
     sink = _sink(out)
     await sink.open("resume")
-    await sink.page(_page(Q1, [_person(1), _person(2)], "t1"))
+    # A meeting's rows are handed over at its last page, all of them.
+    await sink.page(_page(Q1, [_person(1)], "t1"))
+    assert not out.exists()
+    await sink.page(_page(Q1, [_person(2)], None))
     committed = out.stat().st_size
-    # A crash after a partial page: bytes on disk past the checkpoint, no commit.
+    # A crash after a written meeting: bytes on disk past the checkpoint, no commit.
     sink.commit_interval = 3600.0
-    await sink.page(_page(Q1, [_person(3)], None))
+    await sink.page(_page(Q2, [_person(9)], None))
     _file(sink)._data.close()  # no checkpoint commit: what a kill -9 leaves
     with out.open("ab") as fh:
         fh.write(b'{"torn": ')
@@ -184,10 +187,9 @@ async def test_resume_truncates_what_came_after_the_checkpoint(tmp_path: Path) -
     again = _sink(out)
     resume = await again.open("resume")
     assert out.stat().st_size == committed
-    assert resume.next_tokens == {Q1.key: "t1"}
-    assert resume.completed == set()
-    await again.page(_page(Q1, [_person(3)], None))
-    await again.page(_page(Q2, [], None))
+    assert resume.completed == {Q1.key}
+    assert resume.next_tokens == {}  # a meeting is done or not begun, never in part
+    await again.page(_page(Q2, [_person(3)], None))
     await again.finish()
     names = [
         msgspec.json.decode(line)["participant_name"] for line in out.read_bytes().splitlines()
@@ -210,7 +212,7 @@ async def test_unfinished_checkpoint_needs_resume_or_overwrite(tmp_path: Path) -
     out = tmp_path / "out.csv"
     sink = _sink(out, "csv")
     await sink.open("new")
-    await sink.page(_page(Q1, [_person(1)], "t1"))
+    await sink.page(_page(Q1, [_person(1)], None))
     await sink.abort()
     with pytest.raises(UnfinishedExportError, match="unfinished"):
         await _sink(out, "csv").open("new")
@@ -264,7 +266,7 @@ async def test_resume_refuses_an_output_changed_or_gone(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     sink = _sink(out)
     await sink.open("new")
-    await sink.page(_page(Q1, [_person(1)], "t"))
+    await sink.page(_page(Q1, [_person(1)], None))
     await sink.abort()
     out.unlink()
     with pytest.raises(OutputChangedError, match="gone"):
@@ -289,7 +291,7 @@ async def test_csv_cells_are_neutralized_unless_raw_and_a_resume_keeps_the_choic
         out = tmp_path / f"raw-{raw}.csv"
         sink = _sink(out, "csv", csv_raw=raw)
         await sink.open("new")
-        await sink.page(_page(Q1, [formula], "t"))
+        await sink.page(_page(Q1, [formula], None))
         await sink.abort()
         (row,) = csv.DictReader(io.StringIO(out.read_text()))
         assert row["participant_name"].startswith(expected)
@@ -302,7 +304,7 @@ async def test_resume_refuses_an_output_whose_committed_tail_changed(tmp_path: P
     out = tmp_path / "out.jsonl"
     sink = _sink(out)
     await sink.open("new")
-    await sink.page(_page(Q1, [_person(1), _person(2)], "t"))
+    await sink.page(_page(Q1, [_person(1), _person(2)], None))
     await sink.abort()
     committed = out.read_bytes()
     # Same length, one byte changed inside what the checkpoint counts: another writer.
@@ -314,15 +316,14 @@ async def test_resume_refuses_an_output_whose_committed_tail_changed(tmp_path: P
     assert out.read_bytes() == damaged + b'{"torn'  # left as it was, not truncated
     out.write_bytes(committed + b'{"torn')
     resumed = _sink(out)
-    assert (await resumed.open("resume")).next_tokens == {Q1.key: "t"}
+    assert (await resumed.open("resume")).completed == {Q1.key}
     await resumed.abort()
     assert out.read_bytes() == committed
 
     # A finished output edited afterwards is refused too, even at the same length.
     done = _sink(out)
     await done.open("resume")
-    await done.page(_page(Q1, [_person(3)], None))
-    await done.page(_page(Q2, [], None))
+    await done.page(_page(Q2, [_person(3)], None))
     await done.finish()
     final = out.read_bytes()
     out.write_bytes(final.replace(b'"p3"', b'"pY"'))
@@ -346,7 +347,7 @@ async def test_a_fresh_export_touches_nothing_before_its_first_page(tmp_path: Pa
     assert await fresh.record_failures([]) == []
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
     # The first page starts it.
-    await fresh.page(_page(Q1, [_person(7)], "t"))
+    await fresh.page(_page(Q1, [_person(7)], None))
     assert fresh.started
     await fresh.abort()
     assert b"p7" in out.read_bytes()

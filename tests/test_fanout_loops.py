@@ -9,7 +9,8 @@ from aiohttp import web
 
 from feishu_vc_async import Limits
 from feishu_vc_async.client import VCClient
-from feishu_vc_async.fanout import PageItem
+from feishu_vc_async.errors import PagingError
+from feishu_vc_async.fanout import MeetingFailure, PageItem
 from feishu_vc_async.models import MeetingQuery
 from tests._scripted_server import LIST, Reply, ScriptedServer, page
 
@@ -40,7 +41,7 @@ def _answer(request: web.Request) -> Reply:
     return Reply(json=page([], has_more=False))  # 555555555: nobody
 
 
-async def test_fan_out_stops_on_repeated_empty_or_missing_tokens() -> None:
+async def test_a_repeated_token_fails_its_meeting_and_empty_or_missing_ones_end_it() -> None:
     async with ScriptedServer() as server:
         server.always(LIST, _answer)
         queries = [_query(n * 9) for n in "12345"]
@@ -49,15 +50,20 @@ async def test_fan_out_stops_on_repeated_empty_or_missing_tokens() -> None:
             items = [item async for item in results]
         assert not server.unexpected
     pages: dict[str, list[PageItem]] = {}
+    failures = [item for item in items if isinstance(item, MeetingFailure)]
     for item in items:
-        assert isinstance(item, PageItem)
-        pages.setdefault(item.query.meeting_no, []).append(item)
-    repeated = pages["111111111"]
-    # First page hands out "again"; the page fetched with it repeats "again": stop there.
-    assert [(p.page_token, p.next_page_token, p.is_last) for p in repeated] == [
-        (None, "again", False),
-        ("again", None, True),
+        if isinstance(item, PageItem):
+            pages.setdefault(item.query.meeting_no, []).append(item)
+    # First page hands out "again"; the page fetched with it repeats "again": a loop, so
+    # the meeting fails (after its first page), and is not passed off as complete.
+    assert [(p.page_token, p.next_page_token, p.is_last) for p in pages["111111111"]] == [
+        (None, "again", False)
     ]
+    (failure,) = failures
+    assert failure.query.meeting_no == "111111111"
+    assert isinstance(failure.error, PagingError)
+    assert failure.error.permanent
+    assert (failure.pages_fetched, failure.next_page_token) == (1, "again")
     for no in ("222222222", "333333333"):
         assert [(p.page_token, p.next_page_token, p.is_last) for p in pages[no]] == [
             (None, None, True)

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlsplit
 
-from .._constants import API_MEETING_LIST, API_PARTICIPANT_LIST, MAX_RETRIES
+from .._constants import API_MEETING_LIST, API_PARTICIPANT_LIST, MAX_ANSWER_BYTES, MAX_RETRIES
 from .._retry import Retries
+from .._validate import non_negative_int, positive_int
 from ..auth import Auth
 from ..client import VCClient
 from ..errors import ConfigError
@@ -61,6 +62,7 @@ class ClientSettings:
     base_url: str
     rates: dict[str, RateLimit]  # by bucket: the APIs this command calls
     max_retries: int = MAX_RETRIES
+    max_answer_bytes: int = MAX_ANSWER_BYTES
     redis_url: str | None = field(default=None, repr=False)
     redis_prefix: str = "feishu_vc"
     redis_fallback: bool = False
@@ -103,6 +105,7 @@ class ClientSettings:
                 base_url=self.base_url,
                 limits=limits,
                 retries=Retries(max_retries=self.max_retries),
+                max_answer_bytes=self.max_answer_bytes,
             ) as client:
                 yield client
         finally:
@@ -135,9 +138,13 @@ def client_settings(args: argparse.Namespace, env: Mapping[str, str]) -> ClientS
         for bucket, option in _RATE_OPTIONS.items()
         if hasattr(args, option[2:].replace("-", "_"))
     }
-    max_retries = MAX_RETRIES if args.max_retries is None else args.max_retries
-    if max_retries < 0:
-        raise ConfigError(f"--max-retries={max_retries}: must be an integer of at least 0")
+    try:
+        max_retries = non_negative_int(
+            "--max-retries", MAX_RETRIES if args.max_retries is None else args.max_retries
+        )
+        max_answer_bytes = positive_int("--max-answer-bytes", args.max_answer_bytes)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     redis_url = _redis_url(args, env)
     prefix, fallback = args.redis_prefix, args.redis_fallback
     # Who the client acts as, last: a user session's lock needs the Redis settings.
@@ -147,6 +154,7 @@ def client_settings(args: argparse.Namespace, env: Mapping[str, str]) -> ClientS
         base_url=base_url,
         rates=rates,
         max_retries=max_retries,
+        max_answer_bytes=max_answer_bytes,
         redis_url=redis_url,
         redis_prefix=prefix,
         redis_fallback=fallback,
@@ -194,5 +202,13 @@ def add_client_arguments(
     )
     pacing.add_argument(
         "--max-retries", type=int, help="attempts after the first for a transient failure"
+    )
+    pacing.add_argument(
+        "--max-answer-bytes",
+        type=int,
+        default=MAX_ANSWER_BYTES,
+        metavar="BYTES",
+        help=f"refuse an answer whose body is larger (default {MAX_ANSWER_BYTES}, far above "
+        "any real page): a proxy that never ends a body must not exhaust memory",
     )
     return credentials

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from .._constants import API_MEETING_LIST, API_PARTICIPANT_LIST
 from ..errors import (
     AuthError,
+    DecodeError,
     FeishuError,
     LoginRequiredError,
     RateLimiterError,
@@ -20,6 +21,7 @@ from ..errors import (
 )
 from ..export import ExportRun, FailureRecord, FileOutput
 from ..export._failures import error_text
+from ..export._run import not_the_platform
 from ._progress import RunView, in_first_period, view_of
 
 __all__ = ["achieved_text", "fatal_text", "print_summary"]
@@ -45,7 +47,13 @@ def fatal_text(error: FeishuError, *, base_url: str, redis: bool, redact_pii: bo
             "to pace this process alone while Redis is unreachable"
         )
     host = urlsplit(base_url).netloc or base_url
-    return f"cannot get an access token from {host}: {error_text(error, redact_pii=redact_pii)}"
+    said = error_text(error, redact_pii=redact_pii)
+    if isinstance(error, DecodeError) and not_the_platform(error):
+        return (
+            f"{base_url} does not answer as the platform does ({said}): is --base-url "
+            "right? It is the API host alone, such as https://open.feishu.cn, without a path"
+        )
+    return f"cannot get an access token from {host}: {said}"
 
 
 def print_summary(run: ExportRun, *, out: TextIO, err: TextIO, quiet: bool) -> None:

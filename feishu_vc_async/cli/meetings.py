@@ -151,6 +151,8 @@ async def _rows(client: VCClient, listing: _Listing) -> list[tuple[Any, ...]]:
     query = listing.wanted.query
     rows: list[tuple[Any, ...]] = []
     async for meeting in client.meetings(query):
+        if not MeetingRange.holds(query, meeting):
+            continue  # listed for overlapping the range: the range of its start has it
         try:
             read = meeting.query(user_id_type=query.user_id_type)
         except ValueError as exc:  # listed without a readable end: cannot be read

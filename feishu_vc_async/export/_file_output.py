@@ -12,11 +12,11 @@ Paths beside ``FILE``:
 * ``FILE.failures.jsonl``    meetings not exported (absent when there are none)
 * ``FILE.lock``              while a run holds the output (``_lock``)
 
-How it keeps the protocol's promise (``_output``) without transactions: a page's rows
+How it keeps the protocol's promise (``_output``) without transactions: a meeting's rows
 are appended whole, and the checkpoint that counts them is written only after the data
 is fsynced. A crash leaves the checkpoint describing a prefix of the data file; the next
 run checks that prefix's tail against the checkpoint's hash, cuts the file back to it
-and asks again for the pages after it. Every file is owner-only (``_files``).
+and asks again for the meetings after it. Every file is owner-only (``_files``).
 """
 
 from __future__ import annotations
@@ -85,8 +85,6 @@ class FileOutput:
     export's meeting columns) in that order; ``redact_pii`` blanks personal data.
     Synchronous inside: no method awaits, so a cancellation (Ctrl-C) always falls
     between two calls, never inside a page."""
-
-    whole_meetings = False
 
     def __init__(
         self,

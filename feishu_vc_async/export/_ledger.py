@@ -2,9 +2,9 @@
 
 The :class:`Ledger` keeps the export's :class:`~._state.ExportState` and drives an
 :class:`~._output.Output` by its contract: it decides whether a run starts afresh,
-continues or is refused (:meth:`Ledger.open`), hands the output rows as the fan-out
-delivers them (a page at a time, or a meeting at a time for an output that keeps
-meetings whole), advances the state past them, and commits both now and then
+continues or is refused (:meth:`Ledger.open`), hands the output a meeting's rows once
+the fan-out has delivered its last page (a meeting that fails on the way leaves nothing
+behind), advances the state past it, and commits both now and then
 (:meth:`Ledger.commit`: at most every ``commit_interval`` seconds, and never taking more
 than ~5 % of the run). It knows nothing of formats or storage.
 
@@ -67,7 +67,7 @@ class Ledger:
         # they are found); key → what meeting_list said of it (the meeting columns).
         self._numbers = {q.key: q.meeting_no for q in meetings}
         self._meetings: dict[str, Meeting] = {}
-        # An output that keeps meetings whole: the rows of meetings not read to the end.
+        # The rows of meetings not read to the end yet, and how many pages they took.
         self._pending: dict[str, tuple[list[Participant], int]] = {}
         self._state: ExportState | None = None
         self._started = False  # something of this export is on the output
@@ -123,6 +123,10 @@ class Ledger:
         if self._state is None:
             return 0
         return len(self._state.resume.failed.keys() & self._numbers.keys())
+
+    def described(self, key: str) -> Meeting | None:
+        """What meeting_list said of the meeting ``key``, where a range export found it."""
+        return self._meetings.get(key)
 
     @property
     def rows_total(self) -> int:
@@ -188,22 +192,18 @@ class Ledger:
     # --- what the run delivers ---------------------------------------------------------
 
     async def page(self, item: PageItem) -> int:
-        """Hand one page's rows to the output (a whole meeting's at its last page, where
-        the output keeps meetings whole), then advance the state past it; return the
-        number of rows handed over."""
+        """Hold one page; at a meeting's last page, hand all its rows to the output and
+        advance the state past the meeting. Returns the number of rows handed over."""
         state = self.state
         key = item.query.key
         if key in state.resume.completed:
             return 0  # a page of a finished meeting would be a duplicate
-        participants: Sequence[Participant] = item.participants
-        pages = 1
-        if self.output.whole_meetings:
-            held, count = self._pending.pop(key, ([], 0))
-            held += participants
-            if not item.is_last:
-                self._pending[key] = (held, count + 1)
-                return 0
-            participants, pages = held, count + 1
+        held, count = self._pending.pop(key, ([], 0))
+        held += item.participants
+        if not item.is_last:
+            self._pending[key] = (held, count + 1)
+            return 0
+        participants, pages = held, count + 1
         await self._start()
         rows = await self.output.write(item.query, participants, self._meetings.get(key))
         state.rows += rows
@@ -217,11 +217,10 @@ class Ledger:
 
     async def failure(self, item: MeetingFailure) -> None:
         """A meeting failed: recorded in the state (given up for good, if its error is
-        permanent; else asked again by the next run, from the page that failed)."""
-        if self.output.whole_meetings:
-            # Its pages so far are dropped with it: the next run reads it whole.
-            self._pending.pop(item.query.key, None)
-            item = msgspec.structs.replace(item, next_page_token=None)
+        permanent; else asked again by the next run). Its pages so far are dropped with
+        it: the next run that asks reads it from its first page."""
+        self._pending.pop(item.query.key, None)
+        item = msgspec.structs.replace(item, next_page_token=None)
         await self._start()
         self.state.resume.record(item)
         self._dirty = True

@@ -7,7 +7,11 @@ the ledger's (``_ledger``), and they know nothing of formats or storage.
 The contract, which makes a resume exact whatever instant the process dies at
 (``kill -9`` included):
 
-* :meth:`Output.write` hands over rows; they need not be durable yet.
+* :meth:`Output.write` hands over one meeting's rows, all of them: the ledger holds a
+  meeting's pages until its last one has arrived, so an output never holds a meeting in
+  part, and a meeting that fails on the way (a page that cannot be had, a server whose
+  paging loops) leaves nothing behind; the next run reads it from its first page.
+  They need not be durable yet.
 * :meth:`Output.commit` makes every row written so far *and* the state durable
   together: after it returns, both survive; if the process dies at any line before it
   returns, what :meth:`Output.load` finds next time is the previous commit's state and
@@ -16,11 +20,8 @@ The contract, which makes a resume exact whatever instant the process dies at
   written to a temporary file, fsynced and renamed over the old one (the checkpoint),
   and it records the data's committed length and a hash of its tail; :meth:`Output.start`
   of a later run cuts the data back to that length after checking the hash.
-* ``whole_meetings``: an output that keeps a meeting whole (a database whose rows of a
-  meeting and the mark that it is done land in one transaction) is handed a meeting's
-  rows all at once, after its last page, and its state never records a meeting in
-  part; one that appends (a file) is handed each page as it comes, and its state
-  records the token of each unfinished meeting's next page.
+* The state never records a meeting in part (no page token of a meeting in progress):
+  a meeting is done (its rows in the output) or not asked yet.
 * Nothing is touched before the first :meth:`Output.start`, so a run that stops before
   its first row (refused credentials, say) leaves the output as it was.
 * :meth:`Output.finish` makes a finished export's output final (a Parquet file built
@@ -60,11 +61,6 @@ class Output(Protocol):
         """Personal data is blanked in the rows, and kept out of the saved state."""
         ...
 
-    @property
-    def whole_meetings(self) -> bool:
-        """Rows are handed over a meeting at a time (else a page at a time)."""
-        ...
-
     def lock(self) -> AbstractAsyncContextManager[None]:
         """Held for the whole run: one writer at a time (``OutputInUseError``)."""
         ...
@@ -91,8 +87,11 @@ class Output(Protocol):
     async def write(
         self, query: MeetingQuery, participants: Sequence[Participant], meeting: Meeting | None
     ) -> int:
-        """Rows of ``query`` (``meeting``: what meeting_list said of it, if known); returns
-        how many rows were written."""
+        """Every row of ``query``, its participants across all its pages (``meeting``:
+        what meeting_list said of it, if known); returns how many rows were written.
+        Writing a meeting the output already holds (an earlier run wrote it but died
+        before its commit) replaces those rows where the output can tell them apart (a
+        database by its keys); a file never holds them (they were past its commit)."""
         ...
 
     async def commit(self, state: ExportState) -> None:

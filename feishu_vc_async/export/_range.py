@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
-from ..meetings import MeetingListQuery
+from ..meetings import Meeting, MeetingListQuery
 
 __all__ = ["MeetingRange"]
 
@@ -19,6 +19,12 @@ class MeetingRange:
     continues the range it began with (the saved progress keeps the instants resolved
     then), not the week "7d" means today. Without them the instants identify it.
     ``zone``: where the instants are shown.
+
+    A range holds the meetings that *start* in it (:meth:`holds`), ends included: the
+    platform may list a meeting that merely overlaps a range (its reference leaves the
+    rule open), which would put a meeting crossing midnight into two consecutive
+    ranges; by its start, consecutive ranges (``--until`` one second before the next
+    ``--since``, as whole days are) hold each meeting exactly once.
     """
 
     query: MeetingListQuery
@@ -40,6 +46,13 @@ class MeetingRange:
             *(f"{k}={v}" for k, v in sorted(query.to_params().items())
               if k not in ("start_time", "end_time")),
         ]  # fmt: skip
+
+    @staticmethod
+    def holds(query: MeetingListQuery, meeting: Meeting) -> bool:
+        """Whether ``meeting`` starts within ``query``'s range (the saved one, when an
+        export resumes)."""
+        start = meeting.start_seconds
+        return start is not None and query.start_time <= start <= query.end_time
 
     def instants(self, query: MeetingListQuery | None = None) -> str:
         """``2026-11-01 00:00:00+08:00 (1793462400) .. 2026-11-30 23:59:59+08:00 (...)``

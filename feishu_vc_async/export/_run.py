@@ -25,15 +25,16 @@ from .._constants import API_MEETING_LIST, LOGGER_NAME, MEETING_LIST_PATH, PARTI
 from .._stats import EndpointStats
 from ..client import VCClient
 from ..discovery import LargestFirst, MeetingIterator, largest_first
-from ..errors import AuthError, FeishuError, RateLimiterError, TokenStoreError
+from ..errors import AuthError, DecodeError, FeishuError, RateLimiterError, TokenStoreError
 from ..fanout import FanOutProgress, MeetingFailure, PageItem, Queries
 from ..models import MeetingQuery
 from ._failures import FailureRecord, error_text, failure_record
 from ._input import MeetingList
 from ._job import ExportJob
 from ._ledger import Ledger
+from ._range import MeetingRange
 
-__all__ = ["ExportRun", "export", "stops_the_run"]
+__all__ = ["ExportRun", "export", "not_the_platform", "stops_the_run"]
 
 logger = logging.getLogger(LOGGER_NAME + ".export")
 
@@ -42,13 +43,23 @@ Watch = Callable[["ExportRun"], AbstractAsyncContextManager[Any]]
 
 def stops_the_run(error: FeishuError) -> bool:
     """Whether ``error`` is one every other meeting would hit too: refused credentials,
-    an ended user session, an unusable token store or shared limiter, or a token that
-    cannot be had (its endpoint failing after its own retries). Such an error stops the
-    whole run once instead of failing (and retrying) every meeting one by one. A failure
-    of participant_list is the meeting's own; one of meeting_list, the listing's."""
+    an ended user session, an unusable token store or shared limiter, a token that
+    cannot be had (its endpoint failing after its own retries), or a 4xx answer that is
+    not the platform's (a wrong base path: no request of this host will be). Such an
+    error stops the whole run once instead of failing (and retrying) every meeting one
+    by one. Any other failure of participant_list is the meeting's own; one of
+    meeting_list, the listing's."""
     if isinstance(error, AuthError | TokenStoreError | RateLimiterError):
         return True
+    if isinstance(error, DecodeError) and not_the_platform(error):
+        return True
     return error.path is not None and error.path not in (PARTICIPANT_LIST_PATH, MEETING_LIST_PATH)
+
+
+def not_the_platform(error: DecodeError) -> bool:
+    """A 4xx (other than the gateway's 429) whose body is not the platform's JSON."""
+    status = error.http_status or 0
+    return 400 <= status < 500 and status != 429
 
 
 class ExportRun:
@@ -168,6 +179,20 @@ def _source(run: ExportRun) -> tuple[Queries, LargestFirst | None]:
     return queue, queue
 
 
+def _expected_rows(run: ExportRun) -> Callable[[MeetingQuery], int | None]:
+    """How many rows each meeting should hold, as its listing said (which bounds its
+    pages): a range export's meeting_list, or a meetings file's number_of_participants."""
+    queries = run.job.queries
+    sizes = queries.sizes if isinstance(queries, MeetingList) else {}
+    ledger = run.ledger
+
+    def expected(query: MeetingQuery) -> int | None:
+        described = ledger.described(query.key)
+        return described.participant_count if described is not None else sizes.get(query.key)
+
+    return expected
+
+
 async def _run_locked(run: ExportRun, watch: Watch | None) -> None:
     """The run, once it holds the output's lock."""
     ledger, client, job = run.ledger, run.client, run.job
@@ -184,6 +209,7 @@ async def _run_locked(run: ExportRun, watch: Watch | None) -> None:
         page_size=job.page_size,
         resume=resume,
         retry_failed=job.mode == "retry_failed",
+        expected_rows=_expected_rows(run),
     )
     run.progress = fan_out.progress
     discovery = ledger.discovery
@@ -241,11 +267,13 @@ async def _discover(run: ExportRun, queue: LargestFirst) -> None:
         position=state.position,
         seen=[found.meeting.key for found in state.found],
     )
-    user_id_type = state.range.user_id_type
+    wanted = state.range
     try:
         async for meeting in listing:
+            if not MeetingRange.holds(wanted, meeting):
+                continue  # listed for overlapping the range: the range of its start has it
             try:
-                query = meeting.query(user_id_type=user_id_type)
+                query = meeting.query(user_id_type=wanted.user_id_type)
             except ValueError as exc:  # listed without a readable end: cannot be read
                 logger.warning("meeting_list: %s; skipped", exc)
                 continue

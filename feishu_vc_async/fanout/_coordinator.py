@@ -19,7 +19,15 @@ the input's length. Workers are long-lived
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterator, Sequence, Sized
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterator,
+    Sequence,
+    Sized,
+)
 from types import TracebackType
 from typing import Any, Final, Protocol, Self
 
@@ -30,7 +38,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from .._clock import Clock
 from .._constants import LOGGER_NAME, PAGE_SIZE_ITER_DEFAULT
-from .._paging import PageCursor
+from .._paging import PageCursor, page_bound
 from .._validate import non_negative_int, positive_int
 from ..discovery import largest_first
 from ..errors import FeishuError, InvalidQueryError
@@ -101,7 +109,11 @@ class FanOut:
     ``buffer_size``: pages waiting for the consumer before fetching stalls. ``resume``:
     skip ``resume.completed`` keys and the ``resume.failed`` ones (given up for good by
     an earlier run; ``retry_failed=True`` asks for those again), and start others at
-    ``resume.next_tokens[key]``.
+    ``resume.next_tokens[key]``. A meeting's pages are bounded
+    (:func:`~feishu_vc_async._paging.page_bound`) by the rows it is expected to hold:
+    a Meeting's ``number_of_participants``, else ``expected_rows(query)`` when given; a
+    meeting whose server repeats a page token or pages past that bound fails with a
+    :class:`~feishu_vc_async.errors.PagingError`.
     """
 
     def __init__(
@@ -115,8 +127,10 @@ class FanOut:
         resume: Resume | None = None,
         buffer_size: int | None = None,
         retry_failed: bool = False,
+        expected_rows: Callable[[MeetingQuery], int | None] | None = None,
     ) -> None:
         self._page_size = validate_page_size(page_size)
+        self._expected_rows = expected_rows
         if concurrency is not None:
             positive_int("concurrency", concurrency)
         if buffer_size is not None:
@@ -297,6 +311,7 @@ class FanOut:
                 token: str | None = None
                 failure: MeetingFailure | None = None
                 query = query_or_failure(item)
+                expected = listed_size(item)
                 if isinstance(query, MeetingFailure):
                     failure = query
                 else:
@@ -327,7 +342,9 @@ class FanOut:
                         await anyio.lowlevel.checkpoint()
                     continue
                 assert isinstance(query, MeetingQuery)
-                await self._meeting(query, token)
+                if expected is None and self._expected_rows is not None:
+                    expected = self._expected_rows(query)
+                await self._meeting(query, token, page_bound(expected, self._page_size))
         finally:
             pool.workers -= 1
             if pool.workers == 0 and self._input_done:
@@ -362,13 +379,13 @@ class FanOut:
             finally:
                 self._blocked_senders -= 1
 
-    async def _meeting(self, query: MeetingQuery, token: str | None) -> None:
+    async def _meeting(self, query: MeetingQuery, token: str | None, max_pages: int) -> None:
         """Fetch one meeting's pages in order, from ``token`` (``None``: the first page)."""
         client = self._client
         progress = self.progress
         tuner = self._tuner
         page_size = self._page_size
-        cursor = PageCursor(f"meeting {query.meeting_no}", token)
+        cursor = PageCursor(f"meeting {query.meeting_no}", token, max_pages=max_pages)
         index = 0
         progress.running += 1
         running = True
@@ -379,6 +396,9 @@ class FanOut:
                     page = await client.participant_list(
                         query, page_size=page_size, page_token=token
                     )
+                    if tuner is not None:
+                        tuner.observe()
+                    following = cursor.follow(page)  # a PagingError fails the meeting
                 except FeishuError as exc:
                     running = False
                     progress.running -= 1
@@ -389,9 +409,6 @@ class FanOut:
                     # the next meeting and asks for that token again.
                     await anyio.lowlevel.checkpoint()
                     return
-                if tuner is not None:
-                    tuner.observe()
-                following = cursor.follow(page)
                 participants = page.participants
                 progress.pages += 1
                 progress.participants += len(participants)
