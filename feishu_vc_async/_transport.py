@@ -133,6 +133,12 @@ class Transport:
         # Rebuilt only when the token changes: no per-request header churn.
         self._auth_token = ""
         self._auth_headers: dict[str, str] = {}
+        # Bucket → the loop time before which no request of it goes (see hold).
+        self._held: dict[str, float] = {}
+
+    def hold(self, bucket: str, until: float) -> None:
+        """No request counted against ``bucket`` is sent before loop time ``until``."""
+        self._held[bucket] = max(until, self._held.get(bucket, until))
 
     async def aclose(self) -> None:
         if self.owns_session:
@@ -262,6 +268,10 @@ class Transport:
     async def _attempt(self, call: _Call[T], token: str | None) -> T:
         """One slot of the limiter, one exchange, the answer read: a value or a typed error."""
         endpoint, stats = call.endpoint, call.stats
+        if self._held:
+            wait = self._held.get(endpoint.bucket or "", 0.0) - self._loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
         if call.limiter is not None:
             assert call.key is not None
             continuing = call.params is not None and "page_token" in call.params

@@ -19,7 +19,9 @@ import asyncio
 import heapq
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Self, TypeVar
 
 import msgspec
@@ -27,9 +29,9 @@ import msgspec
 from ._constants import LOGGER_NAME, MAX_MEETING_LIST_RANGE_SECONDS
 from ._paging import PageCursor
 from .meetings import Meeting, MeetingListPage, MeetingListQuery
-from .models import MeetingQuery
+from .models import MeetingQuery, MeetingStatus, to_unix
 
-__all__ = ["DiscoveryPosition", "LargestFirst", "MeetingIterator", "largest_first"]
+__all__ = ["DiscoveryPosition", "LargestFirst", "MeetingIterator", "find_meetings", "largest_first"]
 
 logger = logging.getLogger(LOGGER_NAME)
 
@@ -211,3 +213,41 @@ class LargestFirst:
                 self._changed = asyncio.Event()
             await self._changed.wait()
         return heapq.heappop(self._heap)[2]
+
+
+async def find_meetings(
+    meetings: Callable[[MeetingListQuery], AsyncIterator[Meeting]],
+    meeting_no: str,
+    start: int | datetime | date,
+    end: int | datetime | None = None,
+    *,
+    tz: tzinfo = UTC,
+    ongoing: bool = True,
+) -> list[Meeting]:
+    """``VCClient.find_meetings``: the meetings numbered ``meeting_no`` that start in a
+    day or a range, listed through ``meetings`` (a client's :meth:`VCClient.meetings`)."""
+    if isinstance(start, date) and not isinstance(start, datetime):
+        if end is not None:
+            raise ValueError("end: give either a day or a start and an end, not both")
+        begin = datetime.combine(start, datetime.min.time(), tz)
+        start, end = begin, begin + timedelta(days=1) - timedelta(seconds=1)
+    if end is None:
+        raise ValueError("end: required unless start is a day (a datetime.date)")
+    statuses = (MeetingStatus.ENDED, MeetingStatus.ONGOING) if ongoing else (
+        MeetingStatus.ENDED,
+    )
+    found: list[Meeting] = []
+    now = time.time()
+    for status in statuses:
+        query = MeetingListQuery(
+            start_time=to_unix(start),
+            end_time=to_unix(end),
+            meeting_no=meeting_no,
+            meeting_status=status,
+            include_webinar=True,
+            include_external_meetings=True,
+        )
+        if status is MeetingStatus.ONGOING and query.end_time < now - 86_400:
+            continue  # nothing of a range long past is still going on
+        found += [meeting async for meeting in meetings(query)]
+    return found

@@ -107,6 +107,9 @@ class ClientSettings:
                 retries=Retries(max_retries=self.max_retries),
                 max_answer_bytes=self.max_answer_bytes,
             ) as client:
+                # A command run again right after it was killed must not spend the
+                # budget its predecessor's last requests still hold.
+                client.assume_recent_requests()
                 yield client
         finally:
             for limiter in limiters.values():

@@ -47,7 +47,8 @@ def add_range_arguments(parser: argparse.ArgumentParser, *, required: bool) -> N
         required=required,
         help="start of the range: a date (2026-11-01: its first second, in --tz), an ISO "
         "time (2026-11-01T09:00, offset optional), unix seconds, or a span back from now "
-        "(7d, 24h, 30m, 2w)",
+        "(7d, 24h, 30m, 2w). A range holds the meetings that start in it, both ends "
+        "included, so consecutive ranges hold each meeting once",
     )
     group.add_argument(
         "--until",
