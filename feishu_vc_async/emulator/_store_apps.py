@@ -103,6 +103,10 @@ def check_loopback_url(url: str) -> str:
     return url
 
 
+# What a ticket push reads of the callback's answer, at most.
+_ANSWER_READ = 64 * 1024
+
+
 async def push_ticket(url: str, app_id: str, ticket: str) -> None:
     """POST the app_ticket event to ``url`` as the platform does; a failure is logged."""
     event = {
@@ -114,7 +118,9 @@ async def push_ticket(url: str, app_id: str, ticket: str) -> None:
             aiohttp.ClientSession(timeout=_PUSH_TIMEOUT) as session,
             session.post(url, json=event) as response,
         ):
-            await response.read()
+            # Only the status matters; a callback that answers without end must not
+            # grow the emulator, so at most a little of its body is read.
+            await response.content.read(_ANSWER_READ)
             if response.status >= 300:
                 log.warning("app_ticket push to %s: HTTP %d", url, response.status)
     except (aiohttp.ClientError, TimeoutError) as exc:
