@@ -14,6 +14,7 @@ import pytest
 from feishu_vc_async.cli.export import parse_fields
 from feishu_vc_async.errors import ConfigError
 from feishu_vc_async.export import (
+    CheckpointError,
     CheckpointMismatchError,
     OutputChangedError,
     OutputExistsError,
@@ -381,3 +382,25 @@ async def test_an_existing_out_that_is_not_this_exports_is_refused(tmp_path: Pat
     await fresh.page(_page(Q1, [], None))
     await fresh.abort()
     assert out.read_text().startswith("meeting_no,")
+
+
+async def test_a_damaged_checkpoint_or_an_output_turned_directory_is_named(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out.jsonl"
+    sink = _sink(out)
+    await sink.open("new")
+    await sink.page(_page(Q1, [_person(1)], None))
+    await sink.abort()
+    checkpoint = _file(sink).paths.checkpoint
+    saved = checkpoint.read_bytes()
+    # A length below zero is a damaged checkpoint, not a read of negative length.
+    checkpoint.write_bytes(saved.replace(b'"data_bytes":', b'"data_bytes":-', 1))
+    with pytest.raises(CheckpointError, match=r"is damaged \(Expected `int` >= 0"):
+        await _sink(out).open("resume")
+    # The output replaced by a directory is said to be one, not "4096 bytes, shorter".
+    checkpoint.write_bytes(saved)
+    out.unlink()
+    out.mkdir()
+    with pytest.raises(OutputChangedError, match="is a directory but the checkpoint counts 1 rows"):
+        await _sink(out).open("resume")
