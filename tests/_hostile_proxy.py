@@ -87,7 +87,8 @@ class HostileProxy:
         if hostility == "endless":
             return await self._endless(request)
         if hostility == "deep":
-            deep = b'{"code":0,"msg":"success","data":' + b"[" * 1000 + b"]" * 1000 + b"}"
+            # Deep in a field no answer has: read past, which recurses, not refused at once.
+            deep = b'{"code":0,"msg":"success","extra":' + b"[" * 1000 + b"]" * 1000 + b"}"
             return web.Response(body=deep, headers=_JSON)
         tokens_made_up = hostility in ("new_token", "loop")
         status, headers, body = await self._forward(request, first_page=tokens_made_up)
