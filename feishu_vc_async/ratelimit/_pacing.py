@@ -21,6 +21,18 @@ loop's jitter needs, while costing only a quarter request per window. aiolimiter
 defaults (b=1.25, margin 1 %) the limiter uses 98.8 % of the quota (measured 98.8 % at
 100/3 s and 100/1 s with 50 tasks) and tolerates up to 1 % of the period (0.6 s at
 100/60 s) of send-to-gateway jitter.
+
+The share of one of ``n`` processes that cannot talk to each other (``Pacing.share``):
+``N // n`` requests a period, paced as above with the same margin and a burst of at most
+that. Each process then sends at most ``N // n`` in any window, so the ``n`` together at
+most ``N``; ``rate / n`` itself would not do, since ``n`` bursts of at least one request
+each exceed the whole burst. The share's steady rate is also at most ``1/n`` of the
+whole's, which the switch from the shared pacing to the shares needs: a window that
+spans it holds at most ``b + r*(T - S)`` shared sends and ``n * r_s * S <= r*S`` shared
+out, when each share starts as if it had just spent its burst. Where that rate would be
+higher (a burst near ``N``), the share's period grows instead. With more processes than
+``N``, each gets one request per ``n / N`` periods: the long-run rate fits, but nothing
+keeps ``n`` single sends out of one window.
 """
 
 from __future__ import annotations
@@ -68,6 +80,17 @@ class Pacing:
         """Seconds between steady-state sends."""
         n, b = self.rate.requests, self.burst
         return self.rate.period * (1.0 + self.margin) / (n + 1 - b)
+
+    def share(self, processes: int) -> Pacing:
+        """The pacing of one of ``processes`` that pace apart (see above); itself for 1."""
+        if processes <= 1:
+            return self
+        n, b = self.rate.requests, self.burst
+        requests = max(n // processes, 1)
+        burst = min(b, float(requests))
+        # Stretch the period where the share's steady rate would exceed 1/processes.
+        stretch = max(1.0, processes * (requests + 1 - burst) / (n + 1 - b))
+        return Pacing(RateLimit(requests, self.rate.period * stretch), burst, self.margin)
 
     @property
     def utilization(self) -> float:
