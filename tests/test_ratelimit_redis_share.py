@@ -380,3 +380,22 @@ async def test_four_processes_stay_within_the_budget_while_redis_is_away(
     assert [r["rate_limited"] for r in results] == [0] * processes
     # Redis paced again: requests went on past every process's handover.
     assert max(r.time for r in records) > back + reconnect + rate.period * (1 + margin)
+
+
+async def test_a_redis_restarted_between_two_slots_is_no_fault(
+    private_redis: PrivateRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """redis-py reconnects a pooled connection the old server closed. The handover's
+    reasoning needs that: no process turns to its share once Redis is back."""
+    limiter = RedisRateLimiter(private_redis.url, RateLimit(10, 1.0), fallback_local=True)
+    try:
+        with caplog.at_level(logging.WARNING, logger="feishu_vc_async.ratelimit"):
+            await limiter.acquire(KEY)
+            await private_redis.stop()
+            await private_redis.start()
+            await limiter.acquire(KEY)  # on a connection opened before the restart
+            await limiter.report_rate_limited(KEY, 0.01)
+        assert not limiter.using_fallback
+        assert not [r for r in caplog.records if FELL_BACK in r.getMessage()]
+    finally:
+        await limiter.aclose()

@@ -20,8 +20,9 @@ The braces make them one Redis Cluster hash slot. A key name holds the
 
 Within one process, one task per key talks to Redis at a time (the others queue on a
 local lock), so waiting callers cost Redis one call per slot and process, not one each.
-A limiter is counted by the same call, on at most one call per key in a quarter period
-(the script then does four more O(log n) commands; no extra round trip).
+A limiter is counted by the same call, on at most one call per key in a quarter period:
+no extra round trip, and five more commands on a small sorted set in that call (about
+13 µs more of the server's time; the others cost what they did).
 
 Why each process paces at its share of the rate while Redis is away (with
 ``fallback_local=True``), and how it hands back to Redis: see ``_share``. In short, the
@@ -55,7 +56,8 @@ logger = logging.getLogger(LOGGER_NAME + ".ratelimit")
 
 # Keys outlive the instant they stop mattering by this much (ms): a margin, not a need.
 _TTL_SLACK_MS = 1000
-# Per-key states are pruned once a limiter holds more than this many.
+# Once a limiter knows more keys than this, those unused for a handover are forgotten
+# (their count too: one seen again starts from 1, and is counted at its first ask).
 _PRUNE_ABOVE = 64
 # A limiter is counted on at most one ask per key in this fraction of the period.
 _COUNT_EVERY = 0.25
@@ -283,8 +285,9 @@ class RedisRateLimiter:
                 hint="pass fallback_local=True to fall back to an in-process limiter",
             ) from exc
         logger.warning(
-            "the Redis rate limiter at %s cannot be used (%s); for %gs each key is paced in "
-            "this process at its share of the rate, for the processes last seen sharing it",
+            "the Redis rate limiter at %s cannot be used (%s); pacing in this process only "
+            "for %gs, each key at its share of the rate (for the processes last seen "
+            "sharing it)",
             self._where,
             reason,
             self._reconnect_interval,
