@@ -158,22 +158,37 @@ def test_without_the_handover_or_a_spent_start_a_window_overflows() -> None:
 
 
 async def test_each_limiter_learns_how_many_share_a_key(private_redis: PrivateRedis) -> None:
-    rate = RateLimit(20, 0.4)
-    limiters = [RedisRateLimiter(private_redis.url, rate, prefix="t") for _ in range(3)]
-    client = aioredis.Redis.from_url(private_redis.url)
-    members = limiters[0].processes_key(KEY)
+    # A long period (counted at most once a second) and a high rate (no waits).
+    limiters = [
+        RedisRateLimiter(private_redis.url, RateLimit(1000, 4.0), prefix="t") for _ in range(3)
+    ]
     try:
         assert [limiter.sharing(KEY) for limiter in limiters] == [1, 1, 1]
         for limiter in limiters:
             await limiter.acquire(KEY)
         assert [limiter.sharing(KEY) for limiter in limiters] == [1, 2, 3]
-        assert members.startswith("t:ratelimit:{vc/v1/participant_list|cli_a|tenant_1}")
         # Counted again once a quarter period has passed, not on every slot.
         await limiters[0].acquire(KEY)
         assert limiters[0].sharing(KEY) == 1
-        await asyncio.sleep(rate.period / 4)
+        await asyncio.sleep(1.0)
         await limiters[0].acquire(KEY)
         assert limiters[0].sharing(KEY) == 3
+    finally:
+        for limiter in limiters:
+            await limiter.aclose()
+
+
+async def test_a_limiter_that_stops_asking_is_no_longer_counted(
+    private_redis: PrivateRedis,
+) -> None:
+    rate = RateLimit(20, 0.4)
+    limiters = [RedisRateLimiter(private_redis.url, rate, prefix="t") for _ in range(3)]
+    client = aioredis.Redis.from_url(private_redis.url)
+    members = limiters[0].processes_key(KEY)
+    assert members.startswith("t:ratelimit:{vc/v1/participant_list|cli_a|tenant_1}")
+    try:
+        for limiter in limiters:
+            await limiter.acquire(KEY)
         ttl = await client.pttl(members)
         assert 0 < ttl <= (rate.period * 2 + 1.0) * 1000, ttl
         # Two stop asking: a period (and two waits) later they are no longer counted.
