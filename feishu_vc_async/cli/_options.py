@@ -195,8 +195,9 @@ def add_client_arguments(
     pacing.add_argument(
         "--redis-fallback",
         action="store_true",
-        help="if Redis cannot be reached, pace this process alone for a while (with a "
-        "warning) instead of stopping; processes then no longer share one budget",
+        help="if Redis cannot be reached, pace this process at its share of the limit (the "
+        "limit over the processes last seen sharing it) for a while, with a warning, "
+        "instead of stopping",
     )
     pacing.add_argument(
         "--redis-prefix",

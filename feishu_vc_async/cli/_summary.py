@@ -44,7 +44,7 @@ def fatal_text(error: FeishuError, *, base_url: str, redis: bool, redact_pii: bo
             return f"the rate limiter cannot be used: {error}"
         return (
             f"the shared rate limiter cannot be used: {error.problem}; pass --redis-fallback "
-            "to pace this process alone while Redis is unreachable"
+            "to pace this process at its share while Redis is unreachable"
         )
     host = urlsplit(base_url).netloc or base_url
     said = error_text(error, redact_pii=redact_pii)

@@ -21,6 +21,19 @@ loop's jitter needs, while costing only a quarter request per window. aiolimiter
 defaults (b=1.25, margin 1 %) the limiter uses 98.8 % of the quota (measured 98.8 % at
 100/3 s and 100/1 s with 50 tasks) and tolerates up to 1 % of the period (0.6 s at
 100/60 s) of send-to-gateway jitter.
+
+The share of one of ``n`` processes that cannot talk to each other (``Pacing.share``):
+``N // n`` requests a period, paced as above with the same margin, so each process
+sends at most ``N // n`` in any window and the ``n`` together at most ``N``. (``rate/n``
+with the whole's burst would not do: ``n`` bursts of at least one request each exceed
+the whole burst of 1.25.) Its burst, from 1 to ``N // n``, is the one that makes its
+steady rate ``r_s`` at most ``r/n``, as near as it can: the switch from the shared
+pacing to the shares needs that. A window that spans the switch holds at most
+``b + r*(T - S)`` sends paced together and ``n * r_s * S <= r*S`` paced apart, when
+each share starts as if it had just spent its burst. Where even a burst of ``N // n``
+is too fast (a whole burst near ``N``, or more processes than ``N``), the share's period
+grows instead. With more processes than ``N``, the long-run rate fits, but nothing
+keeps ``n`` single sends out of one window.
 """
 
 from __future__ import annotations
@@ -68,6 +81,20 @@ class Pacing:
         """Seconds between steady-state sends."""
         n, b = self.rate.requests, self.burst
         return self.rate.period * (1.0 + self.margin) / (n + 1 - b)
+
+    def share(self, processes: int) -> Pacing:
+        """The pacing of one of ``processes`` that pace apart (see above); itself for 1."""
+        if processes <= 1:
+            return self
+        n, b, period = self.rate.requests, self.burst, self.rate.period
+        requests = max(n // processes, 1)
+        # The burst that brings the share's steady rate to 1/processes of the whole's.
+        burst = requests + 1 - (n + 1 - b) / processes
+        if burst <= requests:
+            return Pacing(RateLimit(requests, period), max(burst, 1.0), self.margin)
+        # Even a burst of the whole share is faster: a longer period slows it down.
+        slower = RateLimit(requests, period * processes / (n + 1 - b))
+        return Pacing(slower, float(requests), self.margin)
 
     @property
     def utilization(self) -> float:

@@ -6,18 +6,29 @@ hosts' clocks say. The pacing is the same as the in-process limiter's (see ``_pa
 a GCRA with emission interval ``I`` and tolerance ``(burst - 1) * I`` is the same leaky
 bucket, so no span of the period ever holds more than the limit.
 
-Per key there are two Redis keys, both with a TTL so nothing accumulates:
+Per key there are three Redis keys, each with a TTL so nothing accumulates:
 
 * ``{prefix}:ratelimit:{<api>|<identity>|<tenant>}`` the theoretical arrival time, in
   microseconds of the server clock; it expires once that time has passed (an expired
   key and a key in the past mean the same: an empty bucket);
-* ``...:pause`` the end of the current 429 pause, shared by every process.
+* ``...:pause`` the end of the current 429 pause, shared by every process;
+* ``...:processes`` the limiters sharing the key: a sorted set of random names, scored
+  by when each will ask again; a name not refreshed for about a period is gone.
 
-The braces make both keys one Redis Cluster hash slot. A key name holds the
+The braces make them one Redis Cluster hash slot. A key name holds the
 :class:`LimitKey` fields only: ``identity`` is an app id or a token's hash, never a secret.
 
 Within one process, one task per key talks to Redis at a time (the others queue on a
 local lock), so waiting callers cost Redis one call per slot and process, not one each.
+A limiter is counted by the same call, on at most one call per key in a quarter period:
+no extra round trip, and five more commands on a small sorted set in that call (about
+13 µs more of the server's time; the others cost what they did).
+
+Why each process paces at its share of the rate while Redis is away (with
+``fallback_local=True``), and how it hands back to Redis: see ``_share``. In short, the
+processes cannot talk while Redis is away, so each assumes the others still run and
+paces at ``1/n`` of the rate (a little less: ``Pacing.share``), ``n`` being the number
+of processes it last saw sharing the key.
 """
 
 from __future__ import annotations
@@ -25,14 +36,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from .._constants import LOGGER_NAME
 from ..errors import RateLimiterError
-from ._local import LocalRateLimiter
 from ._pacing import Pacing, clamp_reset
 from ._protocol import LimitKey, RateLimit
-from ._turns import Turns
+from ._redis_lua import ACQUIRE_LUA, REPORT_LUA
+from ._share import KeyState, ShareBucket
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -44,52 +56,11 @@ logger = logging.getLogger(LOGGER_NAME + ".ratelimit")
 
 # Keys outlive the instant they stop mattering by this much (ms): a margin, not a need.
 _TTL_SLACK_MS = 1000
-# Per-key local locks are pruned once a limiter holds more than this many.
+# Once a limiter knows more keys than this, those unused for a handover are forgotten
+# (their count too: one seen again starts from 1, and is counted at its first ask).
 _PRUNE_ABOVE = 64
-
-# KEYS[1] GCRA state, KEYS[2] pause end. ARGV[1] interval µs, ARGV[2] tolerance µs,
-# ARGV[3] TTL slack ms. Returns 0 when a slot was taken, else µs to wait before asking
-# again (the pause's end, or when the bucket has room).
-_ACQUIRE_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
-if paused > now then
-  return math.ceil(paused - now)
-end
-local interval = tonumber(ARGV[1])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then
-  tat = now
-end
-local allow_at = tat - tonumber(ARGV[2])
-if allow_at > now then
-  return math.ceil(allow_at - now)
-end
-local new_tat = math.ceil(tat + interval)
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat),
-           'PX', math.ceil((new_tat - now) / 1000) + tonumber(ARGV[3]))
-return 0
-"""
-
-# KEYS[1] pause end. ARGV[1] pause µs, ARGV[2] TTL slack ms. Returns {state, µs left}:
-# state 2 = a new pause, 1 = an ongoing pause extended, 0 = already covered. Reports of
-# one episode therefore merge into the latest end instead of adding up.
-_REPORT_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local pause_end = now + tonumber(ARGV[1])
-local paused = tonumber(redis.call('GET', KEYS[1]) or '0')
-if pause_end <= paused then
-  return {0, math.ceil(paused - now)}
-end
-redis.call('SET', KEYS[1], string.format('%.0f', pause_end),
-           'PX', math.ceil(tonumber(ARGV[1]) / 1000) + tonumber(ARGV[2]))
-if paused > now then
-  return {1, math.ceil(pause_end - now)}
-end
-return {2, math.ceil(pause_end - now)}
-"""
+# A limiter is counted on at most one ask per key in this fraction of the period.
+_COUNT_EVERY = 0.25
 
 
 class RedisRateLimiter:
@@ -102,10 +73,12 @@ class RedisRateLimiter:
 
     If Redis cannot be used, :meth:`acquire` and :meth:`report_rate_limited` raise
     :class:`~feishu_vc_async.errors.RateLimiterError`. With ``fallback_local=True`` they
-    log a warning (logger ``feishu_vc_async.ratelimit``) instead and use an in-process
-    :class:`LocalRateLimiter` for ``reconnect_interval`` seconds before trying Redis
-    again; meanwhile each process paces alone, so several processes together may exceed
-    the limit (the 429 handling then takes over).
+    log a warning (logger ``feishu_vc_async.ratelimit``) instead and pace in this
+    process for ``reconnect_interval`` seconds before trying Redis again: each key at
+    this process's share of the rate, for the number of processes last seen sharing it
+    (:meth:`sharing`), so that together they stay within the limit if they all still
+    run. For ``reconnect_interval`` and a period after Redis answers again, a slot takes
+    both Redis and the share, while the other processes come back.
 
     A caller cancelled while waiting takes no slot, except in the rare case where the
     cancellation lands while the taking script is in flight: that slot is then lost,
@@ -134,7 +107,7 @@ class RedisRateLimiter:
             ) from exc
         if not prefix or any(c in prefix for c in "{} \n"):
             raise ValueError(f"prefix={prefix!r}: must be non-empty, without braces or spaces")
-        self._pacing = Pacing.of(rate or RateLimit(), burst, margin)
+        self._pacing = pacing = Pacing.of(rate or RateLimit(), burst, margin)
         self._prefix = prefix
         self._fallback_local = fallback_local
         self._reconnect_interval = reconnect_interval
@@ -152,11 +125,21 @@ class RedisRateLimiter:
             self._client = redis
             self._owns_client = False
         self._where = _describe(self._client)
-        self._acquire_script: AsyncScript = self._client.register_script(_ACQUIRE_LUA)
-        self._report_script: AsyncScript = self._client.register_script(_REPORT_LUA)
-        self._turns_by_key: dict[LimitKey, Turns] = {}
-        self._local: LocalRateLimiter | None = None
-        self._local_until = -math.inf  # loop time until which the fallback is in use
+        self._acquire_script: AsyncScript = self._client.register_script(ACQUIRE_LUA)
+        self._report_script: AsyncScript = self._client.register_script(REPORT_LUA)
+        self._member = secrets.token_hex(8)  # this limiter's name among those sharing a key
+        period = pacing.rate.period * (1.0 + pacing.margin)
+        # Counted every quarter period; gone when not heard of for a period and two
+        # waits (a waiting caller asks again at least once an interval).
+        self._count_every = pacing.rate.period * _COUNT_EVERY
+        self._count_life_us = math.ceil((period + 2.0 * pacing.interval) * 1e6)
+        self._handover = reconnect_interval + period
+        self._shares: dict[int, Pacing] = {}
+        self._keys: dict[LimitKey, KeyState] = {}
+        self._local_until = -math.inf  # loop time until which Redis is not asked
+        self._handover_until = -math.inf  # loop time until which slots take the share too
+        self._away = False  # Redis failed and has not answered since
+        self._epoch = 0  # switches from Redis to the shares so far
         self._closed = False
 
     @property
@@ -180,19 +163,34 @@ class RedisRateLimiter:
         base = f"{self._prefix}:ratelimit:{{{key}}}"
         return base, base + ":pause"
 
+    def processes_key(self, key: LimitKey) -> str:
+        """The Redis key name of the limiters sharing ``key`` (a sorted set)."""
+        return f"{self._prefix}:ratelimit:{{{key}}}:processes"
+
+    def sharing(self, key: LimitKey) -> int:
+        """How many processes (limiters) this one last saw sharing ``key``, itself
+        included; 1 before Redis has counted them."""
+        state = self._keys.get(key)
+        return 1 if state is None else state.sharing
+
     async def acquire(self, key: LimitKey, *, continuing: bool = False) -> None:
         """Wait for a slot of ``key`` in the budget every process shares; in this
         process, a ``continuing`` read is served before new ones (``_turns``)."""
         self._check_open()
-        if not self._fallen_back() and await self._acquire_redis(key, continuing):
-            return
-        await self._local_limiter().acquire(key, continuing=continuing)
+        state = self._state(key)
+        # One caller of a key per process asks at a time; the others wait their turn.
+        await state.turns.take(continuing)
+        try:
+            await self._take_slot(key, state)
+        finally:
+            state.turns.release()
 
     async def report_rate_limited(self, key: LimitKey, reset_seconds: float | None) -> None:
         """Pause ``key`` in every process for the (capped) reset; reports merge."""
         self._check_open()
         seconds = clamp_reset(reset_seconds)
-        if not self._fallen_back():
+        loop = asyncio.get_running_loop()
+        if self._local_until <= loop.time():
             _, pause_key = self.redis_keys(key)
             try:
                 state, left_us = await self._report_script(
@@ -201,6 +199,7 @@ class RedisRateLimiter:
             except self._errors as exc:
                 self._fail(exc)
             else:
+                self._answered()
                 if int(state) == 2:
                     logger.warning(
                         "gateway rate limit hit for %s; pausing it in every process for %.3fs",
@@ -208,53 +207,77 @@ class RedisRateLimiter:
                         int(left_us) / 1e6,
                     )
                 return
-        await self._local_limiter().report_rate_limited(key, reset_seconds)
+        now = loop.time()
+        if self._share(self._state(key), now).pause(now + seconds):
+            logger.warning(
+                "gateway rate limit hit for %s; pausing it in this process for %.3fs",
+                key,
+                seconds,
+            )
 
     async def aclose(self) -> None:
-        """Close the Redis client if this limiter created it, and the fallback."""
+        """Close the Redis client if this limiter created it."""
         if self._closed:
             return
         self._closed = True
-        local, self._local = self._local, None
-        try:
-            if local is not None:
-                await local.aclose()
-        finally:
-            if self._owns_client:
-                await self._client.aclose()
+        self._keys.clear()
+        if self._owns_client:
+            await self._client.aclose()
 
-    async def _acquire_redis(self, key: LimitKey, continuing: bool) -> bool:
-        """Take a slot in Redis; False when Redis failed and the fallback must serve."""
+    async def _take_slot(self, key: LimitKey, state: KeyState) -> None:
+        """Take a slot of Redis, of the share, or of both (see ``_share``), whichever
+        pace the key now; on this caller's turn."""
+        loop = asyncio.get_running_loop()
+        while True:
+            now = loop.time()
+            bucket = self._share(state, now) if self._shared_out(now) else None
+            if bucket is not None:
+                wait = bucket.wait(now)
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                    continue  # Redis may be due again by now
+                if self._local_until > now:
+                    bucket.take(now)
+                    return
+            wait_us = await self._ask(key, state)
+            if wait_us is None:
+                continue  # Redis failed just now: the share serves
+            if wait_us <= 0:
+                if bucket is not None:
+                    bucket.take(loop.time())  # both at one instant
+                return
+            await asyncio.sleep(wait_us / 1e6)
+
+    async def _ask(self, key: LimitKey, state: KeyState) -> int | None:
+        """One acquire script (counting this limiter if it is due): µs to wait, 0 for a
+        slot taken, None when Redis failed and the share must serve."""
+        loop = asyncio.get_running_loop()
+        counted = loop.time() >= state.beat_due
         state_key, pause_key = self.redis_keys(key)
-        pacing = self._pacing
-        interval_us = pacing.interval * 1e6
+        interval_us = self._pacing.interval * 1e6
         args: list[str | int] = [
             repr(interval_us),
-            repr((pacing.burst - 1.0) * interval_us),
+            repr((self._pacing.burst - 1.0) * interval_us),
             _TTL_SLACK_MS,
+            self._member if counted else "",
+            self._count_life_us,
         ]
-        # One caller of a key per process asks Redis at a time; the others wait their turn.
-        turns = self._turns(key)
-        await turns.take(continuing)
         try:
-            while True:
-                if self._fallen_back():  # another task of this process saw Redis fail
-                    return False
-                try:
-                    wait_us = int(
-                        await self._acquire_script(keys=[state_key, pause_key], args=args)
-                    )
-                except self._errors as exc:
-                    self._fail(exc)
-                    return False
-                if wait_us <= 0:
-                    return True
-                await asyncio.sleep(wait_us / 1e6)
-        finally:
-            turns.release()
+            wait_us, count = await self._acquire_script(
+                keys=[state_key, pause_key, self.processes_key(key)], args=args
+            )
+        except self._errors as exc:
+            self._fail(exc)
+            return None
+        self._answered()
+        if counted:
+            now = loop.time()
+            state.beat_due = now + self._count_every
+            state.observe(int(count), rising_only=now < self._handover_until)
+        return int(wait_us)
 
     def _fail(self, exc: BaseException) -> None:
-        """Raise, or switch to the in-process fallback for a while (with a warning)."""
+        """Raise, or pace at the shares for a while (with a warning)."""
         reason = f"{type(exc).__name__}: {exc}"
         if not self._fallback_local:
             raise RateLimiterError(
@@ -263,29 +286,52 @@ class RedisRateLimiter:
             ) from exc
         logger.warning(
             "the Redis rate limiter at %s cannot be used (%s); pacing in this process only "
-            "for %gs: processes no longer share one budget",
+            "for %gs, each key at its share of the rate (for the processes last seen "
+            "sharing it)",
             self._where,
             reason,
             self._reconnect_interval,
         )
+        if not self._away:
+            self._away = True
+            self._epoch += 1
         self._local_until = asyncio.get_running_loop().time() + self._reconnect_interval
 
-    def _fallen_back(self) -> bool:
-        return self._local_until > asyncio.get_running_loop().time()
+    def _answered(self) -> None:
+        """Redis answered: after an absence, begin the handover back to it."""
+        if not self._away:
+            return
+        self._away = False
+        now = asyncio.get_running_loop().time()
+        self._handover_until = now + self._handover
+        for state in self._keys.values():
+            state.beat_due = -math.inf  # be counted again at once: Redis may be empty
+        logger.info(
+            "the Redis rate limiter at %s answers again; it paces alone after a %gs handover",
+            self._where,
+            self._handover,
+        )
 
-    def _local_limiter(self) -> LocalRateLimiter:
-        if self._local is None:
-            self._local = LocalRateLimiter(self._pacing)
-        return self._local
+    def _shared_out(self, now: float) -> bool:
+        """Whether the share paces too: Redis is away, or has not been back long."""
+        return self._away or now < self._handover_until
 
-    def _turns(self, key: LimitKey) -> Turns:
-        turns = self._turns_by_key.get(key)
-        if turns is None:
-            if len(self._turns_by_key) >= _PRUNE_ABOVE:
-                for k in [k for k, v in self._turns_by_key.items() if not v.busy]:
-                    del self._turns_by_key[k]
-            turns = self._turns_by_key[key] = Turns()
-        return turns
+    def _share(self, state: KeyState, now: float) -> ShareBucket:
+        pacing = self._shares.get(state.sharing)
+        if pacing is None:
+            pacing = self._shares[state.sharing] = self._pacing.share(state.sharing)
+        return state.share(pacing, self._epoch, now)
+
+    def _state(self, key: LimitKey) -> KeyState:
+        now = asyncio.get_running_loop().time()
+        state = self._keys.get(key)
+        if state is None:
+            if len(self._keys) >= _PRUNE_ABOVE:
+                for k in [k for k, v in self._keys.items() if v.idle(now, self._handover)]:
+                    del self._keys[k]
+            state = self._keys[key] = KeyState()
+        state.used = now
+        return state
 
     def _check_open(self) -> None:
         if self._closed:
