@@ -4,7 +4,8 @@ Every request is passed to the emulator and its answer passed back, except for t
 misbehaviours a test switches on (``proxy.hostile[meeting_no] = "endless"``, say):
 
 * ``"endless"``: a chunked 200 whose body never ends (until the client hangs up);
-* ``"deep"``: a 2 KB JSON answer nested 1,000 deep;
+* ``"deep"``: a JSON answer nested 100,000 deep (1,000 already overflows a
+  default recursion limit; a test process may have raised it);
 * ``"new_token"``: the emulator's first page again and again, each with a fresh,
   never-repeating page token and ``has_more`` (a server that pages forever);
 * ``"loop"``: the emulator's first page, each time handing out the same token;
@@ -32,6 +33,9 @@ __all__ = ["HostileProxy"]
 
 Hostility = Literal["endless", "deep", "new_token", "loop"]
 _CHUNK = b" " * 65536
+# Deeper than any recursion limit: the 1,000 already overflows Python's default,
+# but a test process may run with a raised one (tests/_import_graph.py raises it).
+_DEPTH = 100_000
 _NOT_FOUND = (
     b"<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not "
     b"Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
@@ -88,7 +92,7 @@ class HostileProxy:
             return await self._endless(request)
         if hostility == "deep":
             # Deep in a field no answer has: read past, which recurses, not refused at once.
-            deep = b'{"code":0,"msg":"success","extra":' + b"[" * 1000 + b"]" * 1000 + b"}"
+            deep = b'{"code":0,"msg":"success","extra":' + b"[" * _DEPTH + b"]" * _DEPTH + b"}"
             return web.Response(body=deep, headers=_JSON)
         tokens_made_up = hostility in ("new_token", "loop")
         status, headers, body = await self._forward(request, first_page=tokens_made_up)
