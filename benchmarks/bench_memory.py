@@ -134,6 +134,6 @@ def run(cfg: Config) -> BenchResult:
     res.notes.append(
         "Each figure is a fresh process (peak RSS via resource.getrusage ru_maxrss); the "
         "meetings are read lazily from a file, pages discarded as they arrive; "
-        "client rate_limit=None, emulator gateway off, default fan-out concurrency."
+        "client Limits.unlimited(), emulator gateway off, default fan-out concurrency."
     )
     return res

@@ -1,6 +1,6 @@
 """Unthrottled pages per second and CPU seconds per 1,000 pages against the emulator.
 
-Limits are off on both ends (emulator without gateway, client ``rate_limit=None``): this
+Limits are off on both ends (emulator without gateway, client ``Limits.unlimited()``): this
 measures what each client costs per page, not the platform's quota. The emulator runs in
 its own process, so the SDK's blocking token fetch cannot stall it and
 ``time.process_time()`` of this process is the client's CPU alone. Every side fetches

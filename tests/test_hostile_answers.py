@@ -24,14 +24,17 @@ pytestmark = pytest.mark.anyio
 
 # A small cap keeps an endless body's run short; real pages are far below it.
 CAP = ["--max-answer-bytes", "2000000", "--max-retries", "1"]
-# Runs the CLI as ``python -m feishu_vc_async`` and writes its own peak RSS (MB) to argv[1].
+# Runs the CLI as ``python -m feishu_vc_async`` and writes its own peak RSS (MB) to argv[1]:
+# the kernel's high-water mark of this program (VmHWM), not getrusage's ru_maxrss, which
+# a child keeps from the parent it was forked from (a test runner's size) across exec.
 _PEAK_RSS = (
-    "import json, resource, runpy, sys\n"
+    "import json, re, runpy, sys\n"
     "out, sys.argv = sys.argv[1], ['feishu-vc', *sys.argv[2:]]\n"
     "try:\n"
     "    runpy.run_module('feishu_vc_async', run_name='__main__', alter_sys=True)\n"
     "finally:\n"
-    "    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+    "    status = open('/proc/self/status').read()\n"
+    "    peak = int(re.search(r'VmHWM:\\s+(\\d+) kB', status).group(1)) / 1024\n"
     "    open(out, 'w').write(json.dumps(peak))\n"
 )
 
