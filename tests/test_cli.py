@@ -213,3 +213,37 @@ def test_verbosity_counts_before_and_after_the_command() -> None:
     ):
         args = build_parser().parse_args(argv)
         assert args.verbose + args.verbose_after == count, argv
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["auth", "login", "--no-browser", "--port", "70000"],
+            "--port=70000: must be an integer from 0 to 65535",
+        ),
+        (
+            ["auth", "login", "--no-browser", "--port", "-1"],
+            "--port=-1: must be an integer from 0 to 65535",
+        ),
+        (
+            ["demo", "--meetings", "10000000000"],
+            "--meetings=10000000000: must be an integer from 1 to 1000000",
+        ),
+        (["demo", "--meetings", "0"], "--meetings=0: must be an integer from 1 to 1000000"),
+    ],
+)
+def test_an_option_out_of_its_range_exits_2_naming_it_and_the_rule(
+    argv: list[str], message: str
+) -> None:
+    """Checked by ``_validate`` before anything listens or is generated: a port past
+    65535 once ended in an OverflowError from bind(), the demo's meetings past the
+    emulator's numbers in a ValueError from random.sample (the emulator command's own:
+    test_emulator_serve)."""
+    import io
+
+    err = io.StringIO()
+    code = main(argv, env={"FEISHU_APP_ID": "cli_x", "FEISHU_APP_SECRET": "s"}, stderr=err)
+    assert code == 2
+    command = " ".join(argv[:2]) if argv[0] == "auth" else argv[0]
+    assert err.getvalue() == f"feishu-vc {command}: error: {message}\n"

@@ -201,6 +201,15 @@ async def test_login_options_are_checked_before_anything_listens() -> None:
         assert message in err
 
 
+async def test_login_refuses_a_port_past_65535_before_listening() -> None:
+    from feishu_vc_async.auth.oauth import login
+
+    shown: list[str] = []
+    with pytest.raises(ValueError, match="port=70000: must be an integer from 0 to 65535"):
+        await login(app_id="cli_a", app_secret="s", on_url=shown.append, port=70000)
+    assert shown == []
+
+
 async def test_the_token_file_defaults_to_the_xdg_config_dir(tmp_path: Path) -> None:
     async with Emulator(meetings=1, seed=1, rate_limit=None) as emu:
         env = _env(emu, XDG_CONFIG_HOME=str(tmp_path))

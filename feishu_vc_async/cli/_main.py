@@ -116,7 +116,7 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_arguments(parser)
-    parser.set_defaults(handler=lambda args, _env, _out, _err: demo.run(args))
+    parser.set_defaults(handler=lambda args, _env, _out, err: demo.run(args, err=err))
 
 
 def build_parser() -> argparse.ArgumentParser:

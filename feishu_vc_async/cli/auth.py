@@ -18,7 +18,7 @@ from typing import TextIO
 
 from .._clock import wall_time
 from .._constants import FEISHU_BASE_URL, LARK_BASE_URL, LOGIN_TIMEOUT, VC_SCOPES
-from .._validate import ACCOUNTS_URL_PRESETS, non_negative_int, positive_seconds
+from .._validate import ACCOUNTS_URL_PRESETS, port, positive_seconds
 from .._validate import base_url as check_base_url
 from ..auth import FileSessionStore, StoredSession, UserSession
 from ..auth._session_store import read_token_file, token_file_lock, write_token_file
@@ -84,7 +84,10 @@ def add_auth_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help=f"how long to wait for the browser (default {LOGIN_TIMEOUT:g})",
     )
     login.add_argument(
-        "--port", type=int, default=0, help="listen on this port (default: any free one)"
+        "--port",
+        type=int,
+        default=0,
+        help="listen on this port, 0..65535 (default 0: any free one)",
     )
     login.add_argument(
         "--scopes",
@@ -175,7 +178,7 @@ def _login(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: T
         accounts = _accounts_url(args, base_url)
         try:
             timeout = positive_seconds("--timeout", args.timeout)
-            port = non_negative_int("--port", args.port)
+            listen_on = port("--port", args.port)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         scopes = tuple(args.scopes.split()) if args.scopes is not None else VC_SCOPES
@@ -200,7 +203,7 @@ def _login(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: T
             on_url=show,
             open_browser=None if args.no_browser else webbrowser.open,
             redirect_timeout=timeout,
-            port=port,
+            port=listen_on,
         )
         store = FileSessionStore(path, base_url=base_url, app_id=app_id)
         async with store.lock():
