@@ -298,7 +298,9 @@ class FileSessionStore:
     def write(self, session: UserSession) -> None:
         """Put ``session`` in the file, keeping every other entry (hold :meth:`lock`)."""
         if session.app_id != self.app_id:
-            raise ValueError(f"session of app {session.app_id!r}: this store is {self.app_id!r}")
+            raise ValueError(
+                f"a session of app {session.app_id} cannot go in the store of app {self.app_id}"
+            )
         stored = StoredSession(base_url=self.base_url, session=session)
         others = [e for e in read_token_file(self.path) if e.key != stored.key]
         write_token_file(self.path, [*others, stored])
