@@ -245,14 +245,20 @@ def _user_credentials(
     app_id, secret = resolve_app(args, env, why="--auth user (to refresh the session)")
     store = session_store(args, env, base_url=base_url, app_id=app_id)
     try:
-        session = store.read()
+        entry = store.entry()
     except TokenStoreError as exc:
         raise ConfigError(str(exc)) from None
-    if session is None:
+    if entry is None:
         user = f" as {store.open_id}" if store.open_id else ""
         raise ConfigError(
             f"--auth user: no login{user} for app {app_id} at {base_url} in {store.path}: "
             "run `feishu-vc auth login` first"
+        )
+    session = entry.session
+    if entry.ended is not None:  # a refresh would only be refused again
+        raise ConfigError(
+            f"--auth user: the session of {session.who} for app {app_id} at {base_url} "
+            f"has ended: {entry.ended}: run `feishu-vc auth login`"
         )
     lock: SessionLock | None = None
     if redis_url is not None:
