@@ -115,7 +115,7 @@ def _add_data_options(data: argparse._ArgumentGroup) -> None:
         "--write-meetings",
         metavar="FILE",
         help="write the ended meetings to FILE as a `feishu-vc export --meetings` input "
-        "(JSONL for .jsonl / .ndjson / .json, else CSV)",
+        "(JSONL for .jsonl / .ndjson / .json, Parquet for .parquet / .pq, else CSV)",
     )
 
 
@@ -226,6 +226,24 @@ def _meeting_numbers(option: str, values: list[str]) -> list[str]:
     return values
 
 
+def _meetings_file(given: str | None) -> Path | None:
+    """``--write-meetings``; a Parquet one needs pyarrow, said now rather than after the
+    data is made."""
+    if not given:
+        return None
+    path = Path(given)
+    from ..export._input import format_from_name
+
+    if format_from_name(path) == "parquet":
+        from ..export._parquet import require_pyarrow
+
+        try:
+            require_pyarrow()
+        except ImportError as exc:
+            raise ValueError(f"--write-meetings {path}: {exc}") from None
+    return path
+
+
 def _settings(args: argparse.Namespace) -> _Settings:
     """The options, checked by the project's one set of rules (``_validate``), each error
     naming the option; ``ValueError`` at the first broken one."""
@@ -271,7 +289,7 @@ def _settings(args: argparse.Namespace) -> _Settings:
             "oauth": UserOAuth(user_token_lifetime=args.user_token_lifetime),
         },
         anchor=anchor,
-        write_meetings=Path(args.write_meetings) if args.write_meetings else None,
+        write_meetings=_meetings_file(args.write_meetings),
         denied=_meeting_numbers("--deny-meeting", args.deny_meeting),
         purged=_meeting_numbers("--purge-meeting", args.purge_meeting),
     )
