@@ -331,3 +331,18 @@ async def test_status_says_a_session_whose_tokens_ran_out_has_ended(tmp_path: Pa
         "(offline_access not granted): run `feishu-vc auth login`\n"
     ) in text
     assert f"(2 sessions in {token_file}, none of them usable)" in text
+
+
+async def test_a_wrong_secret_is_not_advised_to_run_again(tmp_path: Path) -> None:
+    """A rerun cannot help a refused secret: the message gives the platform's refusal and
+    no advice to run anything again."""
+    token_file = tmp_path / "tokens.json"
+    async with Emulator(meetings=1, seed=1, rate_limit=None) as emu:
+        env = {**_env(emu), "FEISHU_APP_SECRET": "not-the-secret"}
+        cli = Cli(_login_argv(emu, token_file), env)
+        await _follow(emu.authorize(await cli.url()))
+        assert await cli.result() == 2
+    message = cli.err.getvalue()
+    assert message.startswith("feishu-vc auth login: error: code=20002 ")
+    assert not re.search(r"again|run `", message), message
+    assert not token_file.exists()
