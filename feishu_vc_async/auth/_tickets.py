@@ -137,7 +137,7 @@ class StaticTicket:
 
     __slots__ = ("_ticket", "name")
 
-    def __init__(self, ticket: str, name: str = "a fixed value") -> None:
+    def __init__(self, ticket: str, name: str = "the fixed value given") -> None:
         if not isinstance(ticket, str) or not ticket.strip():
             raise ValueError(f"{name}: must be a non-empty app_ticket")
         self._ticket = ticket.strip()
