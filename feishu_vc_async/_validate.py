@@ -24,6 +24,7 @@ __all__ = [
     "non_empty",
     "non_negative_int",
     "non_negative_seconds",
+    "port",
     "positive_int",
     "positive_seconds",
     "share",
@@ -60,6 +61,12 @@ def int_between(name: str, value: object, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ValueError(f"{name}={value!r}: must be an integer from {low} to {high}")
     return value
+
+
+def port(name: str, value: object) -> int:
+    """A TCP port to listen on: 0 (any free one) to 65535 (a larger one overflows the
+    socket call instead of being refused)."""
+    return int_between(name, value, 0, 65535)
 
 
 # NaN fails every comparison below, so it is refused with the rest.

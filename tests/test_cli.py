@@ -213,3 +213,72 @@ def test_verbosity_counts_before_and_after_the_command() -> None:
     ):
         args = build_parser().parse_args(argv)
         assert args.verbose + args.verbose_after == count, argv
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["auth", "login", "--no-browser", "--port", "70000"],
+            "--port=70000: must be an integer from 0 to 65535",
+        ),
+        (
+            ["auth", "login", "--no-browser", "--port", "-1"],
+            "--port=-1: must be an integer from 0 to 65535",
+        ),
+        (
+            ["demo", "--meetings", "10000000000"],
+            "--meetings=10000000000: must be an integer from 1 to 1000000",
+        ),
+        (["demo", "--meetings", "0"], "--meetings=0: must be an integer from 1 to 1000000"),
+    ],
+)
+def test_an_option_out_of_its_range_exits_2_naming_it_and_the_rule(
+    argv: list[str], message: str
+) -> None:
+    """Checked by ``_validate`` before anything listens or is generated: a port past
+    65535 once ended in an OverflowError from bind(), the demo's meetings past the
+    emulator's numbers in a ValueError from random.sample (the emulator command's own:
+    test_emulator_serve)."""
+    import io
+
+    err = io.StringIO()
+    code = main(argv, env={"FEISHU_APP_ID": "cli_x", "FEISHU_APP_SECRET": "s"}, stderr=err)
+    assert code == 2
+    command = " ".join(argv[:2]) if argv[0] == "auth" else argv[0]
+    assert err.getvalue() == f"feishu-vc {command}: error: {message}\n"
+
+
+async def _run_with_a_retry(tmp_path: Path, command: str, flags: list[str]) -> str:
+    """``command`` against an emulator whose token endpoint fails once (the client logs
+    a WARNING and retries); returns stderr."""
+    from feishu_vc_async.emulator import Emulator
+    from feishu_vc_async.export._input_writer import write_meetings_csv
+    from tests._cli import app_env, export_argv, run_cli
+
+    async with Emulator(meetings=5, seed=3, meeting_list_rate_limit=None) as emu:
+        emu.fail_token_endpoint("tenant_token")
+        if command == "export":
+            meetings = tmp_path / "meetings.csv"
+            write_meetings_csv(meetings, emu.meetings)
+            argv = export_argv(emu, meetings, tmp_path / "out.jsonl", "--overwrite")
+        else:
+            since = str(min(q.meeting_start_time for q in emu.meetings))
+            argv = ["meetings", "--since", since, "--until", "now", "--out"]
+            argv += [str(tmp_path / "m.csv"), "--overwrite", "--base-url", emu.base_url]
+        code, stdout, stderr = await run_cli([*argv, *flags], app_env(emu))
+    assert code == 0, stderr
+    assert ("-q" in flags) == (stdout == ""), stdout
+    return stderr
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("command", ["export", "meetings"])
+async def test_quiet_shows_errors_only_even_with_verbose(tmp_path: Path, command: str) -> None:
+    loud = await _run_with_a_retry(tmp_path, command, ["-vv"])
+    assert "WARNING feishu_vc_async: POST /open-apis/auth/v3/tenant_access_token" in loud
+    assert "retry 1/5" in loud
+    assert "DEBUG feishu_vc_async" in loud
+    for flags in (["-q"], ["-q", "-v"], ["-vv", "-q"]):
+        quiet = await _run_with_a_retry(tmp_path, command, flags)
+        assert not re.search(r"(DEBUG|INFO|WARNING) feishu_vc_async", quiet), (flags, quiet)

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import re
 import stat
+import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -21,10 +24,12 @@ import anyio
 import pytest
 
 from feishu_vc_async._constants import OFFLINE_ACCESS_SCOPE, VC_SCOPES
-from feishu_vc_async.auth import FileSessionStore
+from feishu_vc_async.auth import FileSessionStore, UserSession
 from feishu_vc_async.cli import main
 from feishu_vc_async.emulator import Emulator, OAuthUser, UserOAuth
+from feishu_vc_async.export._input_writer import write_meetings_csv
 from tests._browser import Browser
+from tests._cli import export_argv
 from tests._sessions import leaks
 from tests.test_cli_export import run_cli
 
@@ -201,6 +206,15 @@ async def test_login_options_are_checked_before_anything_listens() -> None:
         assert message in err
 
 
+async def test_login_refuses_a_port_past_65535_before_listening() -> None:
+    from feishu_vc_async.auth.oauth import login
+
+    shown: list[str] = []
+    with pytest.raises(ValueError, match="port=70000: must be an integer from 0 to 65535"):
+        await login(app_id="cli_a", app_secret="s", on_url=shown.append, port=70000)
+    assert shown == []
+
+
 async def test_the_token_file_defaults_to_the_xdg_config_dir(tmp_path: Path) -> None:
     async with Emulator(meetings=1, seed=1, rate_limit=None) as emu:
         env = _env(emu, XDG_CONFIG_HOME=str(tmp_path))
@@ -216,3 +230,119 @@ async def test_the_token_file_defaults_to_the_xdg_config_dir(tmp_path: Path) -> 
         await _follow(emu.authorize(await cli.url()))
         assert await cli.result() == 0, cli.err.getvalue()
         assert env_file.exists()
+
+
+async def _sign_in_through_the_cli(emu: Emulator, token_file: Path) -> None:
+    cli = Cli(_login_argv(emu, token_file), _env(emu))
+    assert "Signed in" in await _follow(emu.authorize(await cli.url()))
+    assert await cli.result() == 0, cli.err.getvalue()
+
+
+async def test_a_refused_refresh_ends_the_session_and_status_says_when_and_why(
+    tmp_path: Path,
+) -> None:
+    token_file = tmp_path / "tokens.json"
+    status = ["auth", "status", "--token-file", str(token_file)]
+    async with Emulator(meetings=3, seed=1, rate_limit=None) as emu:
+        await _sign_in_through_the_cli(emu, token_file)
+        store = FileSessionStore(token_file, base_url=emu.base_url, app_id=emu.app_id)
+        session = store.read()
+        assert session is not None
+        assert session.refresh_token is not None
+        # Both tokens revoked: the export's first request is refused, its refresh too.
+        emu.revoke_token(session.access_token)
+        emu.revoke_token(session.refresh_token)
+        meetings = tmp_path / "meetings.csv"
+        write_meetings_csv(meetings, emu.meetings)
+        export = [
+            *export_argv(emu, meetings, tmp_path / "out.jsonl"),
+            "--auth", "user", "--token-file", str(token_file),
+        ]  # fmt: skip
+        code, _, stderr = await run_cli(export, _env(emu))
+        assert code == 2, stderr
+        assert "code=20064" in stderr
+        code, text, _ = await run_cli(status, {})
+        assert code == 1, text  # once: 0, and both expiries as if the session were alive
+
+        entry = store.entry()
+        assert entry is not None
+        assert entry.ended is not None
+        assert entry.ended.code == 20064
+        assert abs(entry.ended.at - time.time()) < 60
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        (stored,) = json.loads(token_file.read_text())["sessions"].values()
+        assert stored["ended"] == {"at": entry.ended.at, "code": 20064}  # and no token
+        (stored,) = json.loads(token_file.read_text())["sessions"].values()
+        assert stored["ended"] == {"at": entry.ended.at, "code": 20064}  # and no token
+        when = datetime.fromtimestamp(entry.ended.at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        assert (
+            f"  session ended: refused by the platform at {when} (code 20064): run "
+            "`feishu-vc auth login`\n"
+        ) in text
+        assert "access token:" not in text
+        assert f"(1 session in {token_file}, none of them usable)" in text
+
+        # An export as that user now stops before asking anything.
+        asked = len(emu.requests)
+        code, _, stderr = await run_cli(export, _env(emu))
+        assert code == 2
+        assert (
+            f"feishu-vc export: error: --auth user: the session of {session.who} for app "
+            f"{emu.app_id} at {emu.base_url} has ended: refused by the platform at {when} "
+            "(code 20064): run `feishu-vc auth login`\n"
+        ) == stderr
+        assert len(emu.requests) == asked
+
+        await _sign_in_through_the_cli(emu, token_file)  # a new login clears it
+        entry = store.entry()
+        assert entry is not None
+        assert entry.ended is None
+        code, again, _ = await run_cli(status, {})
+        assert code == 0
+        assert "session ended" not in again
+        assert "refresh token: expires" in again
+        assert leaks(emu, [stderr, text, again]) == []
+
+
+async def test_status_says_a_session_whose_tokens_ran_out_has_ended(tmp_path: Path) -> None:
+    token_file = tmp_path / "tokens.json"
+    now = time.time()
+    old = now - 10 * 86_400
+    sessions = {
+        "http://h1": UserSession(
+            app_id="cli_a", access_token="u-a", expires_in=7200, obtained_at=old,
+            refresh_token="ur-a", refresh_expires_in=86_400, open_id="ou_a",
+        ),
+        "http://h2": UserSession(
+            app_id="cli_a", access_token="u-b", expires_in=7200, obtained_at=old, open_id="ou_b"
+        ),
+    }  # fmt: skip
+    for base_url, session in sessions.items():
+        FileSessionStore(token_file, base_url=base_url, app_id="cli_a").write(session)
+    code, text, _ = await run_cli(["auth", "status", "--token-file", str(token_file)], {})
+    assert code == 1
+    stamp = datetime.fromtimestamp(old + 86_400, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert (
+        f"  session ended: its refresh token expired at {stamp}: run `feishu-vc auth login`\n"
+    ) in text
+    stamp = datetime.fromtimestamp(old + 7200, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert (
+        f"  session ended: its access token expired at {stamp} and it has no refresh token "
+        "(offline_access not granted): run `feishu-vc auth login`\n"
+    ) in text
+    assert f"(2 sessions in {token_file}, none of them usable)" in text
+
+
+async def test_a_wrong_secret_is_not_advised_to_run_again(tmp_path: Path) -> None:
+    """A rerun cannot help a refused secret: the message gives the platform's refusal and
+    no advice to run anything again."""
+    token_file = tmp_path / "tokens.json"
+    async with Emulator(meetings=1, seed=1, rate_limit=None) as emu:
+        env = {**_env(emu), "FEISHU_APP_SECRET": "not-the-secret"}
+        cli = Cli(_login_argv(emu, token_file), env)
+        await _follow(emu.authorize(await cli.url()))
+        assert await cli.result() == 2
+    message = cli.err.getvalue()
+    assert message.startswith("feishu-vc auth login: error: code=20002 ")
+    assert not re.search(r"again|run `", message), message
+    assert not token_file.exists()

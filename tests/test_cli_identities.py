@@ -277,6 +277,27 @@ async def test_auth_options_are_checked_before_any_request(tmp_path: Path) -> No
         ),
         (["--tenant-key", "k"], env, "--tenant-key does not apply to --app-type custom"),
     ]
+    # An empty ticket file is named as such, not left for the platform to refuse.
+    store = ["--app-type", "store", "--tenant-key", "k", "--app-ticket-file"]
+    for content in ("", " \n\t\n"):
+        empty = tmp_path / "app_ticket"
+        empty.write_text(content)
+        cases.append(
+            (
+                [*store, str(empty)],
+                env,
+                f"feishu-vc export: error: --app-ticket-file {empty} is empty: it should hold "
+                "the store app's current app_ticket (your event handler writes it there), "
+                "and nothing else\n",
+            )
+        )
+    cases.append(
+        (
+            store[:4],
+            {**env, "FEISHU_APP_TICKET": "  "},
+            "$FEISHU_APP_TICKET: must be a non-empty app_ticket",
+        )
+    )
     for extra, environment, message in cases:
         code, _, err = await run_cli([*base, *extra], environment)
         assert code == 2, (extra, err)
@@ -318,7 +339,11 @@ async def test_a_store_app_tenant_export_recovers_a_stale_ticket(
             assert events.pushes == 1
         else:  # a fixed ticket cannot be replaced while the run waits: a clear stop
             assert code == 2
-            assert "$FEISHU_APP_TICKET is stale, and no new one came within 0 s" in stderr
+            assert (
+                "the app_ticket in $FEISHU_APP_TICKET is stale, and no new one came within 0 s "
+                "of a resend request"
+            ) in stderr
+            assert "StaticTicket" not in stderr
         assert [r.path for r in emu.requests].count(APP_TICKET_RESEND_PATH) == 1
         assert not [r for r in emu.requests if r.path == USER_TOKEN_PATH]
         texts = [stdout, stderr, *_written(out)]

@@ -172,6 +172,42 @@ async def test_meetings_command_writes_an_export_input(tmp_path: Path) -> None:
     assert {k: v for k, v in truth.items() if v} == by_meeting(read_jsonl(out))
 
 
+@pytest.mark.parametrize("name", ["meetings.parquet", "meetings.pq"])
+async def test_a_parquet_meetings_file_is_an_export_input(tmp_path: Path, name: str) -> None:
+    """What `meetings` suggests, `export --meetings m.parquet`, exports every participant
+    of every meeting listed, exactly; its bad rows are reported by row before any request."""
+    async with _emulator(meetings=50) as emu:
+        env = app_env(emu)
+        listed = _listed(emu, include_webinar=True)
+        path = tmp_path / name
+        code, stdout, stderr = await run_cli(
+            _meetings_argv(emu, path, "--include-webinars", "--format", "parquet"), env
+        )
+        assert code == 0, stderr
+        assert f"feishu-vc export --meetings {path} --out FILE" in stdout
+        out = tmp_path / "participants.jsonl"
+        code, stdout, stderr = await run_cli(export_argv(emu, path, out, "-v"), env)
+        assert code == 0, stderr
+        assert "ignoring column" not in stderr  # the meeting columns are read past
+        assert f"Exported {len(listed)} of {len(listed)} meetings" in stdout
+        truth = _truth(emu, listed)
+
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+        numbers = table.column("meeting_no").to_pylist()
+        numbers[1] = "12345"
+        broken = table.set_column(0, "meeting_no", pa.array(numbers, pa.string()))
+        pq.write_table(broken, path)
+        asked = len(emu.requests)
+        code, _, stderr = await run_cli(export_argv(emu, path, out, "--overwrite"), env)
+        assert code == 2
+        assert f"  {path}: row 2: meeting_no='12345': must be exactly 9 digits\n" in stderr
+        assert len(emu.requests) == asked
+    assert {k: v for k, v in truth.items() if v} == by_meeting(read_jsonl(out))
+
+
 async def test_an_ongoing_meeting_is_exported_up_to_now(tmp_path: Path) -> None:
     async with _emulator(meetings=40, data=MeetingData(anchor=None, webinar_size=260)) as emu:
         now = int(time.time())

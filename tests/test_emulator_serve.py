@@ -136,13 +136,19 @@ async def test_run_serves_until_sigterm() -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--meetings", "-5"], "--meetings=-5: must be an integer of at least 0"),
+        (["--meetings", "-5"], "--meetings=-5: must be an integer from 0 to 1000000"),
+        # Past the emulator's meeting numbers: once a ValueError from random.sample.
+        (["--meetings", "10000000000"], "--meetings=10000000000: must be an integer from 0 to"),
         (["--error-rate", "2"], "--error-rate=2.0: must be a number from 0 to 1"),
-        (["--ongoing", "-1"], "--ongoing=-1: must be an integer of at least 0"),
-        (["--webinar-size", "0"], "--webinar-size=0: must be an integer of at least 1"),
+        (["--ongoing", "-1"], "--ongoing=-1: must be an integer from 0 to 1000000"),
+        (["--ongoing", "1000001"], "--ongoing=1000001: must be an integer from 0 to 1000000"),
+        (["--webinars", "1000001"], "--webinars=1000001: must be an integer from 0 to 1000000"),
+        (["--webinar-size", "0"], "--webinar-size=0: must be an integer from 1 to 100000"),
+        (["--webinar-size", "100001"], "--webinar-size=100001: must be an integer from 1 to"),
         (["--token-lifetime", "0"], "--token-lifetime=0.0: must be a number of seconds above 0"),
         (["--latency", "-1"], "--latency=-1.0: must be a number of seconds, 0 or more"),
         (["--port", "70000"], "--port=70000: must be an integer from 0 to 65535"),
+        (["--port", "-1"], "--port=-1: must be an integer from 0 to 65535"),
         (["--error-status", "404"], "--error-status=404: must be an integer from 500 to 599"),
         (["--revoke-after", "0"], "--revoke-after=0: must be an integer of at least 1"),
         (

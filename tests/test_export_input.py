@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from feishu_vc_async._timeparse import MAX_UNIX_SECONDS
 from feishu_vc_async.export._input import MeetingsFileError, load_meetings, parse_meetings
 from feishu_vc_async.export._input_cells import CellError, parse_time_cell
-from feishu_vc_async.export._input_writer import write_meetings_csv
+from feishu_vc_async.export._input_writer import write_meetings
 from feishu_vc_async.models import MeetingQuery, MeetingStatus, UserIdType, WebinarRole
 
 NOW = 1_760_000_000.0
@@ -118,7 +118,7 @@ def test_a_file_without_meetings_is_an_error(data: bytes) -> None:
 
 def test_binary_garbage_names_the_line() -> None:
     problems = _problems(b"meeting_no\nabc\n\x00\x01\x02\xff")
-    assert problems == [(3, None, "binary data (a NUL byte): expected CSV or JSONL")]
+    assert problems == [(3, None, "binary data (a NUL byte): expected CSV, JSONL or Parquet")]
     problems = _problems(b'{"meeting_no": 1}\n\xff\xfe garbage')
     assert problems[0][0] == 2
     assert "UTF-8" in problems[0][2]
@@ -163,7 +163,8 @@ def test_user_id_type_default_and_column(tmp_path: Path) -> None:
     assert [q.user_id_type for q in queries] == [UserIdType.UNION_ID, UserIdType.USER_ID]
 
 
-def test_write_meetings_csv_round_trips(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["m.csv", "m.jsonl", "m.parquet", "m.PQ"])
+def test_written_meetings_round_trip(tmp_path: Path, name: str) -> None:
     queries = [
         MeetingQuery(meeting_no="123456789", meeting_start_time=START, meeting_end_time=END),
         MeetingQuery(
@@ -174,9 +175,15 @@ def test_write_meetings_csv_round_trips(tmp_path: Path) -> None:
             webinar_user_role=WebinarRole.GUEST,
         ),
     ]
-    path = tmp_path / "m.csv"
-    assert write_meetings_csv(path, queries) == 2
+    path = tmp_path / name
+    assert write_meetings(path, queries) == 2
+    assert path.stat().st_mode & 0o777 == 0o600
     assert load_meetings(path, now=NOW) == queries
+    if path.suffix.lower() in (".parquet", ".pq"):
+        assert path.read_bytes()[:4] == b"PAR1"
+        unnamed = tmp_path / "meetings.dat"
+        unnamed.write_bytes(path.read_bytes())
+        assert load_meetings(unnamed, now=NOW) == queries  # known by its first and last bytes
 
 
 def test_unreadable_file(tmp_path: Path) -> None:

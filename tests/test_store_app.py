@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from feishu_vc_async._constants import (
     STORE_TENANT_TOKEN_PATH,
 )
 from feishu_vc_async.auth import (
+    AppTicketSource,
     FileTicketStore,
     MemoryTicketStore,
     RedisTicketStore,
@@ -28,6 +30,7 @@ from feishu_vc_async.auth import (
     StoreAppTokenProvider,
     handle_app_ticket_event,
 )
+from feishu_vc_async.auth._tickets import TicketCallable
 from feishu_vc_async.emulator import AppTickets, Emulator
 from feishu_vc_async.errors import AppTicketError
 from feishu_vc_async.fanout import MeetingFailure, PageItem
@@ -79,17 +82,66 @@ async def test_a_stale_ticket_is_recovered_through_a_resend_and_the_push() -> No
         assert leaks(emu, [repr(provider), repr(client), repr(tickets)], app.app_secret) == []
 
 
-async def test_no_ticket_and_no_push_is_a_clear_error_after_the_wait() -> None:
+def _no_ticket() -> None:
+    return None
+
+
+@pytest.mark.parametrize("kind", ["memory", "file", "callable", "yours"])
+async def test_no_ticket_and_no_push_is_a_clear_error_after_the_wait(
+    tmp_path: Path, kind: str
+) -> None:
+    """The message says where the ticket was looked for in words, never an object's repr
+    (it once read ``FileTicketStore('/path') has no app_ticket``)."""
+
+    class Yours:
+        async def get(self) -> str | None:
+            return None
+
+    sources: dict[str, tuple[AppTicketSource | TicketCallable, str]] = {
+        "memory": (MemoryTicketStore(), "this process's memory"),
+        "file": (FileTicketStore(tmp_path / "absent"), f"the file {tmp_path / 'absent'}"),
+        "callable": (_no_ticket, "what _no_ticket() returns"),
+        "yours": (Yours(), "your ticket source"),
+    }
+    tickets, place = sources[kind]
     async with Emulator(meetings=1, seed=4, rate_limit=None) as emu:  # pushes go nowhere
         app = emu.add_store_app(tenants=1)
         provider = StoreAppTokenProvider(
-            app.app_id, app.app_secret, MemoryTicketStore(), ticket_wait=0.2
+            app.app_id, app.app_secret, tickets, ticket_wait=0.2
         ).for_tenant(app.tenant_keys[0])
         async with VCClient(provider, base_url=emu.base_url) as client:
-            with pytest.raises(AppTicketError, match=r"no new one came within 0\.2 s") as c:
+            with pytest.raises(AppTicketError) as c:
                 await client.participant_list(emu.tenant(app.tenant_keys[0]).meetings[0])
+        assert str(c.value).startswith(
+            f"there is no app_ticket in {place}, and none came within 0.2 s of a resend "
+            "request: the store app needs a fresh app_ticket"
+        )
         assert "event callback" in str(c.value)
+        assert not re.search(r"[A-Z][a-z]+(Ticket|Store|Source)", str(c.value))
         assert _calls(emu) == [("resend", 0)]
+
+
+@pytest.mark.parametrize("content", ["", "\n", "  \t\n\n"])
+async def test_an_empty_ticket_file_is_an_app_ticket_error_before_any_request(
+    tmp_path: Path, content: str
+) -> None:
+    path = tmp_path / "app_ticket"
+    path.write_text(content)
+    async with Emulator(meetings=1, seed=4, rate_limit=None) as emu:
+        app = emu.add_store_app(tenants=1)
+        (key,) = app.tenant_keys
+        provider = StoreAppTokenProvider(
+            app.app_id, app.app_secret, FileTicketStore(path), ticket_wait=0.2
+        )
+        async with VCClient(provider.for_tenant(key), base_url=emu.base_url) as client:
+            with pytest.raises(AppTicketError) as caught:
+                await client.participant_list(emu.tenant(key).meetings[0])
+        assert str(caught.value).startswith(
+            f"the app_ticket file {path} is empty (it should hold the store app's current "
+            "app_ticket and nothing else): the store app needs a fresh app_ticket"
+        )
+        assert (caught.value.code, caught.value.http_status) == (0, 0)
+        assert emu.requests == []  # a resend would not fill a file put() never empties
 
 
 async def test_one_fetch_per_cache_however_many_wait_and_an_expired_app_token_renewed() -> None:

@@ -30,6 +30,7 @@ from feishu_vc_async.auth import (
     FileSessionStore,
     MemorySessionStore,
     RedisLock,
+    SessionEnded,
     UserSession,
     UserSessionProvider,
     default_token_file,
@@ -194,14 +195,17 @@ async def test_a_dead_refresh_token_says_log_in_again(how: str) -> None:
         else:
             assert first.refresh_token is not None
             emu.revoke_token(first.refresh_token)
-        provider = UserSessionProvider(
-            emu.app_id, emu.app_secret, MemorySessionStore(first), clock=clock
-        )
+        store = MemorySessionStore(first)
+        provider = UserSessionProvider(emu.app_id, emu.app_secret, store, clock=clock)
         async with _client(emu, provider) as client:
             with pytest.raises(LoginRequiredError) as caught:
                 await client.participant_list(emu.meetings[0])
         expected = 20073 if how == "replayed" else 20064
         assert caught.value.code == expected
+        # The store keeps that the session is over, when and why (for `auth status`).
+        assert store.ended == SessionEnded(at=clock.now, code=expected)
+        await store.save(first)  # storing a session (a new login) clears it
+        assert store.ended is None
         assert "run `feishu-vc auth login`" in str(caught.value)
         assert caught.value.log_id
         assert isinstance(caught.value, AuthError)
@@ -224,14 +228,14 @@ async def test_a_session_without_refresh_token_says_log_in_when_due() -> None:
     async with Emulator(meetings=1, seed=1, rate_limit=None, clocks=Clocks(monotonic=clock)) as emu:
         session = await sign_in(emu, clock=clock, scope="vc:room:readonly")
         assert session.refresh_token is None
-        provider = UserSessionProvider(
-            emu.app_id, emu.app_secret, MemorySessionStore(session), clock=clock
-        )
+        store = MemorySessionStore(session)
+        provider = UserSessionProvider(emu.app_id, emu.app_secret, store, clock=clock)
         async with _client(emu, provider) as client:
             await client.participant_list(emu.meetings[0])
             clock.now += 7000
             with pytest.raises(LoginRequiredError, match="offline_access"):
                 await client.participant_list(emu.meetings[0])
+        assert store.ended is None  # decided here, not refused by the platform
 
 
 async def test_the_refresh_switch_off_names_the_setting() -> None:
@@ -342,6 +346,26 @@ async def test_file_store_is_owner_only_keyed_per_host_app_user_and_never_shows_
     assert FileSessionStore(path, base_url="http://h1", app_id=emu.app_id).read() == alice
     texts = [repr(store), repr(by_id), str(caught.value), repr(alice)]
     assert not [t for t in (alice.access_token, bob.access_token) if any(t in x for x in texts)]
+
+    # A refusal marks the entry whose session was refused, and no other.
+    ended = SessionEnded(at=1_800_000_000.0, code=20064)
+    await store.record_end(bob, ended)  # not the session h1 holds for alice
+    entry = store.entry()
+    assert entry is not None
+    assert entry.ended is None
+    await store.record_end(alice, ended)
+    entry = store.entry()
+    assert entry is not None
+    assert entry.ended == ended
+    assert str(ended) == "refused by the platform at 2027-01-15 08:00:00 UTC (code 20064)"
+    other_host = FileSessionStore(path, base_url="http://h2", app_id=emu.app_id).entry()
+    assert other_host is not None
+    assert other_host.ended is None
+    async with store.lock():
+        store.write(alice)
+    entry = store.entry()
+    assert entry is not None
+    assert entry.ended is None
 
     path.write_text('{"version": 1, "sessions": {"k": {"base_url": "x", "session": 7}}}')
     with pytest.raises(TokenStoreError, match="not a feishu-vc token file") as bad:

@@ -172,6 +172,10 @@ class RedisTicketStore:
         self._redis = redis
         self.key = non_empty("key", key)
 
+    @property
+    def where(self) -> str:
+        return f"the Redis key {self.key}"
+
     async def get(self) -> str | None:
         value = await self._run(lambda client: client.get(self.key))
         if isinstance(value, bytes):

@@ -15,7 +15,9 @@ person must log in again. So :class:`UserSessionProvider`:
    in, the old refresh token is dead, and the new one must not be lost with the process.
 
 The refresh request goes through the client's request loop (a 20050 / 20072 is retried
-there); a refused session raises :class:`~feishu_vc_async.errors.LoginRequiredError`.
+there); a refused session raises :class:`~feishu_vc_async.errors.LoginRequiredError`,
+after the store (one that is a :class:`SessionEndRecorder`) has kept when and with which
+code, so that whoever looks at the store next knows the session is over.
 """
 
 from __future__ import annotations
@@ -28,14 +30,18 @@ from .._endpoints import USER_TOKEN
 from .._error_codes import USER_TOKEN_REFRESH_CODES
 from .._singleflight import SingleFlight
 from .._validate import non_empty, non_negative_seconds
-from ..errors import LoginRequiredError
+from ..errors import LoginRequiredError, TokenStoreError
 from ._protocol import Sender
-from ._session_store import SessionLock, SessionStore
+from ._session_store import SessionEnded, SessionEndRecorder, SessionLock, SessionStore
 from ._user_session import UserSession
 
-__all__ = ["UserSessionProvider"]
+__all__ = ["SESSION_ENDED_CODES", "UserSessionProvider"]
 
 logger = logging.getLogger(LOGGER_NAME)
+
+# The refresh token's refusals (identity.md): unknown, expired, revoked, already used.
+# Only a new login helps; the others (20074, 20050, ...) say nothing of the session.
+SESSION_ENDED_CODES = frozenset({20026, 20037, 20064, 20073})
 
 
 class UserSessionProvider:
@@ -139,7 +145,12 @@ class UserSessionProvider:
                     )
                 self._session = stored
                 return stored.access_token
-            fresh = await self._refresh(sender, stored)
+            try:
+                fresh = await self._refresh(sender, stored)
+            except LoginRequiredError as exc:
+                if exc.code in SESSION_ENDED_CODES:
+                    await self._record_end(stored, SessionEnded(at=self._clock(), code=exc.code))
+                raise
             await self._store.save(fresh)  # before its token is used: see the module doc
         self._session = fresh
         self._refused = None
@@ -150,6 +161,15 @@ class UserSessionProvider:
             fresh.expires_in,
         )
         return fresh.access_token
+
+    async def _record_end(self, stored: UserSession, ended: SessionEnded) -> None:
+        store = self._store
+        if not isinstance(store, SessionEndRecorder):
+            return
+        try:
+            await store.record_end(stored, ended)
+        except TokenStoreError as exc:  # the refusal is the news: it is raised all the same
+            logger.warning("the ended session of %s could not be marked: %s", stored.who, exc)
 
     async def _refresh(self, sender: Sender, stored: UserSession) -> UserSession:
         refresh_token = stored.refresh_token

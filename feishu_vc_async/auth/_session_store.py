@@ -12,6 +12,11 @@ web backend keeps sessions in its own database with a row lock, say.
 * :class:`MemorySessionStore`: one process (a test, a backend that persists elsewhere).
 * :class:`~feishu_vc_async.auth.RedisLock` replaces a store's lock when processes on
   several hosts share the store.
+
+A store may also keep that the platform refused a session's refresh token
+(:class:`SessionEndRecorder`): both of these do, so ``feishu-vc auth status`` can say the
+session has ended, when and why, instead of showing its tokens' expiries as if it were
+alive. Storing a session (a login, a refresh) clears it.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import os
 import stat
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, Protocol, runtime_checkable
 
@@ -40,6 +46,8 @@ __all__ = [
     "FileLock",
     "FileSessionStore",
     "MemorySessionStore",
+    "SessionEndRecorder",
+    "SessionEnded",
     "SessionLock",
     "SessionStore",
     "StoredSession",
@@ -81,14 +89,37 @@ class SessionStore(SessionLock, Protocol):
         ...
 
 
+class SessionEnded(msgspec.Struct, frozen=True, kw_only=True):
+    """The platform refused the session's refresh token: at ``at`` (unix seconds), with
+    ``code`` (20026 unknown, 20037 expired, 20064 revoked, 20073 already used). No token."""
+
+    at: float
+    code: int
+
+    def __str__(self) -> str:
+        stamp = datetime.fromtimestamp(self.at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return f"refused by the platform at {stamp} (code {self.code})"
+
+
+@runtime_checkable
+class SessionEndRecorder(Protocol):
+    """A store that keeps that the platform refused ``session``'s refresh token."""
+
+    async def record_end(self, session: UserSession, ended: SessionEnded) -> None:
+        """Called with the lock held, right after the refusal; a store whose session is
+        no longer ``session`` (another process stored a new one) keeps what it has."""
+        ...
+
+
 class MemorySessionStore:
     """A session kept in this process only; its lock is an ``asyncio.Lock``."""
 
-    __slots__ = ("_lock", "_session")
+    __slots__ = ("_lock", "_session", "ended")
 
     def __init__(self, session: UserSession | None = None) -> None:
         self._session = session
         self._lock = LoopLock()
+        self.ended: SessionEnded | None = None
 
     @property
     def session(self) -> UserSession | None:
@@ -99,6 +130,11 @@ class MemorySessionStore:
 
     async def save(self, session: UserSession) -> None:
         self._session = session
+        self.ended = None
+
+    async def record_end(self, session: UserSession, ended: SessionEnded) -> None:
+        if session == self._session:
+            self.ended = ended
 
     @contextlib.asynccontextmanager
     async def lock(self) -> AsyncIterator[None]:
@@ -158,11 +194,13 @@ class FileLock:
         return f"FileLock({str(self.path)!r})"
 
 
-class StoredSession(msgspec.Struct, frozen=True, kw_only=True):
-    """One entry of a token file: the API host a session belongs to, and the session."""
+class StoredSession(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One entry of a token file: the API host a session belongs to, the session, and
+    whether the platform has ended it (``ended``: refused its refresh token)."""
 
     base_url: str
     session: UserSession
+    ended: SessionEnded | None = None
 
     @property
     def key(self) -> str:
@@ -274,6 +312,11 @@ class FileSessionStore:
     def read(self) -> UserSession | None:
         """The session this store points at, read now (synchronously). The user found
         is kept: another user logging in to the app later does not make it ambiguous."""
+        entry = self.entry()
+        return None if entry is None else entry.session
+
+    def entry(self) -> StoredSession | None:
+        """The entry this store points at, read now, with whether it has ended."""
         found = self.entries()
         if self.open_id is not None:
             found = [e for e in found if e.session.open_id == self.open_id]
@@ -285,9 +328,8 @@ class FileSessionStore:
             )
         if not found:
             return None
-        session = found[0].session
-        self.open_id = session.open_id or None
-        return session
+        self.open_id = found[0].session.open_id or None
+        return found[0]
 
     async def load(self) -> UserSession | None:
         return self.read()
@@ -298,11 +340,20 @@ class FileSessionStore:
     def write(self, session: UserSession) -> None:
         """Put ``session`` in the file, keeping every other entry (hold :meth:`lock`)."""
         if session.app_id != self.app_id:
-            raise ValueError(f"session of app {session.app_id!r}: this store is {self.app_id!r}")
+            raise ValueError(
+                f"a session of app {session.app_id} cannot go in the store of app {self.app_id}"
+            )
         stored = StoredSession(base_url=self.base_url, session=session)
         others = [e for e in read_token_file(self.path) if e.key != stored.key]
         write_token_file(self.path, [*others, stored])
         self.open_id = session.open_id or None
+
+    async def record_end(self, session: UserSession, ended: SessionEnded) -> None:
+        key = entry_key(self.base_url, self.app_id, session.open_id)
+        entries = read_token_file(self.path)
+        if any(e.key == key and e.session == session for e in entries):
+            marked = StoredSession(base_url=self.base_url, session=session, ended=ended)
+            write_token_file(self.path, [marked if e.key == key else e for e in entries])
 
     def forget(self) -> UserSession | None:
         """Remove this store's entry from the file (hold :meth:`lock`); what was removed."""

@@ -31,7 +31,7 @@ from .._validate import non_empty, non_negative_seconds
 from ..errors import AppTicketError, AuthError
 from ._protocol import Sender
 from ._tenant import cache_deadline
-from ._tickets import AppTicketSource, TicketCallable, ticket_source
+from ._tickets import AppTicketSource, TicketCallable, ticket_place, ticket_source
 
 __all__ = ["StoreAppTokenProvider"]
 
@@ -171,12 +171,16 @@ class _AppTokens:
                 return ticket
             left = deadline - loop.time()
             if left <= 0:
-                had = "is stale" if stale is not None else "has no app_ticket"
+                place = ticket_place(self.tickets)
+                had = (
+                    f"the app_ticket in {place} is stale, and no new one"
+                    if stale is not None
+                    else f"there is no app_ticket in {place}, and none"
+                )
                 raise AppTicketError(
                     http_status=0,
                     code=0,
-                    msg=f"{self.tickets!r} {had}, and no new one came within "
-                    f"{self._wait:g} s of a resend request",
+                    msg=f"{had} came within {self._wait:g} s of a resend request",
                 )
             await asyncio.sleep(min(delay, left))
             delay = min(delay * 2, _POLL_MAX)

@@ -9,6 +9,9 @@ any process read it from the same place through :class:`AppTicketSource`:
 * :class:`FileTicketStore`: a file (owner-only, replaced atomically), e.g. for the CLI;
 * :class:`~feishu_vc_async.auth.RedisTicketStore`: a Redis key, for many processes;
 * any callable returning the ticket (or an awaitable of it), via :func:`ticket_source`.
+
+Each says where its ticket is in words (``where``: "the file /run/app_ticket"), which
+messages use: :func:`ticket_place` for any source.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from .._files import atomic_write
-from ..errors import TokenStoreError
+from ..errors import AppTicketError, TokenStoreError
 
 __all__ = [
     "AppTicketSink",
@@ -31,6 +34,7 @@ __all__ = [
     "StaticTicket",
     "TicketCallable",
     "handle_app_ticket_event",
+    "ticket_place",
     "ticket_source",
 ]
 
@@ -53,10 +57,19 @@ class AppTicketSink(Protocol):
     async def put(self, ticket: str) -> None: ...
 
 
+def ticket_place(source: object) -> str:
+    """Where ``source`` keeps its ticket, in words, for messages: its ``where``, or
+    "your ticket source" for one that does not say."""
+    where = getattr(source, "where", None)
+    return where if isinstance(where, str) and where else "your ticket source"
+
+
 class MemoryTicketStore:
     """The ticket in this process (the event handler and the provider share it)."""
 
     __slots__ = ("_ticket",)
+
+    where = "this process's memory"
 
     def __init__(self, ticket: str | None = None) -> None:
         self._ticket = ticket or None
@@ -73,21 +86,38 @@ class MemoryTicketStore:
 
 class FileTicketStore:
     """The ticket in a file (its whole content, whitespace stripped); written owner-only
-    and atomically, so a reader never sees half a ticket."""
+    and atomically, so a reader never sees half a ticket, nor an empty file."""
 
     __slots__ = ("path",)
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
 
-    async def get(self) -> str | None:
+    @property
+    def where(self) -> str:
+        return f"the file {self.path}"
+
+    def read(self) -> str | None:
+        """The ticket now; ``None`` while the file does not exist (the event handler has
+        not written one yet). A file holding nothing is :class:`AppTicketError` at once:
+        ``put`` never leaves one, so waiting for a push would not fill it."""
         try:
             text = self.path.read_text(encoding="utf-8").strip()
         except FileNotFoundError:
             return None
         except (OSError, UnicodeDecodeError) as exc:
             raise TokenStoreError(f"cannot read the app_ticket file {self.path}: {exc}") from None
-        return text or None
+        if not text:
+            raise AppTicketError(
+                http_status=0,
+                code=0,
+                msg=f"the app_ticket file {self.path} is empty (it should hold the store "
+                "app's current app_ticket and nothing else)",
+            )
+        return text
+
+    async def get(self) -> str | None:
+        return self.read()
 
     async def put(self, ticket: str) -> None:
         try:
@@ -103,15 +133,19 @@ class FileTicketStore:
 
 class StaticTicket:
     """One ticket that never changes (an environment variable, say); ``name`` says
-    where it came from in messages."""
+    where it came from in messages (``"$FEISHU_APP_TICKET"``)."""
 
     __slots__ = ("_ticket", "name")
 
-    def __init__(self, ticket: str, name: str = "a fixed app_ticket") -> None:
+    def __init__(self, ticket: str, name: str = "the fixed value given") -> None:
         if not isinstance(ticket, str) or not ticket.strip():
             raise ValueError(f"{name}: must be a non-empty app_ticket")
         self._ticket = ticket.strip()
         self.name = name
+
+    @property
+    def where(self) -> str:
+        return self.name
 
     async def get(self) -> str | None:
         return self._ticket
@@ -129,6 +163,10 @@ class CallableTicketSource:
         if not callable(fn):
             raise TypeError("app_ticket source: must be callable")
         self._fn = fn
+
+    @property
+    def where(self) -> str:
+        return f"what {getattr(self._fn, '__qualname__', 'your callable')}() returns"
 
     async def get(self) -> str | None:
         value = self._fn()

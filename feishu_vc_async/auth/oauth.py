@@ -47,8 +47,9 @@ from .._constants import (
 )
 from .._endpoints import USER_INFO, USER_TOKEN
 from .._token_answers import UserInfo, UserTokenResponse
-from .._validate import ACCOUNTS_URL_PRESETS, non_negative_int, positive_seconds
+from .._validate import ACCOUNTS_URL_PRESETS, positive_seconds
 from .._validate import base_url as check_base_url
+from .._validate import port as check_port
 from ..client import VCClient
 from ..errors import FeishuError, LoginError
 from ..ratelimit import Limits
@@ -224,11 +225,11 @@ async def login(
     base = check_base_url(base_url, "base_url")
     accounts = check_base_url(accounts_url, "accounts_url", ACCOUNTS_URL_PRESETS)
     wait = positive_seconds("redirect_timeout", redirect_timeout)
-    non_negative_int("port", port)
+    listen_on = check_port("port", port)
     wanted = tuple(dict.fromkeys((OFFLINE_ACCESS_SCOPE, *scopes)))
     verifier, challenge = pkce_pair()
     redirect = _Redirect(secrets.token_urlsafe(32))
-    async with _listener(redirect, port) as redirect_uri:
+    async with _listener(redirect, listen_on) as redirect_uri:
         url = authorize_url(
             accounts,
             app_id=app_id,

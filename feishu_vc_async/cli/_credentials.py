@@ -44,7 +44,7 @@ from ..auth import (
     default_token_file,
 )
 from ..auth._session_store import ENV_TOKEN_FILE, entry_key
-from ..errors import ConfigError, TokenStoreError
+from ..errors import AppTicketError, ConfigError, TokenStoreError
 
 __all__ = [
     "ENV_ACCESS_TOKEN",
@@ -245,14 +245,20 @@ def _user_credentials(
     app_id, secret = resolve_app(args, env, why="--auth user (to refresh the session)")
     store = session_store(args, env, base_url=base_url, app_id=app_id)
     try:
-        session = store.read()
+        entry = store.entry()
     except TokenStoreError as exc:
         raise ConfigError(str(exc)) from None
-    if session is None:
+    if entry is None:
         user = f" as {store.open_id}" if store.open_id else ""
         raise ConfigError(
             f"--auth user: no login{user} for app {app_id} at {base_url} in {store.path}: "
             "run `feishu-vc auth login` first"
+        )
+    session = entry.session
+    if entry.ended is not None:  # a refresh would only be refused again
+        raise ConfigError(
+            f"--auth user: the session of {session.who} for app {app_id} at {base_url} "
+            f"has ended: {entry.ended}: run `feishu-vc auth login`"
         )
     lock: SessionLock | None = None
     if redis_url is not None:
@@ -272,21 +278,36 @@ def _store_credentials(args: argparse.Namespace, env: Mapping[str, str]) -> Auth
     ticket_file: str | None = _arg(args, "app_ticket_file") or None
     tickets: AppTicketSource
     if ticket_file is not None:
-        path = Path(ticket_file).expanduser()
-        if not path.is_file():
-            raise ConfigError(
-                f"--app-ticket-file {path}: no such file (it holds the app_ticket your "
-                "event handler received)"
-            )
-        tickets, wait = FileTicketStore(path), APP_TICKET_WAIT
+        tickets, wait = _ticket_file(Path(ticket_file).expanduser()), APP_TICKET_WAIT
     elif env.get(ENV_APP_TICKET):
         # A fixed ticket cannot change while waiting: a stale one fails at once.
-        tickets, wait = StaticTicket(env[ENV_APP_TICKET], f"${ENV_APP_TICKET}"), 0.0
+        try:
+            tickets, wait = StaticTicket(env[ENV_APP_TICKET], f"${ENV_APP_TICKET}"), 0.0
+        except ValueError as exc:  # blank: says so, never what it holds
+            raise ConfigError(str(exc)) from None
     else:
         raise ConfigError(
             f"--app-type store needs the app_ticket: --app-ticket-file FILE or {ENV_APP_TICKET}"
         )
     return StoreAppTokenProvider(app_id, secret, tickets, tenant_key=tenant_key, ticket_wait=wait)
+
+
+def _ticket_file(path: Path) -> FileTicketStore:
+    """``--app-ticket-file``, read once now: a missing or empty file is named before any
+    request (the platform would only refuse the credentials)."""
+    held = "the store app's current app_ticket (your event handler writes it there)"
+    if not path.is_file():
+        raise ConfigError(f"--app-ticket-file {path}: no such file (it should hold {held})")
+    store = FileTicketStore(path)
+    try:
+        store.read()
+    except AppTicketError:
+        raise ConfigError(
+            f"--app-ticket-file {path} is empty: it should hold {held}, and nothing else"
+        ) from None
+    except TokenStoreError as exc:
+        raise ConfigError(f"--app-ticket-file: {exc}") from None
+    return store
 
 
 def resolve_credentials(

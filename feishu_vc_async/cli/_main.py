@@ -25,7 +25,7 @@ __all__ = ["build_parser", "main"]
 
 
 
-_VERBOSE_HELP = "log more (-v info, -vv debug); before or after the command"
+_VERBOSE_HELP = "log more (-v info, -vv debug); before or after the command; a -q overrides it"
 
 
 def _add_verbose(parser: argparse.ArgumentParser) -> None:
@@ -116,7 +116,7 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_arguments(parser)
-    parser.set_defaults(handler=lambda args, _env, _out, _err: demo.run(args))
+    parser.set_defaults(handler=lambda args, _env, _out, err: demo.run(args, err=err))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,11 +148,19 @@ def _verbose_after_every_command(parser: argparse.ArgumentParser) -> None:
                 _verbose_after_every_command(command)
 
 
+def _log_level(args: argparse.Namespace) -> int:
+    """``-q`` (``export``, ``meetings``): errors only, whatever ``-v`` says; else
+    warnings, ``-v`` info, ``-vv`` debug."""
+    if getattr(args, "quiet", False):
+        return logging.ERROR
+    verbosity: int = args.verbose + args.verbose_after
+    return logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+
+
 @contextlib.contextmanager
-def _logging_to_stderr(verbosity: int, stream: TextIO) -> Iterator[None]:
+def _logging_to_stderr(level: int, stream: TextIO) -> Iterator[None]:
     """The library's log lines to ``stream`` while a command runs; undone afterwards, so
     calling :func:`main` in-process (tests, embedding) leaves the logging setup as it was."""
-    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     logger = logging.getLogger(LOGGER_NAME)
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -181,7 +189,7 @@ def main(
     args = parser.parse_args(argv)
     err = sys.stderr if stderr is None else stderr
     try:
-        with _logging_to_stderr(args.verbose + args.verbose_after, err):
+        with _logging_to_stderr(_log_level(args), err):
             code: int = args.handler(
                 args,
                 os.environ if env is None else env,

@@ -3,8 +3,9 @@
 ``login`` runs the browser login (:func:`feishu_vc_async.oauth.login`) and stores the
 session, under the file's lock, as the entry of (API host, app, user). ``status`` shows
 who is logged in, the scopes and both expiries; ``logout`` forgets an entry. No command
-ever prints a token. Exit codes: 0 done; 1 ``status`` found no session; 2 bad options,
-a refused or unfinished login, an unusable token file.
+ever prints a token. Exit codes: 0 done; 1 ``status`` found no usable session (none, or
+each ended: its refresh token refused by the platform or expired); 2 bad options, a
+refused or unfinished login, an unusable token file.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import TextIO
 
 from .._clock import wall_time
 from .._constants import FEISHU_BASE_URL, LARK_BASE_URL, LOGIN_TIMEOUT, VC_SCOPES
-from .._validate import ACCOUNTS_URL_PRESETS, non_negative_int, positive_seconds
+from .._validate import ACCOUNTS_URL_PRESETS, port, positive_seconds
 from .._validate import base_url as check_base_url
 from ..auth import FileSessionStore, StoredSession, UserSession
 from ..auth._session_store import read_token_file, token_file_lock, write_token_file
@@ -84,7 +85,10 @@ def add_auth_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help=f"how long to wait for the browser (default {LOGIN_TIMEOUT:g})",
     )
     login.add_argument(
-        "--port", type=int, default=0, help="listen on this port (default: any free one)"
+        "--port",
+        type=int,
+        default=0,
+        help="listen on this port, 0..65535 (default 0: any free one)",
     )
     login.add_argument(
         "--scopes",
@@ -93,7 +97,13 @@ def add_auth_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     login.set_defaults(handler=_login)
 
-    status = actions.add_parser("status", help="who is logged in, scopes and expiries")
+    status = actions.add_parser(
+        "status",
+        help="who is logged in, scopes and expiries, or when and why a session ended",
+        description="Every stored session (or those of --app-id, --base-url). Exit 0: one "
+        "is usable; 1: none is (none stored, or each ended: its refresh token refused "
+        "by the platform or expired).",
+    )
     _add_filters(status)
     status.set_defaults(handler=_status)
 
@@ -114,12 +124,16 @@ def _fail(command: str, message: object, err: TextIO) -> int:
     return EXIT_USAGE
 
 
+def _stamp(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def _when(moment: float | None, now: float) -> str:
     if moment is None:
         return "unknown"
-    stamp = datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     left = moment - now
-    return f"{stamp} ({'in ' + _span(left) if left > 0 else 'expired ' + _span(-left) + ' ago'})"
+    ago = "in " + _span(left) if left > 0 else "expired " + _span(-left) + " ago"
+    return f"{_stamp(moment)} ({ago})"
 
 
 def _span(seconds: float) -> str:
@@ -134,12 +148,36 @@ def _span(seconds: float) -> str:
     return f"{minutes}m {secs}s" if minutes else f"{secs}s"
 
 
+def _ended(entry: StoredSession, now: float) -> str | None:
+    """Why the entry's session can give no more tokens, or ``None`` while it can."""
+    if entry.ended is not None:
+        return str(entry.ended)
+    session = entry.session
+    if session.refresh_token is None:
+        if session.expires_at > now:
+            return None
+        return (
+            f"its access token expired at {_stamp(session.expires_at)} and it has no "
+            "refresh token (offline_access not granted)"
+        )
+    refresh_end = session.refresh_expires_at
+    if refresh_end is not None and refresh_end <= now:
+        return f"its refresh token expired at {_stamp(refresh_end)}"
+    return None
+
+
 def _describe(entry: StoredSession, now: float) -> list[str]:
     session = entry.session
     tenant = f", tenant {session.tenant_key}" if session.tenant_key else ""
-    return [
+    head = [
         f"{session.who}{tenant}: app {session.app_id} at {entry.base_url}",
         f"  scopes:        {session.scope or '(none)'}",
+    ]
+    ended = _ended(entry, now)
+    if ended is not None:  # its tokens' expiries no longer mean anything
+        return [*head, f"  session ended: {ended}: run `feishu-vc auth login`"]
+    return [
+        *head,
         f"  access token:  expires {_when(session.expires_at, now)}",
         "  refresh token: "
         + (
@@ -175,7 +213,7 @@ def _login(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: T
         accounts = _accounts_url(args, base_url)
         try:
             timeout = positive_seconds("--timeout", args.timeout)
-            port = non_negative_int("--port", args.port)
+            listen_on = port("--port", args.port)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         scopes = tuple(args.scopes.split()) if args.scopes is not None else VC_SCOPES
@@ -200,7 +238,7 @@ def _login(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: T
             on_url=show,
             open_browser=None if args.no_browser else webbrowser.open,
             redirect_timeout=timeout,
-            port=port,
+            port=listen_on,
         )
         store = FileSessionStore(path, base_url=base_url, app_id=app_id)
         async with store.lock():
@@ -250,8 +288,10 @@ def _status(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: 
     for entry in entries:
         for line in _describe(entry, now):
             print(line, file=out)
-    print(f"({len(entries)} session{'s' * (len(entries) != 1)} in {path})", file=out)
-    return EXIT_OK
+    usable = sum(_ended(entry, now) is None for entry in entries)
+    none_usable = "" if usable else ", none of them usable"
+    print(f"({len(entries)} session{'s' * (len(entries) != 1)} in {path}{none_usable})", file=out)
+    return EXIT_OK if usable else EXIT_FAILURES
 
 
 def _logout(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO) -> int:

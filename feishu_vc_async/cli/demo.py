@@ -23,11 +23,12 @@ import time
 from collections import Counter
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import msgspec
 
 from .._timeparse import parse_instant
+from .._validate import int_between
 from ..auth import AppCredentials
 from ..client import VCClient
 from ..export import ExportJob, ExportRun, MeetingRange, export, file_output
@@ -37,6 +38,7 @@ from ..ratelimit import Limits, RateLimit
 from ._exit import EXIT_FAILURES, EXIT_OK, EXIT_USAGE
 from ._progress import ProgressDisplay, make_display, view_of
 from ._summary import print_summary
+from .emulator import MAX_MEETINGS
 
 __all__ = ["add_arguments", "run"]
 
@@ -56,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--meetings",
         type=int,
         default=DEFAULT_MEETINGS,
-        help=f"meetings in the emulator (default {DEFAULT_MEETINGS})",
+        help=f"meetings in the emulator, 1..{MAX_MEETINGS} (default {DEFAULT_MEETINGS})",
     )
     parser.add_argument(
         "--rate-limit",
@@ -70,14 +72,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, *, err: TextIO | None = None) -> int:
+    """The demo; exit 2 for a bad option (named, with its rule), before anything starts."""
+    stream = sys.stderr if err is None else err
     try:
         rate = RateLimit.parse(args.rate_limit)
     except ValueError as exc:
-        print(f"feishu-vc demo: error: --rate-limit: {exc}", file=sys.stderr)
+        print(f"feishu-vc demo: error: --rate-limit: {exc}", file=stream)
         return EXIT_USAGE
-    if args.meetings < 1:
-        print("feishu-vc demo: error: --meetings must be at least 1", file=sys.stderr)
+    try:
+        int_between("--meetings", args.meetings, 1, MAX_MEETINGS)
+    except ValueError as exc:
+        print(f"feishu-vc demo: error: {exc}", file=stream)
         return EXIT_USAGE
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

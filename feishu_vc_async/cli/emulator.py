@@ -19,22 +19,20 @@ from typing import Any, TextIO
 
 from .._constants import AUTHORIZE_PATH
 from .._timeparse import parse_unix_or_iso
-from .._validate import (
-    int_between,
-    non_negative_int,
-    non_negative_seconds,
-    positive_int,
-    positive_seconds,
-)
+from .._validate import int_between, non_negative_seconds, port, positive_seconds
 from ..emulator import DefaultApp, Emulator, MeetingData, UserOAuth
 from ..emulator._faults import FAULT_RATES, Faults, Latency
 from ..ratelimit._protocol import RateLimit
 
-__all__ = ["DEFAULT_ANCHOR", "add_arguments", "run"]
+__all__ = ["DEFAULT_ANCHOR", "MAX_MEETINGS", "add_arguments", "run"]
 
 # The command's data does not move between days (the library's Emulator anchors at the
 # start of yesterday unless told): a script written against it today works next month.
 DEFAULT_ANCHOR = "2026-01-01"
+# The emulator makes every meeting up front and holds it (about 0.8 GB and half a minute
+# a million), and a webinar's people on first read: bounds that fail fast, not a machine.
+MAX_MEETINGS = 1_000_000
+MAX_WEBINAR_SIZE = 100_000
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 _MEETING_NO = re.compile(r"[0-9]{9}", re.ASCII)
 # Faults' argument names → this command's options, for its messages.
@@ -63,7 +61,9 @@ def _rate(text: str) -> RateLimit | None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8787, help="port (0 = any free port)")
+    parser.add_argument(
+        "--port", type=int, default=8787, help="port, 0..65535 (0: any free port; default 8787)"
+    )
     _add_data_options(parser.add_argument_group("data"))
     _add_limit_options(parser.add_argument_group("rate limits"))
     _add_token_options(parser.add_argument_group("tokens"))
@@ -76,7 +76,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_data_options(data: argparse._ArgumentGroup) -> None:
-    data.add_argument("--meetings", type=int, default=200, help="number of ended meetings")
+    data.add_argument(
+        "--meetings",
+        type=int,
+        default=200,
+        help=f"number of ended meetings, 0..{MAX_MEETINGS} (default 200)",
+    )
     data.add_argument("--seed", type=int, default=7, help="seed of the generated data")
     data.add_argument(
         "--anchor",
@@ -86,12 +91,20 @@ def _add_data_options(data: argparse._ArgumentGroup) -> None:
         f"seconds or ISO 8601 with an offset (default {DEFAULT_ANCHOR}, so the data is the "
         "same every day)",
     )
-    data.add_argument("--webinars", type=int, default=None, help="number of webinars")
     data.add_argument(
-        "--webinar-size", type=int, default=3000, help="participants per webinar (default 3000)"
+        "--webinars", type=int, default=None, help=f"number of webinars, 0..{MAX_MEETINGS}"
     )
     data.add_argument(
-        "--ongoing", type=int, default=None, help="ongoing meetings (default 1 from 20 meetings)"
+        "--webinar-size",
+        type=int,
+        default=3000,
+        help=f"participants per webinar, 1..{MAX_WEBINAR_SIZE} (default 3000)",
+    )
+    data.add_argument(
+        "--ongoing",
+        type=int,
+        default=None,
+        help=f"ongoing meetings, 0..{MAX_MEETINGS} (default 1 from 20 meetings)",
     )
     data.add_argument(
         "--user-id-permission",
@@ -102,7 +115,7 @@ def _add_data_options(data: argparse._ArgumentGroup) -> None:
         "--write-meetings",
         metavar="FILE",
         help="write the ended meetings to FILE as a `feishu-vc export --meetings` input "
-        "(JSONL for .jsonl / .ndjson / .json, else CSV)",
+        "(JSONL for .jsonl / .ndjson / .json, Parquet for .parquet / .pq, else CSV)",
     )
 
 
@@ -213,15 +226,33 @@ def _meeting_numbers(option: str, values: list[str]) -> list[str]:
     return values
 
 
+def _meetings_file(given: str | None) -> Path | None:
+    """``--write-meetings``; a Parquet one needs pyarrow, said now rather than after the
+    data is made."""
+    if not given:
+        return None
+    path = Path(given)
+    from ..export._input import format_from_name
+
+    if format_from_name(path) == "parquet":
+        from ..export._parquet import require_pyarrow
+
+        try:
+            require_pyarrow()
+        except ImportError as exc:
+            raise ValueError(f"--write-meetings {path}: {exc}") from None
+    return path
+
+
 def _settings(args: argparse.Namespace) -> _Settings:
     """The options, checked by the project's one set of rules (``_validate``), each error
     naming the option; ``ValueError`` at the first broken one."""
-    int_between("--port", args.port, 0, 65535)
-    non_negative_int("--meetings", args.meetings)
+    port("--port", args.port)
+    int_between("--meetings", args.meetings, 0, MAX_MEETINGS)
     for option, value in (("--webinars", args.webinars), ("--ongoing", args.ongoing)):
         if value is not None:
-            non_negative_int(option, value)
-    positive_int("--webinar-size", args.webinar_size)
+            int_between(option, value, 0, MAX_MEETINGS)
+    int_between("--webinar-size", args.webinar_size, 1, MAX_WEBINAR_SIZE)
     positive_seconds("--token-lifetime", args.token_lifetime)
     positive_seconds("--user-token-lifetime", args.user_token_lifetime)
     non_negative_seconds("--latency", args.latency)
@@ -258,7 +289,7 @@ def _settings(args: argparse.Namespace) -> _Settings:
             "oauth": UserOAuth(user_token_lifetime=args.user_token_lifetime),
         },
         anchor=anchor,
-        write_meetings=Path(args.write_meetings) if args.write_meetings else None,
+        write_meetings=_meetings_file(args.write_meetings),
         denied=_meeting_numbers("--deny-meeting", args.deny_meeting),
         purged=_meeting_numbers("--purge-meeting", args.purge_meeting),
     )

@@ -66,7 +66,12 @@ def add_meetings_arguments(parser: argparse.ArgumentParser) -> None:
         default=UserIdType.OPEN_ID.value,
         help="id type of --user-id and of the organizer's user_id (default open_id)",
     )
-    parser.add_argument("-q", "--quiet", action="store_true", help="no summary; errors only")
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no summary and no log line below ERROR (retries, warnings), even with -v",
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,10 @@
-"""Reading the meetings file (CSV or JSONL) into validated queries.
+"""Reading the meetings file (CSV, JSONL or Parquet) into validated queries.
 
 Every row is checked before any request is sent, and every bad row is reported at
-once: a file with 3 mistakes gets 3 messages, each naming its line, the field, the
-value and the rule, not one message per attempt. The rules for columns are
-``_input_columns``', those for cells ``_input_cells``'; writing a file is ``_input_writer``.
+once: a file with 3 mistakes gets 3 messages, each naming its line (a Parquet file's
+row), the field, the value and the rule, not one message per attempt. The rules for
+columns are ``_input_columns``', those for cells ``_input_cells``'; a Parquet file is
+read by ``_input_parquet``; writing a file is ``_input_writer``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import csv
 import io
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -21,7 +21,9 @@ import msgspec
 from ..errors import FeishuError, InvalidQueryError
 from ..models import MeetingQuery, UserIdType
 from ._input_cells import CellError, row_to_query, size_cell
-from ._input_columns import REQUIRED_COLUMNS, SIZE_COLUMN, Columns, IgnoredColumns, sort_columns
+from ._input_columns import SIZE_COLUMN, IgnoredColumns, sort_columns
+from ._input_parquet import is_parquet, parquet_rows
+from ._input_problems import BadRow, Unit, header_problems
 
 __all__ = [
     "BadRow",
@@ -33,23 +35,7 @@ __all__ = [
     "parse_meetings",
 ]
 
-InputFormat = Literal["csv", "jsonl"]
-
-
-@dataclass(frozen=True, slots=True)
-class BadRow:
-    """One broken rule in the meetings file. ``line`` is 1-based; 0 means the whole file."""
-
-    line: int
-    field: str | None
-    value: object
-    rule: str
-
-    def describe(self, source: str = "") -> str:
-        where = f"{source}:{self.line}" if self.line else source or "input"
-        if self.field is None:
-            return f"{where}: {self.rule}"
-        return f"{where}: {self.field}={self.value!r}: {self.rule}"
+InputFormat = Literal["csv", "jsonl", "parquet"]
 
 
 class MeetingsFileError(FeishuError, ValueError):
@@ -59,16 +45,17 @@ class MeetingsFileError(FeishuError, ValueError):
     # first few show what is wrong with all of them.
     REPORT_LIMIT: ClassVar[int] = 20
 
-    def __init__(self, source: str, problems: list[BadRow]) -> None:
+    def __init__(self, source: str, problems: list[BadRow], unit: Unit = "line") -> None:
         self.source = source
         self.problems = problems
+        self.unit = unit
         super().__init__(f"{source}: {len(problems)} problem(s) in the meetings file")
 
     def report(self, limit: int | None = None) -> list[str]:
         """One line per problem; with ``limit``, at most that many and then a count of
         the rest (``problems`` itself stays complete)."""
         shown = self.problems if limit is None else self.problems[: max(limit, 0)]
-        lines = [p.describe(self.source) for p in shown]
+        lines = [p.describe(self.source, self.unit) for p in shown]
         if len(shown) < len(self.problems):
             lines.append(f"... and {len(self.problems) - len(shown)} more problem(s)")
         return lines
@@ -88,6 +75,8 @@ def format_from_name(path: Path) -> InputFormat | None:
         return "csv"
     if suffix in (".jsonl", ".ndjson", ".json"):
         return "jsonl"
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
     return None
 
 
@@ -105,7 +94,7 @@ def _csv_rows(text: str, ignored: IgnoredColumns) -> Iterator[tuple[int, dict[st
             if header is None:
                 header = [cell.strip().lstrip("\ufeff") for cell in record]
                 columns = sort_columns(tuple(header))
-                problems = _check_header(header, columns, line)
+                problems = header_problems(header, columns, line)
                 if problems:
                     yield from ((p.line, p) for p in problems)
                     return
@@ -127,26 +116,6 @@ def _csv_rows(text: str, ignored: IgnoredColumns) -> Iterator[tuple[int, dict[st
             yield line, {col: record[index] for index, col in positions}
     except csv.Error as exc:
         yield previous_end + 1, BadRow(previous_end + 1, None, None, f"not valid CSV: {exc}")
-
-
-def _check_header(header: list[str], columns: Columns, line: int) -> list[BadRow]:
-    problems: list[BadRow] = []
-    if columns.missing:
-        problems.append(
-            BadRow(
-                line,
-                None,
-                None,
-                f"missing required column(s) {', '.join(columns.missing)} "
-                f"(the header must name {', '.join(REQUIRED_COLUMNS)})",
-            )
-        )
-    problems.extend(BadRow(line, None, None, rule) for rule in columns.typos)
-    # Only the columns read must be unique; a list from elsewhere may repeat the others.
-    duplicated = sorted({c for c in header if c in columns.used and header.count(c) > 1})
-    if duplicated:
-        problems.append(BadRow(line, None, None, f"column(s) named twice: {', '.join(duplicated)}"))
-    return problems
 
 
 _JSON_DECODER = msgspec.json.Decoder()
@@ -199,28 +168,39 @@ def parse_meetings(
 
     Columns the export does not use are read past, with one warning naming them on the
     ``feishu_vc_async.export`` logger; a name that looks like a typo of a missing known
-    column is an error instead.
+    column is an error instead. Without ``fmt``, a Parquet file is known by its first
+    and last bytes, JSONL by a first line that opens an object, anything else is CSV.
     """
+    current = time.time() if now is None else now
+    ignored = IgnoredColumns()
+    rows: Iterable[tuple[int, dict[str, Any] | BadRow]]
+    unit: Unit = "line"
+    if fmt == "parquet" or (fmt is None and is_parquet(data)):
+        rows, unit = parquet_rows(data, ignored), "row"
+    else:
+        text = _text(data, source)
+        reader = _csv_rows if (fmt or _sniff(text)) == "csv" else _jsonl_rows
+        rows = reader(text, ignored)
+    queries = _validate_rows(rows, source=source, user_id_type=user_id_type, now=current, unit=unit)
+    ignored.warn(source)
+    return queries
+
+
+def _text(data: bytes, source: str) -> str:
+    """A CSV or JSONL file's text; ``MeetingsFileError`` for bytes that are not."""
     if b"\x00" in data:
         line = data[: data.index(b"\x00")].count(b"\n") + 1
         raise MeetingsFileError(
-            source, [BadRow(line, None, None, "binary data (a NUL byte): expected CSV or JSONL")]
+            source,
+            [BadRow(line, None, None, "binary data (a NUL byte): expected CSV, JSONL or Parquet")],
         )
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise MeetingsFileError(
-            source, [BadRow(line, None, None, "not UTF-8 text: expected CSV or JSONL")]
+            source, [BadRow(line, None, None, "not UTF-8 text: expected CSV, JSONL or Parquet")]
         ) from None
-    current = time.time() if now is None else now
-    ignored = IgnoredColumns()
-    reader = _csv_rows if (fmt or _sniff(text)) == "csv" else _jsonl_rows
-    queries = _validate_rows(
-        reader(text, ignored), source=source, user_id_type=user_id_type, now=current
-    )
-    ignored.warn(source)
-    return queries
 
 
 def _validate_rows(
@@ -229,6 +209,7 @@ def _validate_rows(
     source: str,
     user_id_type: UserIdType | str,
     now: float,
+    unit: Unit,
 ) -> MeetingList:
     problems: list[BadRow] = []
     queries: list[MeetingQuery] = []
@@ -249,7 +230,7 @@ def _validate_rows(
         previous = first_line.setdefault(query.key, line)
         if previous != line:
             problems.append(
-                BadRow(line, "meeting_no", query.meeting_no, f"duplicate of line {previous}")
+                BadRow(line, "meeting_no", query.meeting_no, f"duplicate of {unit} {previous}")
             )
             continue
         queries.append(query)
@@ -257,11 +238,10 @@ def _validate_rows(
         if size is not None:
             sizes[query.key] = size
     if not problems and not queries:
-        problems.append(
-            BadRow(0, None, None, "no meetings in the file (it is empty or has only a header)")
-        )
+        empty = "it has no rows" if unit == "row" else "it is empty or has only a header"
+        problems.append(BadRow(0, None, None, f"no meetings in the file ({empty})"))
     if problems:
-        raise MeetingsFileError(source, problems)
+        raise MeetingsFileError(source, problems, unit)
     return MeetingList(queries, sizes)
 
 

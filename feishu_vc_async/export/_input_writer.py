@@ -1,4 +1,5 @@
-"""Writing meetings files: queries as the CSV or JSONL that ``load_meetings`` reads back."""
+"""Writing meetings files: queries as the CSV, JSONL or Parquet that ``load_meetings``
+reads back."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import msgspec
 
 from .._files import atomic_write
 from ..models import MeetingQuery
+from ._formats import row_format, write_rows
 from ._input import InputFormat, format_from_name
 from ._input_columns import KNOWN_COLUMNS
 
@@ -36,11 +38,17 @@ def _meeting_row(query: MeetingQuery) -> dict[str, Any]:
 def write_meetings(
     path: Path, queries: Iterable[MeetingQuery], fmt: InputFormat | None = None
 ) -> int:
-    """Write queries as a meetings file this module reads back: JSONL when ``fmt`` or the
-    name's extension says so, else CSV; owner-only, replaced atomically. Return the row
-    count."""
+    """Write queries as a meetings file this module reads back: JSONL or Parquet (the
+    export's typed columns, pyarrow) when ``fmt`` or the name's extension says so, else
+    CSV; owner-only, replaced atomically. Return the row count."""
     rows = [_meeting_row(q) for q in queries]
-    if (fmt or format_from_name(path)) == "jsonl":
+    chosen = fmt or format_from_name(path)
+    if chosen == "parquet":
+        write_rows(
+            path, row_format(path, "parquet"), KNOWN_COLUMNS, [[tuple(r.values()) for r in rows]]
+        )
+        return len(rows)
+    if chosen == "jsonl":
         given = [{k: v for k, v in row.items() if v is not None} for row in rows]
         data = msgspec.json.Encoder().encode_lines(given)
     else:
