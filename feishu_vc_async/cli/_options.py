@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from .._constants import API_MEETING_LIST, API_PARTICIPANT_LIST, MAX_ANSWER_BYTES, MAX_RETRIES
 from .._retry import Retries
-from .._validate import non_negative_int, positive_int
+from .._validate import int_between, positive_int
 from ..auth import Auth
 from ..client import VCClient
 from ..errors import ConfigError
@@ -38,6 +38,8 @@ __all__ = [
 
 ENV_REDIS_URL: Final = "FEISHU_VC_REDIS_URL"
 DEFAULT_RATE_LIMIT: Final = "100/60s"
+# Beyond this a failure is not transient: each retry waits up to 30 s.
+MAX_RETRIES_ALLOWED: Final = 100
 # Each API's budget option, by its bucket.
 _RATE_OPTIONS: Final = {
     API_PARTICIPANT_LIST: "--rate-limit",
@@ -142,9 +144,8 @@ def client_settings(args: argparse.Namespace, env: Mapping[str, str]) -> ClientS
         if hasattr(args, option[2:].replace("-", "_"))
     }
     try:
-        max_retries = non_negative_int(
-            "--max-retries", MAX_RETRIES if args.max_retries is None else args.max_retries
-        )
+        retries = MAX_RETRIES if args.max_retries is None else args.max_retries
+        max_retries = int_between("--max-retries", retries, 0, MAX_RETRIES_ALLOWED)
         max_answer_bytes = positive_int("--max-answer-bytes", args.max_answer_bytes)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None

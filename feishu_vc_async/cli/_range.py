@@ -11,6 +11,7 @@ meeting_list, and ``--status``. Every rule of the server is checked before any r
 from __future__ import annotations
 
 import argparse
+import enum
 import time
 
 from .._timeparse import local_zone, parse_instant, zone_named
@@ -121,7 +122,14 @@ def range_from_args(
     except InvalidQueryError as exc:
         options = "/".join(_OPTIONS.get(name, name) for name in exc.field.split("/"))
         given = {"start_time": args.since, "end_time": args.until}.get(exc.field)
-        value = f"{given!r} ({exc.value})" if given is not None else repr(exc.value)
+        value = f"{given!r} ({exc.value})" if given is not None else _shown(exc.value)
         rule = exc.rule.replace("start_time", "--since").replace("end_time", "--until")
         raise ConfigError(f"{options} {value}: {rule}") from None
     return MeetingRange(query, zone, args.since, args.until)
+
+
+def _shown(value: object) -> str:
+    """A rejected value as typed: an enum by its wire value, not its repr."""
+    values = value if isinstance(value, tuple) else (value,)
+    shown = [repr(v.value if isinstance(v, enum.Enum) else v) for v in values]
+    return shown[0] if len(shown) == 1 else f"({', '.join(shown)})"

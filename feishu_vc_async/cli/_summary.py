@@ -38,6 +38,8 @@ def fatal_text(error: FeishuError, *, base_url: str, redis: bool, redact_pii: bo
     if isinstance(error, TokenStoreError):
         return f"the token store cannot be used: {error}"
     if isinstance(error, AuthError):
+        if not error.http_status:  # decided here (a ticket that never came), not refused
+            return str(error)
         return f"the platform refused the credentials: {error}"
     if isinstance(error, RateLimiterError):
         if not redis:
@@ -117,11 +119,13 @@ def _print_discovery(run: ExportRun, out: TextIO) -> None:
         )
     print(line, file=out)
     print(f"  discovery: {view_of(run).discovery}", file=out)
-    if run.discovery_error is not None:
+    error = run.discovery_error
+    if error is not None:
+        resume = ": run the same command with --resume to continue the listing"
+        advice = "" if error.permanent else resume
         print(
-            f"  discovery stopped early: {error_text(run.discovery_error, redact_pii=True)}; "
-            "the meetings found were exported: run the same command with --resume to "
-            "continue the listing",
+            f"  discovery stopped early: {error_text(error, redact_pii=True)}; the meetings "
+            f"found were exported{advice}",
             file=out,
         )
 

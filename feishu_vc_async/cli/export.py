@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Final, TextIO
 
 from .._constants import PAGE_SIZE_ITER_DEFAULT
-from .._validate import positive_int, positive_seconds
+from .._validate import int_between, positive_seconds
 from ..errors import ConfigError, InvalidQueryError
 from ..export import (
     ALL_COLUMNS,
@@ -53,6 +53,8 @@ from ._summary import fatal_text, print_summary
 
 __all__ = ["ExportCommand", "add_export_arguments", "command_from_args", "export_command"]
 
+# More meetings in flight than this only queue for the same budget (and a worker each).
+MAX_CONCURRENCY: Final = 1000
 # What to do about each of the library's refusals, in this command's flags.
 _ADVICE: Final[tuple[tuple[type[ExportError], str], ...]] = (
     (UnfinishedExportError, "pass --resume to continue it or --overwrite to start again"),
@@ -192,7 +194,7 @@ def command_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Expor
     try:
         validate_page_size(args.page_size)
         if args.concurrency is not None:
-            positive_int("--concurrency", args.concurrency)
+            int_between("--concurrency", args.concurrency, 1, MAX_CONCURRENCY)
         positive_seconds("--log-interval", args.log_interval)
     except InvalidQueryError as exc:
         raise ConfigError(f"--page-size {args.page_size}: {exc.rule}") from None
@@ -324,14 +326,14 @@ def _add_io_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--meetings",
         metavar="FILE",
-        help="instead of a date range: a CSV or JSONL of meetings with meeting_no, "
+        help="instead of a date range: a CSV, JSONL or Parquet file of meetings with meeting_no, "
         "meeting_start_time, meeting_end_time (unix seconds or ISO 8601 with offset) and "
         "optional meeting_status, user_id, room_id, webinar_user_role, user_id_type (a file "
         "`feishu-vc meetings` wrote is one)",
     )
     group.add_argument(
         "--meetings-format",
-        choices=("csv", "jsonl"),
+        choices=("csv", "jsonl", "parquet"),
         help="format of --meetings (default: from its extension, else its first line)",
     )
     group.add_argument(
