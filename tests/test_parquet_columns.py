@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from feishu_vc_async._timeparse import parse_duration, parse_feishu_time
-from feishu_vc_async.export._writers import jsonl_to_parquet
+from feishu_vc_async.export._parquet import jsonl_to_parquet
 from feishu_vc_async.meetings import parse_count
 
 COLUMNS = (

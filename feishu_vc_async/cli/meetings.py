@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from .._constants import API_MEETING_LIST, LOGGER_NAME
+from .._constants import API_MEETING_LIST
 from ..client import VCClient
 from ..errors import ConfigError, FeishuError
 from ..export import OUTPUT_FORMATS, stops_the_run
@@ -33,9 +32,6 @@ from ._range import add_range_arguments, range_from_args
 from ._summary import fatal_text
 
 __all__ = ["add_meetings_arguments", "meetings_command"]
-
-logger = logging.getLogger(LOGGER_NAME + ".export")
-
 
 def add_meetings_arguments(parser: argparse.ArgumentParser) -> None:
     add_range_arguments(parser, required=True)
@@ -156,12 +152,7 @@ async def _rows(client: VCClient, listing: _Listing) -> list[tuple[Any, ...]]:
     query = listing.wanted.query
     rows: list[tuple[Any, ...]] = []
     async for meeting in client.meetings(query):
-        if not MeetingRange.holds(query, meeting):
-            continue  # listed for overlapping the range: the range of its start has it
-        try:
-            read = meeting.query(user_id_type=query.user_id_type)
-        except ValueError as exc:  # listed without a readable end: cannot be read
-            logger.warning("meeting_list: %s; skipped", exc)
-            continue
-        rows.append(tuple(builder.row(read, meeting).values()))
+        read = MeetingRange.read(query, meeting)
+        if read is not None:
+            rows.append(tuple(builder.row(read, meeting).values()))
     return rows

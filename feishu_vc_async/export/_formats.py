@@ -71,9 +71,9 @@ class RowFormat(Protocol):
 class JsonlFormat:
     """One JSON object per row, keys the columns in order, every column present."""
 
-    name: Final = "jsonl"
-    shape: Final = ("jsonl",)
-    journaled: Final = False
+    name: OutputFormat = "jsonl"
+    shape: tuple[str, ...] = ("jsonl",)
+    journaled: bool = False
 
     def header(self, columns: Sequence[str]) -> bytes:
         return b""
@@ -111,21 +111,15 @@ class CsvFormat:
         raise AssertionError("CSV is appended to the output, not built")
 
 
-class ParquetFormat:
-    """Typed columns (``_parquet``), built from a JSONL journal at the end."""
+class ParquetFormat(JsonlFormat):
+    """Typed columns (``_parquet``), built at the end from a journal of JSONL lines."""
 
-    name: Final = "parquet"
-    shape: Final = ("parquet",)
-    journaled: Final = True
+    name: OutputFormat = "parquet"
+    shape: tuple[str, ...] = ("parquet",)
+    journaled: bool = True
 
     def __init__(self) -> None:
         require_pyarrow()  # refused when made, before any request, not after the last page
-
-    def header(self, columns: Sequence[str]) -> bytes:
-        return b""
-
-    def encoder(self, columns: Sequence[str]) -> Callable[[Rows], bytes]:
-        return JsonlEncoder(columns).encode
 
     def build(
         self, journal: Path, out: Path, columns: Sequence[str], *, length: int, base: Path | None

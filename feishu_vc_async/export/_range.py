@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
+from .._constants import LOGGER_NAME
 from ..meetings import Meeting, MeetingListQuery
+from ..models import MeetingQuery
 
 __all__ = ["MeetingRange"]
+
+logger = logging.getLogger(LOGGER_NAME + ".export")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +58,19 @@ class MeetingRange:
         export resumes)."""
         start = meeting.start_seconds
         return start is not None and query.start_time <= start <= query.end_time
+
+    @staticmethod
+    def read(query: MeetingListQuery, meeting: Meeting) -> MeetingQuery | None:
+        """The participant_list query of a meeting listed for ``query``'s range; ``None``
+        for one the range does not hold (:meth:`holds`: it is the range of its start's)
+        or that cannot be read (listed without a readable end: logged)."""
+        if not MeetingRange.holds(query, meeting):
+            return None
+        try:
+            return meeting.query(user_id_type=query.user_id_type)
+        except ValueError as exc:
+            logger.warning("meeting_list: %s; skipped", exc)
+            return None
 
     def instants(self, query: MeetingListQuery | None = None) -> str:
         """``2026-11-01 00:00:00+08:00 (1793462400) .. 2026-11-30 23:59:59+08:00 (...)``

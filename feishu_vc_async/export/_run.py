@@ -270,12 +270,8 @@ async def _discover(run: ExportRun, queue: LargestFirst) -> None:
     wanted = state.range
     try:
         async for meeting in listing:
-            if not MeetingRange.holds(wanted, meeting):
-                continue  # listed for overlapping the range: the range of its start has it
-            try:
-                query = meeting.query(user_id_type=wanted.user_id_type)
-            except ValueError as exc:  # listed without a readable end: cannot be read
-                logger.warning("meeting_list: %s; skipped", exc)
+            query = MeetingRange.read(wanted, meeting)
+            if query is None:
                 continue
             await ledger.found(query, meeting, listing.position)
             queue.put(query, meeting.participant_count)

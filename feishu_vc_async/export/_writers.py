@@ -1,15 +1,11 @@
-"""Output writers: JSONL (msgspec), CSV, and Parquet (pyarrow, the ``parquet`` extra).
+"""The bytes of a file output: JSONL (msgspec) and CSV encoders, and the append-only data
+file.
 
-JSONL and CSV are append-only byte files: a page of rows is encoded whole and appended,
-and :class:`AppendFile` counts the bytes so the checkpoint can record the exact length
-that belongs to the pages it names. A resumed run cuts the file back to that length,
-which removes any partial tail a crash left behind.
-
-Parquet cannot be appended to after a crash (its footer is written last), so a Parquet
-export spools pages to a JSONL *journal* beside the output, with the same append-and-
-truncate rules, and converts the journal to a typed Parquet file at the end of each run
-(written to a temporary name, then renamed into place). Every file is owner-only
-(``_files``): an export holds personal data.
+:class:`AppendFile` counts the bytes appended so the checkpoint can record the exact
+length that belongs to the meetings it names; a resumed run cuts the file back to that
+length, which removes any partial tail a crash left behind. Every file is owner-only
+(``_files``): an export holds personal data. (Which format a file is, and Parquet built
+from a journal of these JSONL lines: ``_formats``.)
 """
 
 from __future__ import annotations
@@ -19,41 +15,21 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO
 
 import msgspec
 
 from .._files import open_owner_only
-from ._parquet import jsonl_to_parquet, parquet_schema, require_pyarrow
 
 __all__ = [
     "TAIL_BYTES",
     "AppendFile",
     "JsonlEncoder",
-    "OutputFormat",
     "csv_header",
     "encode_csv",
-    "format_from_path",
-    "jsonl_to_parquet",
-    "parquet_schema",
     "read_tail",
-    "require_pyarrow",
     "tail_digest",
 ]
-
-OutputFormat = Literal["jsonl", "csv", "parquet"]
-OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("jsonl", "csv", "parquet")
-_SUFFIXES: dict[str, OutputFormat] = {
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "jsonl",
-    ".csv": "csv",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-}
-
-def format_from_path(path: Path) -> OutputFormat | None:
-    return _SUFFIXES.get(path.suffix.lower())
 
 
 # --- encoders ------------------------------------------------------------------------
