@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterable
 from feishu_vc_async import VCClient
 from feishu_vc_async._constants import USER_TOKEN_PATH
 from feishu_vc_async.auth import UserSession
-from feishu_vc_async.emulator import Emulator, RequestRecord
 from feishu_vc_async.auth.oauth import exchange_code, fetch_user_info
+from feishu_vc_async.emulator import Emulator, RequestRecord
 from tests._login import SCOPE, Login
 
 __all__ = ["leaks", "refreshes", "sign_in", "user_token_records"]

@@ -19,8 +19,8 @@ import msgspec
 import pytest
 
 from feishu_vc_async.cli import build_parser
-from feishu_vc_async.emulator import Emulator
 from feishu_vc_async.cli.export import config_from_args
+from feishu_vc_async.emulator import Emulator
 from feishu_vc_async.export._input import write_meetings_csv
 from feishu_vc_async.export._rows import ALL_COLUMNS, PII_FIELDS
 from feishu_vc_async.models import (

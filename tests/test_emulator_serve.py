@@ -24,8 +24,8 @@ from feishu_vc_async._constants import (
     PARTICIPANT_LIST_PATH,
     TENANT_TOKEN_PATH,
 )
-from feishu_vc_async.emulator import Emulator
 from feishu_vc_async.cli.emulator import DEFAULT_ANCHOR, add_arguments
+from feishu_vc_async.emulator import Emulator
 
 _SCRIPT = (
     "import argparse, sys\n"

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import anyio
 import pytest
 
+from feishu_vc_async.cli.export import print_summary
 from feishu_vc_async.export._progress import (
     LogProgress,
     ProgressDisplay,
@@ -19,7 +20,6 @@ from feishu_vc_async.export._progress import (
     format_log_line,
     make_display,
 )
-from feishu_vc_async.cli.export import print_summary
 from feishu_vc_async.export._run import ExportRun
 from feishu_vc_async.export._sink import ExportSink
 from feishu_vc_async.ratelimit import RateLimit
