@@ -3,6 +3,7 @@ rule per value, and the old public names still working (with a warning)."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import pkgutil
@@ -81,3 +82,22 @@ def test_renamed_names_keep_working_with_a_deprecation_warning(
         value = getattr(mod, old)
     assert value is getattr(importlib.import_module(module), new)
     assert not hasattr(mod, "NoSuchName")
+
+
+def test_no_test_module_imports_another() -> None:
+    # Shared helpers live in tests/_*.py: importing a test module pulls its tests into
+    # the importer's namespace and ties two files' fixtures and setup together.
+    here = Path(__file__).resolve().parent
+    offenders = []
+    for path in sorted(here.glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                if name.rpartition(".")[2].startswith("test_"):
+                    offenders.append(f"{path.name}:{node.lineno} imports {name}")
+    assert len(list(here.glob("test_*.py"))) > 40
+    assert offenders == []

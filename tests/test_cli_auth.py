@@ -25,8 +25,8 @@ from feishu_vc_async.auth import FileSessionStore
 from feishu_vc_async.cli import main
 from feishu_vc_async.emulator import Emulator, OAuthUser
 from tests._browser import Browser
+from tests._cli import run_cli
 from tests._sessions import leaks
-from tests.test_cli_export import run_cli
 
 pytestmark = pytest.mark.anyio
 

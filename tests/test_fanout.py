@@ -13,7 +13,6 @@ import anyio
 import msgspec
 import pytest
 
-from feishu_vc_async._retry import DefaultRetryPolicy
 from feishu_vc_async.client import VCClient
 from feishu_vc_async.emulator import Emulator, Faults, Latency, RequestRecord
 from feishu_vc_async.errors import (
@@ -25,21 +24,9 @@ from feishu_vc_async.fanout import FanOut, FanOutItem, MeetingFailure, PageItem,
 from feishu_vc_async.fanout._tuning import target_for
 from feishu_vc_async.models import MeetingQuery, Participant
 from feishu_vc_async.ratelimit import LocalRateLimiter, RateLimit
+from tests._fanout import make_client
 
 LIST_PATH = "/open-apis/vc/v1/participant_list"
-FAST_RETRIES = DefaultRetryPolicy(initial=0.005, max_backoff=0.02)
-
-
-def make_client(emu: Emulator, rate_limit: RateLimit | None = None) -> VCClient:
-    return VCClient(
-        app_id=emu.app_id,
-        app_secret=emu.app_secret,
-        base_url=emu.base_url,
-        rate_limit=rate_limit,
-        retry_policy=FAST_RETRIES,
-    )
-
-
 def list_requests(emu: Emulator) -> list[RequestRecord]:
     return [r for r in emu.requests if r.path == LIST_PATH]
 

@@ -31,7 +31,7 @@ from feishu_vc_async.models import (
     format_feishu_time,
 )
 from feishu_vc_async.ratelimit import LimitKey, LocalRateLimiter
-from tests.test_fanout import make_client
+from tests._fanout import make_client
 
 START = 1_700_000_000
 KEY = LimitKey(API_PARTICIPANT_LIST, "cli_schedule")
