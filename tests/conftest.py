@@ -13,7 +13,7 @@ import random
 from collections.abc import AsyncIterator
 
 import pytest
-from _virtual_time import VirtualLoop
+from _virtual_time import SteerableLoop, VirtualLoop
 from hypothesis import settings
 
 from tests._browser import Browser, find_chromium
@@ -39,9 +39,12 @@ def rng(request: pytest.FixtureRequest) -> random.Random:
 
 @pytest.fixture
 def anyio_backend(request: pytest.FixtureRequest) -> object:
-    """asyncio; on virtual time (``tests/_virtual_time.py``) for ``virtual_time`` tests."""
+    """asyncio; on virtual time (``tests/_virtual_time.py``) for ``virtual_time`` tests,
+    on a clock the test moves forward for ``steerable_clock`` tests."""
     if request.node.get_closest_marker("virtual_time") is not None:
         return ("asyncio", {"loop_factory": VirtualLoop})
+    if request.node.get_closest_marker("steerable_clock") is not None:
+        return ("asyncio", {"loop_factory": SteerableLoop})
     return "asyncio"
 
 

@@ -482,7 +482,7 @@ async def test_every_attempt_takes_a_limiter_slot_and_429s_are_reported() -> Non
 
 async def test_cancelling_a_call_mid_flight_leaves_the_client_usable() -> None:
     async with ScriptedServer() as server:
-        server.script(LIST, Reply(json=page(_people("slow", 1)), delay=2.0))
+        server.script(LIST, Reply(json=page(_people("slow", 1)), hang=True))
         server.always(LIST, Reply(json=page(_people("fast", 1))))
         async with VCClient(
             access_token=TOKEN, base_url=server.base_url, rate_limit=None
@@ -502,7 +502,7 @@ async def test_cancelling_a_call_mid_flight_leaves_the_client_usable() -> None:
 
 async def test_cancelling_during_a_token_fetch_releases_the_lock() -> None:
     async with ScriptedServer() as server:
-        server.serve_tokens("cli_x", "sec-x", delay=1.0)
+        server.serve_tokens("cli_x", "sec-x", hang_first=True)
         server.always(LIST, Reply(json=page([])))
         async with VCClient(
             app_id="cli_x", app_secret="sec-x", base_url=server.base_url, rate_limit=None
