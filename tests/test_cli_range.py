@@ -29,6 +29,7 @@ from tests._cli import (
     read_jsonl,
     run_cli,
 )
+from tests._gateway import client_limit
 
 pytestmark = pytest.mark.anyio
 
@@ -241,15 +242,16 @@ async def test_both_budgets_paced_at_once_and_a_finished_run_asks_nothing(
 ) -> None:
     """Discovery and fetching run at once, each at its own (scaled) limit: neither
     gateway ever refuses and neither API's window ever holds more than its limit; the
-    same command with --resume afterwards sends no request and says so."""
+    same command with --resume afterwards sends no request and says so. (The client is
+    told a little less than the gateway allows: ``tests/_gateway.py``.)"""
     fetch, listing = RateLimit(30, 1.0), RateLimit(5, 1.0)
     async with _emulator(
         meetings=70, rate_limit=fetch, meeting_list_rate_limit=listing
     ) as emu:
         out = tmp_path / "paced.jsonl"
         argv = _range_argv(emu, out)
-        argv[argv.index("--rate-limit") + 1] = "30/1s"
-        argv[argv.index("--meeting-list-rate-limit") + 1] = "5/1s"
+        argv[argv.index("--rate-limit") + 1] = str(client_limit(fetch))
+        argv[argv.index("--meeting-list-rate-limit") + 1] = str(client_limit(listing))
         code, stdout, stderr = await run_cli(argv, app_env(emu))
         assert code == 0, stderr
         assert not [r for r in emu.requests if r.status == 429]
