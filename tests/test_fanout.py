@@ -27,6 +27,7 @@ from feishu_vc_async.models import MeetingQuery, Participant
 from feishu_vc_async.ratelimit import LocalRateLimiter, RateLimit
 from tests._fanout import make_client
 from tests._gateway import client_limit
+from tests._scripted_server import until
 
 LIST_PATH = "/open-apis/vc/v1/participant_list"
 def list_requests(emu: Emulator) -> list[RequestRecord]:
@@ -196,15 +197,14 @@ async def test_break_after_first_item_cancels_everything(caplog: pytest.LogCaptu
         assert closed.is_set()  # the async generator was aclose()d
         assert results.progress.running == 0
         assert not fanout_tasks()
-        # Requests already on the wire may still land; after that, nothing more arrives.
-        await anyio.sleep(0.1)
-        arrived = len(list_requests(emu_slow))
-        await anyio.sleep(0.2)
-        assert len(list_requests(emu_slow)) == arrived <= sent <= 1 + 8 + 16
-        assert client.stats.requests == sent
-        # The client is still usable.
+        # The client is still usable. Every answer takes the same 50 ms, so the emulator
+        # answers in arrival order: once this one is back, every request written before
+        # it has landed.
         page = await client.participant_list(emu_slow.meetings[0])
         assert page.participants
+        # Nothing was sent after the fan-out closed, and nothing more can land.
+        assert client.stats.requests == sent + 1
+        assert len(list_requests(emu_slow)) - 1 <= sent <= 1 + 8 + 16
     gc.collect()
     # No "Task was destroyed but it is pending!" or similar from asyncio.
     assert not [r for r in caplog.records if r.name == "asyncio" and r.levelno >= logging.ERROR]
@@ -278,15 +278,15 @@ async def test_slow_consumer_bounds_fetching(emu: Emulator) -> None:
         ) as results:
             item = await results.__anext__()
             assert isinstance(item, PageItem)
-            await anyio.sleep(0.15)
-            stalled = len(list_requests(emu))
+            # The consumer stops taking: the workers fill the buffer, then each holds one
+            # page it cannot hand over. That is all they fetch: 1 + 5 + 3 pages.
+            await until(lambda: results.progress.pages == 1 + 5 + 3)
             assert results.progress.buffered == 5
-            await anyio.sleep(0.15)
-            # Nothing fetched while the consumer sleeps, beyond one item per worker
-            # and a full buffer.
-            assert len(list_requests(emu)) == stalled
-            assert stalled <= 1 + 5 + 3
-            assert results.progress.pages == stalled
+            # Had a worker been free, it would have fetched on while this round trip
+            # (through the same client and emulator) went out and came back.
+            await client.participant_list(emu.meetings[-1], page_size=20)
+            assert len(list_requests(emu)) == 1 + 5 + 3 + 1
+            assert results.progress.pages == 1 + 5 + 3
             rest = [i async for i in results]
         assert len(rest) + 1 == results.progress.pages
 
