@@ -35,6 +35,7 @@ from feishu_vc_async.export._input import write_meetings_csv
 from feishu_vc_async.export._sink import SinkPaths
 from tests._cli import by_meeting, ground_truth, read_jsonl
 from tests._seed import replay_hint
+from tests._watch import on_record
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -70,26 +71,6 @@ def _argv(emu: Emulator, meetings: Path, out: Path) -> list[str]:
 
 def _env(emu: Emulator) -> dict[str, str]:
     return {"FEISHU_APP_ID": emu.app_id, "FEISHU_APP_SECRET": emu.app_secret, "PATH": "/usr/bin"}
-
-
-class _Watched(list[RequestRecord]):
-    """The emulator's request log, calling ``on_record`` as each answer is recorded
-    (before its bytes are sent)."""
-
-    def __init__(self, records: list[RequestRecord]) -> None:
-        super().__init__(records)
-        self.on_record: Callable[[RequestRecord], None] | None = None
-
-    def append(self, record: RequestRecord) -> None:
-        super().append(record)
-        if self.on_record is not None:
-            self.on_record(record)
-
-
-def _watch(emu: Emulator) -> _Watched:
-    if not isinstance(emu.requests, _Watched):
-        emu.requests = _Watched(emu.requests)
-    return emu.requests
 
 
 @dataclass(frozen=True)
@@ -161,16 +142,15 @@ async def _run(
     """Run to the end, or send ``sig`` at ``kill``'s event; the exit code (-9 when
     killed). Fails the test if neither happens within DEADLINE."""
     out = Path(argv[argv.index("--out") + 1])
-    watched = _watch(emu)
     with log.open("ab") as sink:
         process = await anyio.open_process(argv, env=env, stdout=sink, stderr=sink)
         try:
             with anyio.fail_after(DEADLINE):
                 if kill is not None:
-                    await _signal_at(process, kill, sig, watched, out, fmt)
+                    await _signal_at(process, kill, sig, emu, out, fmt)
                 return await process.wait()
         finally:
-            watched.on_record = None
+            on_record(emu, None)
             if process.returncode is None:
                 process.kill()
             await process.aclose()
@@ -180,7 +160,7 @@ async def _signal_at(
     process: anyio.abc.Process,
     kill: Kill,
     sig: signal.Signals,
-    watched: _Watched,
+    emu: Emulator,
     out: Path,
     fmt: str,
 ) -> None:
@@ -188,14 +168,14 @@ async def _signal_at(
         path = PARTICIPANT_LIST_PATH if kill.kind == "answer" else MEETING_LIST_PATH
         seen = 0
 
-        def on_record(record: RequestRecord) -> None:
+        def answered(record: RequestRecord) -> None:
             nonlocal seen
             if record.path == path and record.status == 200:
                 seen += 1
                 if seen == kill.count and process.returncode is None:
                     process.send_signal(sig)
 
-        watched.on_record = on_record
+        on_record(emu, answered)
         return
     holds = _poll_condition(kill, out, fmt)
     while not holds():
