@@ -1,6 +1,6 @@
 """The in-process limiter through VCClient against the emulator's strict gateways.
 
-Time is scaled (100 per 3 s, 20 per 1 s). The gateway's request log is the judge: zero
+Time is scaled (100 per 1.5 s, 20 per 1 s). The gateway's request log is the judge: zero
 429s, and no window of the period, anywhere, holds more than the limit. The clients are
 told a period a little longer than the gateway's (``tests/_gateway.py``): what reaches
 the gateway on a loaded machine is the limiter's pacing plus the loop's delays.
@@ -22,7 +22,7 @@ from feishu_vc_async.ratelimit import Pacing, RateLimit
 from tests._gateway import client_limit
 from tests._scripted_server import until
 
-FAST = RateLimit(100, 3.0)
+FAST = RateLimit(100, 1.5)
 SMALL = RateLimit(20, 1.0)
 FAST_CLIENT = client_limit(FAST)
 SMALL_CLIENT = client_limit(SMALL)

@@ -148,14 +148,13 @@ async def test_caller_owned_client_is_not_closed(redis_url: str, prefix: str) ->
 
 @pytest.mark.slow
 async def test_four_processes_share_one_budget_with_zero_429s(redis_url: str, prefix: str) -> None:
-    rate = RateLimit(100, 3.0)
+    rate = RateLimit(100, 1.5)  # scaled from 100 per minute
     paced = client_limit(rate)  # a little under the gateway: tests/_gateway.py
     processes, per_process, tasks = 4, 100, 20
     async with Emulator(meetings=20, seed=3, rate_limit=rate, window="sliding") as emu:
         # The emulator builds a meeting's rows on its first request, blocking its loop for
-        # up to ~0.1 s: every arrival queued behind that is stamped late, which at 3 s
-        # periods is more than the 1 % jitter margin (37 ms) and would be the gateway's
-        # own skew, not the limiter's. Build them all before the clock starts.
+        # up to ~0.1 s: every arrival queued behind that is stamped late, which would be
+        # the gateway's own skew, not the limiter's. Build them all before the clock starts.
         for query in emu.meetings:
             emu.participants(query)
         config = {
