@@ -53,7 +53,7 @@ class Recorded:
 Responder = Reply | Callable[[web.Request], Reply]
 
 
-async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+async def until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
     """Wait until ``condition()`` holds (a request arrived, say): polls, fails after
     ``timeout`` seconds rather than hanging."""
     loop = asyncio.get_running_loop()

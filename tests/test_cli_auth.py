@@ -59,7 +59,7 @@ class Cli:
             asyncio.to_thread(main, list(argv), env=env, stdout=self.out, stderr=self.err)
         )
 
-    async def url(self, timeout: float = 10.0) -> str:
+    async def url(self, timeout: float = 60.0) -> str:
         """The authorization URL: the line of its own the CLI prints."""
         with anyio.fail_after(timeout):
             while True:
