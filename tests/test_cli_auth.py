@@ -70,7 +70,7 @@ class Cli:
                 await asyncio.sleep(0.01)
 
     async def result(self) -> int:
-        with anyio.fail_after(30):
+        with anyio.fail_after(120):
             return await self._task
 
     def texts(self) -> list[str]:
