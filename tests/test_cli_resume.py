@@ -4,9 +4,10 @@ The export runs as a real subprocess (``python -m feishu_vc_async export``) agai
 emulator served from this test's event loop. A kill lands at an event the test observes,
 never after a number of seconds: as the emulator answers the run's k-th request (the
 answer is recorded before it is sent, so the run has not seen it), or as soon as the
-run's first commit or first write shows on disk. The run cannot get ahead of the test:
-every page it still needs is answered by this loop, which sends the signal first. So a
-loaded machine changes nothing but how long it takes.
+run's first commit or first write shows on disk. The run cannot get far ahead of the
+test: every page it needs is answered by this loop, so past the event it gets at most the
+pages answered within one 5 ms poll (none for an answer event, whose signal goes first),
+and it has over a hundred to go. A loaded machine changes nothing but how long it takes.
 
 Which event and which k each kill uses are drawn from the run's seed (``tests/_seed.py``):
 failure messages name it, and ``FEISHU_VC_TEST_SEED`` replays it.
