@@ -108,6 +108,10 @@ async def test_an_export_with_one_second_user_tokens_refreshes_throughout(
             str(token_file),
             "--rate-limit",
             str(rate),
+            # One request at a time: a token is used within one slot of being taken (a
+            # pool would hold it through the queue at the limiter, close to its end).
+            "--concurrency",
+            "1",
         )
         code, stdout, stderr = await run_cli(argv, _env(emu))
         assert code == 0, stderr
@@ -144,9 +148,10 @@ async def test_three_processes_share_one_session_and_it_survives(
         else ["--rate-limit", "10/1s"]
     )
     token_file = tmp_path / "tokens.json"
-    # One-second tokens, renewed every half second: the renewals the checks below count
-    # come in half the time two-second ones would take.
-    async with Emulator(meetings=120, seed=22, rate_limit=None, user_token_lifetime=1.0) as emu:
+    # Two-second tokens: a process that adopts a session another just refreshed uses it
+    # for up to half its life, and its requests then wait for slots of a shared budget;
+    # one-second tokens leave a loaded machine too little of the other half.
+    async with Emulator(meetings=240, seed=22, rate_limit=None, user_token_lifetime=2.0) as emu:
         await _stored_session(emu, token_file, clock=time.time)
         parts = [emu.meetings[i::3] for i in range(3)]
         truth = [_truth(emu.participants, part) for part in parts]
