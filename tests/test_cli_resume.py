@@ -15,11 +15,12 @@ failure messages name it, and ``FEISHU_VC_TEST_SEED`` replays it.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import signal
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,21 @@ def _poll_condition(kill: Kill, out: Path, fmt: str) -> Callable[[], bool]:
     raise AssertionError(f"not a polled kill: {kill}")
 
 
+@contextlib.contextmanager
+def _sigint_as_a_terminal_has_it() -> Iterator[None]:
+    """Start children with SIGINT at its default, as a terminal's Ctrl-C finds it.
+
+    A shell starts a background job (``make test &``, nohup, some CI runners) with SIGINT
+    ignored; an ignored signal stays ignored across exec, and Python then leaves it so:
+    the export would never see the Ctrl-C this file sends it.
+    """
+    previous = signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 async def _run(
     argv: list[str],
     env: dict[str, str],
@@ -143,7 +159,7 @@ async def _run(
     """Run to the end, or send ``sig`` at ``kill``'s event; the exit code (-9 when
     killed). Fails the test if neither happens within DEADLINE."""
     out = Path(argv[argv.index("--out") + 1])
-    with log.open("ab") as sink:
+    with log.open("ab") as sink, _sigint_as_a_terminal_has_it():
         process = await anyio.open_process(argv, env=env, stdout=sink, stderr=sink)
         try:
             with anyio.fail_after(DEADLINE):
