@@ -1,5 +1,6 @@
 """How the package holds together: no import cycles, one error base, one validation
-rule per value, and the old public names still working (with a warning)."""
+rule per value, the old public names still working (with a warning), and modules and
+functions within their size limits."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import inspect
 import pkgutil
 from pathlib import Path
 
+import _size_limits as size_limits
 import pytest
 from _import_graph import cycles, graph
 
@@ -101,3 +103,12 @@ def test_no_test_module_imports_another() -> None:
                     offenders.append(f"{path.name}:{node.lineno} imports {name}")
     assert len(list(here.glob("test_*.py"))) > 40
     assert offenders == []
+
+
+def test_the_package_keeps_its_size_limits() -> None:
+    # Modules a reader can hold, functions that fit a screen, a client constructor that
+    # stays a short list (tests/_size_limits.py has the rules and the data-table list).
+    violations, modules, functions = size_limits.check()
+    assert modules > 40  # the whole package was read
+    assert functions > 300
+    assert [str(v) for v in violations] == []
