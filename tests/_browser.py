@@ -85,7 +85,7 @@ class Browser:
         self._session_id: str | None = None
 
     @classmethod
-    async def launch(cls, executable: str | None = None, *, timeout: float = 30.0) -> Browser:
+    async def launch(cls, executable: str | None = None, *, timeout: float = 120.0) -> Browser:
         exe = executable or find_chromium()
         if exe is None:
             raise BrowserError("chromium is not installed")
@@ -166,7 +166,7 @@ class Browser:
         params: dict[str, Any] | None = None,
         *,
         browser: bool = False,
-        timeout: float = 15.0,
+        timeout: float = 60.0,
     ) -> dict[str, Any]:
         """One DevTools command to the tab (or to the browser), its ``result``."""
         if self._ws is None or self._ws.closed:
@@ -208,7 +208,7 @@ class Browser:
 
     # --- what tests use -------------------------------------------------------------
 
-    async def open(self, url: str, *, timeout: float = 15.0) -> None:
+    async def open(self, url: str, *, timeout: float = 60.0) -> None:
         """Navigate the tab to ``url`` and wait until the page has loaded."""
         mark = len(self._events)
         result = await self._send("Page.navigate", {"url": url})
@@ -227,7 +227,7 @@ class Browser:
         return result["result"].get("value")
 
     async def click(
-        self, element_id: str, *, navigates: bool = True, timeout: float = 15.0
+        self, element_id: str, *, navigates: bool = True, timeout: float = 60.0
     ) -> None:
         """Click the element with id ``element_id``; if it ``navigates``, wait for the next
         page to load (redirects included)."""

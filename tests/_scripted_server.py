@@ -33,6 +33,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     drop: bool = False  # close the connection without an answer
+    hang: bool = False  # never answer: the handler waits until the client or server quits
 
     def payload(self) -> bytes:
         if self.body is not None:
@@ -52,7 +53,7 @@ class Recorded:
 Responder = Reply | Callable[[web.Request], Reply]
 
 
-async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+async def until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
     """Wait until ``condition()`` holds (a request arrived, say): polls, fails after
     ``timeout`` seconds rather than hanging."""
     loop = asyncio.get_running_loop()
@@ -108,7 +109,10 @@ class ScriptedServer:
         app_secret: str = "s3cret-app-secret",
         expire: int = 7200,
         delay: float = 0.0,
+        hang_first: bool = False,
     ) -> None:
+        """``hang_first``: the first token request is never answered (a fetch that is
+        surely still in flight), the others at once (after ``delay``)."""
         counter = itertools.count(1)
 
         def answer(request: web.Request) -> Reply:
@@ -120,6 +124,7 @@ class ScriptedServer:
             return Reply(
                 json={"code": 0, "msg": "ok", "tenant_access_token": token, "expire": expire},
                 delay=delay,
+                hang=hang_first and self.token_requests == 1,
             )
 
         self.always(TOKEN, answer)
@@ -139,6 +144,8 @@ class ScriptedServer:
             self.unexpected.append(record)
             return web.Response(status=599, text="unscripted request")
         reply = responder(request) if callable(responder) else responder
+        if reply.hang:
+            await asyncio.Event().wait()  # cancelled when the connection or server closes
         if reply.delay:
             await asyncio.sleep(reply.delay)
         if reply.drop:

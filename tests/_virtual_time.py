@@ -19,7 +19,7 @@ import selectors
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["VirtualLoop", "run_virtual"]
+__all__ = ["SteerableLoop", "VirtualLoop", "run_virtual"]
 
 T = TypeVar("T")
 
@@ -56,3 +56,23 @@ def run_virtual(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return loop.run_until_complete(main())
     finally:
         loop.close()
+
+
+class SteerableLoop(asyncio.SelectorEventLoop):
+    """A real event loop (it waits on sockets as usual) whose clock a test moves forward.
+
+    ``advance(seconds)`` makes every timer due within them fire on the loop's next turn:
+    a 30 s timeout expires the moment the test says so, with nothing racing it, while
+    the answers the test does want still have the whole 30 s. Use it with
+    ``@pytest.mark.steerable_clock``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._offset = 0.0
+
+    def time(self) -> float:
+        return super().time() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        self._offset += seconds

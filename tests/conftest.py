@@ -1,23 +1,50 @@
-"""Shared test setup: async tests run on asyncio through anyio's plugin (anyio_mode = auto)."""
+"""Shared test setup: async tests run on asyncio through anyio's plugin (anyio_mode = auto).
+
+Every random choice is replayable: hypothesis is derandomized (its examples derive from
+each test, no example database carries state between runs; ``HYPOTHESIS_PROFILE=explore``
+searches afresh instead), and tests that draw use ``rng`` (``tests/_seed.py``), whose
+seed the header prints.
+"""
 
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import AsyncIterator
 
 import pytest
-from _virtual_time import VirtualLoop
+from _virtual_time import SteerableLoop, VirtualLoop
+from hypothesis import settings
 
 from tests._browser import Browser, find_chromium
+from tests._seed import SEED_ENV, rng_for, run_seed
+
+# No deadline: a loaded machine runs an example slower, which is no failure of the code.
+settings.register_profile("deterministic", derandomize=True, database=None, deadline=None)
+settings.register_profile("explore", derandomize=False, database=None, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 REDIS_URL = os.environ.get("FEISHU_VC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
+def pytest_report_header() -> str:
+    return f"random choices: seed {run_seed()} (replay: {SEED_ENV}={run_seed()})"
+
+
+@pytest.fixture
+def rng(request: pytest.FixtureRequest) -> random.Random:
+    """This test's own generator (``tests/_seed.py``); say ``replay_hint()`` on failure."""
+    return rng_for(request.node.nodeid)
+
+
 @pytest.fixture
 def anyio_backend(request: pytest.FixtureRequest) -> object:
-    """asyncio; on virtual time (``tests/_virtual_time.py``) for ``virtual_time`` tests."""
+    """asyncio; on virtual time (``tests/_virtual_time.py``) for ``virtual_time`` tests,
+    on a clock the test moves forward for ``steerable_clock`` tests."""
     if request.node.get_closest_marker("virtual_time") is not None:
         return ("asyncio", {"loop_factory": VirtualLoop})
+    if request.node.get_closest_marker("steerable_clock") is not None:
+        return ("asyncio", {"loop_factory": SteerableLoop})
     return "asyncio"
 
 

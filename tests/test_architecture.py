@@ -1,12 +1,16 @@
 """How the package holds together: no import cycles, one error base, one validation
-rule per value."""
+rule per value, no test module importing another, and modules and functions
+within their size limits."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import pkgutil
+from pathlib import Path
 
+import _size_limits as size_limits
 import pytest
 from _import_graph import cycles, graph
 
@@ -59,3 +63,31 @@ def test_the_client_and_the_cli_judge_a_base_url_by_one_rule(url: str) -> None:
     rule = str(by_client.value).split(": ", 1)[-1]
     assert rule in str(by_cli.value)
     assert "pw" not in str(by_client.value) + str(by_cli.value)
+
+
+def test_no_test_module_imports_another() -> None:
+    # Shared helpers live in tests/_*.py: importing a test module pulls its tests into
+    # the importer's namespace and ties two files' fixtures and setup together.
+    here = Path(__file__).resolve().parent
+    offenders = []
+    for path in sorted(here.glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                if name.rpartition(".")[2].startswith("test_"):
+                    offenders.append(f"{path.name}:{node.lineno} imports {name}")
+    assert len(list(here.glob("test_*.py"))) > 40
+    assert offenders == []
+
+
+def test_the_package_keeps_its_size_limits() -> None:
+    # Modules a reader can hold, functions that fit a screen, a client constructor that
+    # stays a short list (tests/_size_limits.py has the rules and the data-table list).
+    violations, modules, functions = size_limits.check()
+    assert modules > 40  # the whole package was read
+    assert functions > 300
+    assert [str(v) for v in violations] == []

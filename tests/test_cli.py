@@ -121,7 +121,7 @@ def test_emulator_command_serves_what_export_reads(tmp_path: Path) -> None:
         )
     finally:
         server.send_signal(signal.SIGTERM)
-        server.wait(timeout=10)
+        server.wait(timeout=60)
         for stream in (server.stdout, server.stderr):
             if stream is not None:
                 stream.close()

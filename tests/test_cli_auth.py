@@ -29,9 +29,8 @@ from feishu_vc_async.cli import main
 from feishu_vc_async.emulator import Emulator, OAuthUser, UserOAuth
 from feishu_vc_async.export._input_writer import write_meetings_csv
 from tests._browser import Browser
-from tests._cli import export_argv
+from tests._cli import export_argv, run_cli
 from tests._sessions import leaks
-from tests.test_cli_export import run_cli
 
 pytestmark = pytest.mark.anyio
 
@@ -64,7 +63,7 @@ class Cli:
             asyncio.to_thread(main, list(argv), env=env, stdout=self.out, stderr=self.err)
         )
 
-    async def url(self, timeout: float = 10.0) -> str:
+    async def url(self, timeout: float = 60.0) -> str:
         """The authorization URL: the line of its own the CLI prints."""
         with anyio.fail_after(timeout):
             while True:
@@ -75,7 +74,7 @@ class Cli:
                 await asyncio.sleep(0.01)
 
     async def result(self) -> int:
-        with anyio.fail_after(30):
+        with anyio.fail_after(120):
             return await self._task
 
     def texts(self) -> list[str]:

@@ -6,6 +6,7 @@ have, against an emulator served from the test's loop.
 
 from __future__ import annotations
 
+import signal
 import socket
 import stat
 import sys
@@ -14,9 +15,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from feishu_vc_async.emulator import Emulator, Faults
+from feishu_vc_async.emulator import Emulator, Faults, RequestRecord
 from feishu_vc_async.export._input_writer import write_meetings_csv
 from tests._cli import app_env, by_meeting, export_argv, ground_truth, read_jsonl, run_cli
+from tests._watch import on_record
 
 pytestmark = pytest.mark.anyio
 
@@ -34,22 +36,35 @@ def _mode(path: Path) -> int:
 async def test_a_second_export_to_the_same_output_exits_2_and_the_first_finishes_exact(
     tmp_path: Path,
 ) -> None:
-    async with Emulator(meetings=12, seed=13, rate_limit=None, latency=0.3) as emu:
+    async with Emulator(meetings=12, seed=13, rate_limit=None) as emu:
         meetings = tmp_path / "meetings.csv"
         write_meetings_csv(meetings, emu.meetings)
         out = tmp_path / "out.jsonl"
         lock = tmp_path / "out.jsonl.lock"
-        # One meeting at a time, 0.3 s an answer: the first run lasts seconds.
         argv = export_argv(emu, meetings, out, "--concurrency", "1", "--progress", "none")
         env = {**app_env(emu), "PATH": "/usr/bin:/bin"}
         async with await anyio.open_process(_permissive(argv), env=env) as first:
+            # Frozen as its token request is answered (it holds the lock by then, and has
+            # not seen the answer): it cannot finish while the other two runs try.
+            asked = anyio.Event()
+
+            def freeze(record: RequestRecord) -> None:
+                if record.token_request and not asked.is_set():
+                    first.send_signal(signal.SIGSTOP)
+                    asked.set()
+
+            on_record(emu, freeze)
             with anyio.fail_after(60):
-                while not any(r.token_request for r in emu.requests):  # it holds the lock
-                    await anyio.sleep(0.02)
-            assert _mode(lock) == 0o600
-            seconds = [
-                await run_cli([*argv, flag], app_env(emu)) for flag in ("--resume", "--overwrite")
-            ]
+                await asked.wait()
+            on_record(emu, None)
+            try:
+                assert _mode(lock) == 0o600
+                seconds = [
+                    await run_cli([*argv, flag], app_env(emu))
+                    for flag in ("--resume", "--overwrite")
+                ]
+            finally:
+                first.send_signal(signal.SIGCONT)
             with anyio.fail_after(120):
                 first_code = await first.wait()
             holder = f"pid {first.pid} on {socket.gethostname()}"

@@ -1,34 +1,51 @@
-"""kill -9 at random moments, then --resume: the output equals an uninterrupted run's.
+"""kill -9 at chosen moments, then --resume: the output equals an uninterrupted run's.
 
 The export runs as a real subprocess (``python -m feishu_vc_async export``) against an
-emulator served from this test's event loop, with a per-request latency so that a run
-lasts a few seconds and the kills land before, during and between pages.
+emulator served from this test's event loop. A kill lands at an event the test observes,
+never after a number of seconds: as the emulator answers the run's k-th request (the
+answer is recorded before it is sent, so the run has not seen it), or as soon as the
+run's first commit or first write shows on disk. The run cannot get far ahead of the
+test: every page it needs is answered by this loop, so past the event it gets at most the
+pages answered within one 5 ms poll (none for an answer event, whose signal goes first),
+and it has over a hundred to go. A loaded machine changes nothing but how long it takes.
+
+Which event and which k each kill uses are drawn from the run's seed (``tests/_seed.py``):
+failure messages name it, and ``FEISHU_VC_TEST_SEED`` replays it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import signal
-import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.abc
 import msgspec
 import pytest
 
-from feishu_vc_async._constants import MEETING_LIST_PATH
-from feishu_vc_async.emulator import Emulator, MeetingData
+from feishu_vc_async._constants import MEETING_LIST_PATH, PARTICIPANT_LIST_PATH
+from feishu_vc_async.emulator import Emulator, MeetingData, RequestRecord
 from feishu_vc_async.export._checkpoint import CheckpointFile
+from feishu_vc_async.export._file_output import FilePaths
 from feishu_vc_async.export._input_writer import write_meetings_csv
+from feishu_vc_async.export._state import ExportState
+from tests._cli import by_meeting, ground_truth, read_jsonl
+from tests._seed import replay_hint
+from tests._watch import on_record
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 KILLS = 5
+# How long a run may take to reach its kill event (or its end) before the test fails
+# rather than hangs: far beyond a loaded machine's pace, never part of a pass.
+DEADLINE = 120.0
 
 
 def _argv(emu: Emulator, meetings: Path, out: Path) -> list[str]:
@@ -59,29 +76,132 @@ def _env(emu: Emulator) -> dict[str, str]:
     return {"FEISHU_APP_ID": emu.app_id, "FEISHU_APP_SECRET": emu.app_secret, "PATH": "/usr/bin"}
 
 
+@dataclass(frozen=True)
+class Kill:
+    """When to stop a run, as an event of the run.
+
+    ``answer``: as the emulator answers the run's ``count``-th participant_list request
+    (other pages in flight: a kill mid-page). ``listing``: the same for meeting_list.
+    ``checkpoint``: as soon as the run's first commit shows (between pages).
+    ``output``: as soon as the data file grows (written, not yet committed).
+    ``discovery``: as soon as a commit shows a range's listing under way.
+    """
+
+    kind: str
+    count: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.kind}#{self.count}" if self.kind in ("answer", "listing") else self.kind
+
+
+def _checkpoint(out: Path) -> ExportState | None:
+    loaded = CheckpointFile(FilePaths.beside(out).checkpoint).load()
+    return None if loaded is None else loaded.state
+
+
+def _file_state(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def _poll_condition(kill: Kill, out: Path, fmt: str) -> Callable[[], bool]:
+    paths = FilePaths.beside(out)
+    if kill.kind == "checkpoint":
+        before = _file_state(paths.checkpoint)
+        return lambda: _file_state(paths.checkpoint) not in (None, before)
+    if kill.kind == "output":
+        data = paths.journal if fmt == "parquet" else paths.out
+        size = (_file_state(data) or (0, 0, 0))[0]
+        return lambda: (_file_state(data) or (0, 0, 0))[0] > size
+    if kill.kind == "discovery":
+        state = _checkpoint(out)
+        found = len(state.discovery.found) if state and state.discovery else 0
+
+        def discovering() -> bool:
+            now = _checkpoint(out)
+            return bool(
+                now is not None
+                and now.discovery is not None
+                and not now.discovery.position.done
+                and len(now.discovery.found) > found
+            )
+
+        return discovering
+    raise AssertionError(f"not a polled kill: {kill}")
+
+
+@contextlib.contextmanager
+def _sigint_as_a_terminal_has_it() -> Iterator[None]:
+    """Start children with SIGINT at its default, as a terminal's Ctrl-C finds it.
+
+    A shell starts a background job (``make test &``, nohup, some CI runners) with SIGINT
+    ignored; an ignored signal stays ignored across exec, and Python then leaves it so:
+    the export would never see the Ctrl-C this file sends it.
+    """
+    previous = signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 async def _run(
     argv: list[str],
     env: dict[str, str],
     log: Path,
-    kill_after: float | None,
-    kill_when: Callable[[], bool] | None = None,
+    emu: Emulator,
+    kill: Kill | None = None,
+    *,
+    sig: signal.Signals = signal.SIGKILL,
+    fmt: str = "jsonl",
 ) -> int:
-    """Run to the end, or SIGKILL after ``kill_after`` s (or once ``kill_when()`` holds);
-    the exit code (-9 when killed)."""
-    with log.open("ab") as sink:
+    """Run to the end, or send ``sig`` at ``kill``'s event; the exit code (-9 when
+    killed). Fails the test if neither happens within DEADLINE."""
+    out = Path(argv[argv.index("--out") + 1])
+    with log.open("ab") as sink, _sigint_as_a_terminal_has_it():
         process = await anyio.open_process(argv, env=env, stdout=sink, stderr=sink)
-        async with process:
-            if kill_after is None and kill_when is None:
+        try:
+            with anyio.fail_after(DEADLINE):
+                if kill is not None:
+                    await _signal_at(process, kill, sig, emu, out, fmt)
                 return await process.wait()
-            with anyio.move_on_after(kill_after if kill_after is not None else 60.0):
-                while kill_when is not None and not kill_when():
-                    if process.returncode is not None:
-                        return process.returncode
-                    await anyio.sleep(0.005)
-                if kill_when is None:
-                    return await process.wait()
-            process.send_signal(signal.SIGKILL)
-            return await process.wait()
+        finally:
+            on_record(emu, None)
+            if process.returncode is None:
+                process.kill()
+            await process.aclose()
+
+
+async def _signal_at(
+    process: anyio.abc.Process,
+    kill: Kill,
+    sig: signal.Signals,
+    emu: Emulator,
+    out: Path,
+    fmt: str,
+) -> None:
+    if kill.kind in ("answer", "listing"):
+        path = PARTICIPANT_LIST_PATH if kill.kind == "answer" else MEETING_LIST_PATH
+        seen = 0
+
+        def answered(record: RequestRecord) -> None:
+            nonlocal seen
+            if record.path == path and record.status == 200:
+                seen += 1
+                if seen == kill.count and process.returncode is None:
+                    process.send_signal(sig)
+
+        on_record(emu, answered)
+        return
+    holds = _poll_condition(kill, out, fmt)
+    while not holds():
+        if process.returncode is not None:
+            return  # finished first: the caller sees its exit code
+        await anyio.sleep(0.005)
+    process.send_signal(sig)
 
 
 def _rows(path: Path, fmt: str) -> Counter[Any]:
@@ -92,10 +212,15 @@ def _rows(path: Path, fmt: str) -> Counter[Any]:
     return Counter(msgspec.json.decode(line) and line for line in path.read_bytes().splitlines())
 
 
+def _draw(rng: random.Random, kinds: tuple[str, ...], most: int) -> Kill:
+    kind = rng.choice(kinds)
+    return Kill(kind, rng.randint(1, most) if kind in ("answer", "listing") else 1)
+
+
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
-async def test_killed_runs_resume_to_the_uninterrupted_output(tmp_path: Path, fmt: str) -> None:
-    seed = random.randrange(1 << 30)
-    rng = random.Random(seed)
+async def test_killed_runs_resume_to_the_uninterrupted_output(
+    tmp_path: Path, fmt: str, rng: random.Random
+) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
     async with Emulator(
@@ -106,71 +231,61 @@ async def test_killed_runs_resume_to_the_uninterrupted_output(tmp_path: Path, fm
         env = _env(emu)
 
         reference = tmp_path / f"reference.{fmt}"
-        started = time.monotonic()
-        code = await _run(_argv(emu, meetings, reference), env, logs / "reference.log", None)
-        duration = time.monotonic() - started
+        code = await _run(_argv(emu, meetings, reference), env, logs / "reference.log", emu)
         assert code == 0, (logs / "reference.log").read_text()
+        pages = sum(1 for r in emu.requests if r.path == PARTICIPANT_LIST_PATH)
+        # Each kill ends its run within a few pages of its start, so every run has work
+        # left (144 pages, five runs of a few each): every kill lands while running.
+        assert pages > 100
 
         out = tmp_path / f"killed.{fmt}"
-        killed = 0
-        moments = []
-        for n in range(KILLS):
-            # Early enough that most kills land while work is left (each run does some).
-            moment = rng.uniform(0.2, max(0.6, duration * 0.3))
-            moments.append(round(moment, 2))
-            code = await _run(_argv(emu, meetings, out), env, logs / f"kill{n}.log", moment)
-            killed += code == -signal.SIGKILL
-        code = await _run(_argv(emu, meetings, out), env, logs / "final.log", None)
+        plan = [_draw(rng, ("answer", "checkpoint", "output"), 8) for _ in range(KILLS)]
+        codes = []
+        for n, kill in enumerate(plan):
+            argv = _argv(emu, meetings, out)
+            codes.append(await _run(argv, env, logs / f"kill{n}.log", emu, kill, fmt=fmt))
+        code = await _run(_argv(emu, meetings, out), env, logs / "final.log", emu)
         assert code == 0, (logs / "final.log").read_text()
 
-    context = f"seed={seed} moments={moments} uninterrupted={duration:.2f}s"
-    assert killed >= 3, f"too few kills landed while running: {killed}; {context}"
+    context = f"kills {[str(k) for k in plan]} gave {codes}; replay: {replay_hint()}"
+    assert codes == [-signal.SIGKILL] * KILLS, context
     want = _rows(reference, fmt)
     got = _rows(out, fmt)
     assert sum(want.values()) > 500
     assert got == want, (
         f"missing {sum((want - got).values())}, extra {sum((got - want).values())}; {context}"
     )
-    checkpoint = CheckpointFile(out.with_name(out.name + ".checkpoint.json")).load()
-    assert checkpoint is not None
-    state = checkpoint.state
+    state = _checkpoint(out)
+    assert state is not None
     assert state.finalized
     assert state.rows == sum(want.values())
 
 
 @pytest.mark.parametrize(("sig", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_interrupt_is_clean(tmp_path: Path, sig: signal.Signals, exit_code: int) -> None:
-    """Ctrl-C (SIGINT) and SIGTERM commit the checkpoint and say how to continue; the
-    resumed run then completes the same output."""
-
-    async def scenario() -> tuple[int, str, int]:
-        async with Emulator(
-            meetings=30, seed=4, rate_limit=None, latency=0.05, data=MeetingData(webinar_size=300)
-        ) as emu:
-            meetings = tmp_path / "meetings.csv"
-            write_meetings_csv(meetings, emu.meetings)
-            out = tmp_path / "out.jsonl"
-            argv = _argv(emu, meetings, out)
-            process = await anyio.open_process(
-                argv, env=_env(emu), stdout=subprocess.PIPE, stderr=subprocess.PIPE
-            )
-            async with process:
-                await anyio.sleep(1.2)
-                process.send_signal(sig)
-                code = await process.wait()
-                assert process.stderr is not None
-                err = (await process.stderr.receive()).decode()
-            final = await _run(argv, _env(emu), tmp_path / "final.log", None)
-            return code, err, final
-
-    code, err, final = anyio.run(scenario)
+async def test_interrupt_is_clean(tmp_path: Path, sig: signal.Signals, exit_code: int) -> None:
+    """Ctrl-C (SIGINT) and SIGTERM, while pages are still to come, commit the checkpoint
+    and say how to continue; the resumed run then completes the same output."""
+    async with Emulator(
+        meetings=30, seed=4, rate_limit=None, latency=0.05, data=MeetingData(webinar_size=300)
+    ) as emu:
+        meetings = tmp_path / "meetings.csv"
+        write_meetings_csv(meetings, emu.meetings)
+        out = tmp_path / "out.jsonl"
+        argv = _argv(emu, meetings, out)
+        # Signalled as the 5th page is answered: the run is well under way (its SIGTERM
+        # handler is set before its first request) and has most of its pages to go.
+        log = tmp_path / "interrupted.log"
+        code = await _run(argv, _env(emu), log, emu, Kill("answer", 5), sig=sig)
+        err = log.read_text()
+        interrupted = _checkpoint(out)
+        final = await _run(argv, _env(emu), tmp_path / "final.log", emu)
+        truth = ground_truth(emu, emu.meetings)
     assert code == exit_code, err
     assert "--resume" in err
-    assert final == 0
-
-
-def _listing_requests(emu: Emulator) -> int:
-    return sum(1 for r in emu.requests if r.path == MEETING_LIST_PATH and r.status == 200)
+    assert interrupted is not None
+    assert not interrupted.finalized
+    assert final == 0, (tmp_path / "final.log").read_text()
+    assert by_meeting(read_jsonl(out)) == {k: v for k, v in truth.items() if v}
 
 
 def _range_argv(emu: Emulator, out: Path, since: int, until: int) -> list[str]:
@@ -182,13 +297,11 @@ def _range_argv(emu: Emulator, out: Path, since: int, until: int) -> list[str]:
 
 
 async def test_a_range_export_killed_while_finding_or_fetching_resumes_exactly(
-    tmp_path: Path,
+    tmp_path: Path, rng: random.Random
 ) -> None:
     """kill -9 during discovery (meeting_list pages still to come) and during fetching;
     each --resume continues the listing from its recorded position and the pages from
     theirs: the output equals an uninterrupted run's."""
-    seed = random.randrange(1 << 30)
-    rng = random.Random(seed)
     logs = tmp_path / "logs"
     logs.mkdir()
     day = 86_400
@@ -206,42 +319,32 @@ async def test_a_range_export_killed_while_finding_or_fetching_resumes_exactly(
         assert len(listed) > 300  # several meeting_list pages of 100
         env = _env(emu)
         reference = tmp_path / "reference.jsonl"
-        started = time.monotonic()
-        code = await _run(_range_argv(emu, reference, since, until), env, logs / "ref.log", None)
-        duration = time.monotonic() - started
+        argv = _range_argv(emu, reference, since, until)
+        code = await _run(argv, env, logs / "ref.log", emu)
         assert code == 0, (logs / "ref.log").read_text()
 
         out = tmp_path / "killed.jsonl"
-        moments: list[object] = []
-        killed_while_finding = killed = 0
+        # The first kill lands mid-listing (a commit shows meetings found, more pages to
+        # come); the others at any event, a listing answer too while listing goes on.
+        plan: list[Kill] = []
+        codes: list[int] = []
+        killed_while_finding = 0
         for n in range(KILLS):
+            state = _checkpoint(out)
+            finding = state is None or not (state.discovery and state.discovery.position.done)
+            kinds = ("answer", "checkpoint", "output") + ("listing",) * finding
+            kill = Kill("discovery") if n == 0 else _draw(rng, kinds, 2 if finding else 8)
+            plan.append(kill)
             argv = _range_argv(emu, out, since, until)
-            if n == 0:
-                # The first kill lands mid-listing: after two meeting_list pages of this run.
-                listed_before = _listing_requests(emu)
-                moments.append("2 pages")
-                code = await _run(
-                    argv,
-                    env,
-                    logs / f"k{n}.log",
-                    None,
-                    kill_when=lambda before=listed_before: _listing_requests(emu) >= before + 2,
-                )
-            else:
-                moment = rng.uniform(0.3, max(0.8, duration * 0.6))
-                moments.append(round(moment, 2))
-                code = await _run(argv, env, logs / f"k{n}.log", moment)
-            if code == -signal.SIGKILL:
-                killed += 1
-                loaded = CheckpointFile(out.with_name(out.name + ".checkpoint.json")).load()
-                state = None if loaded is None else loaded.state
-                if state is not None and state.discovery and not state.discovery.position.done:
-                    killed_while_finding += 1
-        code = await _run(_range_argv(emu, out, since, until), env, logs / "final.log", None)
+            codes.append(await _run(argv, env, logs / f"k{n}.log", emu, kill))
+            state = _checkpoint(out)
+            if state is not None and state.discovery and not state.discovery.position.done:
+                killed_while_finding += 1
+        code = await _run(_range_argv(emu, out, since, until), env, logs / "final.log", emu)
         assert code == 0, (logs / "final.log").read_text()
 
-    context = f"seed={seed} moments={moments} uninterrupted={duration:.2f}s"
-    assert killed >= 3, f"too few kills landed while running: {killed}; {context}"
+    context = f"kills {[str(k) for k in plan]} gave {codes}; replay: {replay_hint()}"
+    assert codes == [-signal.SIGKILL] * KILLS, context
     assert killed_while_finding >= 1, f"no kill landed during discovery; {context}"
     want = _rows(reference, "jsonl")
     got = _rows(out, "jsonl")
@@ -249,9 +352,8 @@ async def test_a_range_export_killed_while_finding_or_fetching_resumes_exactly(
     assert got == want, (
         f"missing {sum((want - got).values())}, extra {sum((got - want).values())}; {context}"
     )
-    checkpoint = CheckpointFile(out.with_name(out.name + ".checkpoint.json")).load()
-    assert checkpoint is not None
-    state = checkpoint.state
+    state = _checkpoint(out)
+    assert state is not None
     assert state.finalized
     assert state.discovery is not None
     assert len(state.discovery.found) == len(listed)

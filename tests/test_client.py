@@ -503,7 +503,7 @@ async def test_every_attempt_takes_a_limiter_slot_and_429s_are_reported() -> Non
 
 async def test_cancelling_a_call_mid_flight_leaves_the_client_usable() -> None:
     async with ScriptedServer() as server:
-        server.script(LIST, Reply(json=page(_people("slow", 1)), delay=2.0))
+        server.script(LIST, Reply(json=page(_people("slow", 1)), hang=True))
         server.always(LIST, Reply(json=page(_people("fast", 1))))
         async with VCClient(
             TOKEN,
@@ -525,7 +525,7 @@ async def test_cancelling_a_call_mid_flight_leaves_the_client_usable() -> None:
 
 async def test_cancelling_during_a_token_fetch_releases_the_lock() -> None:
     async with ScriptedServer() as server:
-        server.serve_tokens("cli_x", "sec-x", delay=1.0)
+        server.serve_tokens("cli_x", "sec-x", hang_first=True)
         server.always(LIST, Reply(json=page([])))
         async with VCClient(
             AppCredentials("cli_x", "sec-x"),

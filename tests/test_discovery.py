@@ -40,6 +40,7 @@ from feishu_vc_async.errors import (
     PermissionDeniedError,
 )
 from feishu_vc_async.models import MeetingQuery
+from tests._gateway import client_limit
 
 WALL = 1_780_000_000
 DAY = 86_400
@@ -203,7 +204,8 @@ async def test_bad_queries_are_refused_before_any_request() -> None:
 
 async def test_discovery_and_fetching_share_no_budget_and_neither_window_is_exceeded() -> None:
     """meeting_list and participant_list run at once, each paced to its own (scaled) limit:
-    neither gateway ever refuses, and neither API's window ever holds more than its limit."""
+    neither gateway ever refuses, and neither API's window ever holds more than its limit
+    (the client paces a little under it: ``tests/_gateway.py``)."""
     fetch_rate, list_rate = RateLimit(20, 1.0), RateLimit(10, 1.0)
     async with (
         _emulator(
@@ -212,7 +214,13 @@ async def test_discovery_and_fetching_share_no_budget_and_neither_window_is_exce
             meeting_list_rate_limit=list_rate,
             data=MeetingData(webinar_size=300),
         ) as emu,
-        _client(emu, limits=Limits(participant_list=fetch_rate, meeting_list=list_rate)) as client,
+        _client(
+            emu,
+            limits=Limits(
+                participant_list=client_limit(fetch_rate),
+                meeting_list=client_limit(list_rate),
+            ),
+        ) as client,
     ):
         query = MeetingListQuery(
             start_time=EVERYTHING[0], end_time=EVERYTHING[1], include_webinar=True

@@ -18,6 +18,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from _virtual_time import SteerableLoop
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from feishu_vc_async import (
@@ -42,7 +43,7 @@ from feishu_vc_async import (
 from feishu_vc_async._answers import RawResponse, read_answer
 from feishu_vc_async._constants import PARTICIPANT_LIST_PATH
 from feishu_vc_async._endpoints import PARTICIPANT_LIST, TENANT_TOKEN, Endpoint
-from tests._scripted_server import LIST, Reply, ScriptedServer, error, page
+from tests._scripted_server import LIST, Reply, ScriptedServer, error, page, until
 
 pytestmark = pytest.mark.anyio
 
@@ -357,15 +358,27 @@ async def test_connection_reset_is_a_transport_error_from_the_aiohttp_cause() ->
         assert "Disconnected" in str(err) or "Connection" in str(err)
 
 
+@pytest.mark.steerable_clock
 async def test_timeout_is_a_request_timeout_error_from_the_cause() -> None:
-    async with scripted(timeouts=Timeouts(total=0.2)) as (server, client):
-        server.script(LIST, Reply(json=page([]), delay=1.0))
+    # The server never answers and the test moves the clock past the timeout: no race
+    # between the timeout and an answer, and the follow-up has the whole 30 s.
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, SteerableLoop)
+    async with scripted(timeouts=Timeouts(total=30.0)) as (server, client):
+        server.script(LIST, Reply(json=page([]), hang=True))
+        call = asyncio.create_task(client.participant_list(QUERY))
+        await until(lambda: len(server.list_requests()) == 1)
+        assert not call.done()
+        # aiohttp rounds a timeout over 5 s up to the next whole second of the clock.
+        loop.advance(31.0)
         with pytest.raises(RequestTimeoutError) as caught:
-            await client.participant_list(QUERY)
+            async with asyncio.timeout(10):  # (not advanced: it only ends a hang)
+                await call
         err = caught.value
         assert isinstance(err, TransportError)
         assert isinstance(err.__cause__, TimeoutError)
         assert "timed out" in str(err)
+        assert "total 30.0s" in str(err)
         # the client is still usable afterwards
         server.script(LIST, Reply(json=page([{"participant_name": "after"}])))
         result = await client.participant_list(QUERY)

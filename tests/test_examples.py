@@ -8,9 +8,11 @@ emulator this test controls.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -18,13 +20,32 @@ from typing import Any
 import aiohttp
 import anyio
 import pytest
+from _ratelimit_util import max_in_any_window
 from aiohttp import web
 
-from feishu_vc_async.emulator import Emulator
+from feishu_vc_async._constants import PARTICIPANT_LIST_PATH
+from feishu_vc_async.emulator import Emulator, MeetingData
 from feishu_vc_async.models import MeetingQuery
 from feishu_vc_async.ratelimit import RateLimit
+from tests._gateway import client_limit
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture
+def prefix(redis_url: str) -> Iterator[str]:
+    """A Redis key prefix of this test alone; its keys are deleted afterwards."""
+    import redis
+
+    name = f"test_examples_{uuid.uuid4().hex[:8]}"
+    yield name
+    r = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(r.scan_iter(f"{name}*"))
+        if keys:
+            r.delete(*keys)
+    finally:
+        r.close()
 
 
 @pytest.fixture
@@ -216,22 +237,53 @@ def test_examples_run_standalone(tmp_path: Path) -> None:
     assert "OK" in bulk.stdout
 
 
-def test_worker_pool_shares_the_redis_limit(tmp_path: Path, redis_url: str) -> None:
-    import redis
+async def test_worker_pool_shares_the_redis_limit(
+    examples: None, redis_url: str, prefix: str
+) -> None:
+    """Three processes of four tasks, one Redis budget: together they keep under the
+    gateway (paced a little under it, as tests/_gateway.py explains) and fetch everyone."""
+    pool = _import("worker_pool")
+    gateway = RateLimit(40, 4.0)  # the example's own scaled limit
+    paced = client_limit(gateway)
+    async with Emulator(
+        meetings=40, seed=5, rate_limit=gateway, data=MeetingData(webinar_size=300)
+    ) as emu:
+        for query in emu.meetings:  # made now: a first read stalls the emulator's loop
+            emu.participants(query)
+        settings = {
+            "base_url": emu.base_url,
+            "app_id": emu.app_id,
+            "app_secret": emu.app_secret,
+            "redis_url": redis_url,
+            "prefix": prefix,
+            "requests": paced.requests,
+            "period": paced.period,
+        }
+        results = await pool.run_pool(settings, emu.meetings, processes=3, tasks=4)
+        want = sum(len(emu.participants(q)) for q in emu.meetings)
+        records = [r for r in emu.requests if r.path == PARTICIPANT_LIST_PATH]
+    assert len({r["pid"] for r in results}) == 3
+    assert sum(r["participants"] for r in results) == want
+    assert [r["failed"] for r in results] == [0, 0, 0]
+    assert [r for r in records if r.status == 429] == []
+    assert max_in_any_window([r.time for r in records], gateway.period) <= gateway.requests
+    # More requests than one period's limit, yet no period over it: one shared budget
+    # (three lone processes would send their ~16 each within the first period).
+    assert len(records) > gateway.requests
 
-    prefix = f"test_examples_{uuid.uuid4().hex[:8]}"
-    try:
-        result = _standalone(
-            "worker_pool.py", tmp_path, "--prefix", prefix, FEISHU_VC_REDIS_URL=redis_url
-        )
-    finally:
-        r = redis.Redis.from_url(redis_url)
-        try:
-            keys = list(r.scan_iter(f"{prefix}*"))
-            if keys:
-                r.delete(*keys)
-        finally:
-            r.close()
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "0 answered 429" in result.stdout
+
+def test_worker_pool_runs_standalone(tmp_path: Path, redis_url: str, prefix: str) -> None:
+    """As its users run it: it starts an emulator and checks itself. Its check also
+    demands zero 429s at a 1 % margin of 4 s (40 ms), which a loaded machine's send delays
+    can exceed, so here the run must complete and deliver every participant; the zero
+    429s are asserted above, paced with room for the delays."""
+    result = _standalone(
+        "worker_pool.py", tmp_path, "--prefix", prefix, FEISHU_VC_REDIS_URL=redis_url
+    )
+    assert result.returncode in (0, 1), result.stdout + result.stderr
     assert result.stdout.count("process ") == 3
+    summary = re.search(r"(\d+)/(\d+) participants; .* (\d+) answered 429", result.stdout)
+    assert summary is not None, result.stdout
+    got, want, refused = (int(g) for g in summary.groups())
+    assert got == want > 1000, result.stdout
+    assert ("OK" in result.stdout) == (result.returncode == 0) == (refused == 0), result.stdout

@@ -27,7 +27,7 @@ from feishu_vc_async.fanout._tuning import ADAPTIVE_START, ramp_width, target_fo
 from feishu_vc_async.meetings import Meeting
 from feishu_vc_async.models import MeetingQuery, Participant, ParticipantPage
 from feishu_vc_async.ratelimit import LimitKey, LocalRateLimiter
-from tests.test_fanout import make_client
+from tests._fanout import make_client
 
 START = 1_700_000_000
 KEY = LimitKey(API_PARTICIPANT_LIST, "cli_schedule")

@@ -1,7 +1,9 @@
 """The in-process limiter through VCClient against the emulator's strict gateways.
 
-Time is scaled (100 per 3 s, 20 per 1 s). The gateway's request log is the judge: zero
-429s, and no window of the period, anywhere, holds more than the limit.
+Time is scaled (100 per 1.5 s, 20 per 1 s). The gateway's request log is the judge: zero
+429s, and no window of the period, anywhere, holds more than the limit. The clients are
+told a period a little longer than the gateway's (``tests/_gateway.py``): what reaches
+the gateway on a loaded machine is the limiter's pacing plus the loop's delays.
 """
 
 from __future__ import annotations
@@ -19,9 +21,13 @@ from feishu_vc_async.client import VCClient
 from feishu_vc_async.emulator import Emulator, RequestRecord
 from feishu_vc_async.models import MeetingQuery
 from feishu_vc_async.ratelimit import Pacing, RateLimit
+from tests._gateway import client_limit
+from tests._scripted_server import until
 
-FAST = RateLimit(100, 3.0)
+FAST = RateLimit(100, 1.5)
 SMALL = RateLimit(20, 1.0)
+FAST_CLIENT = client_limit(FAST)
+SMALL_CLIENT = client_limit(SMALL)
 
 
 def _api_records(emu: Emulator, app_id: str | None = None) -> list[RequestRecord]:
@@ -63,7 +69,7 @@ async def _gateway_run(window: str, seed: int) -> tuple[str, list[RequestRecord]
         VCClient(
             AppCredentials(emu.app_id, emu.app_secret),
             base_url=emu.base_url,
-            limits=Limits(participant_list=FAST),
+            limits=Limits(participant_list=FAST_CLIENT),
             retries=Retries(max_retries=0),
         ) as client,
     ):
@@ -81,9 +87,9 @@ async def test_sliding_and_fixed_gateways_see_no_429_and_full_use() -> None:
         assert [r for r in records if r.status == 429] == [], window
         times = [r.time for r in records]
         assert max_in_any_window(times, FAST.period) <= FAST.requests, window
-        # 98.8 % nominal (measured by benchmarks/bench_quota.py); a floor that holds on a
-        # 2-core machine busy with other work.
-        assert utilization(times, FAST.requests, FAST.period) >= 0.85, window
+        # Of the client's own limit: 98.8 % nominal (measured by benchmarks/bench_quota.py);
+        # a floor that holds on a 2-core machine busy with other work.
+        assert utilization(times, FAST_CLIENT.requests, FAST_CLIENT.period) >= 0.85, window
 
 
 async def test_two_clients_of_one_app_share_one_budget() -> None:
@@ -92,7 +98,7 @@ async def test_two_clients_of_one_app_share_one_budget() -> None:
         app = AppCredentials(emu.app_id, emu.app_secret)
         kwargs: dict[str, Any] = {
             "base_url": emu.base_url,
-            "limits": Limits(participant_list=SMALL),
+            "limits": Limits(participant_list=SMALL_CLIENT),
             "retries": Retries(max_retries=0),
         }
         async with VCClient(app, **kwargs) as one, VCClient(app, **kwargs) as two:
@@ -106,7 +112,7 @@ async def test_two_clients_of_one_app_share_one_budget() -> None:
         assert [r for r in records if r.status == 429] == []
         times = sorted(r.time for r in records)
         assert max_in_any_window(times, SMALL.period) <= SMALL.requests
-        # One budget: 60 requests at 20/s take about 3 s, not 1.5 s.
+        # One budget: 60 requests at 20 per 1.3 s take about 3.8 s; two would take 1.9 s.
         assert times[-1] - times[0] >= 2.8
 
 
@@ -118,27 +124,26 @@ async def test_two_apps_do_not_wait_on_each_other() -> None:
             VCClient(
                 AppCredentials(emu.app_id, emu.app_secret),
                 base_url=emu.base_url,
-                limits=Limits(participant_list=SMALL),
+                limits=Limits(participant_list=SMALL_CLIENT),
                 retries=Retries(max_retries=0),
             ) as one,
             VCClient(
                 AppCredentials(other_id, other_secret),
                 base_url=emu.base_url,
-                limits=Limits(participant_list=SMALL),
+                limits=Limits(participant_list=SMALL_CLIENT),
                 retries=Retries(max_retries=0),
             ) as two,
         ):
             # Same loop, same RateLimit: one shared limiter, two buckets.
             assert one.limiter.limiter is two.limiter.limiter  # type: ignore[union-attr]
-            loop = asyncio.get_running_loop()
-            start = loop.time()
             done = await asyncio.gather(
                 _hammer(one, emu.meetings, 40, 10), _hammer(two, emu.meetings, 40, 10)
             )
-            elapsed = loop.time() - start
         assert done == [40, 40]
-        # Each app alone needs about 2 s for 40; sharing would need about 4 s.
-        assert elapsed < 3.2
+        # Two budgets at once: together the apps sent more in one period than either
+        # budget allows (one shared bucket could never), each within its own.
+        both = [r.time for r in _api_records(emu)]
+        assert max_in_any_window(both, SMALL.period) > SMALL.requests
         for app in (emu.app_id, other_id):
             records = _api_records(emu, app)
             assert len(records) == 40
@@ -152,10 +157,10 @@ async def test_injected_429_pauses_every_caller_once() -> None:
         async with VCClient(
             AppCredentials(emu.app_id, emu.app_secret),
             base_url=emu.base_url,
-            limits=Limits(participant_list=FAST),
+            limits=Limits(participant_list=FAST_CLIENT),
         ) as client:
             run = asyncio.create_task(_hammer(client, emu.meetings, 120, 30))
-            await asyncio.sleep(0.8)
+            await until(lambda: len(_api_records(emu)) >= 25)  # well into the run
             emu.force_rate_limit(0.6)  # the gateway refuses everything for 0.6 s
             done = await run
             assert done == 120  # every refused request was retried and succeeded
@@ -164,16 +169,17 @@ async def test_injected_429_pauses_every_caller_once() -> None:
         refused = [r for r in records if r.status == 429]
         assert refused
         first = refused[0].time
-        # One pause for all: only requests already sent when the first 429 came back are
-        # refused (the in-flight ones), and nothing at all is sent during the pause.
-        assert refused[-1].time - first < 0.1
-        assert len(refused) <= 5
+        # One pause for all: only requests already on their way when the first 429 came
+        # back are refused (a few; 30 callers unpaused would meet ~20 refusals in 0.6 s),
+        # nothing is admitted before the pause ends, and nothing refused after that.
+        assert len(refused) <= 10
         after = [r.time for r in records if r.time > first and r.status != 429]
         assert after
+        assert refused[-1].time < min(after)
         assert min(after) - first >= 0.6 * 0.9
         # After the pause: paced again, no burst, no further 429.
         assert max_in_any_window([r.time for r in records], FAST.period) <= FAST.requests
-        interval = Pacing.of(FAST).interval
+        interval = Pacing.of(FAST_CLIENT).interval
         first_after = after[:10]
         assert first_after[-1] - first_after[0] >= 8.5 * interval
 
@@ -184,19 +190,22 @@ async def test_cancelled_callers_send_nothing_and_free_nothing() -> None:
         async with VCClient(
             AppCredentials(emu.app_id, emu.app_secret),
             base_url=emu.base_url,
-            limits=Limits(participant_list=SMALL),
+            limits=Limits(participant_list=SMALL_CLIENT),
         ) as client:
             query = emu.meetings[0]
             await client.participant_list(query)  # warm the token and the bucket
             waiting = [asyncio.create_task(client.participant_list(query)) for _ in range(10)]
-            await asyncio.sleep(0.12)  # about two more slots are granted meanwhile
+            # Two more slots granted and answered; the rest wait for theirs when cancelled.
+            await until(lambda: sum(t.done() for t in waiting) >= 2)
             for task in waiting:
                 task.cancel()
             results = await asyncio.gather(*waiting, return_exceptions=True)
             finished = sum(1 for r in results if not isinstance(r, BaseException))
-            assert finished < 10
+            assert 2 <= finished < 10
             sent_before = len(_api_records(emu))
-            assert sent_before == 1 + finished
+            # The cancelled callers sent nothing: the emulator saw the finished ones (and
+            # at most one more, on the wire at the moment of the cancellation).
+            assert 1 + finished <= sent_before <= 2 + finished
             # The budget goes on exactly where it was: no slot came back from a cancelled
             # caller, so the next 40 requests keep every window at or under the limit.
             assert await _hammer(client, emu.meetings, 40, 10) == 40

@@ -13,7 +13,7 @@ import logging
 import threading
 
 import pytest
-from _ratelimit_util import max_in_any_window, serve_order, utilization
+from _ratelimit_util import max_in_any_window, utilization
 from aiolimiter import AsyncLimiter
 
 from feishu_vc_async._constants import RATELIMIT_RESET_CAP, RATELIMIT_RESET_FALLBACK
@@ -124,28 +124,6 @@ async def test_keys_do_not_wait_on_each_other() -> None:
     await limiter.aclose()
 
 
-async def test_cancelled_waiter_takes_no_slot_and_frees_none() -> None:
-    rate = RateLimit(10, 1.0)
-    limiter = LocalRateLimiter(rate, burst=1.0)
-    interval = limiter.pacing.interval
-    loop = asyncio.get_running_loop()
-    await limiter.acquire(KEY)
-    t0 = loop.time()
-    waiter = asyncio.create_task(limiter.acquire(KEY))
-    await asyncio.sleep(interval / 4)
-    waiter.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await waiter
-    # The cancelled caller took nothing: the next slot is the one it would have had ...
-    await limiter.acquire(KEY)
-    t1 = loop.time()
-    assert interval * 0.99 <= t1 - t0 < interval * 1.5
-    # ... and it freed nothing: the following one still waits a full interval.
-    await limiter.acquire(KEY)
-    assert loop.time() - t1 >= interval * 0.99
-    await limiter.aclose()
-
-
 async def test_cancellation_when_already_woken_takes_no_slot() -> None:
     """Cancelled in the same loop turn its slot was granted: the slot passes on."""
     limiter = LocalRateLimiter(RateLimit(10, 1.0), burst=1.0)
@@ -187,22 +165,6 @@ async def test_one_pause_holds_every_caller_then_paces() -> None:
     # and the window invariant holds across the pause.
     assert after[1] - after[0] >= limiter.pacing.interval * (2 - limiter.pacing.burst) * 0.99
     assert max_in_any_window(times, rate.period) <= rate.requests
-    await limiter.aclose()
-
-
-async def test_reports_of_one_episode_merge_not_stack() -> None:
-    limiter = LocalRateLimiter(RateLimit(10, 1.0))
-    await limiter.report_rate_limited(KEY, 0.6)
-    await asyncio.sleep(0.2)
-    await limiter.report_rate_limited(KEY, 0.6)  # extends to 0.8 s after the first, not 1.2
-    assert 0.5 < limiter.paused_for(KEY) <= 0.6
-    await limiter.report_rate_limited(KEY, 0.1)  # a shorter report never shortens it
-    assert limiter.paused_for(KEY) > 0.5
-    assert limiter.paused_for(OTHER) == 0.0
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    await limiter.acquire(KEY)
-    assert 0.5 < loop.time() - start < 0.9
     await limiter.aclose()
 
 
@@ -321,15 +283,6 @@ async def test_other_loop_or_closed_limiter_raises() -> None:
     await limiter.aclose()
     with pytest.raises(RateLimiterError, match="closed"):
         await limiter.acquire(KEY)
-
-
-async def test_continuing_reads_are_served_before_new_ones() -> None:
-    # The first new read already had its turn (it waits on the bucket itself); after
-    # it, both continuing reads, then the other new ones in their order.
-    limiter = LocalRateLimiter(RateLimit(10, 1.0))
-    served = await serve_order(limiter, KEY)
-    assert served == ["new0", "cont0", "cont1", "new1", "new2", "new3", "new4", "new5"]
-    await limiter.aclose()
 
 
 async def test_a_cancelled_turn_passes_on_and_takes_no_slot() -> None:

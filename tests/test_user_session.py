@@ -417,16 +417,27 @@ async def test_redis_lock_is_exclusive_renewed_and_released_only_by_its_holder(
     key = f"feishu_vc_test:lock:{os.getpid()}"
     order: list[str] = []
 
-    async def hold(name: str, seconds: float) -> None:
-        async with RedisLock(redis_url, key, ttl=0.3, timeout=5).lock():
+    client = aioredis.Redis.from_url(redis_url)
+    ttl = 1.0  # renewed every third of it: only a stall of 2/3 s would let it lapse
+
+    async def redis_now() -> float:
+        seconds, micros = await client.time()
+        return seconds + micros / 1e6
+
+    async def hold(name: str, outlive_ttl: bool) -> None:
+        async with RedisLock(redis_url, key, ttl=ttl, timeout=30).lock():
             order.append(f"{name}+")
-            await asyncio.sleep(seconds)  # longer than the ttl: renewal keeps it
+            # Held past its ttl by Redis's own clock (the one that would expire it):
+            # renewal keeps it, and the other holder still waits.
+            since = await redis_now()
+            while outlive_ttl and await redis_now() - since < 1.2 * ttl:
+                assert await client.get(key) is not None
+                await asyncio.sleep(0.05)
             order.append(f"{name}-")
 
-    await asyncio.gather(hold("a", 0.5), hold("b", 0.05))
-    assert order in (["a+", "a-", "b+", "b-"], ["b+", "b-", "a+", "a-"])
-    client = aioredis.Redis.from_url(redis_url)
     try:
+        await asyncio.gather(hold("a", True), hold("b", False))
+        assert order in (["a+", "a-", "b+", "b-"], ["b+", "b-", "a+", "a-"])
         assert await client.get(key) is None  # released
         await client.set(key, "someone-else", px=5000)
         with pytest.raises(TokenStoreError, match="stayed held"):
