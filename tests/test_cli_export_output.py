@@ -18,7 +18,6 @@ import pytest
 from feishu_vc_async.emulator import Emulator, Faults, RequestRecord
 from feishu_vc_async.export._input_writer import write_meetings_csv
 from tests._cli import app_env, by_meeting, export_argv, ground_truth, read_jsonl, run_cli
-from tests._watch import on_record
 
 pytestmark = pytest.mark.anyio
 
@@ -53,10 +52,10 @@ async def test_a_second_export_to_the_same_output_exits_2_and_the_first_finishes
                     first.send_signal(signal.SIGSTOP)
                     asked.set()
 
-            on_record(emu, freeze)
+            emu.on_record(freeze)
             with anyio.fail_after(60):
                 await asked.wait()
-            on_record(emu, None)
+            emu.on_record(None)
             try:
                 assert _mode(lock) == 0o600
                 seconds = [

@@ -38,7 +38,6 @@ from feishu_vc_async.export._input_writer import write_meetings_csv
 from feishu_vc_async.export._state import ExportState
 from tests._cli import by_meeting, ground_truth, read_jsonl
 from tests._seed import replay_hint
-from tests._watch import on_record
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -169,7 +168,7 @@ async def _run(
                     await _signal_at(process, kill, sig, emu, out, fmt)
                 return await process.wait()
         finally:
-            on_record(emu, None)
+            emu.on_record(None)
             if process.returncode is None:
                 process.kill()
             await process.aclose()
@@ -194,7 +193,7 @@ async def _signal_at(
                 if seen == kill.count and process.returncode is None:
                     process.send_signal(sig)
 
-        on_record(emu, answered)
+        emu.on_record(answered)
         return
     holds = _poll_condition(kill, out, fmt)
     while not holds():

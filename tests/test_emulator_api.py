@@ -328,11 +328,11 @@ async def test_generating_a_big_meeting_does_not_stall_other_requests() -> None:
         status, _, _ = await _get(session, emu, small.to_params())  # builds the directory
         assert status == 200
         big = asyncio.ensure_future(_get(session, emu, emu.webinars[0].to_params()))
-        await until(lambda: bool(emu._builds))  # its rows are being made in a worker thread
+        await until(lambda: bool(emu._vc._builds))  # its rows are being made in a worker thread
         status, _, _ = await _get(session, emu, small.to_params())
         assert status == 200
         # The small meeting was answered while the webinar's rows were still being made.
-        assert emu._builds
+        assert emu._vc._builds
         assert not big.done()
         status, body, _ = await big
         assert (status, len(body["data"]["participants"])) == (200, 20)

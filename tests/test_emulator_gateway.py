@@ -59,7 +59,7 @@ async def test_sliding_refuses_101st_in_any_span_and_accepts_as_the_window_moves
     # gateway reads the emulator's monotonic clock, so no second is waited out.
     mono = FakeClock(1000.0)
     async with Emulator(
-        meetings=3, seed=1, rate_limit=RateLimit(100, 2.0), monotonic=mono
+        meetings=3, seed=1, rate_limit=RateLimit(100, 2.0), clocks=Clocks(monotonic=mono)
     ) as emu:
         first = await _burst(session, emu, 60)
         mono.now += 1.0

@@ -39,10 +39,11 @@ class CountingRedis(aioredis.Redis):
 
     async def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Any:  # type: ignore[override]
         answer = await super().evalsha(sha, numkeys, *keys_and_args)
-        if isinstance(answer, int):  # the acquire script's; the report script gives a list
+        if numkeys == 3:  # the acquire script's (state, pause, processes): {wait, sharing}
+            wait = int(answer[0])
             self.asks += 1
-            self.grants += answer == 0
-            self.last_wait_us = answer
+            self.grants += wait == 0
+            self.last_wait_us = wait
         return answer
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -92,6 +92,8 @@ class Answering:
 
     def __init__(self, clocks: Clocks) -> None:
         self.requests: list[RequestRecord] = []
+        # Called with each record as it is logged, before its answer is sent.
+        self.on_record: Callable[[RequestRecord], None] | None = None
         self._wall, self._monotonic = clocks.wall, clocks.monotonic
         self._logid_prefix = ""
         self._logid_n = 0
@@ -120,22 +122,23 @@ class Answering:
     ) -> None:
         """Log the answer to ``request``. A token endpoint's body (secrets, codes) is never
         recorded: ``token_request`` marks it instead."""
-        self.requests.append(
-            RequestRecord(
-                at.mono,
-                at.wall,
-                request.method,
-                request.path,
-                dict(request.query),
-                token,
-                status,
-                code,
-                at.log_id,
-                token_request,
-                app_id,
-                fault,
-            )
+        record = RequestRecord(
+            at.mono,
+            at.wall,
+            request.method,
+            request.path,
+            dict(request.query),
+            token,
+            status,
+            code,
+            at.log_id,
+            token_request,
+            app_id,
+            fault,
         )
+        self.requests.append(record)
+        if self.on_record is not None:
+            self.on_record(record)
 
     def refuse_token(
         self, request: web.Request, at: Arrival, token: str, code: int

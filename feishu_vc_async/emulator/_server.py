@@ -361,6 +361,12 @@ class Emulator:
     def reset_log(self) -> None:
         self.requests.clear()
 
+    def on_record(self, callback: Callable[[RequestRecord], None] | None) -> None:
+        """Call ``callback(record)`` as each request is logged, before its answer is sent
+        (whoever asked has not seen it yet): a test can act at that exact point (stop a
+        client, signal a process). ``None`` stops it."""
+        self._answering.on_record = callback
+
     def max_in_window(
         self, period: float, path: str = PARTICIPANT_LIST_PATH, *, admitted_only: bool = False
     ) -> int:
