@@ -30,6 +30,8 @@ from types import FrameType
 from typing import Any
 
 PACKAGE = "feishu_vc_async"
+# 0.1 kept its command line in cli.py and _credentials.py, this version in cli/.
+_CLI = (f"{PACKAGE}.cli", f"{PACKAGE}._credentials")
 # The objects made of settings, in this version and in 0.1 (what is absent is not met).
 _CARRIERS = frozenset({"ExportCommand", "ClientSettings", "ExportJob", "ExportConfig"})
 # Where the trace ends: the first request; every setting has been used by then.
@@ -66,10 +68,13 @@ class _Followed:
         return id(value) in self._objects
 
 
-def trace() -> list[str]:
+def trace() -> tuple[list[str], set[str]]:
+    """The path of stops, and the modules outside ``cli`` that were handed the parsed
+    arguments themselves (a library module reading command-line options)."""
     from feishu_vc_async.cli import main
 
     path: list[str] = []
+    parsing: set[str] = set()
     followed = _Followed()
     done = False
 
@@ -91,6 +96,8 @@ def trace() -> list[str]:
         for value in handed:
             if isinstance(value, argparse.Namespace) or type(value).__name__ in _CARRIERS:
                 followed.add(value)
+            if isinstance(value, argparse.Namespace) and not module.startswith(_CLI):
+                parsing.add(module)
         if own is not None and type(own).__name__ in _CARRIERS and code.co_name != "__init__":
             return  # a settings object using its own fields
         if any(value in followed for value in handed) and (not path or path[-1] != module):
@@ -116,7 +123,7 @@ def trace() -> list[str]:
             main(argv, env=env)
         finally:
             sys.setprofile(None)
-    return path
+    return path, parsing
 
 
 def returns(path: list[str]) -> int:
@@ -129,7 +136,8 @@ def returns(path: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    stops = trace()
+    stops, parsing = trace()
     for stop in stops:
         print(stop)
     print(f"{len(stops)} stops in {len(set(stops))} modules, {returns(stops)} returns")
+    print(f"parsed arguments read outside cli: {', '.join(sorted(parsing)) or 'nowhere'}")
