@@ -12,7 +12,7 @@ holds is whole (all of its rows, none twice).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -89,9 +89,12 @@ class MemoryOutput:
         pass
 
     async def write(
-        self, query: MeetingQuery, participants: Sequence[Participant], meeting: Meeting | None
+        self,
+        query: MeetingQuery,
+        pages: Iterable[Sequence[Participant]],
+        meeting: Meeting | None,
     ) -> int:
-        rows = self._builder.rows(query, participants, meeting)
+        rows = [row for page in pages for row in self._builder.rows(query, page, meeting)]
         self._pending[query.key] = rows  # a meeting read again replaces, never adds
         return len(rows)
 

@@ -102,6 +102,8 @@ class ExportCommand:
             mode=self.mode,
             page_size=self.page_size,
             concurrency=self.concurrency,
+            # Meetings past the memory budget wait on the disk chosen for the output.
+            spool_dir=spool if (spool := self.output.paths.out.parent).is_dir() else None,
         )
 
 

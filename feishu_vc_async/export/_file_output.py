@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -207,12 +207,18 @@ class FileOutput:
     # --- rows and progress -------------------------------------------------------------
 
     async def write(
-        self, query: MeetingQuery, participants: Sequence[Participant], meeting: Meeting | None
+        self,
+        query: MeetingQuery,
+        pages: Iterable[Sequence[Participant]],
+        meeting: Meeting | None,
     ) -> int:
-        rows = self._builder.values(query, participants, meeting)
-        if rows:
-            self._data.append(self._encode(rows))
-        return len(rows)
+        written = 0
+        for participants in pages:
+            rows = self._builder.values(query, participants, meeting)
+            if rows:
+                self._data.append(self._encode(rows))
+                written += len(rows)
+        return written
 
     async def commit(self, state: ExportState) -> None:
         self._data.sync()

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from .._constants import PAGE_SIZE_ITER_DEFAULT
 from .._validate import non_negative_seconds, positive_int
 from ..meetings import MeetingListQuery
 from ..models import MeetingQuery, validate_page_size
-from ._ledger import OpenMode
+from ._ledger import HELD_ROWS_DEFAULT, OpenMode
 from ._output import Output
 from ._range import MeetingRange
 
@@ -30,7 +31,10 @@ class ExportJob:
     default: refuse to discard an unfinished export or a file that is not this
     export's). ``page_size`` and ``concurrency``: the fan-out's. ``commit_interval``:
     the least seconds between two commits of rows and progress (0: after every record);
-    only how much a crash makes the next run fetch again depends on it.
+    only how much a crash makes the next run fetch again depends on it. ``held_rows``:
+    the rows of meetings in flight (not read to their last page) held in memory; past
+    it they wait in anonymous spool files in ``spool_dir`` (the temporary directory
+    when ``None``), so memory does not grow with the meetings' sizes.
     """
 
     meetings: MeetingRange | MeetingListQuery | Sequence[MeetingQuery]
@@ -39,6 +43,8 @@ class ExportJob:
     page_size: int = PAGE_SIZE_ITER_DEFAULT
     concurrency: int | None = None
     commit_interval: float = 0.5
+    held_rows: int = HELD_ROWS_DEFAULT
+    spool_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.meetings, MeetingListQuery):
@@ -49,6 +55,7 @@ class ExportJob:
         if self.concurrency is not None:
             positive_int("concurrency", self.concurrency)
         non_negative_seconds("commit_interval", self.commit_interval)
+        positive_int("held_rows", self.held_rows)
 
     @property
     def range(self) -> MeetingRange | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Literal
 
 import msgspec
@@ -22,17 +23,21 @@ import msgspec
 from ..discovery import DiscoveryPosition
 from ..fanout import MeetingFailure, PageItem, Resume
 from ..meetings import Meeting, MeetingListQuery
-from ..models import MeetingQuery, Participant
+from ..models import MeetingQuery
 from ._errors import (
     CheckpointMismatchError,
     OutputExistsError,
     UnfinishedExportError,
 )
 from ._failures import FailureRecord
+from ._held import HeldPages
 from ._output import Output
 from ._state import DiscoveryState, ExportState, Found, fingerprint
 
-__all__ = ["Ledger", "OpenMode"]
+__all__ = ["HELD_ROWS_DEFAULT", "Ledger", "OpenMode"]
+
+# Rows of meetings in flight held in memory (~1.6 KB each as objects) before spooling.
+HELD_ROWS_DEFAULT = 20_000
 
 # What to do with what an earlier run left: "new" refuses to discard an unfinished
 # export or an output that is not this export's; "resume" continues the export (afresh
@@ -47,6 +52,8 @@ class Ledger:
     ``identity`` identifies the meetings (the queries' keys, or a range export's
     options as typed), ``discovery`` is a range export's range to list (its meetings
     are added as they are found, :meth:`found`), ``meetings`` a given list's.
+    ``held_rows`` and ``spool_dir``: the pages of meetings in flight, held in memory up
+    to that many rows and past it in spool files there (see ``_held``).
     """
 
     def __init__(
@@ -58,6 +65,8 @@ class Ledger:
         discovery: MeetingListQuery | None = None,
         meetings: Sequence[MeetingQuery] = (),
         commit_interval: float = 0.5,
+        held_rows: int = HELD_ROWS_DEFAULT,
+        spool_dir: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.output = output
@@ -67,8 +76,8 @@ class Ledger:
         # they are found); key → what meeting_list said of it (the meeting columns).
         self._numbers = {q.key: q.meeting_no for q in meetings}
         self._meetings: dict[str, Meeting] = {}
-        # The rows of meetings not read to the end yet, and how many pages they took.
-        self._pending: dict[str, tuple[list[Participant], int]] = {}
+        # The pages of meetings not read to the end yet.
+        self.held = HeldPages(memory_rows=held_rows, spool_dir=spool_dir)
         self._state: ExportState | None = None
         self._started = False  # something of this export is on the output
         self._dirty = False
@@ -198,14 +207,12 @@ class Ledger:
         key = item.query.key
         if key in state.resume.completed:
             return 0  # a page of a finished meeting would be a duplicate
-        held, count = self._pending.pop(key, ([], 0))
-        held += item.participants
         if not item.is_last:
-            self._pending[key] = (held, count + 1)
+            self.held.add(key, item.participants)
             return 0
-        participants, pages = held, count + 1
+        pages, held = self.held.release(key, item.participants)
         await self._start()
-        rows = await self.output.write(item.query, participants, self._meetings.get(key))
+        rows = await self.output.write(item.query, held, self._meetings.get(key))
         state.rows += rows
         state.pages += pages
         state.resume.record(item)
@@ -219,7 +226,7 @@ class Ledger:
         """A meeting failed: recorded in the state (given up for good, if its error is
         permanent; else asked again by the next run). Its pages so far are dropped with
         it: the next run that asks reads it from its first page."""
-        self._pending.pop(item.query.key, None)
+        self.held.drop(item.query.key)
         item = msgspec.structs.replace(item, next_page_token=None)
         await self._start()
         self.state.resume.record(item)
@@ -288,6 +295,7 @@ class Ledger:
         """The run ended without being stopped: mark the export final when every meeting
         is done or given up for good, and have the output finish (and commit). Also after
         transient failures: the export then stays unfinished."""
+        self.held.close()
         state = self._state
         if state is None or state.finalized:
             return
@@ -300,6 +308,7 @@ class Ledger:
 
     async def abort(self) -> None:
         """Interrupted or stopped: keep what is consistent (commit), build nothing."""
+        self.held.close()
         if self._state is None or not self._started:
             return
         try:

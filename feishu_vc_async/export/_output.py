@@ -7,11 +7,12 @@ the ledger's (``_ledger``), and they know nothing of formats or storage.
 The contract, which makes a resume exact whatever instant the process dies at
 (``kill -9`` included):
 
-* :meth:`Output.write` hands over one meeting's rows, all of them: the ledger holds a
-  meeting's pages until its last one has arrived, so an output never holds a meeting in
-  part, and a meeting that fails on the way (a page that cannot be had, a server whose
-  paging loops) leaves nothing behind; the next run reads it from its first page.
-  They need not be durable yet.
+* :meth:`Output.write` hands over one meeting's rows, all of them, a page at a time:
+  the ledger holds a meeting's pages until its last one has arrived (in memory, or in
+  a spool file past a budget), so an output never holds a meeting in part, and a
+  meeting that fails on the way (a page that cannot be had, a server whose paging
+  loops) leaves nothing behind; the next run reads it from its first page. They need
+  not be durable yet.
 * :meth:`Output.commit` makes every row written so far *and* the state durable
   together: after it returns, both survive; if the process dies at any line before it
   returns, what :meth:`Output.load` finds next time is the previous commit's state and
@@ -30,7 +31,7 @@ The contract, which makes a resume exact whatever instant the process dies at
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -85,9 +86,13 @@ class Output(Protocol):
         ...
 
     async def write(
-        self, query: MeetingQuery, participants: Sequence[Participant], meeting: Meeting | None
+        self,
+        query: MeetingQuery,
+        pages: Iterable[Sequence[Participant]],
+        meeting: Meeting | None,
     ) -> int:
-        """Every row of ``query``, its participants across all its pages (``meeting``:
+        """Every row of ``query``: its participants, all its pages in order, read a page
+        at a time so that a meeting of any size costs a page of memory (``meeting``:
         what meeting_list said of it, if known); returns how many rows were written.
         Writing a meeting the output already holds (an earlier run wrote it but died
         before its commit) replaces those rows where the output can tell them apart (a

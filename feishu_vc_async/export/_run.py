@@ -154,6 +154,8 @@ async def export(client: VCClient, job: ExportJob, *, watch: Watch | None = None
         discovery=None if found is None else found.query,
         meetings=job.queries,
         commit_interval=job.commit_interval,
+        held_rows=job.held_rows,
+        spool_dir=job.spool_dir,
     )
     run = ExportRun(job, ledger, client)
     async with job.output.lock():
