@@ -12,9 +12,9 @@ from __future__ import annotations
 import csv
 import io
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Final, Literal
 
 import msgspec
 
@@ -22,7 +22,7 @@ from ..errors import FeishuError, InvalidQueryError
 from ..models import MeetingQuery, UserIdType
 from ._input_cells import CellError, row_to_query, size_cell
 from ._input_columns import SIZE_COLUMN, IgnoredColumns, sort_columns
-from ._input_parquet import is_parquet, parquet_rows
+from ._input_parquet import Rows, is_parquet, parquet_rows
 from ._input_problems import BadRow, Unit, header_problems
 
 __all__ = [
@@ -173,17 +173,22 @@ def parse_meetings(
     """
     current = time.time() if now is None else now
     ignored = IgnoredColumns()
-    rows: Iterable[tuple[int, dict[str, Any] | BadRow]]
-    unit: Unit = "line"
-    if fmt == "parquet" or (fmt is None and is_parquet(data)):
-        rows, unit = parquet_rows(data, ignored), "row"
-    else:
-        text = _text(data, source)
-        reader = _csv_rows if (fmt or _sniff(text)) == "csv" else _jsonl_rows
-        rows = reader(text, ignored)
+    if fmt is None:
+        fmt = "parquet" if is_parquet(data) else _sniff(_text(data, source))
+    read, unit = _READERS[fmt]
+    rows = read(data, source, ignored)
     queries = _validate_rows(rows, source=source, user_id_type=user_id_type, now=current, unit=unit)
     ignored.warn(source)
     return queries
+
+
+_Reader = Callable[[bytes, str, IgnoredColumns], Rows]
+# Each format's rows, and what its problems count in (a Parquet file has no lines).
+_READERS: Final[dict[InputFormat, tuple[_Reader, Unit]]] = {
+    "csv": (lambda data, source, ignored: _csv_rows(_text(data, source), ignored), "line"),
+    "jsonl": (lambda data, source, ignored: _jsonl_rows(_text(data, source), ignored), "line"),
+    "parquet": (lambda data, _source, ignored: parquet_rows(data, ignored), "row"),
+}
 
 
 def _text(data: bytes, source: str) -> str:
