@@ -14,6 +14,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
+from .._cancel import cancellable
 from .._constants import LOGGER_NAME, SESSION_LOCK_TIMEOUT, SESSION_LOCK_TTL
 from .._validate import non_empty, positive_seconds
 from ..errors import TokenStoreError
@@ -116,7 +117,7 @@ class RedisLock:
                 with contextlib.suppress(asyncio.CancelledError):
                     await renewer
                 try:
-                    await client.eval(_RELEASE_LUA, 1, self.key, mine)
+                    await cancellable(client.eval(_RELEASE_LUA, 1, self.key, mine))
                 except errors as exc:  # it expires after ttl anyway
                     logger.warning(
                         "could not release the session lock %s at %s (%s); it expires in %gs",
@@ -130,7 +131,7 @@ class RedisLock:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
         delay = _POLL_FIRST
-        while not await client.set(self.key, mine, nx=True, px=ttl_ms):
+        while not await cancellable(client.set(self.key, mine, nx=True, px=ttl_ms)):
             left = deadline - loop.time()
             if left <= 0:
                 raise TokenStoreError(
@@ -145,7 +146,7 @@ class RedisLock:
         while True:
             await asyncio.sleep(self.ttl / 3)
             try:
-                kept = await client.eval(_RENEW_LUA, 1, self.key, mine, ttl_ms)
+                kept = await cancellable(client.eval(_RENEW_LUA, 1, self.key, mine, ttl_ms))
             except errors as exc:
                 logger.warning("could not renew the session lock %s: %s", self.key, exc)
                 continue
@@ -189,7 +190,7 @@ class RedisTicketStore:
         errors = _redis_errors()
         async with redis_client(self._redis) as client:
             try:
-                return await command(client)
+                return await cancellable(command(client))
             except errors as exc:
                 raise TokenStoreError(
                     f"the app_ticket key {self.key} in Redis at {_describe(client)} cannot be "

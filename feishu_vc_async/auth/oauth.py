@@ -242,7 +242,9 @@ async def login(
         if open_browser is not None and not open_browser(url):
             logger.info("no browser could be opened: open the URL yourself")
         try:
-            code = await asyncio.wait_for(redirect.outcome, wait)
+            # asyncio.timeout, not wait_for: 3.11's wait_for can drop a cancellation.
+            async with asyncio.timeout(wait):
+                code = await redirect.outcome
         except TimeoutError:
             raise LoginError(
                 f"no redirect from the browser within {wait:g} s: nothing was stored"

@@ -39,6 +39,7 @@ import math
 import secrets
 from typing import TYPE_CHECKING, Any
 
+from .._cancel import cancellable
 from .._constants import LOGGER_NAME
 from ..errors import RateLimiterError
 from ._pacing import Pacing, clamp_reset
@@ -193,8 +194,10 @@ class RedisRateLimiter:
         if self._local_until <= loop.time():
             _, pause_key = self.redis_keys(key)
             try:
-                state, left_us = await self._report_script(
-                    keys=[pause_key], args=[math.ceil(seconds * 1e6), _TTL_SLACK_MS]
+                state, left_us = await cancellable(
+                    self._report_script(
+                        keys=[pause_key], args=[math.ceil(seconds * 1e6), _TTL_SLACK_MS]
+                    )
                 )
             except self._errors as exc:
                 self._fail(exc)
@@ -263,9 +266,8 @@ class RedisRateLimiter:
             self._count_life_us,
         ]
         try:
-            wait_us, count = await self._acquire_script(
-                keys=[state_key, pause_key, self.processes_key(key)], args=args
-            )
+            keys = [state_key, pause_key, self.processes_key(key)]
+            wait_us, count = await cancellable(self._acquire_script(keys=keys, args=args))
         except self._errors as exc:
             self._fail(exc)
             return None
