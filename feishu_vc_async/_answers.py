@@ -69,9 +69,7 @@ def parse_reset_header(value: str | None) -> float | None:
     return seconds
 
 
-def read_answer(
-    endpoint: Endpoint[T], raw: RawResponse, secrets: tuple[str | None, ...] = ()
-) -> T:
+def read_answer(endpoint: Endpoint[T], raw: RawResponse, secrets: tuple[str | None, ...] = ()) -> T:
     """The value of a successful answer; raises the typed error of any other."""
     try:
         answer = endpoint.decode(raw.body)

@@ -91,6 +91,4 @@ def error_for_code(
     cls = _CODE_TO_CLASS.get(code)
     if cls is None:
         cls = InternalServerError if http_status >= 500 else default
-    return cls(
-        http_status=http_status, code=code, msg=msg, log_id=log_id, method=method, path=path
-    )
+    return cls(http_status=http_status, code=code, msg=msg, log_id=log_id, method=method, path=path)

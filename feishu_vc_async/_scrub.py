@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Final
+from urllib.parse import urlsplit
 
-__all__ = ["MASK", "scrub"]
+__all__ = ["MASK", "redact_url", "scrub"]
 
 MASK: Final = "***"
 
@@ -26,3 +27,12 @@ def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
         if secret and secret in text:
             text = text.replace(secret, MASK)
     return _TOKEN_SHAPED.sub(MASK, text)
+
+
+def redact_url(url: str) -> str:
+    """A URL with any password replaced, fit for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", f":{MASK}@")
+    return parts._replace(netloc=netloc).geturl()

@@ -228,9 +228,7 @@ _HOUR_KEY = re.compile(
 _MINUTES_SECONDS: dict[str, timedelta] = {}
 _MINUTES_SECONDS_SHAPE = re.compile(r"([0-5]\d):([0-5]\d)", re.ASCII)
 # "hh:" of a duration (hours may pass 24; more than two digits go the general way).
-_DURATION_HOURS: Final[dict[str, timedelta]] = {
-    f"{h:02d}:": timedelta(hours=h) for h in range(100)
-}
+_DURATION_HOURS: Final[dict[str, timedelta]] = {f"{h:02d}:": timedelta(hours=h) for h in range(100)}
 
 
 def _hour_start(key: str) -> datetime | None:

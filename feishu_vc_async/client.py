@@ -380,9 +380,7 @@ class VCClient:
         (``start`` a ``date``, in ``tz``) or ``start``..``end`` (unix seconds or aware
         datetimes). Ended meetings and, with ``ongoing``, ongoing ones. A number recurs:
         more than one meeting may match; each one's :meth:`Meeting.query` reads it."""
-        return await find_meetings(
-            self.meetings, meeting_no, start, end, tz=tz, ongoing=ongoing
-        )
+        return await find_meetings(self.meetings, meeting_no, start, end, tz=tz, ongoing=ongoing)
 
     def fan_out(
         self,

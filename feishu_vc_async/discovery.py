@@ -92,9 +92,7 @@ class MeetingIterator:
         """Where to continue: the page the next meeting comes from."""
         if self._index < len(self._batch):
             return DiscoveryPosition(window=self._batch_window, page_token=self._batch_token)
-        return DiscoveryPosition(
-            window=self._window, page_token=self._next_token, done=self._done
-        )
+        return DiscoveryPosition(window=self._window, page_token=self._next_token, done=self._done)
 
     @property
     def done(self) -> bool:
@@ -233,9 +231,7 @@ async def find_meetings(
         start, end = begin, begin + timedelta(days=1) - timedelta(seconds=1)
     if end is None:
         raise ValueError("end: required unless start is a day (a datetime.date)")
-    statuses = (MeetingStatus.ENDED, MeetingStatus.ONGOING) if ongoing else (
-        MeetingStatus.ENDED,
-    )
+    statuses = (MeetingStatus.ENDED, MeetingStatus.ONGOING) if ongoing else (MeetingStatus.ENDED,)
     found: list[Meeting] = []
     now = time.time()
     for status in statuses:

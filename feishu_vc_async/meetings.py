@@ -288,9 +288,7 @@ class MeetingListQuery(msgspec.Struct, frozen=True, kw_only=True):
             ),
         )
 
-    def validate(
-        self, *, now: float | None = None, whole_range: bool = False
-    ) -> MeetingListQuery:
+    def validate(self, *, now: float | None = None, whole_range: bool = False) -> MeetingListQuery:
         """Raise :class:`InvalidQueryError` for the first broken rule; return ``self``.
 
         ``whole_range``: the range may be longer than one request allows (it will be

@@ -324,9 +324,7 @@ def check_meeting_no(value: object, name: str = "meeting_no") -> str:
     if value.startswith("-"):
         raise InvalidQueryError(name, value, "cannot be negative", 126003)
     if len(value) != MEETING_NO_LENGTH:
-        raise InvalidQueryError(
-            name, value, f"must be exactly {MEETING_NO_LENGTH} digits", 126004
-        )
+        raise InvalidQueryError(name, value, f"must be exactly {MEETING_NO_LENGTH} digits", 126004)
     return value
 
 

@@ -63,6 +63,8 @@ class MemoryStore:
 class MemoryOutput:
     redact_pii = False
     shape = ("memory",)
+    progress_where = "the memory store"
+    continues_by_default = False
 
     def __init__(self, store: MemoryStore) -> None:
         self.store = store

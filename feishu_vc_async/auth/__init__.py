@@ -86,4 +86,3 @@ __all__ = [
     "ticket_source",
     "token_provider_for",
 ]
-

@@ -24,7 +24,6 @@ from ._exit import EXIT_INTERRUPTED
 __all__ = ["build_parser", "main"]
 
 
-
 _VERBOSE_HELP = "log more (-v info, -vv debug); before or after the command; a -q overrides it"
 
 

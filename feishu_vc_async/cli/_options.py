@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from .._constants import API_MEETING_LIST, API_PARTICIPANT_LIST, MAX_ANSWER_BYTES, MAX_RETRIES
 from .._retry import Retries
+from .._scrub import redact_url
 from .._validate import int_between, positive_int
 from ..auth import Auth
 from ..client import VCClient
@@ -33,7 +34,6 @@ __all__ = [
     "ClientSettings",
     "add_client_arguments",
     "client_settings",
-    "redact_url",
 ]
 
 ENV_REDIS_URL: Final = "FEISHU_VC_REDIS_URL"
@@ -45,15 +45,6 @@ _RATE_OPTIONS: Final = {
     API_PARTICIPANT_LIST: "--rate-limit",
     API_MEETING_LIST: "--meeting-list-rate-limit",
 }
-
-
-def redact_url(url: str) -> str:
-    """A URL with any password replaced, fit for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return parts._replace(netloc=netloc).geturl()
 
 
 @dataclass(frozen=True, slots=True)

@@ -263,9 +263,7 @@ class _ConsoleLines(io.TextIOBase):
         return len(text)
 
 
-def _route_log_lines(
-    stream: TextIO, to: Any
-) -> list[tuple[logging.StreamHandler[Any], TextIO]]:
+def _route_log_lines(stream: TextIO, to: Any) -> list[tuple[logging.StreamHandler[Any], TextIO]]:
     """Point every log handler writing to ``stream`` (the library's and the root's) at
     ``to``; return them with their streams, to be put back."""
     routed: list[tuple[logging.StreamHandler[Any], TextIO]] = []

@@ -114,8 +114,7 @@ def _print_discovery(run: ExportRun, out: TextIO) -> None:
     line = f"  range: {asked.instants(state.range)}"
     if asked.since_text is not None and asked.until_text is not None:
         line += (
-            f", --since {asked.since_text!r} and --until {asked.until_text!r} read in "
-            f"{asked.zone}"
+            f", --since {asked.since_text!r} and --until {asked.until_text!r} read in {asked.zone}"
         )
     print(line, file=out)
     print(f"  discovery: {view_of(run).discovery}", file=out)
@@ -144,8 +143,7 @@ def achieved_text(view: RunView) -> str:
             "requests in any period); too short a run to measure a rate"
         )
     return (
-        f"{achieved:.3g} req/s achieved, limit {limit} = "
-        f"{limit.requests / limit.period:.3g} req/s"
+        f"{achieved:.3g} req/s achieved, limit {limit} = {limit.requests / limit.period:.3g} req/s"
     )
 
 

@@ -90,9 +90,7 @@ def run(args: argparse.Namespace, *, err: TextIO | None = None) -> int:
     return asyncio.run(_demo(out_dir, args.meetings, rate, args.seed, args.progress))
 
 
-async def _demo(
-    out_dir: Path, count: int, rate: RateLimit, seed: int, progress: str
-) -> int:
+async def _demo(out_dir: Path, count: int, rate: RateLimit, seed: int, progress: str) -> int:
     from ..emulator import Emulator
 
     out = out_dir / "participants.jsonl"

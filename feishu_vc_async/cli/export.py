@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Final, TextIO
 
 from .._constants import PAGE_SIZE_ITER_DEFAULT
+from .._scrub import redact_url
 from .._validate import int_between, positive_seconds
 from ..errors import ConfigError, InvalidQueryError
 from ..export import (
@@ -46,7 +47,7 @@ from ..export._range import MeetingRange
 from ..export._rows import MEETING_INFO_COLUMNS
 from ..models import MeetingQuery, UserIdType, validate_page_size
 from ._exit import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
-from ._options import ClientSettings, add_client_arguments, client_settings, redact_url
+from ._options import ClientSettings, add_client_arguments, client_settings
 from ._progress import ProgressDisplay, make_display, view_of
 from ._range import add_range_arguments, range_from_args
 from ._summary import fatal_text, print_summary

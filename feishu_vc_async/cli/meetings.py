@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .._constants import API_MEETING_LIST
+from .._scrub import redact_url
 from ..client import VCClient
 from ..errors import ConfigError, FeishuError
 from ..export import OUTPUT_FORMATS, stops_the_run
@@ -27,11 +28,12 @@ from ..export._range import MeetingRange
 from ..export._rows import MeetingRows
 from ..models import UserIdType
 from ._exit import EXIT_FAILURES, EXIT_OK, EXIT_USAGE
-from ._options import ClientSettings, add_client_arguments, client_settings, redact_url
+from ._options import ClientSettings, add_client_arguments, client_settings
 from ._range import add_range_arguments, range_from_args
 from ._summary import fatal_text
 
 __all__ = ["add_meetings_arguments", "meetings_command"]
+
 
 def add_meetings_arguments(parser: argparse.ArgumentParser) -> None:
     add_range_arguments(parser, required=True)
@@ -42,9 +44,7 @@ def add_meetings_arguments(parser: argparse.ArgumentParser) -> None:
     io_group.add_argument(
         "--format", choices=OUTPUT_FORMATS, help="output format (default: from --out's extension)"
     )
-    io_group.add_argument(
-        "--overwrite", action="store_true", help="replace --out if it exists"
-    )
+    io_group.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     io_group.add_argument(
         "--redact-pii",
         action="store_true",

@@ -16,6 +16,9 @@ The parts, each a module:
 * ``_ledger``       the checkpoint rules, the same for every output
 * ``_output``       the :class:`Output` protocol and its crash contract
 * ``_file_output``  the file output (data file + checkpoint + failures + lock)
+* ``_database``     a database output from its URL: ``_db_output`` keeps the protocol
+                    with a transaction over a store (``_postgres``, ``_sqlite``); the
+                    tables and why a participant row is keyed as it is: ``_db_tables``
 * ``_formats``      JSONL, CSV and Parquet, one writer each (also ``feishu-vc meetings``')
 * ``_state``        the export's saved progress, whatever the output
 * ``_errors``       what stops an export before its first request, typed
@@ -23,9 +26,12 @@ The parts, each a module:
 * ``_input``        a meetings file (CSV / JSONL) → validated ``MeetingQuery`` list
 """
 
+from ._database import database_output, is_database_url
+from ._db_output import DatabaseOutput
 from ._errors import (
     CheckpointError,
     CheckpointMismatchError,
+    DatabaseOutputError,
     ExportError,
     OutputChangedError,
     OutputExistsError,
@@ -52,6 +58,8 @@ __all__ = [
     "BadRow",
     "CheckpointError",
     "CheckpointMismatchError",
+    "DatabaseOutput",
+    "DatabaseOutputError",
     "ExportError",
     "ExportJob",
     "ExportRun",
@@ -71,8 +79,10 @@ __all__ = [
     "RowFormat",
     "UnfinishedExportError",
     "check_columns",
+    "database_output",
     "export",
     "file_output",
+    "is_database_url",
     "load_meetings",
     "parse_meetings",
     "stops_the_run",

@@ -7,6 +7,8 @@ adds its advice by type, so these never speak of flags::
     ExportError
     ├── OutputExistsError        the output holds something no saved export claims
     ├── OutputInUseError         another run is writing the output now
+    ├── DatabaseOutputError      the database cannot be used (unreachable, refused,
+    │                            tables of another shape or a newer version) or was lost
     └── CheckpointError          the saved progress cannot be used for this run
         ├── UnfinishedExportError    a fresh start would discard an unfinished export
         ├── CheckpointMismatchError  it belongs to other meetings or other options
@@ -20,6 +22,7 @@ from ..errors import FeishuError
 __all__ = [
     "CheckpointError",
     "CheckpointMismatchError",
+    "DatabaseOutputError",
     "ExportError",
     "OutputChangedError",
     "OutputExistsError",
@@ -44,6 +47,12 @@ class OutputExistsError(ExportError, ValueError):
 
 class OutputInUseError(ExportError):
     """Another run holds the output's lock (the message names it)."""
+
+
+class DatabaseOutputError(ExportError):
+    """The database of an output cannot be used: unreachable, the login or a permission
+    refused, tables of another shape or of a newer version of this library; or it went
+    away during the run (what was committed stays, a rerun continues from it)."""
 
 
 class CheckpointError(ExportError, ValueError):

@@ -110,6 +110,12 @@ class FileOutput:
         return str(self.paths.out)
 
     @property
+    def progress_where(self) -> str:
+        return f"the checkpoint {self.paths.checkpoint}"
+
+    continues_by_default = False
+
+    @property
     def shape(self) -> tuple[str, ...]:
         return (*self.format.shape, ",".join(self.columns), f"redact_pii={self.redact_pii}")
 

@@ -150,9 +150,7 @@ def row_format(path: Path, name: OutputFormat | None = None, *, csv_raw: bool = 
     return _MAKERS[chosen](csv_raw)
 
 
-def write_rows(
-    path: Path, fmt: RowFormat, columns: Sequence[str], batches: Iterable[Rows]
-) -> None:
+def write_rows(path: Path, fmt: RowFormat, columns: Sequence[str], batches: Iterable[Rows]) -> None:
     """Write a whole file of ``batches`` of rows: owner-only, under a temporary name
     renamed into place, so a failure leaves no half file."""
     encode = fmt.encoder(columns)

@@ -149,7 +149,9 @@ class Ledger:
         first record), and return the resume state the fan-out starts from."""
         output = self.output
         state = None if mode == "overwrite" else await output.load()
-        continuing = mode in ("resume", "retry_failed")
+        continuing = mode in ("resume", "retry_failed") or (
+            mode == "new" and output.continues_by_default
+        )
         ours = state is not None and state.fingerprint == self._fingerprint
         if state is not None and not continuing and not state.finalized:
             raise UnfinishedExportError(output.where, "holds an unfinished export")

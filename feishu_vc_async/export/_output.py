@@ -52,6 +52,19 @@ class Output(Protocol):
         ...
 
     @property
+    def progress_where(self) -> str:
+        """Where the progress is kept, in messages ("the checkpoint out.jsonl.checkpoint.json",
+        "the progress in postgresql://..."): a stopped run says it is consistent there."""
+        ...
+
+    @property
+    def continues_by_default(self) -> bool:
+        """A run continues the saved export without being told (``mode="new"`` acts as
+        ``"resume"``): a database, whose progress lives with its rows. A file is refused
+        instead, so that a new export never appends to an old file by mistake."""
+        ...
+
+    @property
     def shape(self) -> tuple[str, ...]:
         """What shapes the rows (format, columns, redaction...): part of the export's
         fingerprint, so a resume with other settings is refused."""

@@ -142,7 +142,7 @@ def _digits(values: Any, start: int, stop: int | None) -> Any:
 
 
 def _feishu_times(values: Any) -> Any:
-    """"YYYY.MM.DD hh:mm:ss (GMT±hh:mm)" strings → ``timestamp[ms, UTC]``."""
+    """ "YYYY.MM.DD hh:mm:ss (GMT±hh:mm)" strings → ``timestamp[ms, UTC]``."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -195,7 +195,7 @@ def _feishu_times(values: Any) -> Any:
 
 
 def _durations(values: Any) -> Any:
-    """"hh:mm:ss" strings (hours may pass 24) → ``duration[s]``."""
+    """ "hh:mm:ss" strings (hours may pass 24) → ``duration[s]``."""
     import pyarrow as pa
     import pyarrow.compute as pc
 

@@ -438,4 +438,3 @@ async def _unwrapped(exiting: Awaitable[bool | None]) -> bool | None:
         ):
             raise first from None
         raise
-

@@ -1,0 +1,213 @@
+"""An export into a database: the :class:`~._output.Output` protocol over a transaction.
+
+The protocol's promise (``_output``) is kept by the database itself: a transaction is
+open from the first row written after a commit to the next :meth:`DatabaseOutput.commit`,
+which writes the meetings' rows, their marks in the meetings table and the export's
+progress, then commits. A crash at any instant rolls back to the last commit, which
+counts exactly the meetings it holds.
+
+The part that differs per database is a :class:`Store` (``_postgres``, ``_sqlite``): it
+connects, checks and creates the tables, locks, and runs the statements; everything
+else (what is written when, the progress, replacing a meeting written before) is here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+import msgspec
+
+from ..meetings import Meeting
+from ..models import MeetingQuery, Participant
+from ._db_tables import meeting_record, participant_records
+from ._errors import CheckpointError
+from ._failures import FailureRecord
+from ._state import ExportState
+
+__all__ = ["DatabaseOutput", "MeetingKey", "Store"]
+
+MeetingKey = tuple[str, str, int]  # tenant_key, meeting_no, meeting_start_time
+
+_STATE_ENCODER = msgspec.msgpack.Encoder()
+_STATE_DECODER = msgspec.msgpack.Decoder(ExportState)
+_FAILURES_DECODER = msgspec.msgpack.Decoder(list[FailureRecord])
+
+# Participant records sent to the database at once (a COPY, an executemany): large
+# enough to make each round trip cheap, small enough to keep memory flat.
+BATCH_ROWS = 5_000
+
+
+class Store(Protocol):
+    """One database's statements, for :class:`DatabaseOutput`. Every method raises
+    ``DatabaseOutputError`` (``_db_errors``) for what the database refuses or loses."""
+
+    where: str
+
+    def lock(self, tenant_key: str, name: str) -> AbstractAsyncContextManager[None]:
+        """Connect, check (and create) the tables, and hold the export's lock
+        (``OutputInUseError`` naming the holder) until the block ends; disconnect."""
+        ...
+
+    async def load(self, tenant_key: str, name: str) -> tuple[bytes | None, bytes | None]:
+        """The saved state and failures of export ``name`` of the tenant, if any."""
+        ...
+
+    async def begin(self) -> None:
+        """Open a transaction (if none is open)."""
+        ...
+
+    async def replace(self, cleared: Sequence[MeetingKey], rows: Sequence[tuple[Any, ...]]) -> None:
+        """In the open transaction: delete the participant rows of ``cleared`` (meetings
+        about to be written again), then insert ``rows``."""
+        ...
+
+    async def commit(
+        self,
+        meetings: Sequence[tuple[Any, ...]],
+        progress: tuple[str, str, bytes, bytes | None],
+    ) -> None:
+        """Upsert ``meetings`` and the progress row (tenant, name, state, failures: None
+        keeps the saved ones), and commit the open transaction."""
+        ...
+
+    async def rollback(self) -> None:
+        """Drop the open transaction, if any (the connection may be gone)."""
+        ...
+
+
+class DatabaseOutput:
+    """An :class:`~._output.Output` into a database's tables (``_db_tables``).
+
+    ``tenant_key``: whose meetings these are (a store app's tenant; ``""`` for an app of
+    one tenant): part of every key, so tenants share the tables. ``name``: which export's
+    progress this is (a database may hold several). A rerun continues the saved export
+    by default (``continues_by_default``): the progress lives with the rows.
+    """
+
+    continues_by_default = True
+
+    def __init__(
+        self, store: Store, *, tenant_key: str = "", name: str = "export", redact_pii: bool = False
+    ) -> None:
+        self._store = store
+        self.tenant_key = tenant_key
+        self.name = name
+        self._redact = redact_pii
+        self._cleared: set[MeetingKey] = set()  # meetings replaced in the open transaction
+        self._to_clear: list[MeetingKey] = []
+        self._rows: list[tuple[Any, ...]] = []
+        self._meetings: list[tuple[Any, ...]] = []
+        self._failures: bytes | None = None  # to save with the next commit
+        self._loaded_failures: bytes | None = None
+
+    @property
+    def where(self) -> str:
+        return self._store.where
+
+    @property
+    def progress_where(self) -> str:
+        return f"the progress in {self._store.where}"
+
+    @property
+    def shape(self) -> tuple[str, ...]:
+        return ("database", f"tenant_key={self.tenant_key}", f"redact_pii={self._redact}")
+
+    @property
+    def redact_pii(self) -> bool:
+        return self._redact
+
+    def lock(self) -> AbstractAsyncContextManager[None]:
+        return self._store.lock(self.tenant_key, self.name)
+
+    async def load(self) -> ExportState | None:
+        state, failures = await self._store.load(self.tenant_key, self.name)
+        self._loaded_failures = failures
+        if state is None:
+            return None
+        try:
+            return _STATE_DECODER.decode(state)
+        except msgspec.DecodeError as exc:
+            raise CheckpointError(self.where, f"holds a damaged progress row: {exc}") from None
+
+    async def occupied(self) -> bool:
+        # Rows of other meetings never conflict with this export's: a meeting written
+        # again replaces its own rows, and nothing else.
+        return False
+
+    async def start(self, state: ExportState, *, fresh: bool) -> None:
+        if fresh:
+            self._loaded_failures = None
+            self._failures = msgspec.msgpack.encode([])
+
+    async def reopen_final(self, state: ExportState) -> None:
+        """Nothing to reopen: the tables are as writable after a final export as before."""
+
+    # --- rows and progress -------------------------------------------------------------
+
+    async def write(
+        self,
+        query: MeetingQuery,
+        pages: Iterable[Sequence[Participant]],
+        meeting: Meeting | None,
+    ) -> int:
+        store = self._store
+        await store.begin()
+        key: MeetingKey = (self.tenant_key, query.meeting_no, query.meeting_start_time)
+        if key not in self._cleared:
+            self._cleared.add(key)
+            self._to_clear.append(key)
+        written = 0
+        for page in pages:
+            self._rows += participant_records(
+                self.tenant_key, query, page, first_row=written, redact_pii=self._redact
+            )
+            written += len(page)
+            if len(self._rows) >= BATCH_ROWS:
+                await self._flush()
+        self._meetings.append(
+            meeting_record(self.tenant_key, query, meeting, written, redact_pii=self._redact)
+        )
+        return written
+
+    async def _flush(self) -> None:
+        rows, cleared = self._rows, self._to_clear
+        self._rows, self._to_clear = [], []
+        await self._store.replace(cleared, rows)
+
+    async def commit(self, state: ExportState) -> None:
+        store = self._store
+        await store.begin()
+        if self._rows or self._to_clear:
+            await self._flush()
+        progress = (self.tenant_key, self.name, _STATE_ENCODER.encode(state), self._failures)
+        meetings, self._meetings = self._meetings, []
+        await store.commit(meetings, progress)
+        self._cleared.clear()
+        if self._failures is not None:
+            self._loaded_failures, self._failures = self._failures, None
+
+    async def finish(self, state: ExportState) -> None:
+        await self.commit(state)
+
+    async def close(self) -> None:
+        self._rows, self._to_clear, self._meetings = [], [], []
+        self._cleared.clear()
+        await self._store.rollback()
+
+    async def earlier_failures(self) -> list[FailureRecord]:
+        saved = self._failures if self._failures is not None else self._loaded_failures
+        return [] if not saved else _FAILURES_DECODER.decode(saved)
+
+    async def record_failures(self, records: Sequence[FailureRecord]) -> None:
+        # Kept with the progress row; saved at once in a transaction of their own (the
+        # run has ended: its rows are committed or rolled back already).
+        self._failures = msgspec.msgpack.encode(list(records))
+        await self._store.begin()
+        saved, _ = await self._store.load(self.tenant_key, self.name)
+        if saved is None:
+            await self._store.rollback()
+            return
+        await self._store.commit([], (self.tenant_key, self.name, saved, self._failures))
+        self._loaded_failures, self._failures = self._failures, None

@@ -1,0 +1,260 @@
+"""The PostgreSQL :class:`~._db_output.Store`, through asyncpg (the ``postgres`` extra).
+
+Rows go in with ``COPY`` (asyncpg's binary ``copy_records_to_table``) straight into the
+participants table, inside the transaction that also deletes the rows of a meeting
+written again and, at the commit, upserts the meetings and the progress: as fast as a
+bare COPY, exactly once by the transaction. One connection, holding a session advisory
+lock per (tables, tenant, export) for the run: a second run is told who holds it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ._db_errors import check_identifier, database_problem
+from ._db_output import MeetingKey
+from ._db_tables import (
+    MEETINGS,
+    PARTICIPANTS,
+    PROGRESS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    Kind,
+    Table,
+    upsert_sql,
+)
+from ._errors import DatabaseOutputError, OutputInUseError
+
+if TYPE_CHECKING:
+    import asyncpg
+
+__all__ = ["PostgresStore"]
+
+_TYPES: dict[Kind, str] = {
+    "text": "text",
+    "bigint": "bigint",
+    "int": "integer",
+    "bool": "boolean",
+    "timestamp": "timestamp with time zone",
+    "bytes": "bytea",
+}
+# Taken while tables are created, so that two first runs at once do not collide.
+_CREATE_LOCK = 0x66656973687576  # "feishuv"
+
+
+class PostgresStore:
+    """``dsn``: a ``postgresql://`` URL; ``schema``: where the tables are (created if
+    missing; ``None``: the connection's search path, ``public`` by default);
+    ``prefix``: put before each table name; ``connect_timeout``: seconds."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        where: str,
+        schema: str | None = None,
+        prefix: str = "",
+        connect_timeout: float = 10.0,
+    ) -> None:
+        self._dsn = dsn
+        self.where = where
+        self._schema = None if schema is None else check_identifier("schema", schema)
+        check_identifier("table prefix", prefix + "x")
+        self._prefix = prefix
+        self._timeout = connect_timeout
+        self._conn: asyncpg.Connection | None = None
+        self._tx: Any = None  # asyncpg's Transaction while one is open
+
+    # --- names -------------------------------------------------------------------------
+
+    def _name(self, table: Table) -> str:
+        name = f'"{self._prefix}{table.name}"'
+        return name if self._schema is None else f'"{self._schema}".{name}'
+
+    def _lock_key(self, tenant_key: str, name: str) -> int:
+        text = f"{self._schema}\x00{self._prefix}\x00{tenant_key}\x00{name}".encode()
+        return int.from_bytes(hashlib.sha256(text).digest()[:8], "big", signed=True)
+
+    @contextlib.contextmanager
+    def _problems(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except DatabaseOutputError:
+            raise
+        except Exception as exc:  # every driver failure becomes one typed error
+            raise database_problem(self.where, doing, exc) from exc
+
+    @property
+    def _c(self) -> asyncpg.Connection:
+        if self._conn is None:
+            raise DatabaseOutputError(self.where, "is not connected (lock() first)")
+        return self._conn
+
+    # --- connecting, tables, lock ------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def lock(self, tenant_key: str, name: str) -> AsyncIterator[None]:
+        try:
+            import asyncpg
+        except ImportError as exc:
+            raise DatabaseOutputError(
+                self.where, "needs asyncpg: pip install 'feishu-vc-async[postgres]'"
+            ) from exc
+        me = f"feishu-vc pid {os.getpid()} on {socket.gethostname()} since " + time.strftime(
+            "%Y-%m-%dT%H:%M:%SZ", time.gmtime()
+        )
+        with self._problems("connecting"):
+            self._conn = await asyncpg.connect(
+                self._dsn, timeout=self._timeout, server_settings={"application_name": me[:63]}
+            )
+        try:
+            with self._problems("preparing the tables"):
+                await self._prepare()
+            key = self._lock_key(tenant_key, name)
+            with self._problems("taking the lock"):
+                if not await self._c.fetchval("SELECT pg_try_advisory_lock($1)", key):
+                    holder = await self._holder(key)
+                    raise OutputInUseError(self.where, f"is being written by {holder}")
+            yield
+        finally:
+            conn, self._conn, self._tx = self._conn, None, None
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=self._timeout)  # the lock goes with the session
+
+    async def _holder(self, key: int) -> str:
+        high, low = (key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF
+        row = await self._c.fetchrow(
+            "SELECT a.application_name, a.client_addr::text AS addr, a.pid "
+            "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.classid::bigint = $1 "
+            "AND l.objid::bigint = $2 AND l.granted",
+            high,
+            low,
+        )
+        if row is None:
+            return "another run (it has just let go: try again)"
+        return f"{row['application_name'] or 'another program'} (server pid {row['pid']})"
+
+    async def _prepare(self) -> None:
+        conn = self._c
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _CREATE_LOCK)
+            if self._schema is not None:
+                await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"')
+            await self._check_version()
+            for table in (MEETINGS, PARTICIPANTS, PROGRESS):
+                columns = ", ".join(f'"{c}" {_TYPES[k]}' for c, k in table.columns)
+                key = ", ".join(f'"{c}"' for c in table.key)
+                await conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {self._name(table)} "
+                    f"({columns}, PRIMARY KEY ({key}))"
+                )
+                await self._check_columns(table)
+
+    async def _check_version(self) -> None:
+        conn, table = self._c, self._name(SCHEMA)
+        await conn.execute(f'CREATE TABLE IF NOT EXISTS {table} ("version" integer NOT NULL)')
+        version = await conn.fetchval(f'SELECT max("version") FROM {table}')
+        if version is None:
+            await conn.execute(f'INSERT INTO {table} ("version") VALUES ($1)', SCHEMA_VERSION)
+        elif version > SCHEMA_VERSION:
+            raise DatabaseOutputError(
+                self.where,
+                f"holds tables of schema version {version}, newer than this library's "
+                f"({SCHEMA_VERSION}): upgrade feishu-vc-async",
+            )
+
+    async def _check_columns(self, table: Table) -> None:
+        rows = await self._c.fetch(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = coalesce($1, current_schema()) AND table_name = $2 "
+            "ORDER BY ordinal_position",
+            self._schema,
+            self._prefix + table.name,
+        )
+        have = {r["column_name"]: r["data_type"] for r in rows}
+        want = {c: _TYPES[k] for c, k in table.columns}
+        if have != want:
+            missing = [c for c in want if c not in have]
+            extra = [c for c in have if c not in want]
+            typed = [c for c in want if c in have and have[c] != want[c]]
+            raise DatabaseOutputError(
+                self.where,
+                f"has a table {self._prefix}{table.name} of another shape "
+                f"(missing {missing or 'none'}, not ours {extra or 'none'}, "
+                f"other types {typed or 'none'}): give another --db-schema or table prefix",
+            )
+
+    # --- the statements of a run -------------------------------------------------------
+
+    async def load(self, tenant_key: str, name: str) -> tuple[bytes | None, bytes | None]:
+        with self._problems("reading the progress"):
+            row = await self._c.fetchrow(
+                f"SELECT state, failures FROM {self._name(PROGRESS)} "
+                "WHERE tenant_key = $1 AND name = $2",
+                tenant_key,
+                name,
+            )
+        return (None, None) if row is None else (row["state"], row["failures"])
+
+    async def begin(self) -> None:
+        if self._tx is None:
+            with self._problems("starting a transaction"):
+                tx = self._c.transaction()
+                await tx.start()
+                self._tx = tx
+
+    async def replace(self, cleared: Sequence[MeetingKey], rows: Sequence[tuple[Any, ...]]) -> None:
+        conn = self._c
+        with self._problems("writing participants"):
+            if cleared:
+                tenants, numbers, starts = zip(*cleared, strict=True)
+                await conn.execute(
+                    f"DELETE FROM {self._name(PARTICIPANTS)} WHERE "
+                    "(tenant_key, meeting_no, meeting_start_time) IN "
+                    "(SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]))",
+                    list(tenants),
+                    list(numbers),
+                    list(starts),
+                )
+            if rows:
+                await conn.copy_records_to_table(
+                    self._prefix + PARTICIPANTS.name,
+                    schema_name=self._schema,
+                    columns=list(PARTICIPANTS.names),
+                    records=rows,
+                )
+
+    async def commit(
+        self,
+        meetings: Sequence[tuple[Any, ...]],
+        progress: tuple[str, str, bytes, bytes | None],
+    ) -> None:
+        conn = self._c
+        with self._problems("committing"):
+            if meetings:
+                await conn.executemany(
+                    upsert_sql(self._name(MEETINGS), MEETINGS, lambda i: f"${i}"), meetings
+                )
+            await conn.execute(
+                f"INSERT INTO {self._name(PROGRESS)} AS p "
+                "(tenant_key, name, state, failures, updated_at) VALUES ($1, $2, $3, $4, now()) "
+                "ON CONFLICT (tenant_key, name) DO UPDATE SET state = EXCLUDED.state, "
+                "failures = coalesce(EXCLUDED.failures, p.failures), updated_at = now()",
+                *progress,
+            )
+            tx, self._tx = self._tx, None
+            if tx is not None:
+                await tx.commit()
+
+    async def rollback(self) -> None:
+        tx, self._tx = self._tx, None
+        if tx is not None and self._conn is not None and not self._conn.is_closed():
+            with contextlib.suppress(Exception):
+                await tx.rollback()
