@@ -11,7 +11,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from feishu_vc_async.cli.export import parse_fields
+from feishu_vc_async.cli._outputs import parse_fields
 from feishu_vc_async.errors import ConfigError
 from feishu_vc_async.export import (
     CheckpointError,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import signal
 import sys
 from collections.abc import Mapping, Sequence
@@ -24,30 +23,30 @@ from .._scrub import redact_url
 from .._validate import int_between, positive_seconds
 from ..errors import ConfigError, InvalidQueryError
 from ..export import (
-    ALL_COLUMNS,
-    JOINABLE_COLUMNS,
     OUTPUT_FORMATS,
     CheckpointError,
     CheckpointMismatchError,
+    DatabaseOutputError,
     ExportError,
     ExportJob,
     ExportRun,
     FileOutput,
     MeetingsFileError,
     OpenMode,
+    Output,
     OutputChangedError,
     OutputExistsError,
     UnfinishedExportError,
     export,
-    file_output,
+    is_database_url,
     load_meetings,
 )
 from ..export._input import InputFormat
 from ..export._range import MeetingRange
-from ..export._rows import MEETING_INFO_COLUMNS
 from ..models import MeetingQuery, UserIdType, validate_page_size
 from ._exit import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
 from ._options import ClientSettings, add_client_arguments, client_settings
+from ._outputs import output_from_args, same_file
 from ._progress import ProgressDisplay, make_display, view_of
 from ._range import add_range_arguments, range_from_args
 from ._summary import fatal_text, print_summary
@@ -67,6 +66,10 @@ _ADVICE: Final[tuple[tuple[type[ExportError], str], ...]] = (
     (OutputChangedError, "start again with --overwrite"),
     (CheckpointError, "start again with --overwrite"),
     (OutputExistsError, "pass --overwrite to replace it"),
+    (
+        DatabaseOutputError,
+        "nothing half-written is kept: run the same command again once the database can be used",
+    ),
 )
 
 
@@ -74,7 +77,7 @@ _ADVICE: Final[tuple[tuple[type[ExportError], str], ...]] = (
 class ExportCommand:
     """An export as the command line asked for it."""
 
-    output: FileOutput
+    output: Output
     meetings: Path | None  # a meetings file, else the range
     meeting_range: MeetingRange | None
     meetings_format: InputFormat | None
@@ -104,21 +107,14 @@ class ExportCommand:
             page_size=self.page_size,
             concurrency=self.concurrency,
             # Meetings past the memory budget wait on the disk chosen for the output.
-            spool_dir=spool if (spool := self.output.paths.out.parent).is_dir() else None,
+            spool_dir=_spool_dir(self.output),
         )
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    """Whether writing ``a`` would overwrite ``b``: by identity (device and inode) when
-    both exist (a hard link), by resolved path when one does not exist yet."""
-    try:
-        return os.path.samestat(a.stat(), b.stat())
-    except OSError:
-        pass
-    try:
-        return a.resolve() == b.resolve()
-    except (OSError, RuntimeError):  # a symlink loop: opening it fails later, and says so
-        return False
+def _spool_dir(output: Output) -> Path | None:
+    if isinstance(output, FileOutput) and (spool := output.paths.out.parent).is_dir():
+        return spool
+    return None
 
 
 def _mode(args: argparse.Namespace) -> OpenMode:
@@ -146,52 +142,10 @@ def _which_meetings(args: argparse.Namespace) -> bool:
     return by_range
 
 
-def parse_fields(text: str | None, known: Sequence[str] = ALL_COLUMNS) -> tuple[str, ...]:
-    """``"meeting_no,participant_name,join_time"`` → columns, in the order given.
-
-    ``None`` or ``""`` means every column of :data:`ALL_COLUMNS`. Names not in ``known``
-    (a meetings-file export cannot join meeting columns: pass :data:`JOINABLE_COLUMNS`
-    for a range export) or repeated names raise ``ConfigError``.
-    """
-    if not text:
-        return ALL_COLUMNS
-    names = [part.strip() for part in text.split(",") if part.strip()]
-    if not names:
-        return ALL_COLUMNS
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        joinable = [n for n in unknown if n in MEETING_INFO_COLUMNS]
-        hint = (
-            f" ({', '.join(joinable)}: meeting columns need a range export, --since/--until)"
-            if joinable
-            else ""
-        )
-        raise ConfigError(
-            f"--fields: unknown column(s) {', '.join(unknown)}{hint}; known: {', '.join(known)}"
-        )
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise ConfigError(f"--fields: column(s) named twice: {', '.join(repeated)}")
-    return tuple(names)
-
-
-def _output(args: argparse.Namespace, by_range: bool) -> FileOutput:
-    out = Path(args.out)
-    columns = parse_fields(args.fields, JOINABLE_COLUMNS if by_range else ALL_COLUMNS)
-    try:
-        return file_output(
-            out, args.format, columns=columns, redact_pii=args.redact_pii, csv_raw=args.csv_raw
-        )
-    except ValueError as exc:
-        raise ConfigError(str(exc).replace("name the format", "--format")) from None
-    except ImportError as exc:
-        raise ConfigError(str(exc)) from None
-
-
 def command_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> ExportCommand:
     """Parsed ``export`` arguments → :class:`ExportCommand`, every option checked."""
     by_range = _which_meetings(args)
-    output = _output(args, by_range)
+    output = output_from_args(args, by_range)
     user_id_type = UserIdType(args.user_id_type)
     meeting_range = range_from_args(args, user_id_type=user_id_type) if by_range else None
     try:
@@ -203,7 +157,11 @@ def command_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Expor
         raise ConfigError(f"--page-size {args.page_size}: {exc.rule}") from None
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    if args.meetings is not None and _same_file(Path(args.out), Path(args.meetings)):
+    if (
+        args.meetings is not None
+        and not is_database_url(args.out)
+        and same_file(Path(args.out), Path(args.meetings))
+    ):
         raise ConfigError("--out is the meetings file; choose another output path")
     return ExportCommand(
         output=output,
@@ -307,8 +265,7 @@ def _ended(cmd: ExportCommand, run: ExportRun, out: TextIO, err: TextIO) -> int:
         )
         print(f"feishu-vc export: error: {reason}", file=err)
         if run.ledger.started:
-            checkpoint = cmd.output.paths.checkpoint
-            print(f"  stopped; the checkpoint {checkpoint} is consistent", file=err)
+            print(f"  stopped; {cmd.output.progress_where} is consistent", file=err)
         else:
             print("  stopped before writing anything", file=err)
         return EXIT_USAGE
@@ -316,10 +273,11 @@ def _ended(cmd: ExportCommand, run: ExportRun, out: TextIO, err: TextIO) -> int:
     return EXIT_OK if run.complete else EXIT_FAILURES
 
 
-def _interrupted(output: FileOutput, what: str, stream: TextIO) -> None:
+def _interrupted(output: Output, what: str, stream: TextIO) -> None:
+    again = "" if output.continues_by_default else " with --resume"
     print(
-        f"feishu-vc export: {what}; the checkpoint {output.paths.checkpoint} is consistent: "
-        "run the same command with --resume to continue",
+        f"feishu-vc export: {what}; {output.progress_where} is consistent: "
+        f"run the same command{again} to continue",
         file=stream,
     )
 
@@ -340,7 +298,23 @@ def _add_io_arguments(parser: argparse.ArgumentParser) -> None:
         help="format of --meetings (default: from its extension, else its first line)",
     )
     group.add_argument(
-        "--out", required=True, metavar="FILE", help="output file (.jsonl, .csv, .parquet)"
+        "--out",
+        required=True,
+        metavar="FILE|URL",
+        help="output file (.jsonl, .csv, .parquet), or a database: postgresql://user@host:port/db "
+        "or sqlite:///path/to.db (tables feishu_vc_meetings and feishu_vc_participants; a rerun "
+        "continues where the last one stopped)",
+    )
+    group.add_argument(
+        "--db-schema",
+        metavar="NAME",
+        help="PostgreSQL: the schema of the tables (created if missing; default: the search path)",
+    )
+    group.add_argument(
+        "--table-prefix",
+        default="",
+        metavar="PREFIX",
+        help="a database: put before each table name (default none)",
     )
     group.add_argument(
         "--format", choices=OUTPUT_FORMATS, help="output format (default: from --out's extension)"
@@ -371,7 +345,8 @@ def _add_mode_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--resume",
         action="store_true",
-        help="continue from FILE.checkpoint.json (starts afresh when there is none); "
+        help="continue from FILE.checkpoint.json (starts afresh when there is none; a database "
+        "output always continues its saved export); "
         "meetings that failed on a transient error are asked again, those that failed for "
         "good (no such meeting, data gone, no permission) are not",
     )
@@ -384,7 +359,8 @@ def _add_mode_arguments(parser: argparse.ArgumentParser) -> None:
         "--overwrite",
         action="store_true",
         help="start again: replace an existing --out and discard its checkpoint (without "
-        "it, an --out that is not this export's own output is refused)",
+        "it, an --out that is not this export's own output is refused); a database keeps its "
+        "rows, and the meetings exported again replace theirs",
     )
 
 

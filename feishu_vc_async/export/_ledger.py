@@ -149,10 +149,15 @@ class Ledger:
         first record), and return the resume state the fan-out starts from."""
         output = self.output
         state = None if mode == "overwrite" else await output.load()
-        continuing = mode in ("resume", "retry_failed") or (
-            mode == "new" and output.continues_by_default
-        )
         ours = state is not None and state.fingerprint == self._fingerprint
+        # An output that continues by default (a database) continues its own export, and
+        # refuses to drop another's unfinished one; another's finished export is no bar.
+        continuing = mode in ("resume", "retry_failed") or (
+            mode == "new"
+            and output.continues_by_default
+            and state is not None
+            and (ours or not state.finalized)
+        )
         if state is not None and not continuing and not state.finalized:
             raise UnfinishedExportError(output.where, "holds an unfinished export")
         if continuing and state is not None:
