@@ -47,4 +47,3 @@ async def serve_order(limiter: RateLimiter, key: LimitKey) -> list[str]:
         tg.create_task(caller("cont0", True))
         tg.create_task(caller("cont1", True))
     return served
-

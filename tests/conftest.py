@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from _virtual_time import SteerableLoop, VirtualLoop
 from hypothesis import settings
 
 from tests._browser import Browser, find_chromium
+from tests._databases import POSTGRES_URL, TestDatabase, postgres_database, sqlite_database
 from tests._seed import SEED_ENV, rng_for, run_seed
 
 # No deadline: a loaded machine runs an example slower, which is no failure of the code.
@@ -74,6 +76,51 @@ def redis_url() -> str:
             pytest.fail(f"FEISHU_VC_REQUIRE_REDIS is set but {reason}")
         pytest.skip(reason)
     return REDIS_URL
+
+
+def _postgres_reachable(url: str) -> str | None:
+    """None if a PostgreSQL answers at ``url``, else the reason it does not."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    import asyncpg
+
+    async def ping() -> None:
+        conn = await asyncpg.connect(url, timeout=2.0)
+        await conn.close()
+
+    try:
+        # On a thread of its own: the fixture may be asked for from a running loop.
+        with ThreadPoolExecutor(1) as thread:
+            thread.submit(asyncio.run, ping()).result()
+    except Exception as exc:  # any failure to reach it is a reason to skip
+        return f"no PostgreSQL reachable at {url}: {exc}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The PostgreSQL of the tests; skips visibly without one, fails when CI or
+    FEISHU_VC_REQUIRE_POSTGRES=1 requires it."""
+    reason = _postgres_reachable(POSTGRES_URL)
+    if reason is not None:
+        if os.environ.get("CI") or os.environ.get("FEISHU_VC_REQUIRE_POSTGRES"):
+            pytest.fail(f"CI / FEISHU_VC_REQUIRE_POSTGRES require PostgreSQL, but {reason}")
+        pytest.skip(reason)
+    return POSTGRES_URL
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[TestDatabase]:
+    """Each database output's database: a schema of its own in PostgreSQL (dropped
+    after), a file in SQLite."""
+    if request.param == "postgres":
+        request.getfixturevalue("postgres_url")
+        async with postgres_database() as db:
+            yield db
+    else:
+        async with sqlite_database(tmp_path) as db:
+            yield db
 
 
 def _browser_required() -> bool:

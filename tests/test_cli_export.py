@@ -38,6 +38,7 @@ from tests._cli import (
 # tests need the marker while they are collected.
 pytestmark = pytest.mark.anyio
 
+
 def _csv_text(value: object) -> str:
     if value is None:
         return ""
@@ -464,8 +465,6 @@ async def test_a_meetings_list_with_sizes_is_fetched_largest_first(tmp_path: Pat
         assert first.params["meeting_no"] == biggest.meeting_no
         # The checkpoint names the list in the file's order, sizes or not: the same
         # meetings without the column are the same export.
-        code, stdout, stderr = await run_cli(
-            export_argv(emu, plain, out, "--resume"), app_env(emu)
-        )
+        code, stdout, stderr = await run_cli(export_argv(emu, plain, out, "--resume"), app_env(emu))
         assert code == 0, stderr
         assert "another meetings list" not in stdout + stderr

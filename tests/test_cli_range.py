@@ -264,8 +264,13 @@ async def test_meeting_columns_need_a_range(tmp_path: Path) -> None:
     meetings = tmp_path / "m.csv"
     meetings.write_text("meeting_no,meeting_start_time,meeting_end_time\n123456789,1,2\n")
     code, _, stderr = await run_cli(
-        export_argv("http://127.0.0.1:9", meetings, tmp_path / "o.jsonl", "--fields",
-                    "meeting_no,meeting_topic"),
+        export_argv(
+            "http://127.0.0.1:9",
+            meetings,
+            tmp_path / "o.jsonl",
+            "--fields",
+            "meeting_no,meeting_topic",
+        ),
         {"FEISHU_APP_ID": "cli_x", "FEISHU_APP_SECRET": "s"},
     )
     assert code == 2
@@ -280,9 +285,7 @@ async def test_both_budgets_paced_at_once_and_a_finished_run_asks_nothing(
     same command with --resume afterwards sends no request and says so. (The client is
     told a little less than the gateway allows: ``tests/_gateway.py``.)"""
     fetch, listing = RateLimit(30, 1.0), RateLimit(5, 1.0)
-    async with _emulator(
-        meetings=70, rate_limit=fetch, meeting_list_rate_limit=listing
-    ) as emu:
+    async with _emulator(meetings=70, rate_limit=fetch, meeting_list_rate_limit=listing) as emu:
         out = tmp_path / "paced.jsonl"
         argv = _range_argv(emu, out)
         argv[argv.index("--rate-limit") + 1] = str(client_limit(fetch))

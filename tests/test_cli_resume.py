@@ -15,36 +15,30 @@ failure messages name it, and ``FEISHU_VC_TEST_SEED`` replays it.
 
 from __future__ import annotations
 
-import contextlib
 import random
 import signal
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import anyio
-import anyio.abc
 import msgspec
 import pytest
 
-from feishu_vc_async._constants import MEETING_LIST_PATH, PARTICIPANT_LIST_PATH
-from feishu_vc_async.emulator import Emulator, MeetingData, RequestRecord
+from feishu_vc_async._constants import PARTICIPANT_LIST_PATH
+from feishu_vc_async.emulator import Emulator, MeetingData
 from feishu_vc_async.export._checkpoint import CheckpointFile
 from feishu_vc_async.export._file_output import FilePaths
 from feishu_vc_async.export._input_writer import write_meetings_csv
 from feishu_vc_async.export._state import ExportState
 from tests._cli import by_meeting, ground_truth, read_jsonl
+from tests._kill_runs import Kill, draw_kill, run_until
 from tests._seed import replay_hint
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 KILLS = 5
-# How long a run may take to reach its kill event (or its end) before the test fails
-# rather than hangs: far beyond a loaded machine's pace, never part of a pass.
-DEADLINE = 120.0
 
 
 def _argv(emu: Emulator, meetings: Path, out: Path) -> list[str]:
@@ -73,24 +67,6 @@ def _argv(emu: Emulator, meetings: Path, out: Path) -> list[str]:
 
 def _env(emu: Emulator) -> dict[str, str]:
     return {"FEISHU_APP_ID": emu.app_id, "FEISHU_APP_SECRET": emu.app_secret, "PATH": "/usr/bin"}
-
-
-@dataclass(frozen=True)
-class Kill:
-    """When to stop a run, as an event of the run.
-
-    ``answer``: as the emulator answers the run's ``count``-th participant_list request
-    (other pages in flight: a kill mid-page). ``listing``: the same for meeting_list.
-    ``checkpoint``: as soon as the run's first commit shows (between pages).
-    ``output``: as soon as the data file grows (written, not yet committed).
-    ``discovery``: as soon as a commit shows a range's listing under way.
-    """
-
-    kind: str
-    count: int = 1
-
-    def __str__(self) -> str:
-        return f"{self.kind}#{self.count}" if self.kind in ("answer", "listing") else self.kind
 
 
 def _checkpoint(out: Path) -> ExportState | None:
@@ -132,21 +108,6 @@ def _poll_condition(kill: Kill, out: Path, fmt: str) -> Callable[[], bool]:
     raise AssertionError(f"not a polled kill: {kill}")
 
 
-@contextlib.contextmanager
-def _sigint_as_a_terminal_has_it() -> Iterator[None]:
-    """Start children with SIGINT at its default, as a terminal's Ctrl-C finds it.
-
-    A shell starts a background job (``make test &``, nohup, some CI runners) with SIGINT
-    ignored; an ignored signal stays ignored across exec, and Python then leaves it so:
-    the export would never see the Ctrl-C this file sends it.
-    """
-    previous = signal.signal(signal.SIGINT, signal.SIG_DFL)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 async def _run(
     argv: list[str],
     env: dict[str, str],
@@ -157,50 +118,17 @@ async def _run(
     sig: signal.Signals = signal.SIGKILL,
     fmt: str = "jsonl",
 ) -> int:
-    """Run to the end, or send ``sig`` at ``kill``'s event; the exit code (-9 when
-    killed). Fails the test if neither happens within DEADLINE."""
     out = Path(argv[argv.index("--out") + 1])
-    with log.open("ab") as sink, _sigint_as_a_terminal_has_it():
-        process = await anyio.open_process(argv, env=env, stdout=sink, stderr=sink)
-        try:
-            with anyio.fail_after(DEADLINE):
-                if kill is not None:
-                    await _signal_at(process, kill, sig, emu, out, fmt)
-                return await process.wait()
-        finally:
-            emu.on_record(None)
-            if process.returncode is None:
-                process.kill()
-            await process.aclose()
 
+    async def polled(kill: Kill) -> Callable[[], Awaitable[bool]]:
+        holds = _poll_condition(kill, out, fmt)
 
-async def _signal_at(
-    process: anyio.abc.Process,
-    kill: Kill,
-    sig: signal.Signals,
-    emu: Emulator,
-    out: Path,
-    fmt: str,
-) -> None:
-    if kill.kind in ("answer", "listing"):
-        path = PARTICIPANT_LIST_PATH if kill.kind == "answer" else MEETING_LIST_PATH
-        seen = 0
+        async def check() -> bool:
+            return holds()
 
-        def answered(record: RequestRecord) -> None:
-            nonlocal seen
-            if record.path == path and record.status == 200:
-                seen += 1
-                if seen == kill.count and process.returncode is None:
-                    process.send_signal(sig)
+        return check
 
-        emu.on_record(answered)
-        return
-    holds = _poll_condition(kill, out, fmt)
-    while not holds():
-        if process.returncode is not None:
-            return  # finished first: the caller sees its exit code
-        await anyio.sleep(0.005)
-    process.send_signal(sig)
+    return await run_until(argv, env, log, emu, kill, sig=sig, polled=polled)
 
 
 def _rows(path: Path, fmt: str) -> Counter[Any]:
@@ -209,11 +137,6 @@ def _rows(path: Path, fmt: str) -> Counter[Any]:
 
         return Counter(tuple(sorted(r.items())) for r in pq.read_table(path).to_pylist())
     return Counter(msgspec.json.decode(line) and line for line in path.read_bytes().splitlines())
-
-
-def _draw(rng: random.Random, kinds: tuple[str, ...], most: int) -> Kill:
-    kind = rng.choice(kinds)
-    return Kill(kind, rng.randint(1, most) if kind in ("answer", "listing") else 1)
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
@@ -238,7 +161,7 @@ async def test_killed_runs_resume_to_the_uninterrupted_output(
         assert pages > 100
 
         out = tmp_path / f"killed.{fmt}"
-        plan = [_draw(rng, ("answer", "checkpoint", "output"), 8) for _ in range(KILLS)]
+        plan = [draw_kill(rng, ("answer", "checkpoint", "output"), 8) for _ in range(KILLS)]
         codes = []
         for n, kill in enumerate(plan):
             argv = _argv(emu, meetings, out)
@@ -332,7 +255,7 @@ async def test_a_range_export_killed_while_finding_or_fetching_resumes_exactly(
             state = _checkpoint(out)
             finding = state is None or not (state.discovery and state.discovery.position.done)
             kinds = ("answer", "checkpoint", "output") + ("listing",) * finding
-            kill = Kill("discovery") if n == 0 else _draw(rng, kinds, 2 if finding else 8)
+            kill = Kill("discovery") if n == 0 else draw_kill(rng, kinds, 2 if finding else 8)
             plan.append(kill)
             argv = _range_argv(emu, out, since, until)
             codes.append(await _run(argv, env, logs / f"k{n}.log", emu, kill))

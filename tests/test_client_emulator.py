@@ -244,9 +244,7 @@ async def test_a_query_checked_once_keeps_its_page_tokens_apart() -> None:
         # Equal to the query checked above, yet invalid: a float time, a float page
         # size. The kept query string must not stand in for their checks.
         floats = msgspec.structs.replace(query)
-        msgspec.structs.force_setattr(
-            floats, "meeting_start_time", float(query.meeting_start_time)
-        )
+        msgspec.structs.force_setattr(floats, "meeting_start_time", float(query.meeting_start_time))
         assert floats == query
         with pytest.raises(InvalidQueryError, match="meeting_start_time"):
             await client.participant_list(floats, page_size=20)

@@ -68,7 +68,8 @@ async def test_a_crash_at_any_commit_leaves_whole_meetings_and_the_resume_ends_e
             q.key
             for q in emu.meetings
             for r in emu.requests
-            if r.path.endswith("participant_list") and r.params.get("meeting_no") == q.meeting_no
+            if r.path.endswith("participant_list")
+            and r.params.get("meeting_no") == q.meeting_no
             and int(r.params["meeting_start_time"]) == q.meeting_start_time
         }
         assert asked == set(truth) - landed  # what landed is not asked again

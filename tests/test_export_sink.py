@@ -287,7 +287,7 @@ async def test_resume_refuses_an_output_changed_or_gone(tmp_path: Path) -> None:
 async def test_csv_cells_are_neutralized_unless_raw_and_a_resume_keeps_the_choice(
     tmp_path: Path,
 ) -> None:
-    formula = Participant(participant_name="=HYPERLINK(\"http://x\")", accept_status=-1)
+    formula = Participant(participant_name='=HYPERLINK("http://x")', accept_status=-1)
     for raw, expected in ((False, "'=HYPERLINK"), (True, "=HYPERLINK")):
         out = tmp_path / f"raw-{raw}.csv"
         sink = _sink(out, "csv", csv_raw=raw)

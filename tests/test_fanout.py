@@ -31,6 +31,8 @@ from tests._gateway import client_limit
 from tests._scripted_server import until
 
 LIST_PATH = "/open-apis/vc/v1/participant_list"
+
+
 def list_requests(emu: Emulator) -> list[RequestRecord]:
     return [r for r in emu.requests if r.path == LIST_PATH]
 

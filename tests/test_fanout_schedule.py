@@ -157,8 +157,11 @@ async def test_a_big_meeting_listed_last_is_started_first() -> None:
     # 30 pages at 800 ms is a 24 s chain; started last it would end the run alone.
     rate = RateLimit(100, 3.0)
     meetings = [_meeting(i, 50) for i in range(1, 241)] + [_meeting(999, 3000)]
-    source = _Source(rate, 0.8, {m.meeting_id or "": 3000 if m.meeting_id == "000000999" else 50
-                                 for m in meetings})
+    source = _Source(
+        rate,
+        0.8,
+        {m.meeting_id or "": 3000 if m.meeting_id == "000000999" else 50 for m in meetings},
+    )
     started = asyncio.get_running_loop().time()
     items = await _run(source, meetings)
     assert source.sends[0][1] == "000000999"

@@ -178,14 +178,15 @@ def test_the_journal_is_read_up_to_its_length(tmp_path: Path) -> None:
     for block_bytes in (7, 64, 1 << 20):
         # A length inside a line leaves that line out, as a checkpoint's length never is.
         length = len(b"".join(lines[:30])) + 5
-        got = jsonl_to_parquet(
-            journal, out, ["meeting_no"], length=length, block_bytes=block_bytes
-        )
+        got = jsonl_to_parquet(journal, out, ["meeting_no"], length=length, block_bytes=block_bytes)
         assert got == 30
         assert pq.read_table(out).column("meeting_no").to_pylist() == [str(i) for i in range(30)]
-        assert jsonl_to_parquet(
-            journal, out, ["meeting_no"], length=len(data), block_bytes=block_bytes
-        ) == 50
+        assert (
+            jsonl_to_parquet(
+                journal, out, ["meeting_no"], length=len(data), block_bytes=block_bytes
+            )
+            == 50
+        )
 
 
 def test_an_unterminated_last_line_of_the_file_is_read(tmp_path: Path) -> None:
@@ -193,9 +194,10 @@ def test_an_unterminated_last_line_of_the_file_is_read(tmp_path: Path) -> None:
     journal.write_bytes(b'{"meeting_no": "1"}\n{"meeting_no": "2"}')
     out = tmp_path / "out.parquet"
     for block_bytes in (5, 1 << 20):
-        assert jsonl_to_parquet(
-            journal, out, ["meeting_no"], length=10**6, block_bytes=block_bytes
-        ) == 2
+        assert (
+            jsonl_to_parquet(journal, out, ["meeting_no"], length=10**6, block_bytes=block_bytes)
+            == 2
+        )
     empty = tmp_path / "empty.jsonl"
     empty.write_bytes(b"")
     assert jsonl_to_parquet(empty, out, ["meeting_no", "join_time"], length=0) == 0

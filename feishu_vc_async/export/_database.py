@@ -29,18 +29,21 @@ def database_output(
     tenant_key: str = "",
     name: str = "export",
     redact_pii: bool = False,
+    lock_wait: float = 10.0,
 ) -> DatabaseOutput:
     """An output into the tables of the database at ``url`` (see ``_db_tables``).
 
     ``schema``: PostgreSQL's schema for the tables (created if missing; default: the
     connection's search path). ``sqlite:///sync.db`` is the file ``sync.db`` here,
     ``sqlite:////var/db/sync.db`` an absolute path. ``tenant_key``: whose meetings these
-    are (a store app's tenant). ``name``: which export's progress this is. Nothing is
+    are (a store app's tenant). ``name``: which export's progress this is. ``lock_wait``:
+    seconds to wait for another run's lock before refusing (PostgreSQL lets go of a
+    killed run's lock only once it notices the connection gone). Nothing is
     connected before the export takes the output's lock. ``ValueError`` for a URL or a
     name that cannot be used."""
     if url.startswith(_POSTGRES):
         store: PostgresStore | SqliteStore = PostgresStore(
-            url, where=_where(url, schema), schema=schema, prefix=table_prefix
+            url, where=_where(url, schema), schema=schema, prefix=table_prefix, lock_wait=lock_wait
         )
     elif url.startswith(_SQLITE):
         if schema is not None:

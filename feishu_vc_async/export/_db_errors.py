@@ -31,7 +31,8 @@ def _what_went_wrong(exc: BaseException) -> str:
         return f"has no such database: {text}"
     if kind == "InsufficientPrivilegeError":
         return f"refused a permission: {text}"
-    if kind in ("ConnectionDoesNotExistError", "AdminShutdownError", "ConnectionFailureError"):
+    lost = kind == "InterfaceError" and "closed" in text
+    if lost or kind in ("ConnectionDoesNotExistError", "AdminShutdownError"):
         return f"closed the connection: {text}"
     if isinstance(exc, TimeoutError):
         return "did not answer in time"

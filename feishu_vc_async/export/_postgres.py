@@ -9,6 +9,7 @@ lock per (tables, tenant, export) for the run: a second run is told who holds it
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import os
@@ -17,6 +18,7 @@ import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .._validate import non_negative_seconds
 from ._db_errors import check_identifier, database_problem
 from ._db_output import MeetingKey
 from ._db_tables import (
@@ -29,7 +31,7 @@ from ._db_tables import (
     Table,
     upsert_sql,
 )
-from ._errors import DatabaseOutputError, OutputInUseError
+from ._errors import DatabaseOutputError, ExportError, OutputInUseError
 
 if TYPE_CHECKING:
     import asyncpg
@@ -51,7 +53,9 @@ _CREATE_LOCK = 0x66656973687576  # "feishuv"
 class PostgresStore:
     """``dsn``: a ``postgresql://`` URL; ``schema``: where the tables are (created if
     missing; ``None``: the connection's search path, ``public`` by default);
-    ``prefix``: put before each table name; ``connect_timeout``: seconds."""
+    ``prefix``: put before each table name; ``connect_timeout``: seconds; ``lock_wait``:
+    seconds to wait for another run's lock (a killed run's is let go of only once the
+    server notices its connection gone) before ``OutputInUseError``."""
 
     def __init__(
         self,
@@ -61,6 +65,7 @@ class PostgresStore:
         schema: str | None = None,
         prefix: str = "",
         connect_timeout: float = 10.0,
+        lock_wait: float = 10.0,
     ) -> None:
         self._dsn = dsn
         self.where = where
@@ -68,6 +73,7 @@ class PostgresStore:
         check_identifier("table prefix", prefix + "x")
         self._prefix = prefix
         self._timeout = connect_timeout
+        self._lock_wait = non_negative_seconds("lock_wait", lock_wait)
         self._conn: asyncpg.Connection | None = None
         self._tx: Any = None  # asyncpg's Transaction while one is open
 
@@ -85,7 +91,7 @@ class PostgresStore:
     def _problems(self, doing: str) -> Iterator[None]:
         try:
             yield
-        except DatabaseOutputError:
+        except ExportError:
             raise
         except Exception as exc:  # every driver failure becomes one typed error
             raise database_problem(self.where, doing, exc) from exc
@@ -116,16 +122,22 @@ class PostgresStore:
         try:
             with self._problems("preparing the tables"):
                 await self._prepare()
-            key = self._lock_key(tenant_key, name)
-            with self._problems("taking the lock"):
-                if not await self._c.fetchval("SELECT pg_try_advisory_lock($1)", key):
-                    holder = await self._holder(key)
-                    raise OutputInUseError(self.where, f"is being written by {holder}")
+            await self._take_lock(self._lock_key(tenant_key, name))
             yield
         finally:
             conn, self._conn, self._tx = self._conn, None, None
             with contextlib.suppress(Exception):
                 await conn.close(timeout=self._timeout)  # the lock goes with the session
+
+    async def _take_lock(self, key: int) -> None:
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self._lock_wait
+        with self._problems("taking the lock"):
+            while not await self._c.fetchval("SELECT pg_try_advisory_lock($1)", key):
+                if loop.time() >= until:
+                    holder = await self._holder(key)
+                    raise OutputInUseError(self.where, f"is being written by {holder}")
+                await asyncio.sleep(min(0.1, max(0.0, until - loop.time())))
 
     async def _holder(self, key: int) -> str:
         high, low = (key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF

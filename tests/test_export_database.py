@@ -1,0 +1,170 @@
+"""Database outputs (PostgreSQL and SQLite, both real) through ``export(client, job)``:
+every participant exactly once, a meeting written again replaces its rows, the lock,
+a connection lost mid-run, redaction and tenants."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+from msgspec.structs import astuple
+
+from feishu_vc_async import AppCredentials, Limits, VCClient
+from feishu_vc_async.emulator import Emulator, MeetingData
+from feishu_vc_async.export import (
+    CheckpointMismatchError,
+    DatabaseOutputError,
+    ExportJob,
+    OutputInUseError,
+    export,
+)
+from feishu_vc_async.models import MeetingQuery
+from tests._databases import TestDatabase
+
+pytestmark = pytest.mark.anyio
+
+
+def _client(emu: Emulator) -> VCClient:
+    return VCClient(
+        AppCredentials(emu.app_id, emu.app_secret),
+        base_url=emu.base_url,
+        limits=Limits.unlimited(),
+    )
+
+
+def _truth(emu: Emulator, queries: list[MeetingQuery]) -> dict[str, list[tuple[Any, ...]]]:
+    truth = {f"{q.meeting_no}@{q.meeting_start_time}": emu.participants(q) for q in queries}
+    return {key: [astuple(p) for p in rows] for key, rows in truth.items() if rows}
+
+
+async def test_an_export_holds_every_participant_once_and_a_rerun_replaces(
+    database: TestDatabase,
+) -> None:
+    data = MeetingData(webinars=1, webinar_size=450)
+    async with Emulator(meetings=30, seed=31, rate_limit=None, data=data) as emu:
+        truth = _truth(emu, emu.meetings)
+        async with _client(emu) as client:
+            run = await export(client, ExportJob(emu.meetings, database.output(), page_size=50))
+            assert run.complete
+            assert await database.participants() == truth
+            # A rerun of the finished export asks nothing; a new export of some of the
+            # same meetings replaces their rows, never adds to them.
+            emu.reset_log()
+            again = await export(client, ExportJob(emu.meetings, database.output(), page_size=50))
+            assert again.already_complete
+            assert emu.requests == []
+            some = emu.meetings[:10]
+            other = await export(client, ExportJob(some, database.output(), page_size=20))
+            assert other.complete
+            assert other.ledger.rows_total == sum(len(emu.participants(q)) for q in some)
+    assert await database.participants() == truth
+    meetings = await database.fetch(
+        f"SELECT meeting_no, meeting_start_time, participant_rows "
+        f"FROM {database.table('feishu_vc_meetings')}"
+    )
+    assert sorted(meetings) == sorted(
+        (q.meeting_no, q.meeting_start_time, len(emu.participants(q))) for q in emu.meetings
+    )
+
+
+async def test_an_unfinished_export_of_other_meetings_is_not_dropped_unless_told(
+    database: TestDatabase,
+) -> None:
+    data = MeetingData(webinars=1, webinar_size=300)
+    async with (
+        Emulator(meetings=12, seed=32, rate_limit=None, latency=0.02, data=data) as emu,
+        _client(emu) as client,
+    ):
+        first = [*emu.webinars, *emu.meetings[:6]]
+        job = ExportJob(first, database.output(), page_size=20, concurrency=1, commit_interval=0)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(export, client, job)
+            while not await database.progress_stamp():  # its first commit
+                await anyio.sleep(0.01)
+            tasks.cancel_scope.cancel()
+        (saved,) = await database.progress_stamp()
+        with pytest.raises(CheckpointMismatchError, match="another export"):
+            await export(client, ExportJob(emu.meetings[6:], database.output()))
+        run = await export(client, ExportJob(emu.meetings[6:], database.output(), mode="overwrite"))
+        assert run.complete
+        truth = _truth(emu, emu.meetings[6:])
+        got = await database.participants()
+        assert {k: got[k] for k in truth} == truth
+    assert saved[3] > 0  # the first export's state was there, unfinished, when refused
+
+
+async def test_a_second_run_is_refused_naming_the_first(database: TestDatabase) -> None:
+    async with Emulator(meetings=4, seed=33, rate_limit=None) as emu, _client(emu) as client:
+        holder = database.output()
+        async with holder.lock():
+            with pytest.raises(OutputInUseError, match="is being written by") as refused:
+                await export(client, ExportJob(emu.meetings, database.output(lock_wait=0.0)))
+        assert emu.requests == []
+    assert database.url.split("@")[-1].split("/")[0] in str(refused.value) or (
+        database.kind == "sqlite"
+    )
+
+
+async def test_tenants_share_the_tables_without_touching_each_other(
+    database: TestDatabase,
+) -> None:
+    async with Emulator(meetings=8, seed=34, rate_limit=None) as emu, _client(emu) as client:
+        for tenant in ("tenant_a", "tenant_b"):
+            run = await export(client, ExportJob(emu.meetings, database.output(tenant_key=tenant)))
+            assert run.complete
+        truth = _truth(emu, emu.meetings)
+    assert await database.participants("tenant_a") == truth
+    assert await database.participants("tenant_b") == truth
+
+
+async def test_redaction_blanks_contact_data_in_the_tables(database: TestDatabase) -> None:
+    async with Emulator(meetings=6, seed=35, rate_limit=None) as emu, _client(emu) as client:
+        run = await export(client, ExportJob(emu.meetings, database.output(redact_pii=True)))
+        assert run.complete
+    table = database.table("feishu_vc_participants")
+    rows = await database.fetch(
+        f"SELECT count(*), count(phone), count(email), count(public_ip), count(internal_ip), "
+        f"count(employee_id), count(user_id) FROM {table}"
+    )
+    total, *pii, user_ids = rows[0]
+    assert total > 0
+    assert pii == [0] * 5
+    assert user_ids > 0  # the ids stay: they join the rows to the rest of a tenant's data
+
+
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)
+async def test_a_connection_terminated_mid_run_stops_it_and_a_rerun_is_exact(
+    database: TestDatabase,
+) -> None:
+    data = MeetingData(webinars=1, webinar_size=600)
+    async with Emulator(meetings=40, seed=36, rate_limit=None, data=data) as emu:
+        truth = _truth(emu, emu.meetings)
+        answered = 0
+        half = anyio.Event()
+
+        def count(_record: object) -> None:
+            nonlocal answered
+            answered += 1
+            if answered == 20:
+                half.set()
+
+        emu.on_record(count)
+        async with _client(emu) as client:
+            job = ExportJob(emu.meetings, database.output(), page_size=20, commit_interval=0)
+
+            async def terminate() -> None:
+                await half.wait()
+                await database.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name LIKE 'feishu-vc pid%'"
+                )
+
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(terminate)
+                with pytest.raises(DatabaseOutputError, match="closed the connection"):
+                    await export(client, job)
+            emu.on_record(None)
+            run = await export(client, ExportJob(emu.meetings, database.output(), page_size=20))
+            assert run.complete
+    assert await database.participants() == truth
