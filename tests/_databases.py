@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import msgspec
 
-from feishu_vc_async.export import DatabaseOutput, database_output
+from feishu_vc_async.export import DatabaseOutput, ExportState, database_output
 from feishu_vc_async.models import PARTICIPANT_FIELDS
 
 __all__ = ["POSTGRES_URL", "TestDatabase", "postgres_database", "sqlite_database"]
@@ -95,6 +96,16 @@ class TestDatabase:
             )
             by_meeting.setdefault(f"{row[0]}@{row[1]}", []).append(values)
         return by_meeting
+
+    async def state(self, tenant_key: str = "", name: str = "export") -> ExportState | None:
+        """The export's saved progress, as the output keeps it."""
+        rows = await self.fetch(
+            f"SELECT state FROM {self.table('feishu_vc_progress')} "
+            "WHERE tenant_key = $1 AND name = $2",
+            tenant_key,
+            name,
+        )
+        return msgspec.msgpack.decode(rows[0][0], type=ExportState) if rows else None
 
     async def progress_stamp(self) -> Sequence[Any]:
         """Changes with every commit of any export's progress."""
