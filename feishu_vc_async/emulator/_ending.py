@@ -55,13 +55,13 @@ def end_seconds(option: MeetingsEnding, now: float) -> list[int]:
     for i, offset in enumerate(offsets):
         if offset > LATEST_END:
             raise ValueError(
-                f"MeetingsEnding.at[{i}]={offset!r}: must be at most {LATEST_END} seconds "
+                f"MeetingsEnding.at[{i}]={at[i]!r}: must be at most {LATEST_END} seconds "
                 "(a meeting lasts at most a day)"
             )
     if count * every > LATEST_END:
         raise ValueError(
-            f"MeetingsEnding.every={every!r}: the last of count={count} meetings would end "
-            f"{count * every:g} seconds after the start, more than {LATEST_END} "
+            f"MeetingsEnding.every={option.every!r}: the last of count={count} meetings "
+            f"would end {count * every:g} seconds after the start, more than {LATEST_END} "
             "(a meeting lasts at most a day)"
         )
     offsets = offsets or [every * (k + 1) for k in range(count)]
