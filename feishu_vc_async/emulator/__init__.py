@@ -6,6 +6,7 @@
         emu.base_url, emu.app_id, emu.app_secret   # point any client here
         emu.meetings                                # list[MeetingQuery]: ended meetings
         emu.ongoing                                 # list[MeetingQuery]: ongoing ones
+        emu.ending                                  # those of MeetingsEnding, as they end
         emu.participants(emu.meetings[0])           # ground truth for a query
         emu.listed_meetings(start, end)             # ground truth of meeting_list
         emu.requests                                # list[RequestRecord]
@@ -16,7 +17,8 @@ The options tests set most are keywords: ``meetings``, ``seed``, ``rate_limit``,
 ``meeting_list_rate_limit``, ``window``, ``meeting_listing``, ``faults``, ``latency``,
 ``token_lifetime``, ``host``, ``port``. The others come in frozen groups, each with the
 platform's defaults: ``data=MeetingData(...)`` (webinars, ongoing, recurring and
-external meetings, the anchor), ``app=DefaultApp(...)`` (the default app's credentials,
+external meetings, the anchor), ``ending=MeetingsEnding(...)`` (meetings that end as
+time passes), ``app=DefaultApp(...)`` (the default app's credentials,
 ``user_id_permission``, redirect URIs, refresh switch), ``oauth=UserOAuth(...)`` (the
 user OAuth lifetimes, ``auto_approve``), ``tickets=AppTickets(...)`` (store apps' ticket
 push and grace) and ``clocks=Clocks(...)`` (time, below)::
@@ -54,6 +56,22 @@ Semantics where the reference leaves room (decided here, so tests can rely on th
   (exact times), ``emu.ongoing`` the ongoing ones' (``meeting_status`` 1, that moment as
   the end). Everything but the ongoing meetings' times is the same for the same seed
   and anchor.
+* **Meetings that end while it serves** (``ending=MeetingsEnding(count=N, every=s)``,
+  or ``at=(s1, s2, ...)``; none by default, and the meetings above are the same with or
+  without them). N more meetings of the home tenant, from their own seeded stream:
+  internal, not webinars, started 5 to 90 minutes before the clock's ``now`` at
+  construction; the k-th ends at the first whole second at or after ``now + k * every``
+  (or ``now + at[k]``), within 22 hours, by the **wall clock**. Their state is read from
+  that clock at every answer, nothing runs in the background: before its end a meeting
+  is ongoing *at the clock's current second* (meeting_list lists it with
+  ``meeting_status`` 1, its duration, participants and devices so far; participant_list
+  gives the rows of those who had joined by then, whoever leaves later still in), and
+  from its end on it is an ended meeting in every respect (listed with its end and final
+  counts in the ranges that hold it; participant_list takes its exact end and
+  ``meeting_status`` 2 and gives the final rows, every one with a leave time). Rows that
+  have left are the same before and after: a view is cut from the final rows. The same
+  seed, option and readings of the clock give the same bytes. ``emu.meetings`` and
+  ``emu.ongoing`` follow the clock; ``emu.ending`` lists their final queries by end.
 * **Auth** (one check, ``TokenStore.check``, shared by the VC APIs). ``Authorization:
   Bearer <token>``. Missing, empty or a bare ``Bearer`` → 99991661; a token not
   starting ``t-``/``u-`` (or another scheme; an app access token ``a-`` too) → 99991671;
@@ -186,7 +204,8 @@ Semantics where the reference leaves room (decided here, so tests can rely on th
   not a webinar → 121002.
 * **Participants of an ongoing meeting.** The organizer and some others are still in:
   their rows have no ``leave_time`` and no ``leave_reason``, and ``time_in_meeting``
-  counts up to the frozen moment. The others left before it.
+  counts up to the frozen moment. The others left before it. (A meeting of
+  ``MeetingsEnding``: up to the clock's current second, and its organizer may have left.)
 * **meeting_list parameters:** ``start_time`` or ``end_time`` missing or not an
   integer, ``meeting_status`` other than 1/2 (3, upcoming, cannot be asked for),
   ``meeting_type`` other than 1/2/3, ``page_size`` not an integer in 20..100 (default
@@ -251,8 +270,10 @@ Semantics where the reference leaves room (decided here, so tests can rely on th
   failures). Token request bodies (secrets, codes, tokens) are never recorded.
   ``max_in_window(period, path=...)`` gives the most requests to ``path`` (default
   participant_list) that arrived within any span of ``period`` seconds.
-* **Ground truth.** ``emu.participants(query)`` is what the default app receives for
-  that query across all pages, in page order (filters and ``user_id_type`` applied);
+* **Ground truth** (at the wall clock's now: ``emu.meetings`` gains each meeting of
+  ``MeetingsEnding`` as its end passes). ``emu.participants(query)`` is what the default
+  app receives for that query across all pages, in page order (filters and
+  ``user_id_type`` applied);
   given a meeting number, every participant with open_id ids (``ValueError`` if the
   number recurs). ``emu.meeting_info(query)`` (or a number and start) is the
   :class:`MeetingInfo`. ``emu.listed_meetings(start, end, ...)`` is every item
@@ -262,7 +283,8 @@ Semantics where the reference leaves room (decided here, so tests can rely on th
   lists an app's refresh tokens still usable (after a session's refreshes: its last
   one); ``emu.issued_tokens()`` every token, code and ticket handed out (for leak checks).
 * **Not modelled:** upcoming meetings (``meeting_status`` 3 finds nothing in
-  participant_list and cannot be asked of meeting_list), ongoing meetings ending,
+  participant_list and cannot be asked of meeting_list), ``MeetingData.ongoing``
+  meetings ending (only those of ``MeetingsEnding`` end),
   per-app open_ids, the monthly quota; the user id permission per user (it is the app's
   ``user_id_permission``); the v1 OIDC endpoints and ``app_access_token/internal``;
   timed app_ticket pushes (only resend and ``push_app_ticket``), event encryption and
@@ -270,16 +292,17 @@ Semantics where the reference leaves room (decided here, so tests can rely on th
   (1000/min and 50/s for v2).
 
 Time is injectable through ``clocks=Clocks(wall=..., monotonic=...)``: ``wall`` (default
-``time.time``) for "start not in the future", the ongoing meetings, the fixed window and
-record wall times; ``monotonic`` (default ``time.monotonic``) for the sliding window,
-every token, code, grant and ticket lifetime, and record times.
+``time.time``) for "start not in the future", the ongoing meetings, the meetings that
+end (``MeetingsEnding``), the fixed window and record wall times; ``monotonic`` (default
+``time.monotonic``) for the sliding window, every token, code, grant and ticket
+lifetime, and record times.
 """
 
 from ._faults import Fault, Faults, Latency, TokenEndpoint
 from ._meeting_list import ListedMeeting
 from ._meetings import MeetingInfo
 from ._oauth import AuthorizeError, OAuthUser
-from ._options import AppTickets, Clocks, DefaultApp, MeetingData, UserOAuth
+from ._options import AppTickets, Clocks, DefaultApp, MeetingData, MeetingsEnding, UserOAuth
 from ._server import Emulator, RequestRecord
 from ._store_apps import StoreApp
 from ._tenants import TenantView
@@ -296,6 +319,7 @@ __all__ = [
     "ListedMeeting",
     "MeetingData",
     "MeetingInfo",
+    "MeetingsEnding",
     "OAuthUser",
     "RequestRecord",
     "StoreApp",

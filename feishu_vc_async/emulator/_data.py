@@ -8,14 +8,18 @@ of that draw and can be made alone, cheaply, for meeting_list's user and room fi
 Each row is kept as the person's pre-encoded fixed fields plus this meeting's JSON, so
 a page is a byte join. Ended meetings are anchored at the start of the previous UTC day
 (or at ``anchor``), so the same seed on the same day gives byte-identical data; ongoing
-ones are placed before the clock's ``now`` at construction.
+ones are placed before the clock's ``now`` at construction. The meetings that end while
+the emulator serves (``_ending``) answer every lookup in their form at the clock's
+current second.
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
 import random
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
@@ -24,8 +28,9 @@ import msgspec
 from .._timeparse import format_duration, format_feishu_time
 from .._validate import non_negative_int, positive_int
 from ..models import JSON_ENCODER, Participant, UserIdType
-from ._meetings import MeetingInfo, draw_meetings, webinar_guests
-from ._options import MeetingData
+from ._ending import EndingMeetings, end_seconds
+from ._meetings import MeetingInfo, draw_ending, draw_meetings, webinar_guests
+from ._options import MeetingData, MeetingsEnding
 from ._people import LEAVE_REASONS, NETWORKS, PROTOCOLS, Person, directory
 
 __all__ = ["Dataset", "ParticipantRow", "feishu_time"]
@@ -35,6 +40,7 @@ _BOOL = ("false", "true")
 _REASON_JSON = {reason: JSON_ENCODER.encode(reason).decode() for reason in LEAVE_REASONS}
 _ROLE_JSON = {None: "", "0": ',"webinar_user_role":"0"', "3": ',"webinar_user_role":"3"'}
 _DAY_PARTS: dict[tuple[int, timezone], tuple[str, str]] = {}
+_NO_ENDING = MeetingsEnding()
 
 
 def feishu_time(ts: int, tz: timezone) -> str:
@@ -88,14 +94,24 @@ class ParticipantRow(NamedTuple):
 
 class Dataset:
     """``count`` ended meetings, and ongoing ones, drawn from ``seed`` in the ``shape``
-    given; participants generated on first read.
+    given; participants generated on first read. ``clock`` is the wall clock: its ``now``
+    places the ongoing meetings and the ``ending`` ones, which it then ends.
 
     Defaults: one webinar and one ongoing meeting when ``count >= 20`` (else none);
     ``count // 20`` meetings that reuse another's number (``recurring``) and as many
     external ones.
     """
 
-    def __init__(self, count: int, *, seed: int, now: float, shape: MeetingData) -> None:
+    def __init__(
+        self,
+        count: int,
+        *,
+        seed: int,
+        clock: Callable[[], float],
+        shape: MeetingData,
+        ending: MeetingsEnding = _NO_ENDING,
+    ) -> None:
+        now = clock()
         few = 1 if count >= 20 else 0
         counts = {
             "meetings": count,
@@ -125,13 +141,18 @@ class Dataset:
         )
         self.ended = self.meetings[:count]
         self.ongoing = self.meetings[count:]
+        ends = end_seconds(ending, now)
+        finals = draw_ending(ends, seed=seed, snapshot=int(now), taken=self.meetings)
+        self.ending = EndingMeetings(finals, clock, lambda m: [r.tail for r in self.rows(m)])
         self._numbered: dict[str, list[MeetingInfo]] = {}
-        for m in self.meetings:
+        for m in (*self.meetings, *finals):
             self._numbered.setdefault(m.meeting_no, []).append(m)
         self.ended_by_start = sorted(self.ended, key=_listing_order)
         self.ongoing_by_start = sorted(self.ongoing, key=_listing_order)
         self.ended_starts = [m.start for m in self.ended_by_start]
-        self.longest = max((m.end - m.start for m in self.ended), default=0)
+        self.longest = max(
+            max((m.end - m.start for m in self.ended), default=0), self.ending.longest
+        )
         self._rows: OrderedDict[int, list[ParticipantRow]] = OrderedDict()
         self._encoded: OrderedDict[tuple[object, ...], list[bytes]] = OrderedDict()
         self._casts: dict[int, frozenset[Person]] = {}
@@ -150,15 +171,41 @@ class Dataset:
 
     def find(self, meeting_no: str, start: int) -> MeetingInfo | None:
         """The meeting with this number that started at exactly ``start`` (a number is
-        never held by two meetings at once, so number and start identify one)."""
+        never held by two meetings at once, so number and start identify one), as it is
+        now."""
         for m in self._numbered.get(meeting_no, ()):
             if m.start == start:
-                return m
+                return self.ending.current(m)
         return None
 
     def numbered(self, meeting_no: str) -> list[MeetingInfo]:
-        """Every meeting (ended or ongoing) that held ``meeting_no``, oldest first."""
-        return sorted(self._numbered.get(meeting_no, ()), key=_listing_order)
+        """Every meeting (ended or ongoing) that held ``meeting_no``, oldest first, as it
+        is now."""
+        held = sorted(self._numbered.get(meeting_no, ()), key=_listing_order)
+        return [self.ending.current(m) for m in held]
+
+    def ended_now(self) -> list[MeetingInfo]:
+        """Every meeting ended by now: the drawn ones, then the ending ones by end."""
+        return [*self.ended, *self.ending.ended()]
+
+    def ongoing_now(self) -> list[MeetingInfo]:
+        """Every meeting still going on now, each as it is now."""
+        return [*self.ongoing, *self.ending.ongoing()]
+
+    def ongoing_listed(self) -> list[MeetingInfo]:
+        """:meth:`ongoing_now` in listing order (start time, then instance id)."""
+        if not self.ending.finals:
+            return self.ongoing_by_start
+        return sorted(self.ongoing_now(), key=_listing_order)
+
+    def ended_starting(self, earliest: int, latest: int) -> list[MeetingInfo]:
+        """The meetings ended by now that start from ``earliest`` to ``latest``, in
+        listing order."""
+        lo = bisect.bisect_left(self.ended_starts, earliest)
+        hi = bisect.bisect_right(self.ended_starts, latest)
+        found = self.ended_by_start[lo:hi]
+        late = [m for m in self.ending.ended() if earliest <= m.start <= latest]
+        return sorted(found + late, key=_listing_order) if late else found
 
     def host_index(self, meeting: MeetingInfo) -> int:
         """The organizer's place in the directory's people: a member of the tenant, or
@@ -176,7 +223,10 @@ class Dataset:
         return self._directory()[0][self.host_index(meeting)]
 
     def cast(self, meeting: MeetingInfo) -> frozenset[Person]:
-        """Everyone in the meeting's participant rows, without making the rows."""
+        """Everyone in the meeting's participant rows, without making the rows (of an
+        ending meeting shown as ongoing: those who had joined by its moment)."""
+        if self.ending.is_view(meeting):
+            return frozenset(row.person for row in self.rows(meeting))
         found = self._casts.get(meeting.index)
         if found is None:
             rng = random.Random(f"rows:{self.seed}:{meeting.index}")
@@ -214,6 +264,8 @@ class Dataset:
             cache.popitem(last=False)
 
     def _generate(self, meeting: MeetingInfo) -> list[ParticipantRow]:
+        # An ending meeting's rows are always its final ones; views are cut from them.
+        meeting = self.ending.final(meeting)
         rng = random.Random(f"rows:{self.seed}:{meeting.index}")
         return _generate(meeting, rng, self._directory(), self.host_index(meeting))
 
@@ -240,6 +292,11 @@ class Dataset:
         self._put(self._encoded, (meeting.index, id_type, permitted, None, None, None), encoded)
 
     def rows(self, meeting: MeetingInfo) -> list[ParticipantRow]:
+        if self.ending.is_view(meeting):
+            # Cut from the final rows: whoever has left looks the same before and after.
+            final = self.rows(self.ending.final(meeting))
+            tails = self.ending.view_tails(meeting)
+            return [row._replace(tail=tail) for row, tail in zip(final, tails, strict=False)]
         rows = self._rows.get(meeting.index)
         if rows is None:
             rows = self._generate(meeting)
@@ -277,9 +334,11 @@ class Dataset:
         room_id: str | None = None,
         webinar_role: str | None = None,
     ) -> list[bytes]:
-        """The JSON of each selected participant, cached: a page is then a byte join."""
+        """The JSON of each selected participant, cached (not a view, which changes by
+        the second): a page is then a byte join."""
         key = (meeting.index, id_type, permitted, user_id, room_id, webinar_role)
-        found = self._encoded.get(key)
+        view = self.ending.is_view(meeting)
+        found = None if view else self._encoded.get(key)
         if found is not None:
             self._encoded.move_to_end(key)
             return found
@@ -287,7 +346,8 @@ class Dataset:
             meeting, id_type, user_id=user_id, room_id=room_id, webinar_role=webinar_role
         )
         found = [r.person.static(id_type, permitted) + r.tail for r in rows]
-        self._put(self._encoded, key, found)
+        if not view:
+            self._put(self._encoded, key, found)
         return found
 
     def participants(

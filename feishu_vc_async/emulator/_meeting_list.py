@@ -6,7 +6,6 @@ whose parameter, page-token and page helpers they share.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -174,13 +173,11 @@ def select(
     if query.meeting_no is not None:
         pool = [m for m in data.numbered(query.meeting_no) if m.ongoing == ongoing]
     elif ongoing:
-        pool = data.ongoing_by_start
+        pool = data.ongoing_listed()
     else:
         # Only meetings starting in this window can be in range under either rule.
         earliest = query.start if rule == "start" else query.start - data.longest
-        lo = bisect.bisect_left(data.ended_starts, earliest)
-        hi = bisect.bisect_right(data.ended_starts, query.end)
-        pool = data.ended_by_start[lo:hi]
+        pool = data.ended_starting(earliest, query.end)
     member = None
     if query.user_id is not None:
         member = data.person(query.id_type, query.user_id)

@@ -3,17 +3,20 @@
 A few seeded draws per meeting and no participant rows, so even 10,000 meetings are
 quick to make. Two streams: ``meetings:{seed}`` draws what existed before meeting_list
 (kinds, numbers, times, sizes: unchanged for a seed), ``meeting-facts:{seed}`` the rest
-(topic, type, organizer, flags, shared numbers, external and ongoing meetings).
+(topic, type, organizer, flags, shared numbers, external and ongoing meetings), and
+``meetings-ending:{seed}`` the meetings that end while the emulator serves, so the others
+are the same with or without them.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..models import MeetingQuery, MeetingStatus
 
-__all__ = ["MeetingInfo", "draw_meetings", "webinar_guests"]
+__all__ = ["MeetingInfo", "draw_ending", "draw_meetings", "webinar_guests"]
 
 _DAY = 86_400
 VIDEO_MEETING = 2
@@ -44,8 +47,9 @@ class MeetingInfo:
     index: int
     meeting_no: str
     start: int
-    # Ended: the exact end. Ongoing: the emulator's clock when it was made (the moment
-    # its participant rows describe); the meeting itself has no end yet.
+    # Ended: the exact end. Ongoing: the moment its participant rows describe (the
+    # emulator's clock when it was made; for a meeting that ends later, the clock's second
+    # when it was asked for); the meeting itself has no end yet.
     end: int
     participant_count: int
     webinar: bool
@@ -145,23 +149,65 @@ def draw_meetings(
     instance_ids: set[str] = set()
     meetings: list[MeetingInfo] = []
     for i, t in enumerate(times):
-        instance_id = f"7{facts.randrange(10**18):018d}"
-        while instance_id in instance_ids:
-            instance_id = f"7{facts.randrange(10**18):018d}"
-        instance_ids.add(instance_id)
         meetings.append(
             _facts(
                 facts,
                 i,
                 t,
                 hosts[i],
-                instance_id,
+                _instance_id(facts, instance_ids),
                 webinar=i in webinar_idx,
                 ongoing=i >= count,
                 external=i in external_idx,
             )
         )
     return meetings
+
+
+def draw_ending(
+    ends: Sequence[int], *, seed: int, snapshot: int, taken: Sequence[MeetingInfo]
+) -> list[MeetingInfo]:
+    """One meeting ending at each of ``ends``, as it will be once ended (indices after
+    ``taken``'s): internal, not a webinar, started 5 to 90 minutes before ``snapshot``
+    (the clock when the emulator was made), with a number and instance id no meeting of
+    ``taken`` has."""
+    if not ends:
+        return []
+    rng = random.Random(f"meetings-ending:{seed}")
+    numbers = {m.meeting_no for m in taken}
+    instance_ids = {m.instance_id for m in taken}
+    meetings: list[MeetingInfo] = []
+    for k, end in enumerate(ends):
+        number = rng.randrange(100_000_000, 1_000_000_000)
+        while f"{number:09d}" in numbers:
+            number = rng.randrange(100_000_000, 1_000_000_000)
+        numbers.add(f"{number:09d}")
+        start = snapshot - rng.randint(5 * 60, 90 * 60)
+        times = _Times(number, start, end, _long_tail_size(rng))
+        host = rng.getrandbits(32)
+        instance_id = _instance_id(rng, instance_ids)
+        meetings.append(
+            _facts(
+                rng,
+                len(taken) + k,
+                times,
+                host,
+                instance_id,
+                webinar=False,
+                ongoing=False,
+                external=False,
+            )
+        )
+    return meetings
+
+
+def _instance_id(rng: random.Random, taken: set[str]) -> str:
+    """A 19-digit ``meeting_instance_id`` not in ``taken`` (and now added to it)."""
+    instance_id = f"7{rng.randrange(10**18):018d}"
+    while instance_id in taken:
+        instance_id = f"7{rng.randrange(10**18):018d}"
+    taken.add(instance_id)
+    return instance_id
 
 
 def _share_numbers(

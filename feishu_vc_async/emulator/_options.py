@@ -7,8 +7,9 @@ the others come in these frozen groups, each with the defaults of the real platf
     Emulator(meetings=40, data=MeetingData(webinars=2, webinar_size=150),
              oauth=UserOAuth(user_token_lifetime=10.0), clocks=Clocks(monotonic=clock))
 
-The checks of each value stay with the part that uses it (``Dataset``, ``OAuthServer``,
-``TicketBook``), so a bad value is refused when the Emulator is made, naming the field.
+The checks of each value stay with the part that uses it (``Dataset``, ``_ending``,
+``OAuthServer``, ``TicketBook``), so a bad value is refused when the Emulator is made,
+naming the field.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = [
     "Clocks",
     "DefaultApp",
     "MeetingData",
+    "MeetingsEnding",
     "UserOAuth",
 ]
 
@@ -54,6 +56,24 @@ class MeetingData:
     external: int | None = None
     anchor: int | None = None
     cache_meetings: int = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingsEnding:
+    """Meetings that end while the emulator serves, so a poller sees new ones appear.
+
+    ``count`` meetings, ongoing when the Emulator is made, end one every ``every``
+    seconds of its wall clock (``Clocks.wall``): the first ``every`` seconds after the
+    construction's ``now``. Or ``at``: each one's end in seconds after that ``now`` (then
+    leave ``count`` at 0). An end is the first whole second at or after that instant,
+    within 22 hours (a meeting lasts at most a day). Drawn from the seed like the others,
+    they are internal meetings of the home tenant, not webinars; the others are the same
+    with or without them.
+    """
+
+    count: int = 0
+    every: float = 60.0
+    at: Sequence[float] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +122,10 @@ class AppTickets:
 class Clocks:
     """Time sources, injectable for tests.
 
-    ``wall`` for "start not in the future", the ongoing meetings, the fixed window and
-    the records' wall times; ``monotonic`` for the sliding window, every token, code,
-    grant and ticket lifetime, and the records' times.
+    ``wall`` for "start not in the future", the ongoing meetings, when the meetings of
+    ``MeetingsEnding`` end, the fixed window and the records' wall times; ``monotonic``
+    for the sliding window, every token, code, grant and ticket lifetime, and the
+    records' times.
     """
 
     wall: Callable[[], float] = time.time

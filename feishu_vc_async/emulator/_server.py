@@ -35,7 +35,7 @@ from ._identity import Identity
 from ._meeting_list import ListedMeeting, ListingRule, list_meetings, listed_meeting
 from ._meetings import MeetingInfo
 from ._oauth import OAuthUser
-from ._options import AppTickets, Clocks, DefaultApp, MeetingData, UserOAuth
+from ._options import AppTickets, Clocks, DefaultApp, MeetingData, MeetingsEnding, UserOAuth
 from ._tenants import Tenants, find_meeting, ground_truth
 from ._tokens import TokenStore
 from ._vc_apis import VCApis
@@ -47,7 +47,7 @@ log = logging.getLogger(LOGGER_NAME + ".emulator")
 _DEFAULT_RATE = RateLimit()
 # The option groups' defaults, shared: they are frozen.
 _DATA, _APP, _OAUTH = MeetingData(), DefaultApp(), UserOAuth()
-_TICKETS, _CLOCKS = AppTickets(), Clocks()
+_TICKETS, _CLOCKS, _ENDING = AppTickets(), Clocks(), MeetingsEnding()
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -86,6 +86,8 @@ class Emulator:
         port, host: where to listen (ephemeral port on 127.0.0.1 by default).
         data: a :class:`MeetingData`, the shape of the generated meetings (webinars,
             ongoing, recurring and external meetings, the anchor).
+        ending: a :class:`MeetingsEnding`, meetings that end as the wall clock passes
+            their ends (none by default).
         app: a :class:`DefaultApp`, the default app's credentials and switches.
         oauth: a :class:`UserOAuth`, the user OAuth lifetimes and ``auto_approve``.
         tickets: an :class:`AppTickets`, where store apps' app_tickets are pushed.
@@ -107,6 +109,7 @@ class Emulator:
         host: str = "127.0.0.1",
         port: int = 0,
         data: MeetingData = _DATA,
+        ending: MeetingsEnding = _ENDING,
         app: DefaultApp = _APP,
         oauth: UserOAuth = _OAUTH,
         tickets: AppTickets = _TICKETS,
@@ -115,9 +118,10 @@ class Emulator:
         if meeting_listing not in ("start", "overlap"):
             raise ValueError(f"meeting_listing={meeting_listing!r}: must be 'start' or 'overlap'")
         self._clock, self._monotonic = clocks.wall, clocks.monotonic
-        self._data = Dataset(meetings, seed=seed, now=self._clock(), shape=data)
-        self.meetings: list[MeetingQuery] = [m.query for m in self._data.ended]
-        self.ongoing: list[MeetingQuery] = [m.query for m in self._data.ongoing]
+        self._data = Dataset(meetings, seed=seed, clock=self._clock, shape=data, ending=ending)
+        # Made once: most emulators have no meetings that end, and tests index these.
+        self._ended = [m.query for m in self._data.ended]
+        self._ongoing = [m.query for m in self._data.ongoing]
         self.rate_limit = rate_limit
         self.meeting_list_rate_limit = meeting_list_rate_limit
         rates = {PARTICIPANT_LIST_PATH: rate_limit, MEETING_LIST_PATH: meeting_list_rate_limit}
@@ -269,6 +273,27 @@ class Emulator:
     def tenant_key(self) -> str:
         """The home tenant: custom apps and ``emu.meetings`` belong to it."""
         return self._identity.tenant_key
+
+    @property
+    def meetings(self) -> list[MeetingQuery]:
+        """The ended meetings' queries (exact times): the drawn ones, then those of
+        :class:`MeetingsEnding` the wall clock has reached the end of, by end."""
+        ended = self._data.ending.ended()
+        return [*self._ended, *(m.query for m in ended)] if ended else self._ended
+
+    @property
+    def ongoing(self) -> list[MeetingQuery]:
+        """The ongoing meetings' queries (``meeting_status`` 1, the moment their rows
+        describe as the end): the drawn ones, then those of :class:`MeetingsEnding` not
+        ended yet, as they are now."""
+        still = self._data.ending.ongoing()
+        return [*self._ongoing, *(m.query for m in still)] if still else self._ongoing
+
+    @property
+    def ending(self) -> list[MeetingQuery]:
+        """The meetings of :class:`MeetingsEnding`, ended or not, as they end (their final
+        queries, whose ``meeting_end_time`` is when), by end."""
+        return [m.query for m in self._data.ending.finals]
 
     @property
     def webinars(self) -> list[MeetingQuery]:

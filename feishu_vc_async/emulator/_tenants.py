@@ -3,8 +3,9 @@
 Each tenant holds meetings of its own: a :class:`Dataset` whose seed is derived from
 ``(seed, tenant_key)``, made on first use, with the home tenant's anchor day so every
 tenant's meetings lie in the same past month. The home tenant's dataset is the
-emulator's own (``emu.meetings``). A tenant key installed in two store apps is one
-tenant: both see the same meetings.
+emulator's own (``emu.meetings``), the only one with meetings that end while it serves
+(``MeetingsEnding``). A tenant key installed in two store apps is one tenant: both see
+the same meetings.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ class Tenants:
         found = self._data.get(key)
         if found is None:
             seed = int(derive_key(f"tenant-data:{self._seed}:{key}"), 16)
-            found = Dataset(self._counts[key], seed=seed, now=self._clock(), shape=self._shape)
+            found = Dataset(self._counts[key], seed=seed, clock=self._clock, shape=self._shape)
             self._data[key] = found
         return found
 
@@ -116,7 +117,8 @@ class TenantView:
 
     @property
     def meetings(self) -> list[MeetingQuery]:
-        return [m.query for m in self._data.meetings]
+        """Every meeting, ended ones first, as it is now."""
+        return [m.query for m in (*self._data.ended_now(), *self._data.ongoing_now())]
 
     @property
     def webinars(self) -> list[MeetingQuery]:
