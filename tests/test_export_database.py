@@ -10,7 +10,6 @@ import anyio
 import pytest
 from msgspec.structs import astuple
 
-from feishu_vc_async import AppCredentials, Limits, VCClient
 from feishu_vc_async.emulator import Emulator, MeetingData
 from feishu_vc_async.export import (
     CheckpointMismatchError,
@@ -21,16 +20,9 @@ from feishu_vc_async.export import (
 )
 from feishu_vc_async.models import MeetingQuery
 from tests._databases import TestDatabase
+from tests._fanout import make_client
 
 pytestmark = pytest.mark.anyio
-
-
-def _client(emu: Emulator) -> VCClient:
-    return VCClient(
-        AppCredentials(emu.app_id, emu.app_secret),
-        base_url=emu.base_url,
-        limits=Limits.unlimited(),
-    )
 
 
 def _truth(emu: Emulator, queries: list[MeetingQuery]) -> dict[str, list[tuple[Any, ...]]]:
@@ -44,7 +36,7 @@ async def test_an_export_holds_every_participant_once_and_a_rerun_replaces(
     data = MeetingData(webinars=1, webinar_size=450)
     async with Emulator(meetings=30, seed=31, rate_limit=None, data=data) as emu:
         truth = _truth(emu, emu.meetings)
-        async with _client(emu) as client:
+        async with make_client(emu) as client:
             run = await export(client, ExportJob(emu.meetings, database.output(), page_size=50))
             assert run.complete
             assert await database.participants() == truth
@@ -74,7 +66,7 @@ async def test_an_unfinished_export_of_other_meetings_is_not_dropped_unless_told
     data = MeetingData(webinars=1, webinar_size=300)
     async with (
         Emulator(meetings=12, seed=32, rate_limit=None, latency=0.02, data=data) as emu,
-        _client(emu) as client,
+        make_client(emu) as client,
     ):
         first = [*emu.webinars, *emu.meetings[:6]]
         job = ExportJob(first, database.output(), page_size=20, concurrency=1, commit_interval=0)
@@ -95,7 +87,7 @@ async def test_an_unfinished_export_of_other_meetings_is_not_dropped_unless_told
 
 
 async def test_a_second_run_is_refused_naming_the_first(database: TestDatabase) -> None:
-    async with Emulator(meetings=4, seed=33, rate_limit=None) as emu, _client(emu) as client:
+    async with Emulator(meetings=4, seed=33, rate_limit=None) as emu, make_client(emu) as client:
         holder = database.output()
         async with holder.lock():
             with pytest.raises(OutputInUseError, match="is being written by") as refused:
@@ -109,7 +101,7 @@ async def test_a_second_run_is_refused_naming_the_first(database: TestDatabase) 
 async def test_tenants_share_the_tables_without_touching_each_other(
     database: TestDatabase,
 ) -> None:
-    async with Emulator(meetings=8, seed=34, rate_limit=None) as emu, _client(emu) as client:
+    async with Emulator(meetings=8, seed=34, rate_limit=None) as emu, make_client(emu) as client:
         for tenant in ("tenant_a", "tenant_b"):
             run = await export(client, ExportJob(emu.meetings, database.output(tenant_key=tenant)))
             assert run.complete
@@ -119,7 +111,7 @@ async def test_tenants_share_the_tables_without_touching_each_other(
 
 
 async def test_redaction_blanks_contact_data_in_the_tables(database: TestDatabase) -> None:
-    async with Emulator(meetings=6, seed=35, rate_limit=None) as emu, _client(emu) as client:
+    async with Emulator(meetings=6, seed=35, rate_limit=None) as emu, make_client(emu) as client:
         run = await export(client, ExportJob(emu.meetings, database.output(redact_pii=True)))
         assert run.complete
     table = database.table("feishu_vc_participants")
@@ -150,7 +142,7 @@ async def test_a_connection_terminated_mid_run_stops_it_and_a_rerun_is_exact(
                 half.set()
 
         emu.on_record(count)
-        async with _client(emu) as client:
+        async with make_client(emu) as client:
             job = ExportJob(emu.meetings, database.output(), page_size=20, commit_interval=0)
 
             async def terminate() -> None:

@@ -8,21 +8,13 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from feishu_vc_async import AppCredentials, Limits, VCClient
 from feishu_vc_async.emulator import Emulator, MeetingData
 from feishu_vc_async.export import ExportJob, RowBuilder, export
 from feishu_vc_async.export._ledger import HELD_ROWS_DEFAULT
+from tests._fanout import make_client
 from tests._memory_output import MemoryOutput, MemoryStore
 
 pytestmark = pytest.mark.anyio
-
-
-def _client(emu: Emulator) -> VCClient:
-    return VCClient(
-        AppCredentials(emu.app_id, emu.app_secret),
-        base_url=emu.base_url,
-        limits=Limits.unlimited(),
-    )
 
 
 @pytest.mark.parametrize("crash_after", [1, 3, 6])
@@ -43,7 +35,7 @@ async def test_a_crash_at_any_commit_leaves_whole_meetings_and_the_resume_ends_e
             commit_interval=0,
             held_rows=held_rows,
         )
-        async with _client(emu) as client, anyio.create_task_group() as tasks:
+        async with make_client(emu) as client, anyio.create_task_group() as tasks:
             tasks.start_soon(export, client, job)
             await store.crashed.wait()
             tasks.cancel_scope.cancel()
@@ -57,7 +49,7 @@ async def test_a_crash_at_any_commit_leaves_whole_meetings_and_the_resume_ends_e
         again = ExportJob(
             emu.meetings, MemoryOutput(store), mode="resume", page_size=100, held_rows=held_rows
         )
-        async with _client(emu) as client:
+        async with make_client(emu) as client:
             run = await export(client, again)
         assert run.complete
         builder = RowBuilder()
