@@ -13,10 +13,12 @@ else (what is written when, the progress, replacing a meeting written before) is
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
+import anyio
 import msgspec
 
 from ..meetings import Meeting
@@ -52,6 +54,11 @@ class Store(Protocol):
 
     async def load(self, tenant_key: str, name: str) -> tuple[bytes | None, bytes | None]:
         """The saved state and failures of export ``name`` of the tenant, if any."""
+        ...
+
+    async def meeting_keys(self, tenant_key: str, start_from: int) -> set[tuple[str, int]]:
+        """(meeting_no, meeting_start_time) of the tenant's meetings in the meetings
+        table that start at ``start_from`` or later."""
         ...
 
     async def begin(self) -> None:
@@ -101,6 +108,11 @@ class DatabaseOutput:
         self._meetings: list[tuple[Any, ...]] = []
         self._failures: bytes | None = None  # to save with the next commit
         self._loaded_failures: bytes | None = None
+        self._held = 0  # lock() depth
+        # The ledger calls from two tasks (discovery records a meeting found while the
+        # fan-out's meeting is being written): one call at a time, so a commit never
+        # lands a meeting in part, nor two transactions begin at once.
+        self._busy = anyio.Lock()
 
     @property
     def where(self) -> str:
@@ -118,8 +130,42 @@ class DatabaseOutput:
     def redact_pii(self) -> bool:
         return self._redact
 
-    def lock(self) -> AbstractAsyncContextManager[None]:
-        return self._store.lock(self.tenant_key, self.name)
+    @contextlib.asynccontextmanager
+    async def lock(self) -> AsyncIterator[None]:
+        """Held for a run; re-entrant, so that a sync holds it across the exports of its
+        cycles (and the connection with it)."""
+        if self._held:
+            self._held += 1
+            try:
+                yield
+            finally:
+                self._held -= 1
+            return
+        async with self._store.lock(self.tenant_key, self.name):
+            self._held = 1
+            try:
+                yield
+            finally:
+                self._held = 0
+
+    # --- what a sync keeps beside its rows ---------------------------------------------
+
+    async def meetings_held(self, start_from: int) -> set[tuple[str, int]]:
+        """(meeting_no, meeting_start_time) of this tenant's meetings in the tables that
+        start at ``start_from`` or later (while locked)."""
+        return await self._store.meeting_keys(self.tenant_key, start_from)
+
+    async def load_note(self, name: str) -> bytes | None:
+        """What :meth:`save_note` last kept under ``name`` (while locked)."""
+        note, _ = await self._store.load(self.tenant_key, name)
+        return note
+
+    async def save_note(self, name: str, note: bytes) -> None:
+        """Keep ``note`` under ``name`` beside the rows, durably (while locked, between
+        two exports: it commits a transaction of its own)."""
+        async with self._busy:
+            await self._store.begin()
+            await self._store.commit([], (self.tenant_key, name, note, None))
 
     async def load(self) -> ExportState | None:
         state, failures = await self._store.load(self.tenant_key, self.name)
@@ -152,6 +198,15 @@ class DatabaseOutput:
         pages: Iterable[Sequence[Participant]],
         meeting: Meeting | None,
     ) -> int:
+        async with self._busy:
+            return await self._write(query, pages, meeting)
+
+    async def _write(
+        self,
+        query: MeetingQuery,
+        pages: Iterable[Sequence[Participant]],
+        meeting: Meeting | None,
+    ) -> int:
         store = self._store
         await store.begin()
         key: MeetingKey = (self.tenant_key, query.meeting_no, query.meeting_start_time)
@@ -177,6 +232,10 @@ class DatabaseOutput:
         await self._store.replace(cleared, rows)
 
     async def commit(self, state: ExportState) -> None:
+        async with self._busy:
+            await self._commit(state)
+
+    async def _commit(self, state: ExportState) -> None:
         store = self._store
         await store.begin()
         if self._rows or self._to_clear:
@@ -192,9 +251,10 @@ class DatabaseOutput:
         await self.commit(state)
 
     async def close(self) -> None:
-        self._rows, self._to_clear, self._meetings = [], [], []
-        self._cleared.clear()
-        await self._store.rollback()
+        async with self._busy:
+            self._rows, self._to_clear, self._meetings = [], [], []
+            self._cleared.clear()
+            await self._store.rollback()
 
     async def earlier_failures(self) -> list[FailureRecord]:
         saved = self._failures if self._failures is not None else self._loaded_failures
@@ -203,11 +263,12 @@ class DatabaseOutput:
     async def record_failures(self, records: Sequence[FailureRecord]) -> None:
         # Kept with the progress row; saved at once in a transaction of their own (the
         # run has ended: its rows are committed or rolled back already).
-        self._failures = msgspec.msgpack.encode(list(records))
-        await self._store.begin()
-        saved, _ = await self._store.load(self.tenant_key, self.name)
-        if saved is None:
-            await self._store.rollback()
-            return
-        await self._store.commit([], (self.tenant_key, self.name, saved, self._failures))
-        self._loaded_failures, self._failures = self._failures, None
+        async with self._busy:
+            self._failures = msgspec.msgpack.encode(list(records))
+            await self._store.begin()
+            saved, _ = await self._store.load(self.tenant_key, self.name)
+            if saved is None:
+                await self._store.rollback()
+                return
+            await self._store.commit([], (self.tenant_key, self.name, saved, self._failures))
+            self._loaded_failures, self._failures = self._failures, None

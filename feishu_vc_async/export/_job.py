@@ -3,7 +3,7 @@ earlier run left."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +34,8 @@ class ExportJob:
     only how much a crash makes the next run fetch again depends on it. ``held_rows``:
     the rows of meetings in flight (not read to their last page) held in memory; past
     it they wait in anonymous spool files in ``spool_dir`` (the temporary directory
-    when ``None``), so memory does not grow with the meetings' sizes.
+    when ``None``), so memory does not grow with the meetings' sizes. ``skip``: a
+    range export's meetings found but not fetched (a sync's, already in its tables).
     """
 
     meetings: MeetingRange | MeetingListQuery | Sequence[MeetingQuery]
@@ -45,6 +46,7 @@ class ExportJob:
     commit_interval: float = 0.5
     held_rows: int = HELD_ROWS_DEFAULT
     spool_dir: Path | None = None
+    skip: Callable[[MeetingQuery], bool] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.meetings, MeetingListQuery):

@@ -215,6 +215,16 @@ class PostgresStore:
             )
         return (None, None) if row is None else (row["state"], row["failures"])
 
+    async def meeting_keys(self, tenant_key: str, start_from: int) -> set[tuple[str, int]]:
+        with self._problems("reading the meetings"):
+            rows = await self._c.fetch(
+                f"SELECT meeting_no, meeting_start_time FROM {self._name(MEETINGS)} "
+                "WHERE tenant_key = $1 AND meeting_start_time >= $2",
+                tenant_key,
+                start_from,
+            )
+        return {(r[0], r[1]) for r in rows}
+
     async def begin(self) -> None:
         if self._tx is None:
             with self._problems("starting a transaction"):

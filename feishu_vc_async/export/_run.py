@@ -269,11 +269,11 @@ async def _discover(run: ExportRun, queue: LargestFirst) -> None:
         position=state.position,
         seen=[found.meeting.key for found in state.found],
     )
-    wanted = state.range
+    wanted, skip = state.range, run.job.skip
     try:
         async for meeting in listing:
             query = MeetingRange.read(wanted, meeting)
-            if query is None:
+            if query is None or (skip is not None and skip(query)):
                 continue
             await ledger.found(query, meeting, listing.position)
             queue.put(query, meeting.participant_count)

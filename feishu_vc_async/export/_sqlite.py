@@ -186,6 +186,17 @@ class SqliteStore:
 
         return await self._run("reading the progress", read)
 
+    async def meeting_keys(self, tenant_key: str, start_from: int) -> set[tuple[str, int]]:
+        query = (
+            f"SELECT meeting_no, meeting_start_time FROM {self._name(MEETINGS)} "
+            "WHERE tenant_key = ? AND meeting_start_time >= ?"
+        )
+
+        def read(db: sqlite3.Connection) -> set[tuple[str, int]]:
+            return {(r[0], r[1]) for r in db.execute(query, (tenant_key, start_from))}
+
+        return await self._run("reading the meetings", read)
+
     async def begin(self) -> None:
         if not self._in_tx:
             await self._run("starting a transaction", lambda db: db.execute("BEGIN IMMEDIATE"))
