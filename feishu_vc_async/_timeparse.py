@@ -120,6 +120,12 @@ _SPAN_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 
 
+def parse_span(text: str) -> int | None:
+    """``"7d"``, ``"24h"``, ``"30m"``, ``"90s"``, ``"2w"`` → seconds; ``None`` if not one."""
+    span = _SPAN.fullmatch(text.strip().lower())
+    return None if span is None else int(span[1]) * _SPAN_SECONDS[span[2]]
+
+
 def parse_instant(text: str, *, tz: tzinfo, now: float, end_of_day: bool = False) -> int:
     """A point in time as typed on the command line → unix seconds.
 
@@ -134,9 +140,9 @@ def parse_instant(text: str, *, tz: tzinfo, now: float, end_of_day: bool = False
         raise ValueError(INSTANT_RULE)
     if stripped == "now":
         return check_unix_seconds(int(now))
-    span = _SPAN.fullmatch(stripped)
+    span = parse_span(stripped)
     if span is not None:
-        return check_unix_seconds(int(now) - int(span[1]) * _SPAN_SECONDS[span[2]])
+        return check_unix_seconds(int(now) - span)
     if _DATE.fullmatch(stripped):
         try:
             day = date.fromisoformat(stripped)

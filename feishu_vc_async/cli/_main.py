@@ -99,6 +99,29 @@ def _run_meetings(
     return meetings_command(args, env, out=out, err=err)
 
 
+def _add_sync(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from .sync import add_sync_arguments
+
+    parser = sub.add_parser(
+        "sync",
+        help="keep a database (PostgreSQL, SQLite) current with the meetings that end",
+        description="Backfill the meetings that ended in --since into --db, then every "
+        "--interval fetch the meetings that ended since (--once: catch up and exit). Its "
+        "state lives in the database: a restart continues exactly. Exit codes: 0 caught up; "
+        "1 some meetings failed (asked again next cycle); 2 bad options or credentials, a "
+        "database that cannot be used or another sync holding it; 130 interrupted, 143 "
+        "terminated (every meeting committed is kept).",
+    )
+    add_sync_arguments(parser)
+    parser.set_defaults(handler=_run_sync)
+
+
+def _run_sync(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
+    from .sync import sync_command
+
+    return sync_command(args, env, out=out, err=err)
+
+
 def _add_auth(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from .auth import add_auth_command
 
@@ -129,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_export(sub)
     _add_meetings(sub)
+    _add_sync(sub)
     _add_auth(sub)
     _add_emulator(sub)
     _add_demo(sub)

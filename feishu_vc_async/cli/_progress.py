@@ -15,6 +15,7 @@ shown instead.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import io
 import logging
@@ -27,7 +28,14 @@ from .._constants import LOGGER_NAME
 from ..export import ExportRun
 from ..ratelimit import RateLimit
 
-__all__ = ["ProgressDisplay", "RunView", "in_first_period", "make_display", "view_of"]
+__all__ = [
+    "ProgressDisplay",
+    "RunView",
+    "add_show_arguments",
+    "in_first_period",
+    "make_display",
+    "view_of",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,3 +301,24 @@ def make_display(
         except ImportError:  # without the `cli` extra a terminal gets log lines
             pass
     return LogProgress(read, interval=log_interval, stream=out)
+
+
+def add_show_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--progress``, ``--log-interval``, ``-q`` (``export`` and ``sync``)."""
+    show = parser.add_argument_group("progress")
+    show.add_argument(
+        "--progress",
+        choices=("auto", "bar", "log", "none"),
+        default="auto",
+        help="live bar on a terminal, log lines otherwise (default auto)",
+    )
+    show.add_argument(
+        "--log-interval",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="seconds between progress log lines without a terminal (default 5)",
+    )
+    show.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress and no summary; errors only"
+    )

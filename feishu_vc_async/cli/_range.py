@@ -20,7 +20,7 @@ from ..export._range import MeetingRange
 from ..meetings import MeetingListQuery, MeetingType
 from ..models import MeetingStatus, UserIdType
 
-__all__ = ["add_range_arguments", "range_from_args"]
+__all__ = ["add_filter_arguments", "add_range_arguments", "listing_from_args", "range_from_args"]
 
 _STATUSES = {"ended": MeetingStatus.ENDED, "ongoing": MeetingStatus.ONGOING}
 _TYPES = {"all": MeetingType.ALL, "video": MeetingType.VIDEO_MEETING,
@@ -70,6 +70,11 @@ def add_range_arguments(parser: argparse.ArgumentParser, *, required: bool) -> N
         default="ended",
         help="ended meetings (default) or ongoing ones (read up to now)",
     )
+    add_filter_arguments(group)
+
+
+def add_filter_arguments(group: argparse._ArgumentGroup) -> None:
+    """meeting_list's filters and flags (``export``, ``meetings`` and ``sync``)."""
     group.add_argument("--meeting-no", metavar="NUMBER", help="only this 9-digit meeting number")
     group.add_argument("--user-id", metavar="ID", help="only meetings this user took part in")
     group.add_argument("--room-id", metavar="ID", help="only meetings of this Rooms room")
@@ -85,6 +90,30 @@ def add_range_arguments(parser: argparse.ArgumentParser, *, required: bool) -> N
         "--include-external",
         action="store_true",
         help="list external meetings too (off by default)",
+    )
+
+
+def listing_from_args(
+    args: argparse.Namespace,
+    *,
+    start_time: int,
+    end_time: int,
+    meeting_status: MeetingStatus = MeetingStatus.ENDED,
+    user_id_type: UserIdType,
+) -> MeetingListQuery:
+    """The meeting_list query of a range with :func:`add_filter_arguments`'s filters
+    (not validated yet)."""
+    return MeetingListQuery(
+        start_time=start_time,
+        end_time=end_time,
+        meeting_status=meeting_status,
+        meeting_no=args.meeting_no or None,
+        user_id=args.user_id or None,
+        room_id=args.room_id or None,
+        meeting_type=None if args.meeting_type is None else _TYPES[args.meeting_type],
+        include_external_meetings=args.include_external,
+        include_webinar=args.include_webinars,
+        user_id_type=user_id_type,
     )
 
 
@@ -105,16 +134,11 @@ def range_from_args(
             instants.append(parse_instant(text, tz=zone, now=current, end_of_day=end_of_day))
         except ValueError as exc:
             raise ConfigError(f"{option} {text!r}: {exc}") from None
-    query = MeetingListQuery(
+    query = listing_from_args(
+        args,
         start_time=instants[0],
         end_time=instants[1],
         meeting_status=_STATUSES[args.status],
-        meeting_no=args.meeting_no or None,
-        user_id=args.user_id or None,
-        room_id=args.room_id or None,
-        meeting_type=None if args.meeting_type is None else _TYPES[args.meeting_type],
-        include_external_meetings=args.include_external,
-        include_webinar=args.include_webinars,
         user_id_type=user_id_type,
     )
     try:

@@ -47,7 +47,7 @@ from ..models import MeetingQuery, UserIdType, validate_page_size
 from ._exit import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
 from ._options import ClientSettings, add_client_arguments, client_settings
 from ._outputs import output_from_args, same_file
-from ._progress import ProgressDisplay, make_display, view_of
+from ._progress import ProgressDisplay, add_show_arguments, make_display, view_of
 from ._range import add_range_arguments, range_from_args
 from ._summary import fatal_text, print_summary
 
@@ -364,26 +364,6 @@ def _add_mode_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_show_arguments(parser: argparse.ArgumentParser) -> None:
-    show = parser.add_argument_group("progress")
-    show.add_argument(
-        "--progress",
-        choices=("auto", "bar", "log", "none"),
-        default="auto",
-        help="live bar on a terminal, log lines otherwise (default auto)",
-    )
-    show.add_argument(
-        "--log-interval",
-        type=float,
-        default=5.0,
-        metavar="SECONDS",
-        help="seconds between progress log lines without a terminal (default 5)",
-    )
-    show.add_argument(
-        "-q", "--quiet", action="store_true", help="no progress and no summary; errors only"
-    )
-
-
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``export`` subcommand's options."""
     add_range_arguments(parser, required=False)
@@ -406,4 +386,4 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
         default=PAGE_SIZE_ITER_DEFAULT,
         help=f"participants per request, 20..100 (default {PAGE_SIZE_ITER_DEFAULT})",
     )
-    _add_show_arguments(parser)
+    add_show_arguments(parser)

@@ -1,0 +1,215 @@
+"""``feishu-vc sync --db URL``: keep a database current with the meetings that end.
+
+The first run backfills the meetings that ended in ``--since``; then every ``--interval``
+a cycle lists what ended since the watermark kept in the database and fetches the new
+meetings (``feishu_vc_async.sync``). ``--once`` catches up and exits, for cron.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TextIO
+
+from .._timeparse import parse_span
+from ..errors import ConfigError
+from ..export import DatabaseOutput, ExportError, ExportRun, database_output, is_database_url
+from ..models import UserIdType
+from ..sync import Cycle, Sync, SyncJob
+from ._exit import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
+from ._options import ClientSettings, add_client_arguments, client_settings
+from ._progress import ProgressDisplay, add_show_arguments, make_display, view_of
+from ._range import add_filter_arguments, listing_from_args
+from ._summary import fatal_text
+
+__all__ = ["add_sync_arguments", "sync_command"]
+
+
+@dataclass(frozen=True, slots=True)
+class SyncCommand:
+    job: SyncJob
+    once: bool
+    progress: str
+    log_interval: float
+    quiet: bool
+    client: ClientSettings
+
+
+def _span(option: str, text: str) -> float:
+    seconds = parse_span(text)
+    if seconds is None or seconds <= 0:
+        raise ConfigError(f"{option} {text!r}: must be a span such as 90s, 5m, 1h, 30d or 2w")
+    return float(seconds)
+
+
+def _output(args: argparse.Namespace) -> DatabaseOutput:
+    if not is_database_url(args.db):
+        raise ConfigError(f"--db {args.db!r}: expected postgresql://... or sqlite:///path/to.db")
+    try:
+        return database_output(
+            args.db,
+            schema=args.db_schema,
+            table_prefix=args.table_prefix,
+            tenant_key=getattr(args, "tenant_key", None) or "",
+            name="sync",
+            redact_pii=args.redact_pii,
+        )
+    except ValueError as exc:
+        text = str(exc).replace("schema ", "--db-schema ").replace("table prefix", "--table-prefix")
+        raise ConfigError(text) from None
+
+
+def command_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> SyncCommand:
+    """Parsed ``sync`` arguments → :class:`SyncCommand`, every option checked."""
+    now = int(time.time())
+    filters = listing_from_args(
+        args, start_time=now, end_time=now, user_id_type=UserIdType(args.user_id_type)
+    )
+    try:
+        job = SyncJob(
+            _output(args),
+            since=_span("--since", args.since),
+            interval=_span("--interval", args.interval),
+            overlap=_span("--overlap", args.overlap),
+            filters=filters.validate(now=now),
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return SyncCommand(
+        job=job,
+        once=args.once,
+        progress="none" if args.quiet else args.progress,
+        log_interval=args.log_interval,
+        quiet=args.quiet,
+        client=client_settings(args, env),
+    )
+
+
+def _when(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def cycle_line(cycle: Cycle, *, where: str, interval: float | None) -> str:
+    """The summary of one cycle."""
+    run: ExportRun = cycle.run
+    failed = f", {len(run.failures)} failed (asked again next cycle)" if run.failures else ""
+    later = (
+        "" if interval is None else f"; next cycle in {max(0.0, interval - cycle.seconds):.0f} s"
+    )
+    return (
+        f"sync cycle {cycle.number}: {cycle.listed} meetings ended from "
+        f"{_when(cycle.listed_from)} to {_when(cycle.listed_to)}, {cycle.new} new, "
+        f"{cycle.rows} participants → {where}{failed}, {cycle.requests} requests in "
+        f"{cycle.seconds:.1f} s{later}"
+    )
+
+
+async def _run(cmd: SyncCommand, out: TextIO, err: TextIO) -> Cycle:
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    if task is not None:  # SIGTERM as Ctrl-C: the meeting in hand is committed or dropped
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+
+    def watch(run: ExportRun) -> ProgressDisplay:
+        return make_display(
+            cmd.progress, lambda: view_of(run), log_interval=cmd.log_interval, stream=err
+        )
+
+    def said(cycle: Cycle) -> None:
+        if not cmd.quiet:
+            interval = None if cmd.once else cmd.job.interval
+            print(cycle_line(cycle, where=cmd.job.output.where, interval=interval), file=out)
+            out.flush()
+
+    async with cmd.client.open() as client:
+        sync = Sync(client, cmd.job, watch=watch, on_cycle=said)
+        return await sync.run(once=cmd.once)
+
+
+def sync_command(
+    args: argparse.Namespace,
+    env: Mapping[str, str],
+    *,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """``feishu-vc sync``: returns the exit code (0, 1, 2, 130 or 143)."""
+    stdout = out if out is not None else sys.stdout
+    stderr = err if err is not None else sys.stderr
+    try:
+        cmd = command_from_args(args, env)
+        last = asyncio.run(_run(cmd, stdout, stderr))
+    except (ConfigError, ExportError) as exc:
+        print(f"feishu-vc sync: error: {exc}", file=stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("feishu-vc sync: interrupted; every meeting committed is kept", file=stderr)
+        return EXIT_INTERRUPTED
+    except asyncio.CancelledError:
+        print("feishu-vc sync: terminated; every meeting committed is kept", file=stderr)
+        return EXIT_TERMINATED
+    if last.run.fatal is not None:
+        reason = fatal_text(
+            last.run.fatal,
+            base_url=cmd.client.base_url,
+            redis=cmd.client.redis_url is not None,
+            redact_pii=cmd.job.output.redact_pii,
+        )
+        print(f"feishu-vc sync: error: {reason}", file=stderr)
+        return EXIT_USAGE
+    return EXIT_OK if last.caught_up else EXIT_FAILURES
+
+
+def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``sync`` subcommand's options."""
+    db = parser.add_argument_group("the database")
+    db.add_argument(
+        "--db",
+        required=True,
+        metavar="URL",
+        help="postgresql://user@host:port/db or sqlite:///path/to.db (tables "
+        "feishu_vc_meetings and feishu_vc_participants, created if missing)",
+    )
+    db.add_argument("--db-schema", metavar="NAME", help="PostgreSQL: the schema of the tables")
+    db.add_argument("--table-prefix", default="", metavar="PREFIX", help="before each table name")
+    db.add_argument(
+        "--redact-pii",
+        action="store_true",
+        help="blank phone, email, public_ip, internal_ip and employee_id in every row",
+    )
+    cycles = parser.add_argument_group("cycles")
+    cycles.add_argument(
+        "--since",
+        default="30d",
+        metavar="SPAN",
+        help="the first run backfills the meetings that ended this long ago (default 30d)",
+    )
+    cycles.add_argument(
+        "--interval", default="5m", metavar="SPAN", help="between cycles (default 5m)"
+    )
+    cycles.add_argument(
+        "--overlap",
+        default="1h",
+        metavar="SPAN",
+        help="how late the platform may list a meeting after its end; each cycle looks "
+        "back this far behind the last (default 1h)",
+    )
+    cycles.add_argument("--once", action="store_true", help="catch up once and exit (for cron)")
+    filters = parser.add_argument_group("which meetings (meeting_list's filters)")
+    add_filter_arguments(filters)
+    credentials = add_client_arguments(parser, participant_list=True)
+    credentials.add_argument(
+        "--user-id-type",
+        choices=[t.value for t in UserIdType],
+        default=UserIdType.OPEN_ID.value,
+        help="id type of user_id in filters and rows (default open_id)",
+    )
+    add_show_arguments(parser)
