@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, TextIO
 
-from .._constants import PAGE_SIZE_ITER_DEFAULT
 from .._scrub import redact_url
-from .._validate import int_between, positive_seconds
-from ..errors import ConfigError, InvalidQueryError
+from .._validate import positive_seconds
+from ..errors import ConfigError
 from ..export import (
     OUTPUT_FORMATS,
     CheckpointError,
@@ -43,8 +42,9 @@ from ..export import (
 )
 from ..export._input import InputFormat
 from ..export._range import MeetingRange
-from ..models import MeetingQuery, UserIdType, validate_page_size
+from ..models import MeetingQuery, UserIdType
 from ._exit import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
+from ._fetching import add_fetching_arguments, check_fetching
 from ._options import ClientSettings, add_client_arguments, client_settings
 from ._outputs import output_from_args, same_file
 from ._progress import ProgressDisplay, add_show_arguments, make_display, view_of
@@ -53,8 +53,6 @@ from ._summary import fatal_text, print_summary
 
 __all__ = ["ExportCommand", "add_export_arguments", "command_from_args", "export_command"]
 
-# More meetings in flight than this only queue for the same budget (and a worker each).
-MAX_CONCURRENCY: Final = 1000
 # What to do about each of the library's refusals, in this command's flags.
 _ADVICE: Final[tuple[tuple[type[ExportError], str], ...]] = (
     (UnfinishedExportError, "pass --resume to continue it or --overwrite to start again"),
@@ -148,13 +146,9 @@ def command_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Expor
     output = output_from_args(args, by_range)
     user_id_type = UserIdType(args.user_id_type)
     meeting_range = range_from_args(args, user_id_type=user_id_type) if by_range else None
+    check_fetching(args)
     try:
-        validate_page_size(args.page_size)
-        if args.concurrency is not None:
-            int_between("--concurrency", args.concurrency, 1, MAX_CONCURRENCY)
         positive_seconds("--log-interval", args.log_interval)
-    except InvalidQueryError as exc:
-        raise ConfigError(f"--page-size {args.page_size}: {exc.rule}") from None
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     if (
@@ -376,14 +370,5 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
         default=UserIdType.OPEN_ID.value,
         help="id type of user_id in queries and rows (default open_id; a column overrides)",
     )
-    fetching = parser.add_argument_group("fetching")
-    fetching.add_argument(
-        "--concurrency", type=int, help="meetings fetched at once (default: the fan-out's)"
-    )
-    fetching.add_argument(
-        "--page-size",
-        type=int,
-        default=PAGE_SIZE_ITER_DEFAULT,
-        help=f"participants per request, 20..100 (default {PAGE_SIZE_ITER_DEFAULT})",
-    )
+    add_fetching_arguments(parser)
     add_show_arguments(parser)

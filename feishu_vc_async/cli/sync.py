@@ -24,6 +24,7 @@ from ..export import DatabaseOutput, ExportError, ExportRun, database_output, is
 from ..models import UserIdType
 from ..sync import Cycle, Sync, SyncJob
 from ._exit import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
+from ._fetching import add_fetching_arguments, check_fetching
 from ._options import ClientSettings, add_client_arguments, client_settings
 from ._progress import ProgressDisplay, add_show_arguments, make_display, view_of
 from ._range import add_filter_arguments, listing_from_args
@@ -68,6 +69,7 @@ def _output(args: argparse.Namespace) -> DatabaseOutput:
 
 def command_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> SyncCommand:
     """Parsed ``sync`` arguments → :class:`SyncCommand`, every option checked."""
+    check_fetching(args)
     now = int(time.time())
     filters = listing_from_args(
         args, start_time=now, end_time=now, user_id_type=UserIdType(args.user_id_type)
@@ -79,6 +81,8 @@ def command_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> SyncC
             interval=_span("--interval", args.interval),
             overlap=_span("--overlap", args.overlap),
             filters=filters.validate(now=now),
+            page_size=args.page_size,
+            concurrency=args.concurrency,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
@@ -212,4 +216,5 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
         default=UserIdType.OPEN_ID.value,
         help="id type of user_id in filters and rows (default open_id)",
     )
+    add_fetching_arguments(parser)
     add_show_arguments(parser)
