@@ -282,3 +282,22 @@ async def test_quiet_shows_errors_only_even_with_verbose(tmp_path: Path, command
     for flags in (["-q"], ["-q", "-v"], ["-vv", "-q"]):
         quiet = await _run_with_a_retry(tmp_path, command, flags)
         assert not re.search(r"(DEBUG|INFO|WARNING) feishu_vc_async", quiet), (flags, quiet)
+
+
+@pytest.mark.slow
+def test_the_demo_exports_then_keeps_a_database_current(tmp_path: Path) -> None:
+    """`make demo`, scaled down: both ground-truth checks pass (the sync's part waits
+    for two emulated meetings to end, a few seconds of real time)."""
+    argv = ["demo", "--meetings", "40", "--rate-limit", "1000/1s", "--progress", "none"]
+    argv += ["--out-dir", str(tmp_path / "demo")]
+    done = subprocess.run(
+        [sys.executable, "-m", "feishu_vc_async", *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Ground-truth check passed: all" in done.stdout
+    assert "the two that ended while it ran were taken as they ended" in done.stdout
+    assert (tmp_path / "demo" / "attendance.db").stat().st_mode & 0o077 == 0

@@ -8,6 +8,9 @@ tenant token, one rate limiter per API, fan-out, writer, checkpoint) finds them 
 exports their participants to ./demo-output/, the meeting's topic and organizer joined
 onto every row; the output is then checked row by row against the emulator's own data.
 
+Then `feishu-vc sync` keeps a SQLite database current (``_demo_sync``): it backfills a
+month, then takes two meetings that end while it follows.
+
 What it is not: a call to the real platform. The emulator's limits are scaled (100
 requests per 6 s by default) so the demo ends in about a minute; the real platform
 allows 100 requests per minute per API, so the same export would take about ten times
@@ -35,6 +38,7 @@ from ..export import ExportJob, ExportRun, MeetingRange, export, file_output
 from ..export._rows import ALL_COLUMNS, RowBuilder
 from ..meetings import Meeting, MeetingListQuery
 from ..ratelimit import Limits, RateLimit
+from ._demo_sync import sync_demo
 from ._exit import EXIT_FAILURES, EXIT_OK, EXIT_USAGE
 from ._progress import ProgressDisplay, make_display, view_of
 from ._summary import print_summary
@@ -143,7 +147,11 @@ async def _demo(out_dir: Path, count: int, rate: RateLimit, seed: int, progress:
         checked, problems = _check(out, emu.participants, listed, columns)
     elapsed = time.monotonic() - started
     _describe(out_dir, out, outcome, checked, problems, elapsed)
-    return EXIT_OK if not problems and outcome.complete else EXIT_FAILURES
+    synced = await sync_demo(out_dir, rate, seed)
+    for problem in synced:
+        print(f"  Ground-truth check of the database FAILED: {problem}")
+    ok = not problems and not synced and outcome.complete
+    return EXIT_OK if ok else EXIT_FAILURES
 
 
 def _display(mode: str, run: ExportRun) -> ProgressDisplay:

@@ -96,6 +96,10 @@ def command_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> SyncC
     )
 
 
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}" if n == 1 else f"{n} {thing}s"
+
+
 def _when(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
@@ -108,7 +112,7 @@ def cycle_line(cycle: Cycle, *, where: str, interval: float | None) -> str:
         "" if interval is None else f"; next cycle in {max(0.0, interval - cycle.seconds):.0f} s"
     )
     return (
-        f"sync cycle {cycle.number}: {cycle.listed} meetings ended from "
+        f"sync cycle {cycle.number}: {_count(cycle.listed, 'meeting')} ended from "
         f"{_when(cycle.listed_from)} to {_when(cycle.listed_to)}, {cycle.new} new, "
         f"{cycle.rows} participants → {where}{failed}, {cycle.requests} requests in "
         f"{cycle.seconds:.1f} s{later}"
