@@ -213,3 +213,22 @@ async def test_killed_syncs_rerun_to_exactly_the_ground_truth(
         f"meetings missing {len(truth.keys() - got.keys())}, extra "
         f"{len(got.keys() - truth.keys())}; {context}"
     )
+
+
+async def test_an_unusable_database_or_option_is_refused_before_any_request(
+    tmp_path: Path,
+) -> None:
+    async with Emulator(meetings=5, seed=65, rate_limit=None) as emu:
+        cases = [
+            (["--db", "postgresql://postgres@127.0.0.1:1/test"], "cannot be reached"),
+            (["--db", str(tmp_path / "plain.db")], "expected postgresql://... or sqlite:///"),
+            (["--db", f"sqlite:///{tmp_path}/s.db", "--interval", "0s"], "--interval '0s'"),
+            (["--db", f"sqlite:///{tmp_path}/s.db", "--since", "soon"], "--since 'soon'"),
+            (["--db", f"sqlite:///{tmp_path}/s.db", "--page-size", "5"], "--page-size 5"),
+        ]
+        for db, message in cases:
+            argv = ["sync", *db, "--once", "--base-url", emu.base_url]
+            code, _, err = await run_cli(argv, app_env(emu))
+            assert code == 2, err
+            assert message in err, err
+        assert emu.requests == []
