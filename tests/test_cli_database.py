@@ -229,3 +229,34 @@ async def test_killed_exports_rerun_to_exactly_the_ground_truth(
         f"SELECT count(*), sum(participant_rows) FROM {database.table('feishu_vc_meetings')}"
     )
     assert meetings[0] == (len(listed), sum(map(len, truth.values())))
+
+
+async def test_meetings_into_a_database_list_without_taking_an_export_s_counts(
+    database: TestDatabase,
+) -> None:
+    """``feishu-vc meetings --out URL`` upserts the meetings, their participants not
+    exported (empty count); listing again after an export keeps the export's counts."""
+    async with Emulator(meetings=20, seed=45, rate_limit=None) as emu:
+        since_until = ["--since", str(SINCE), "--until", str(UNTIL)]
+        listing = ["meetings", *since_until, *database.cli_args, "--base-url", emu.base_url]
+        code, out, err = await run_cli(
+            [*listing, "--meeting-list-rate-limit", "1000/1s"], app_env(emu)
+        )
+        assert code == 0, err
+        assert f"→ {database.url}" in out
+        meetings = database.table("feishu_vc_meetings")
+        counts = f"SELECT count(*), count(participant_rows), count(meeting_topic) FROM {meetings}"
+        listed = len(emu.listed_meetings(SINCE, UNTIL))
+        assert await database.fetch(counts) == [(listed, 0, listed)]
+        code, _, err = await run_cli(_export_argv(emu, database.cli_args), app_env(emu))
+        assert code == 0, err
+        code, _, err = await run_cli(
+            [*listing, "--meeting-list-rate-limit", "1000/1s"], app_env(emu)
+        )
+        assert code == 0, err
+        assert await database.fetch(counts) == [(listed, listed, listed)]
+        truth = {
+            f"{q.meeting_no}@{q.meeting_start_time}": [astuple(p) for p in emu.participants(q)]
+            for q in (m.query() for m in emu.listed_meetings(SINCE, UNTIL))
+        }
+    assert await database.participants() == {k: v for k, v in truth.items() if v}

@@ -1,11 +1,14 @@
-"""``feishu-vc meetings``: the meetings of a date range, to CSV, JSONL or Parquet.
+"""``feishu-vc meetings``: the meetings of a date range, to CSV, JSONL or Parquet, or
+into a database's meetings table.
 
 Each row is a meeting as meeting_list describes it, led by the participant_list query
 that reads it (number, exact start and end second, status): the file is a valid
 ``--meetings`` input of ``feishu-vc export`` (see ``_rows.MeetingRows``). The file is
 written whole at the end through the export's formats (``write_rows``), owner-only,
 under a temporary name renamed into place: a run that fails leaves no half file, and an
-existing ``--out`` is replaced only with ``--overwrite``. Its exit codes are export's.
+existing ``--out`` is replaced only with ``--overwrite``. A database ``--out`` gets the
+meetings upserted into ``feishu_vc_meetings`` (their participants not exported: an
+exported meeting keeps its count). Its exit codes are export's.
 """
 
 from __future__ import annotations
@@ -15,18 +18,26 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from .._constants import API_MEETING_LIST
 from .._scrub import redact_url
 from ..client import VCClient
 from ..errors import ConfigError, FeishuError
-from ..export import OUTPUT_FORMATS, stops_the_run
+from ..export import (
+    OUTPUT_FORMATS,
+    DatabaseOutput,
+    ExportError,
+    database_output,
+    is_database_url,
+    stops_the_run,
+)
 from ..export._failures import error_text
 from ..export._formats import RowFormat, row_format, write_rows
 from ..export._range import MeetingRange
 from ..export._rows import MeetingRows
-from ..models import UserIdType
+from ..meetings import Meeting
+from ..models import MeetingQuery, UserIdType
 from ._exit import EXIT_FAILURES, EXIT_OK, EXIT_USAGE
 from ._options import ClientSettings, add_client_arguments, client_settings
 from ._range import add_range_arguments, range_from_args
@@ -39,8 +50,14 @@ def add_meetings_arguments(parser: argparse.ArgumentParser) -> None:
     add_range_arguments(parser, required=True)
     io_group = parser.add_argument_group("output")
     io_group.add_argument(
-        "--out", required=True, metavar="FILE", help="where to write (.csv, .jsonl, .parquet)"
+        "--out",
+        required=True,
+        metavar="FILE|URL",
+        help="where to write (.csv, .jsonl, .parquet), or a database (postgresql://..., "
+        "sqlite:///path): its feishu_vc_meetings table",
     )
+    io_group.add_argument("--db-schema", metavar="NAME", help="PostgreSQL: the tables' schema")
+    io_group.add_argument("--table-prefix", default="", metavar="P", help="before each table")
     io_group.add_argument(
         "--format", choices=OUTPUT_FORMATS, help="output format (default: from --out's extension)"
     )
@@ -75,13 +92,38 @@ class _Listing:
     """A ``meetings`` run as the command line asked for it."""
 
     client: ClientSettings
-    path: Path
-    format: RowFormat
+    path: Path | str
+    format: RowFormat | DatabaseOutput
     wanted: MeetingRange
     redact_pii: bool
 
 
+def _database(args: argparse.Namespace) -> DatabaseOutput:
+    for given, flag in ((args.format, "--format"), (args.csv_raw, "--csv-raw")):
+        if given:
+            raise ConfigError(f"{flag}: not for a database --out")
+    try:
+        return database_output(
+            args.out,
+            schema=args.db_schema,
+            table_prefix=args.table_prefix,
+            tenant_key=getattr(args, "tenant_key", None) or "",
+            name="meetings",
+            redact_pii=args.redact_pii,
+        )
+    except ValueError as exc:
+        text = str(exc).replace("schema ", "--db-schema ").replace("table prefix", "--table-prefix")
+        raise ConfigError(text) from None
+
+
 def _listing(args: argparse.Namespace, env: Mapping[str, str]) -> _Listing:
+    if is_database_url(args.out):
+        database = _database(args)
+        wanted = range_from_args(args, user_id_type=UserIdType(args.user_id_type))
+        settings = client_settings(args, env)
+        return _Listing(settings, database.where, database, wanted, args.redact_pii)
+    if args.db_schema or args.table_prefix:
+        raise ConfigError("--db-schema and --table-prefix: only for a database --out")
     path = Path(args.out)
     try:
         fmt = row_format(path, args.format, csv_raw=args.csv_raw)
@@ -109,6 +151,9 @@ def meetings_command(
     settings = listing.client
     try:
         count, requests = asyncio.run(_write(listing))
+    except ExportError as exc:  # the database cannot be used: nothing was requested
+        print(f"feishu-vc meetings: error: {exc}", file=err)
+        return EXIT_USAGE
     except FeishuError as exc:
         if stops_the_run(exc):
             reason = fatal_text(
@@ -128,31 +173,47 @@ def meetings_command(
     if not args.quiet:
         redis = settings.redis_url
         where = f" through {redact_url(redis)}" if redis else ""
+        next_step = (
+            "  their participants: feishu-vc export --since/--until (the same range) --out "
+            "the same database"
+            if isinstance(listing.format, DatabaseOutput)
+            else f"  export their participants: feishu-vc export --meetings {listing.path} "
+            "--out FILE"
+        )
         print(
             f"Listed {count} meetings → {listing.path} ({requests} meeting_list requests"
-            f"{where})\n  range: {listing.wanted.instants()}\n"
-            f"  export their participants: feishu-vc export --meetings {listing.path} "
-            "--out FILE",
+            f"{where})\n  range: {listing.wanted.instants()}\n{next_step}",
             file=out,
         )
     return EXIT_OK
 
 
 async def _write(listing: _Listing) -> tuple[int, int]:
-    """List every meeting of the range into the file; returns (meetings, requests)."""
+    """List every meeting of the range into the file or the database; returns
+    (meetings, requests). A database is checked (and locked) before the first request."""
+    out = listing.format
     async with listing.client.open() as client:
-        rows = await _rows(client, listing)
-        listing.path.parent.mkdir(parents=True, exist_ok=True)
-        write_rows(listing.path, listing.format, MeetingRows.COLUMNS, [rows])
-        return len(rows), client.stats.endpoint(API_MEETING_LIST).requests
+        if isinstance(out, DatabaseOutput):
+            async with out.lock():
+                count = await out.put_listed(await _found(client, listing))
+        else:
+            builder = MeetingRows(redact_pii=listing.redact_pii)
+            found = await _found(client, listing)
+            rows = [tuple(builder.row(query, meeting).values()) for query, meeting in found]
+            path = Path(listing.path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_rows(path, out, MeetingRows.COLUMNS, [rows])
+            count = len(rows)
+        return count, client.stats.endpoint(API_MEETING_LIST).requests
 
 
-async def _rows(client: VCClient, listing: _Listing) -> list[tuple[Any, ...]]:
-    builder = MeetingRows(redact_pii=listing.redact_pii)
+async def _found(client: VCClient, listing: _Listing) -> list[tuple[MeetingQuery, Meeting]]:
+    """Every meeting of the range: the participant_list query that reads it, and what
+    meeting_list said."""
     query = listing.wanted.query
-    rows: list[tuple[Any, ...]] = []
+    found: list[tuple[MeetingQuery, Meeting]] = []
     async for meeting in client.meetings(query):
         read = MeetingRange.read(query, meeting)
         if read is not None:
-            rows.append(tuple(builder.row(read, meeting).values()))
-    return rows
+            found.append((read, meeting))
+    return found

@@ -57,8 +57,13 @@ class Store(Protocol):
         ...
 
     async def meeting_keys(self, tenant_key: str, start_from: int) -> set[tuple[str, int]]:
-        """(meeting_no, meeting_start_time) of the tenant's meetings in the meetings
-        table that start at ``start_from`` or later."""
+        """(meeting_no, meeting_start_time) of the tenant's meetings whose participants
+        are in the tables, that start at ``start_from`` or later."""
+        ...
+
+    async def put_listed(self, meetings: Sequence[tuple[Any, ...]]) -> None:
+        """Upsert ``meetings`` (listed, not exported: an exported meeting keeps its
+        participant count) in a transaction of their own."""
         ...
 
     async def begin(self) -> None:
@@ -154,6 +159,18 @@ class DatabaseOutput:
         """(meeting_no, meeting_start_time) of this tenant's meetings in the tables that
         start at ``start_from`` or later (while locked)."""
         return await self._store.meeting_keys(self.tenant_key, start_from)
+
+    async def put_listed(self, listed: Sequence[tuple[MeetingQuery, Meeting]]) -> int:
+        """Keep the meetings a listing found (``feishu-vc meetings``) in the meetings
+        table, their participants not exported (``participant_rows`` empty; a meeting
+        exported before keeps its count); while locked. Returns how many."""
+        records = [
+            meeting_record(self.tenant_key, query, meeting, None, redact_pii=self._redact)
+            for query, meeting in listed
+        ]
+        async with self._busy:
+            await self._store.put_listed(records)
+        return len(records)
 
     async def load_note(self, name: str) -> bytes | None:
         """What :meth:`save_note` last kept under ``name`` (while locked)."""

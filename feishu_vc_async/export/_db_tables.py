@@ -38,6 +38,7 @@ from ..models import PARTICIPANT_FIELDS, MeetingQuery, Participant
 from ._rows import MEETING_INFO_COLUMNS, PII_FIELDS
 
 __all__ = [
+    "EXPORTED_COLUMNS",
     "MEETINGS",
     "PARTICIPANTS",
     "PROGRESS",
@@ -187,13 +188,14 @@ def meeting_record(
     tenant_key: str,
     query: MeetingQuery,
     meeting: Meeting | None,
-    rows: int,
+    rows: int | None,
     *,
     redact_pii: bool = False,
     now: datetime | None = None,
 ) -> tuple[Any, ...]:
-    """The meetings table's record of a meeting written with ``rows`` participant rows,
-    in :data:`MEETINGS` column order (what meeting_list said, where it is known)."""
+    """The meetings table's record of a meeting written with ``rows`` participant rows
+    (``None``: listed, its participants not exported), in :data:`MEETINGS` column order
+    (what meeting_list said, where it is known)."""
     start, end = query.meeting_start_time, query.meeting_end_time
     info: list[Any] = []
     for column, field in MEETING_INFO_COLUMNS.items():
@@ -210,18 +212,29 @@ def meeting_record(
         datetime.fromtimestamp(end, UTC),
         *info,
         rows,
-        now or datetime.now(UTC),
+        None if rows is None else now or datetime.now(UTC),
     )
 
 
-def upsert_sql(name: str, table: Table, placeholder: Callable[[int], str]) -> str:
+# What a listing alone (``feishu-vc meetings``) must not take from an exported meeting.
+EXPORTED_COLUMNS = ("participant_rows", "exported_at")
+
+
+def upsert_sql(
+    name: str, table: Table, placeholder: Callable[[int], str], *, keep: Sequence[str] = ()
+) -> str:
     """An INSERT of one record of ``table`` (as ``name``) that replaces the row of the
-    same key (PostgreSQL and SQLite alike); ``placeholder(i)``: the i-th parameter."""
+    same key (PostgreSQL and SQLite alike), but where the row's ``keep`` columns hold a
+    value, keeps it; ``placeholder(i)``: the i-th parameter."""
     columns = ", ".join(f'"{c}"' for c in table.names)
     values = ", ".join(placeholder(i) for i in range(1, len(table.names) + 1))
     key = ", ".join(f'"{c}"' for c in table.key)
-    updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in table.names if c not in table.key)
+    updates = ", ".join(
+        f'"{c}" = coalesce(t."{c}", EXCLUDED."{c}")' if c in keep else f'"{c}" = EXCLUDED."{c}"'
+        for c in table.names
+        if c not in table.key
+    )
     return (
-        f"INSERT INTO {name} ({columns}) VALUES ({values}) "
+        f"INSERT INTO {name} AS t ({columns}) VALUES ({values}) "
         f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
     )

@@ -22,6 +22,7 @@ from .._validate import non_negative_seconds
 from ._db_errors import check_identifier, database_problem
 from ._db_output import MeetingKey
 from ._db_tables import (
+    EXPORTED_COLUMNS,
     MEETINGS,
     PARTICIPANTS,
     PROGRESS,
@@ -219,11 +220,20 @@ class PostgresStore:
         with self._problems("reading the meetings"):
             rows = await self._c.fetch(
                 f"SELECT meeting_no, meeting_start_time FROM {self._name(MEETINGS)} "
-                "WHERE tenant_key = $1 AND meeting_start_time >= $2",
+                "WHERE tenant_key = $1 AND meeting_start_time >= $2 "
+                "AND participant_rows IS NOT NULL",
                 tenant_key,
                 start_from,
             )
         return {(r[0], r[1]) for r in rows}
+
+    async def put_listed(self, meetings: Sequence[tuple[Any, ...]]) -> None:
+        upsert = upsert_sql(
+            self._name(MEETINGS), MEETINGS, lambda i: f"${i}", keep=EXPORTED_COLUMNS
+        )
+        with self._problems("writing meetings"):
+            async with self._c.transaction():
+                await self._c.executemany(upsert, meetings)
 
     async def begin(self) -> None:
         if self._tx is None:

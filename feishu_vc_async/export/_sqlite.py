@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from ._db_errors import check_identifier, database_problem
 from ._db_output import MeetingKey
 from ._db_tables import (
+    EXPORTED_COLUMNS,
     MEETINGS,
     PARTICIPANTS,
     PROGRESS,
@@ -189,13 +190,23 @@ class SqliteStore:
     async def meeting_keys(self, tenant_key: str, start_from: int) -> set[tuple[str, int]]:
         query = (
             f"SELECT meeting_no, meeting_start_time FROM {self._name(MEETINGS)} "
-            "WHERE tenant_key = ? AND meeting_start_time >= ?"
+            "WHERE tenant_key = ? AND meeting_start_time >= ? AND participant_rows IS NOT NULL"
         )
 
         def read(db: sqlite3.Connection) -> set[tuple[str, int]]:
             return {(r[0], r[1]) for r in db.execute(query, (tenant_key, start_from))}
 
         return await self._run("reading the meetings", read)
+
+    async def put_listed(self, meetings: Sequence[tuple[Any, ...]]) -> None:
+        records = _with_text_times(meetings, self._meetings_times)
+        upsert = upsert_sql(self._name(MEETINGS), MEETINGS, lambda _: "?", keep=EXPORTED_COLUMNS)
+
+        def write(db: sqlite3.Connection) -> None:
+            with _transaction(db):
+                db.executemany(upsert, records)
+
+        await self._run("writing meetings", write)
 
     async def begin(self) -> None:
         if not self._in_tx:
