@@ -12,6 +12,7 @@ from ..errors import ConfigError
 from ..export import (
     ALL_COLUMNS,
     JOINABLE_COLUMNS,
+    DatabaseOutput,
     Output,
     database_output,
     file_output,
@@ -19,7 +20,7 @@ from ..export import (
 )
 from ..export._rows import MEETING_INFO_COLUMNS
 
-__all__ = ["output_from_args", "parse_fields", "same_file"]
+__all__ = ["database_from_args", "output_from_args", "parse_fields", "same_file"]
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -64,24 +65,33 @@ def parse_fields(text: str | None, known: Sequence[str] = ALL_COLUMNS) -> tuple[
     return tuple(names)
 
 
+def database_from_args(
+    args: argparse.Namespace, url: str, *, name: str, option: str = "--out"
+) -> DatabaseOutput:
+    """The database at ``url`` (``--db-schema``, ``--table-prefix``, ``--redact-pii``),
+    for the tenant acted for; ``name``: whose progress (export, sync, meetings)."""
+    try:
+        return database_output(
+            url,
+            schema=args.db_schema,
+            table_prefix=args.table_prefix,
+            tenant_key=getattr(args, "tenant_key", None) or "",
+            name=name,
+            redact_pii=args.redact_pii,
+        )
+    except ValueError as exc:
+        text = str(exc).replace("schema ", "--db-schema ").replace("table prefix", "--table-prefix")
+        raise ConfigError(f"{option}: {text}" if text.startswith("'") else text) from None
+
+
 def _database_output(args: argparse.Namespace) -> Output:
-    """``--out URL``: the database's tables, for the tenant acted for."""
+    """``--out URL``: the database's tables."""
     for given, flag in ((args.fields, "--fields"), (args.format, "--format")):
         if given:
             raise ConfigError(f"{flag}: a database output has fixed tables (see the README)")
     if args.csv_raw:
         raise ConfigError("--csv-raw: a database output has no CSV cells")
-    try:
-        return database_output(
-            args.out,
-            schema=args.db_schema,
-            table_prefix=args.table_prefix,
-            tenant_key=getattr(args, "tenant_key", None) or "",
-            redact_pii=args.redact_pii,
-        )
-    except ValueError as exc:
-        text = str(exc).replace("schema ", "--db-schema ").replace("table prefix", "--table-prefix")
-        raise ConfigError(f"--out: {text}" if text.startswith("'") else text) from None
+    return database_from_args(args, args.out, name="export")
 
 
 def output_from_args(args: argparse.Namespace, by_range: bool) -> Output:

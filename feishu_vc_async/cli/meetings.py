@@ -28,7 +28,6 @@ from ..export import (
     OUTPUT_FORMATS,
     DatabaseOutput,
     ExportError,
-    database_output,
     is_database_url,
     stops_the_run,
 )
@@ -40,6 +39,7 @@ from ..meetings import Meeting
 from ..models import MeetingQuery, UserIdType
 from ._exit import EXIT_FAILURES, EXIT_OK, EXIT_USAGE
 from ._options import ClientSettings, add_client_arguments, client_settings
+from ._outputs import database_from_args
 from ._range import add_range_arguments, range_from_args
 from ._summary import fatal_text
 
@@ -102,18 +102,7 @@ def _database(args: argparse.Namespace) -> DatabaseOutput:
     for given, flag in ((args.format, "--format"), (args.csv_raw, "--csv-raw")):
         if given:
             raise ConfigError(f"{flag}: not for a database --out")
-    try:
-        return database_output(
-            args.out,
-            schema=args.db_schema,
-            table_prefix=args.table_prefix,
-            tenant_key=getattr(args, "tenant_key", None) or "",
-            name="meetings",
-            redact_pii=args.redact_pii,
-        )
-    except ValueError as exc:
-        text = str(exc).replace("schema ", "--db-schema ").replace("table prefix", "--table-prefix")
-        raise ConfigError(text) from None
+    return database_from_args(args, args.out, name="meetings")
 
 
 def _listing(args: argparse.Namespace, env: Mapping[str, str]) -> _Listing:

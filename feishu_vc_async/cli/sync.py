@@ -20,12 +20,13 @@ from typing import TextIO
 
 from .._timeparse import parse_span
 from ..errors import ConfigError
-from ..export import DatabaseOutput, ExportError, ExportRun, database_output, is_database_url
+from ..export import DatabaseOutput, ExportError, ExportRun, is_database_url
 from ..models import UserIdType
 from ..sync import Cycle, Sync, SyncJob
 from ._exit import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
 from ._fetching import add_fetching_arguments, check_fetching
 from ._options import ClientSettings, add_client_arguments, client_settings
+from ._outputs import database_from_args
 from ._progress import ProgressDisplay, add_show_arguments, make_display, view_of
 from ._range import add_filter_arguments, listing_from_args
 from ._summary import fatal_text
@@ -53,18 +54,7 @@ def _span(option: str, text: str) -> float:
 def _output(args: argparse.Namespace) -> DatabaseOutput:
     if not is_database_url(args.db):
         raise ConfigError(f"--db {args.db!r}: expected postgresql://... or sqlite:///path/to.db")
-    try:
-        return database_output(
-            args.db,
-            schema=args.db_schema,
-            table_prefix=args.table_prefix,
-            tenant_key=getattr(args, "tenant_key", None) or "",
-            name="sync",
-            redact_pii=args.redact_pii,
-        )
-    except ValueError as exc:
-        text = str(exc).replace("schema ", "--db-schema ").replace("table prefix", "--table-prefix")
-        raise ConfigError(text) from None
+    return database_from_args(args, args.db, name="sync", option="--db")
 
 
 def command_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> SyncCommand:
