@@ -4,6 +4,7 @@ a connection lost mid-run, redaction and tenants."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -15,10 +16,12 @@ from feishu_vc_async.export import (
     CheckpointMismatchError,
     DatabaseOutputError,
     ExportJob,
+    ExportState,
     OutputInUseError,
     export,
 )
-from feishu_vc_async.models import MeetingQuery
+from feishu_vc_async.export._db_output import BATCH_ROWS
+from feishu_vc_async.models import MeetingQuery, Participant
 from tests._databases import TestDatabase
 from tests._fanout import make_client
 
@@ -160,3 +163,72 @@ async def test_a_connection_terminated_mid_run_stops_it_and_a_rerun_is_exact(
             run = await export(client, ExportJob(emu.meetings, database.output(), page_size=20))
             assert run.complete
     assert await database.participants() == truth
+
+
+def _people(n: int) -> list[Participant]:
+    return [Participant(participant_name=f"p{i}", user_id=f"ou_{i}") for i in range(n)]
+
+
+def _meeting(number: str) -> MeetingQuery:
+    return MeetingQuery(
+        meeting_no=number, meeting_start_time=1_780_000_000, meeting_end_time=1_780_003_600
+    )
+
+
+async def test_a_meeting_cut_short_while_written_is_never_committed(
+    database: TestDatabase,
+) -> None:
+    """A failure inside a meeting's write (its spooled pages unreadable, say) drops the
+    open transaction at the next commit: the tables and the saved progress stay as the
+    last commit left them."""
+    output = database.output()
+    whole, cut = _meeting("123456789"), _meeting("987654321")
+    async with output.lock():
+        assert await output.load() is None
+        first = ExportState(fingerprint="first", rows=3)
+        await output.start(first, fresh=True)
+        await output.write(whole, [_people(3)], None)
+        await output.commit(first)
+
+        def pages() -> Iterator[list[Participant]]:
+            yield _people(BATCH_ROWS + 10)  # a batch is sent before the failure
+            raise OSError("a spool file could not be read")
+
+        with pytest.raises(OSError, match="spool"):
+            await output.write(cut, pages(), None)
+        await output.commit(ExportState(fingerprint="second", rows=99))
+        await output.close()
+    rows = await database.participants()
+    assert list(rows) == [f"{whole.meeting_no}@{whole.meeting_start_time}"]
+    saved = await database.state()
+    assert saved is not None
+    assert saved.fingerprint == "first"
+
+
+async def test_a_cancelled_write_finishes_its_meeting_before_the_cancel_lands(
+    database: TestDatabase,
+) -> None:
+    """Ctrl-C or SIGTERM while a meeting is written (over several batches): the meeting
+    goes in whole, then the cancellation is delivered."""
+    output = database.output()
+    big = _meeting("555555555")
+    size = 2 * BATCH_ROWS + 7
+    async with output.lock():
+        await output.load()
+        state = ExportState(fingerprint="big")
+        await output.start(state, fresh=True)
+        wrote: list[int] = []
+        with anyio.CancelScope() as scope:
+
+            def pages() -> Iterator[list[Participant]]:
+                yield _people(BATCH_ROWS + 1)  # a batch is sent
+                scope.cancel()  # Ctrl-C arrives mid-meeting
+                yield _people(size - BATCH_ROWS - 1)
+
+            wrote.append(await output.write(big, pages(), None))
+            await anyio.sleep(0)  # where the cancellation lands: after the meeting
+        assert wrote == [size]
+        assert scope.cancelled_caught
+        await output.commit(state)
+    rows = await database.participants()
+    assert [len(v) for v in rows.values()] == [size]

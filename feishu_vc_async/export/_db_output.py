@@ -114,6 +114,7 @@ class DatabaseOutput:
         self._failures: bytes | None = None  # to save with the next commit
         self._loaded_failures: bytes | None = None
         self._held = 0  # lock() depth
+        self._broken = False  # a meeting's write failed: nothing more is committed
         # The ledger calls from two tasks (discovery records a meeting found while the
         # fan-out's meeting is being written): one call at a time, so a commit never
         # lands a meeting in part, nor two transactions begin at once.
@@ -200,6 +201,7 @@ class DatabaseOutput:
         return False
 
     async def start(self, state: ExportState, *, fresh: bool) -> None:
+        self._broken = False
         if fresh:
             self._loaded_failures = None
             self._failures = msgspec.msgpack.encode([])
@@ -216,7 +218,17 @@ class DatabaseOutput:
         meeting: Meeting | None,
     ) -> int:
         async with self._busy:
-            return await self._write(query, pages, meeting)
+            # A meeting goes in whole: a cancellation (Ctrl-C, SIGTERM) waits for the
+            # meeting in hand (a page of memory's worth of statements); any other failure
+            # on the way leaves the open transaction to be dropped, never committed.
+            written = 0
+            with anyio.CancelScope(shield=True):
+                try:
+                    written = await self._write(query, pages, meeting)
+                except BaseException:
+                    self._broken = True
+                    raise
+            return written
 
     async def _write(
         self,
@@ -254,6 +266,13 @@ class DatabaseOutput:
 
     async def _commit(self, state: ExportState) -> None:
         store = self._store
+        if self._broken:
+            # A meeting was cut short in the open transaction: it and everything since
+            # the last commit are dropped; the saved progress still says so.
+            self._rows, self._to_clear, self._meetings = [], [], []
+            self._cleared.clear()
+            await store.rollback()
+            return
         await store.begin()
         if self._rows or self._to_clear:
             await self._flush()
