@@ -137,6 +137,15 @@ class DatabaseOutput:
         return self._redact
 
     @contextlib.asynccontextmanager
+    async def _settled(self) -> AsyncIterator[None]:
+        """One call at a time, carried through even when cancelled: a commit, a rollback
+        or a note is a few statements, and a run stopped by Ctrl-C or SIGTERM must still
+        land the meetings it has whole (and let go of the transaction)."""
+        with anyio.CancelScope(shield=True):
+            async with self._busy:
+                yield
+
+    @contextlib.asynccontextmanager
     async def lock(self) -> AsyncIterator[None]:
         """Held for a run; re-entrant, so that a sync holds it across the exports of its
         cycles (and the connection with it)."""
@@ -169,7 +178,7 @@ class DatabaseOutput:
             meeting_record(self.tenant_key, query, meeting, None, redact_pii=self._redact)
             for query, meeting in listed
         ]
-        async with self._busy:
+        async with self._settled():
             await self._store.put_listed(records)
         return len(records)
 
@@ -181,7 +190,7 @@ class DatabaseOutput:
     async def save_note(self, name: str, note: bytes) -> None:
         """Keep ``note`` under ``name`` beside the rows, durably (while locked, between
         two exports: it commits a transaction of its own)."""
-        async with self._busy:
+        async with self._settled():
             await self._store.begin()
             await self._store.commit([], (self.tenant_key, name, note, None))
 
@@ -261,7 +270,7 @@ class DatabaseOutput:
         await self._store.replace(cleared, rows)
 
     async def commit(self, state: ExportState) -> None:
-        async with self._busy:
+        async with self._settled():
             await self._commit(state)
 
     async def _commit(self, state: ExportState) -> None:
@@ -287,7 +296,7 @@ class DatabaseOutput:
         await self.commit(state)
 
     async def close(self) -> None:
-        async with self._busy:
+        async with self._settled():
             self._rows, self._to_clear, self._meetings = [], [], []
             self._cleared.clear()
             await self._store.rollback()
@@ -299,7 +308,7 @@ class DatabaseOutput:
     async def record_failures(self, records: Sequence[FailureRecord]) -> None:
         # Kept with the progress row; saved at once in a transaction of their own (the
         # run has ended: its rows are committed or rolled back already).
-        async with self._busy:
+        async with self._settled():
             self._failures = msgspec.msgpack.encode(list(records))
             await self._store.begin()
             saved, _ = await self._store.load(self.tenant_key, self.name)

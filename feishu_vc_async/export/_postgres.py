@@ -18,6 +18,8 @@ import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from .._validate import non_negative_seconds
 from ._db_errors import check_identifier, database_problem
 from ._db_output import MeetingKey
@@ -127,7 +129,7 @@ class PostgresStore:
             yield
         finally:
             conn, self._conn, self._tx = self._conn, None, None
-            with contextlib.suppress(Exception):
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
                 await conn.close(timeout=self._timeout)  # the lock goes with the session
 
     async def _take_lock(self, key: int) -> None:

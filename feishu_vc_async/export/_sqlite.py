@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import anyio
+
 from ._db_errors import check_identifier, database_problem
 from ._db_output import MeetingKey
 from ._db_tables import (
@@ -125,9 +127,10 @@ class SqliteStore:
                 yield
             finally:
                 db, self._db, self._in_tx = self._db, None, False
-                if db is not None:
-                    await asyncio.get_running_loop().run_in_executor(self._thread, db.close)
-                self._thread.shutdown()
+                with anyio.CancelScope(shield=True):  # closed before the lock is let go
+                    if db is not None:
+                        await asyncio.get_running_loop().run_in_executor(self._thread, db.close)
+                    self._thread.shutdown()
                 self._thread = None
 
     def _connect(self) -> sqlite3.Connection:
