@@ -27,29 +27,28 @@ the emulator's.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._emulator_proc import ROOT, EmulatorProcess, MeetingFacts
+from ._emulator_proc import EmulatorProcess, MeetingFacts
+from ._export_runs import (
+    UNREACHABLE_RATE,
+    WEBINAR_SIZE,
+    run_exporter,
+    webinar_emulator,
+    write_meetings,
+)
 from ._harness import BenchResult, Check, Config, NotLanded, Stat
 from ._peers import require_client
 
 NAME = "export"
 TITLE = "4b. Export to JSONL, CSV and Parquet through the CLI"
-WEBINAR_SIZE = 2500
 # Participants per format: JSONL is the headline (the issue's "1,000,000 rows in 37 s");
 # CSV and Parquet cost more per row and take fewer, for the whole to stay near 2 minutes.
 FULL_TARGETS = {"jsonl": 1_000_000, "csv": 300_000, "parquet": 300_000}
 QUICK_TARGET = 25_000
 JSONL_GOAL_S = 37.0  # the issue's figure for 1,000,000 rows on this machine
-# Far above what one process reaches on loopback: the pacing never waits.
-UNREACHABLE_RATE = "100000/1s"
 
 
 def _have_cli() -> bool:
@@ -70,18 +69,6 @@ class _Run:
     output_bytes: int
 
 
-def _write_meetings(path: Path, meetings: list[MeetingFacts]) -> None:
-    with path.open("w") as f:
-        for m in meetings:
-            q = m.query
-            row = {
-                "meeting_no": q.meeting_no,
-                "meeting_start_time": q.meeting_start_time,
-                "meeting_end_time": q.meeting_end_time,
-            }
-            f.write(json.dumps(row) + "\n")
-
-
 def _count_rows(out: Path, fmt: str) -> int:
     if fmt == "parquet":
         import pyarrow.parquet as pq
@@ -97,49 +84,29 @@ def _export(
 ) -> _Run:
     """One CLI export of ``meetings`` to a fresh file, checked against the emulator's rows."""
     meetings_file = tmp / f"{tag}.meetings.jsonl"
-    _write_meetings(meetings_file, meetings)
+    write_meetings(meetings_file, meetings)
     out = tmp / f"{tag}.{fmt}"
-    usage_file = tmp / f"{tag}.usage.json"
-    env = dict(
-        os.environ,
-        FEISHU_APP_ID=emu.app_id,
-        FEISHU_APP_SECRET=emu.app_secret,
-        BENCH_RSS_OUT=str(usage_file),
-    )
     cmd = [
-        sys.executable, "-m", "benchmarks._rss_wrap", "feishu_vc_async", "export",
+        "feishu_vc_async", "export",
         "--meetings", str(meetings_file), "--out", str(out),
         "--base-url", emu.base_url, "--rate-limit", UNREACHABLE_RATE,
         "--progress", "none", "-q",
     ]  # fmt: skip
-    emulator_cpu = emu.stats()["cpu_s"]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - t0
-    emulator_cpu = emu.stats()["cpu_s"] - emulator_cpu
-    if proc.returncode != 0:
-        raise RuntimeError(f"export to {fmt} exited {proc.returncode}: {proc.stderr[-1500:]}")
+    run = run_exporter(emu, cmd, tmp / f"{tag}.usage.json", f"export to {fmt}")
     expected = len(meetings) * WEBINAR_SIZE
     rows = _count_rows(out, fmt)
     if rows != expected:
         raise RuntimeError(f"export to {fmt} wrote {rows} rows, the emulator holds {expected}")
-    usage = json.loads(usage_file.read_text())
     size = out.stat().st_size
     out.unlink()
-    return _Run(rows, elapsed, usage["cpu_s"], usage["maxrss_mb"], emulator_cpu, size)
+    return _Run(rows, run.seconds, run.exporter_cpu_s, run.peak_rss_mb, run.emulator_cpu_s, size)
 
 
 def _measure(fmt: str, target: int, tmp: Path) -> tuple[_Run, _Run]:
     """A one-meeting export (the fixed cost), then the large one, against an emulator of
     their own that has generated nothing yet."""
     webinars = -(-target // WEBINAR_SIZE)
-    with EmulatorProcess(
-        meetings=webinars + 1,
-        webinars=webinars + 1,
-        webinar_size=WEBINAR_SIZE,
-        seed=19,
-        counts=False,
-    ) as emu:
+    with webinar_emulator(webinars) as emu:
         small = _export(emu, emu.meetings[-1:], fmt, tmp, f"{fmt}-small")
         large = _export(emu, emu.meetings[:webinars], fmt, tmp, fmt)
     return small, large

@@ -71,6 +71,26 @@ EXPECTED: dict[str, list[str]] = {
             "peak_rss_mb",
         )
     ],
+    "database": [
+        "load.convert.rows_per_s",
+        *(
+            f"load.{way}.{fig}"
+            for way in ("ours", "executemany", "copy")
+            for fig in ("rows_per_s", "seconds")
+        ),
+        *(
+            f"export.{way}.{fig}"
+            for way in ("jsonl", "postgres", "sqlite")
+            for fig in (
+                "seconds",
+                "rows_per_s",
+                "exporter_cpu_s",
+                "emulator_cpu_s",
+                "peak_rss_mb",
+                "peak_rss_mb_tenth",
+            )
+        ),
+    ],
     "range": [
         *(
             f"{setting}.ideal.{fig}"
@@ -90,7 +110,7 @@ EXPECTED: dict[str, list[str]] = {
 }
 # Figures that may rightly be zero (429s, RSS growth, a short run's steady state):
 # present and finite, not necessarily positive.
-NON_NEGATIVE = ("rate_limited", "rss_growth_mb", "utilization_steady")
+NON_NEGATIVE = ("rate_limited", "rss_growth_mb", "utilization_steady", "server_cpu_s")
 
 
 # The rate-limited quota and range mostly wait, so they run beside the CPU-bound others,
@@ -101,7 +121,7 @@ NON_NEGATIVE = ("rate_limited", "rss_growth_mb", "utilization_steady")
 ALONE = ("export",)
 SIDE_BY_SIDE = (
     ("quota", "range"),
-    ("decode", "coldstart", "emulator", "memory", "throughput"),
+    ("decode", "coldstart", "emulator", "memory", "throughput", "database"),
 )
 
 
@@ -170,7 +190,11 @@ def test_machine_facts_are_recorded(quick_results: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_benchmark_produces_its_figures(quick_results: dict[str, Any], name: str) -> None:
+def test_benchmark_produces_its_figures(
+    quick_results: dict[str, Any], name: str, request: pytest.FixtureRequest
+) -> None:
+    if name == "database":
+        request.getfixturevalue("postgres_url")  # skips without one, unless CI requires it
     bench = quick_results["benchmarks"][name]
     assert bench["status"] == "ok", bench["notes"]
     figures = {f["key"]: f["stat"] for f in bench["figures"]}

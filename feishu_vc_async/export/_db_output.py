@@ -13,6 +13,7 @@ else (what is written when, the progress, replacing a meeting written before) is
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -39,6 +40,9 @@ _FAILURES_DECODER = msgspec.msgpack.Decoder(list[FailureRecord])
 # Participant records sent to the database at once (a COPY, an executemany): large
 # enough to make each round trip cheap, small enough to keep memory flat.
 BATCH_ROWS = 5_000
+# Rows converted between two turns given to the event loop while a batch is made, for a
+# store writing the batch before it (PostgreSQL's) to go on sending it.
+YIELD_ROWS = 500
 
 
 class Store(Protocol):
@@ -72,7 +76,9 @@ class Store(Protocol):
 
     async def replace(self, cleared: Sequence[MeetingKey], rows: Sequence[tuple[Any, ...]]) -> None:
         """In the open transaction: delete the participant rows of ``cleared`` (meetings
-        about to be written again), then insert ``rows``."""
+        about to be written again; a store may delete their meetings rows too), then
+        insert ``rows``. A store may return before it is done (PostgreSQL's writes on
+        while the caller makes the next batch): its error then comes from its next call."""
         ...
 
     async def commit(
@@ -80,8 +86,9 @@ class Store(Protocol):
         meetings: Sequence[tuple[Any, ...]],
         progress: tuple[str, str, bytes, bytes | None],
     ) -> None:
-        """Upsert ``meetings`` and the progress row (tenant, name, state, failures: None
-        keeps the saved ones), and commit the open transaction."""
+        """Upsert ``meetings`` (each cleared by a :meth:`replace` of this transaction)
+        and the progress row (tenant, name, state, failures: None keeps the saved ones),
+        and commit the open transaction."""
         ...
 
     async def rollback(self) -> None:
@@ -110,6 +117,7 @@ class DatabaseOutput:
         self._cleared: set[MeetingKey] = set()  # meetings replaced in the open transaction
         self._to_clear: list[MeetingKey] = []
         self._rows: list[tuple[Any, ...]] = []
+        self._yield_at = YIELD_ROWS  # rows in the batch at which to let the store's I/O run
         self._meetings: list[tuple[Any, ...]] = []
         self._failures: bytes | None = None  # to save with the next commit
         self._loaded_failures: bytes | None = None
@@ -259,6 +267,11 @@ class DatabaseOutput:
             written += len(page)
             if len(self._rows) >= BATCH_ROWS:
                 await self._flush()
+            elif len(self._rows) >= self._yield_at:
+                # A store may be writing the last batch meanwhile (PostgreSQL's does):
+                # let its I/O go on every few hundred rows converted.
+                self._yield_at = len(self._rows) + YIELD_ROWS
+                await asyncio.sleep(0)
         self._meetings.append(
             meeting_record(self.tenant_key, query, meeting, written, redact_pii=self._redact)
         )
@@ -266,7 +279,7 @@ class DatabaseOutput:
 
     async def _flush(self) -> None:
         rows, cleared = self._rows, self._to_clear
-        self._rows, self._to_clear = [], []
+        self._rows, self._to_clear, self._yield_at = [], [], YIELD_ROWS
         await self._store.replace(cleared, rows)
 
     async def commit(self, state: ExportState) -> None:
@@ -298,6 +311,7 @@ class DatabaseOutput:
     async def close(self) -> None:
         async with self._settled():
             self._rows, self._to_clear, self._meetings = [], [], []
+            self._yield_at = YIELD_ROWS
             self._cleared.clear()
             await self._store.rollback()
 

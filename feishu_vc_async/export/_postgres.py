@@ -2,9 +2,12 @@
 
 Rows go in with ``COPY`` (asyncpg's binary ``copy_records_to_table``) straight into the
 participants table, inside the transaction that also deletes the rows of a meeting
-written again and, at the commit, upserts the meetings and the progress: as fast as a
-bare COPY, exactly once by the transaction. One connection, holding a session advisory
-lock per (tables, tenant, export) for the run: a second run is told who holds it.
+written again (in both tables) and, at the commit, copies the meetings in and upserts
+the progress: near a bare COPY's speed, exactly once by the transaction. A batch of rows
+is written by a task of its own while the next batch is made (the server stores one
+while the client converts the other); every other statement waits for it first, and its
+error, if any, is raised there. One connection, holding a session advisory lock per
+(tables, tenant, export) for the run: a second run is told who holds it.
 """
 
 from __future__ import annotations
@@ -79,6 +82,18 @@ class PostgresStore:
         self._lock_wait = non_negative_seconds("lock_wait", lock_wait)
         self._conn: asyncpg.Connection | None = None
         self._tx: Any = None  # asyncpg's Transaction while one is open
+        self._writing: asyncio.Task[None] | None = None  # the batch being written
+        self._meeting_key = tuple(MEETINGS.names.index(c) for c in MEETINGS.key)
+        in_keys = (
+            "(tenant_key, meeting_no, meeting_start_time) IN "
+            "(SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]))"
+        )
+        # The rows of meetings written again, in both tables: the meetings' own go in
+        # again with the commit.
+        self._clear = (
+            f"WITH gone AS (DELETE FROM {self._name(MEETINGS)} WHERE {in_keys}) "
+            f"DELETE FROM {self._name(PARTICIPANTS)} WHERE {in_keys}"
+        )
 
     # --- names -------------------------------------------------------------------------
 
@@ -128,7 +143,9 @@ class PostgresStore:
             await self._take_lock(self._lock_key(tenant_key, name))
             yield
         finally:
-            conn, self._conn, self._tx = self._conn, None, None
+            if self._writing is not None:
+                self._writing.cancel()
+            conn, self._conn, self._tx, self._writing = self._conn, None, None, None
             with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
                 await conn.close(timeout=self._timeout)  # the lock goes with the session
 
@@ -208,7 +225,17 @@ class PostgresStore:
 
     # --- the statements of a run -------------------------------------------------------
 
+    async def _written(self) -> None:
+        """Wait for the batch being written, if any, and raise its error. (A caller
+        cancelled meanwhile leaves it to :meth:`rollback`.)"""
+        task = self._writing
+        if task is not None:
+            await asyncio.wait([task])
+            self._writing = None
+            task.result()
+
     async def load(self, tenant_key: str, name: str) -> tuple[bytes | None, bytes | None]:
+        await self._written()
         with self._problems("reading the progress"):
             row = await self._c.fetchrow(
                 f"SELECT state, failures FROM {self._name(PROGRESS)} "
@@ -239,24 +266,29 @@ class PostgresStore:
 
     async def begin(self) -> None:
         if self._tx is None:
+            await self._written()
             with self._problems("starting a transaction"):
                 tx = self._c.transaction()
                 await tx.start()
                 self._tx = tx
 
     async def replace(self, cleared: Sequence[MeetingKey], rows: Sequence[tuple[Any, ...]]) -> None:
+        # Returns once the batch is handed to a task (the one before it written): the
+        # caller converts the next batch while the server stores this one.
+        await self._written()
+        task = asyncio.get_running_loop().create_task(self._replace(cleared, rows))
+        task.add_done_callback(_retrieved)
+        self._writing = task
+        await asyncio.sleep(0)  # it sends its first statement now
+
+    async def _replace(
+        self, cleared: Sequence[MeetingKey], rows: Sequence[tuple[Any, ...]]
+    ) -> None:
         conn = self._c
         with self._problems("writing participants"):
             if cleared:
                 tenants, numbers, starts = zip(*cleared, strict=True)
-                await conn.execute(
-                    f"DELETE FROM {self._name(PARTICIPANTS)} WHERE "
-                    "(tenant_key, meeting_no, meeting_start_time) IN "
-                    "(SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]))",
-                    list(tenants),
-                    list(numbers),
-                    list(starts),
-                )
+                await conn.execute(self._clear, list(tenants), list(numbers), list(starts))
             if rows:
                 await conn.copy_records_to_table(
                     self._prefix + PARTICIPANTS.name,
@@ -270,11 +302,19 @@ class PostgresStore:
         meetings: Sequence[tuple[Any, ...]],
         progress: tuple[str, str, bytes, bytes | None],
     ) -> None:
+        await self._written()
         conn = self._c
         with self._problems("committing"):
             if meetings:
-                await conn.executemany(
-                    upsert_sql(self._name(MEETINGS), MEETINGS, lambda i: f"${i}"), meetings
+                # Copied, not upserted one by one: replace() of this transaction cleared
+                # their rows. A meeting given twice keeps its last record.
+                key = self._meeting_key
+                last = {tuple(m[i] for i in key): m for m in meetings}
+                await conn.copy_records_to_table(
+                    self._prefix + MEETINGS.name,
+                    schema_name=self._schema,
+                    columns=list(MEETINGS.names),
+                    records=last.values(),
                 )
             await conn.execute(
                 f"INSERT INTO {self._name(PROGRESS)} AS p "
@@ -288,7 +328,18 @@ class PostgresStore:
                 await tx.commit()
 
     async def rollback(self) -> None:
+        task, self._writing = self._writing, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])  # its error is not this call's
         tx, self._tx = self._tx, None
         if tx is not None and self._conn is not None and not self._conn.is_closed():
             with contextlib.suppress(Exception):
                 await tx.rollback()
+
+
+def _retrieved(task: asyncio.Task[None]) -> None:
+    """A batch's error is raised by the call that waits for it; one never waited for (the
+    run ended first) is not reported again as never retrieved."""
+    if not task.cancelled():
+        task.exception()
