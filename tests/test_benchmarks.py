@@ -76,7 +76,7 @@ EXPECTED: dict[str, list[str]] = {
         *(
             f"load.{way}.{fig}"
             for way in ("ours", "executemany", "copy")
-            for fig in ("rows_per_s", "seconds")
+            for fig in ("rows_per_s", "seconds", "client_cpu_s")
         ),
         *(
             f"export.{way}.{fig}"
