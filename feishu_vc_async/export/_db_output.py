@@ -38,8 +38,9 @@ _STATE_DECODER = msgspec.msgpack.Decoder(ExportState)
 _FAILURES_DECODER = msgspec.msgpack.Decoder(list[FailureRecord])
 
 # Participant records sent to the database at once (a COPY, an executemany): large
-# enough to make each round trip cheap, small enough to keep memory flat.
-BATCH_ROWS = 5_000
+# enough to make each round trip cheap (and, for PostgreSQL, each wait for the batch
+# before it rare), small enough to keep memory flat (a few MB of records).
+BATCH_ROWS = 10_000
 # Rows converted between two turns given to the event loop while a batch is made, for a
 # store writing the batch before it (PostgreSQL's) to go on sending it.
 YIELD_ROWS = 500
@@ -76,9 +77,9 @@ class Store(Protocol):
 
     async def replace(self, cleared: Sequence[MeetingKey], rows: Sequence[tuple[Any, ...]]) -> None:
         """In the open transaction: delete the participant rows of ``cleared`` (meetings
-        about to be written again; a store may delete their meetings rows too), then
-        insert ``rows``. A store may return before it is done (PostgreSQL's writes on
-        while the caller makes the next batch): its error then comes from its next call."""
+        about to be written again), then insert ``rows``. A store may return before it is
+        done (PostgreSQL's writes on while the caller makes the next batch): its error
+        then comes from its next call."""
         ...
 
     async def commit(
@@ -86,9 +87,8 @@ class Store(Protocol):
         meetings: Sequence[tuple[Any, ...]],
         progress: tuple[str, str, bytes, bytes | None],
     ) -> None:
-        """Upsert ``meetings`` (each cleared by a :meth:`replace` of this transaction)
-        and the progress row (tenant, name, state, failures: None keeps the saved ones),
-        and commit the open transaction."""
+        """Upsert ``meetings`` and the progress row (tenant, name, state, failures: None
+        keeps the saved ones), and commit the open transaction."""
         ...
 
     async def rollback(self) -> None:

@@ -2,12 +2,13 @@
 
 Rows go in with ``COPY`` (asyncpg's binary ``copy_records_to_table``) straight into the
 participants table, inside the transaction that also deletes the rows of a meeting
-written again (in both tables) and, at the commit, copies the meetings in and upserts
-the progress: near a bare COPY's speed, exactly once by the transaction. A batch of rows
-is written by a task of its own while the next batch is made (the server stores one
-while the client converts the other); every other statement waits for it first, and its
-error, if any, is raised there. One connection, holding a session advisory lock per
-(tables, tenant, export) for the run: a second run is told who holds it.
+written again and, at the commit, upserts the meetings (copied into a temporary table,
+then one statement) and the progress: near a bare COPY's speed, exactly once by the
+transaction. A batch of rows is written by a task of its own while the next batch is
+made (the server stores one while the client converts the other); every other statement
+waits for it first, and its error, if any, is raised there. One connection, holding a
+session advisory lock per (tables, tenant, export) for the run: a second run is told who
+holds it.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ _TYPES: dict[Kind, str] = {
     "timestamp": "timestamp with time zone",
     "bytes": "bytea",
 }
+# The session's temporary table a commit's meetings are copied into, to be upserted.
+_MEETINGS_IN = "feishu_vc_meetings_in"
 # Taken while tables are created, so that two first runs at once do not collide.
 _CREATE_LOCK = 0x66656973687576  # "feishuv"
 
@@ -84,16 +87,9 @@ class PostgresStore:
         self._tx: Any = None  # asyncpg's Transaction while one is open
         self._writing: asyncio.Task[None] | None = None  # the batch being written
         self._meeting_key = tuple(MEETINGS.names.index(c) for c in MEETINGS.key)
-        in_keys = (
-            "(tenant_key, meeting_no, meeting_start_time) IN "
-            "(SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]))"
-        )
-        # The rows of meetings written again, in both tables: the meetings' own go in
-        # again with the commit.
-        self._clear = (
-            f"WITH gone AS (DELETE FROM {self._name(MEETINGS)} WHERE {in_keys}) "
-            f"DELETE FROM {self._name(PARTICIPANTS)} WHERE {in_keys}"
-        )
+        # The meetings of a commit: copied into _MEETINGS_IN and upserted from there in
+        # one statement; one by one where the role may not make temporary tables.
+        self._upsert_copied: str | None = None
 
     # --- names -------------------------------------------------------------------------
 
@@ -140,6 +136,7 @@ class PostgresStore:
         try:
             with self._problems("preparing the tables"):
                 await self._prepare()
+                await self._prepare_meetings_in(asyncpg.InsufficientPrivilegeError)
             await self._take_lock(self._lock_key(tenant_key, name))
             yield
         finally:
@@ -188,6 +185,17 @@ class PostgresStore:
                     f"({columns}, PRIMARY KEY ({key}))"
                 )
                 await self._check_columns(table)
+
+    async def _prepare_meetings_in(self, refused: type[Exception]) -> None:
+        try:
+            await self._c.execute(
+                f'CREATE TEMP TABLE IF NOT EXISTS "{_MEETINGS_IN}" '
+                f"(LIKE {self._name(MEETINGS)}) ON COMMIT DELETE ROWS"
+            )
+        except refused:  # no TEMP privilege on the database
+            self._upsert_copied = None
+            return
+        self._upsert_copied = _upsert_from(f'pg_temp."{_MEETINGS_IN}"', self._name(MEETINGS))
 
     async def _check_version(self) -> None:
         conn, table = self._c, self._name(SCHEMA)
@@ -246,6 +254,7 @@ class PostgresStore:
         return (None, None) if row is None else (row["state"], row["failures"])
 
     async def meeting_keys(self, tenant_key: str, start_from: int) -> set[tuple[str, int]]:
+        await self._written()
         with self._problems("reading the meetings"):
             rows = await self._c.fetch(
                 f"SELECT meeting_no, meeting_start_time FROM {self._name(MEETINGS)} "
@@ -260,6 +269,7 @@ class PostgresStore:
         upsert = upsert_sql(
             self._name(MEETINGS), MEETINGS, lambda i: f"${i}", keep=EXPORTED_COLUMNS
         )
+        await self._written()
         with self._problems("writing meetings"):
             async with self._c.transaction():
                 await self._c.executemany(upsert, meetings)
@@ -288,7 +298,14 @@ class PostgresStore:
         with self._problems("writing participants"):
             if cleared:
                 tenants, numbers, starts = zip(*cleared, strict=True)
-                await conn.execute(self._clear, list(tenants), list(numbers), list(starts))
+                await conn.execute(
+                    f"DELETE FROM {self._name(PARTICIPANTS)} WHERE "
+                    "(tenant_key, meeting_no, meeting_start_time) IN "
+                    "(SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]))",
+                    list(tenants),
+                    list(numbers),
+                    list(starts),
+                )
             if rows:
                 await conn.copy_records_to_table(
                     self._prefix + PARTICIPANTS.name,
@@ -305,16 +322,21 @@ class PostgresStore:
         await self._written()
         conn = self._c
         with self._problems("committing"):
-            if meetings:
-                # Copied, not upserted one by one: replace() of this transaction cleared
-                # their rows. A meeting given twice keeps its last record.
+            if meetings and self._upsert_copied is not None:
+                # One COPY and one upsert, not an upsert per meeting; a meeting given
+                # twice keeps its last record, as one upsert after the other would.
                 key = self._meeting_key
                 last = {tuple(m[i] for i in key): m for m in meetings}
                 await conn.copy_records_to_table(
-                    self._prefix + MEETINGS.name,
-                    schema_name=self._schema,
+                    _MEETINGS_IN,
+                    schema_name="pg_temp",
                     columns=list(MEETINGS.names),
                     records=last.values(),
+                )
+                await conn.execute(self._upsert_copied)
+            elif meetings:
+                await conn.executemany(
+                    upsert_sql(self._name(MEETINGS), MEETINGS, lambda i: f"${i}"), meetings
                 )
             await conn.execute(
                 f"INSERT INTO {self._name(PROGRESS)} AS p "
@@ -343,3 +365,15 @@ def _retrieved(task: asyncio.Task[None]) -> None:
     run ended first) is not reported again as never retrieved."""
     if not task.cancelled():
         task.exception()
+
+
+def _upsert_from(source: str, name: str) -> str:
+    """``upsert_sql`` of the meetings (as ``name``) for every row of ``source`` at once:
+    a row of the same key is replaced."""
+    columns = ", ".join(f'"{c}"' for c in MEETINGS.names)
+    key = ", ".join(f'"{c}"' for c in MEETINGS.key)
+    updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in MEETINGS.names if c not in MEETINGS.key)
+    return (
+        f"INSERT INTO {name} ({columns}) SELECT {columns} FROM {source} "
+        f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
+    )
