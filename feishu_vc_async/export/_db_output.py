@@ -39,9 +39,9 @@ _STATE_DECODER = msgspec.msgpack.Decoder(ExportState)
 _FAILURES_DECODER = msgspec.msgpack.Decoder(list[FailureRecord])
 
 # Participant records sent to the database at once (a COPY, an executemany): large
-# enough to make each round trip cheap (and, for PostgreSQL, each wait for the batch
-# before it rare), small enough to keep memory flat (a few MB of records).
-BATCH_ROWS = 10_000
+# enough to make each round trip cheap, small enough to keep memory flat (two batches at
+# most, for PostgreSQL: one being written while the next is made).
+BATCH_ROWS = 5_000
 # Rows converted between two turns given to the event loop while a batch is made, for a
 # store writing the batch before it (PostgreSQL's) to go on sending it.
 YIELD_ROWS = 500
