@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import math
 import sqlite3
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from feishu_vc_async.export._db_tables import PARTICIPANTS
 
-from ._db_loaders import POSTGRES_URL, connect, postgres_cpu
+from ._db_loaders import POSTGRES_URL, REAPED, connect, postgres_cpu
 from ._export_runs import (
     WEBINAR_SIZE,
     ExporterRun,
@@ -92,7 +93,9 @@ def export_once(name: str, target: int, tmp: Path) -> WayRun:
             server_cpu = postgres_cpu() if way.rows is None else math.nan
             usage = tmp / "usage.json"
             run = run_exporter(emu, [*args, "--base-url", emu.base_url], usage, f"export to {name}")
-            server_cpu = postgres_cpu() - server_cpu
+            if way.rows is None:
+                time.sleep(REAPED)
+                server_cpu = postgres_cpu() - server_cpu
         if way.rows is None:
             rows = asyncio.run(_postgres(f'SELECT count(*) FROM "{schema}".{PARTICIPANTS.name}'))
         else:

@@ -102,6 +102,11 @@ def convert_all(data: Prepared) -> float:
     return time.perf_counter() - t0
 
 
+# Seconds to let a closed connection's backend exit and be reaped, before its CPU is read
+# (from the postmaster's children's) once a loader or an exporter is done.
+REAPED = 0.3
+
+
 def postgres_cpu() -> float:
     """CPU seconds of the local PostgreSQL server so far: its processes' own, and the
     backends it has reaped (a connection's backend ends with it). NaN if unreadable."""

@@ -55,6 +55,7 @@ from ._db_exports import WAYS, WayRun, export_once
 from ._db_loaders import (
     LOADERS,
     POSTGRES_URL,
+    REAPED,
     Prepared,
     connect,
     convert_all,
@@ -132,7 +133,9 @@ async def _load_rounds(data: Prepared, rounds: int) -> dict[str, dict[str, list[
                 async with fresh_schema(admin) as schema:
                     client, server = time.process_time(), postgres_cpu()
                     took = await load(pages, schema)
-                    client, server = time.process_time() - client, postgres_cpu() - server
+                    client = time.process_time() - client
+                    await asyncio.sleep(REAPED)
+                    server = postgres_cpu() - server
                     rows = await count_rows(admin, schema)
                 if rows != pages.rows:
                     raise RuntimeError(f"{name} loaded {rows} rows of {pages.rows}")
