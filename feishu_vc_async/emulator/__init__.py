@@ -282,6 +282,13 @@ Semantics where the reference leaves room (decided here, so tests can rely on th
   Other tenants: ``emu.tenant(key).participants(query)``. ``emu.live_refresh_tokens()``
   lists an app's refresh tokens still usable (after a session's refreshes: its last
   one); ``emu.issued_tokens()`` every token, code and ticket handed out (for leak checks).
+* **Events** (``events=EventDelivery(...)``): when a ``MeetingsEnding`` meeting ends
+  (by the wall clock) the emulator makes its ``vc.meeting.all_meeting_ended_v1`` event
+  (schema 2.0, times as strings, ``header.token`` = ``emu.events.token``, an
+  ``event_id`` derived from the seed and meeting) and hands it to ``emu.event_router``:
+  the webhook when there is one, else one open long connection at random, else held
+  until one opens. ``emu.events.announced`` lists the events told, ``emu.events.lost``
+  those dropped by ``EventDelivery.lose``.
 * **Not modelled:** upcoming meetings (``meeting_status`` 3 finds nothing in
   participant_list and cannot be asked of meeting_list), ``MeetingData.ongoing``
   meetings ending (only those of ``MeetingsEnding`` end),
@@ -302,7 +309,15 @@ from ._faults import Fault, Faults, Latency, TokenEndpoint
 from ._meeting_list import ListedMeeting
 from ._meetings import MeetingInfo
 from ._oauth import AuthorizeError, OAuthUser
-from ._options import AppTickets, Clocks, DefaultApp, MeetingData, MeetingsEnding, UserOAuth
+from ._options import (
+    AppTickets,
+    Clocks,
+    DefaultApp,
+    EventDelivery,
+    MeetingData,
+    MeetingsEnding,
+    UserOAuth,
+)
 from ._server import Emulator, RequestRecord
 from ._store_apps import StoreApp
 from ._tenants import TenantView
@@ -313,6 +328,7 @@ __all__ = [
     "Clocks",
     "DefaultApp",
     "Emulator",
+    "EventDelivery",
     "Fault",
     "Faults",
     "Latency",

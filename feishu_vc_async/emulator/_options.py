@@ -25,6 +25,7 @@ __all__ = [
     "AppTickets",
     "Clocks",
     "DefaultApp",
+    "EventDelivery",
     "MeetingData",
     "MeetingsEnding",
     "UserOAuth",
@@ -116,6 +117,37 @@ class AppTickets:
 
     ticket_callback_url: str | None = None
     ticket_grace: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class EventDelivery:
+    """How the ``all_meeting_ended_v1`` events of the meetings that end while it serves
+    (``MeetingsEnding``) reach the app, and the faults of their delivery.
+
+    ``verification_token`` (derived from the seed when ``None``) goes in every event's
+    header; ``encrypt_key``: webhook bodies are encrypted and signed with it (``None``:
+    plaintext, unsigned). ``webhook_url``: where events are POSTed (an http URL on
+    127.0.0.1); without one they go to the open long connections (one, at random, per
+    event), held until one is open. A webhook answer other than 200 is pushed again after
+    each of ``repush_after`` (seconds; the platform's 5 s, 5 min, 1 h, 6 h: scale them
+    down in tests). Faults: ``lose`` (a share of events never sent), ``repeat`` (a share
+    sent twice, the same ``event_id``), ``split_parts`` (the long connection sends each
+    event in this many frames), ``drop_every`` (it drops the connection after every n-th
+    event frame; 0: never). The long connection's ClientConfig: ``ping_interval``,
+    ``reconnect_interval``, ``reconnect_nonce`` (seconds), as the endpoint hands them out.
+    """
+
+    verification_token: str | None = None
+    encrypt_key: str | None = None
+    webhook_url: str | None = None
+    repush_after: Sequence[float] = (5.0, 300.0, 3600.0, 21600.0)
+    lose: float = 0.0
+    repeat: float = 0.0
+    split_parts: int = 1
+    drop_every: int = 0
+    ping_interval: float = 120.0
+    reconnect_interval: float = 120.0
+    reconnect_nonce: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)

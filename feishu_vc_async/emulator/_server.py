@@ -10,6 +10,7 @@ hands on their controls and ground truth.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Callable
@@ -29,13 +30,22 @@ from ..ratelimit._protocol import RateLimit
 from ._answering import Answering, RequestRecord
 from ._api import ApiError, QueryRules
 from ._data import Dataset
+from ._events import EventFeed, EventRouter
 from ._faults import Faults, Latency
 from ._gateway import Gateways, WindowMode
 from ._identity import Identity
 from ._meeting_list import ListedMeeting, ListingRule, list_meetings, listed_meeting
 from ._meetings import MeetingInfo
 from ._oauth import OAuthUser
-from ._options import AppTickets, Clocks, DefaultApp, MeetingData, MeetingsEnding, UserOAuth
+from ._options import (
+    AppTickets,
+    Clocks,
+    DefaultApp,
+    EventDelivery,
+    MeetingData,
+    MeetingsEnding,
+    UserOAuth,
+)
 from ._tenants import Tenants, find_meeting, ground_truth
 from ._tokens import TokenStore
 from ._vc_apis import VCApis
@@ -48,6 +58,7 @@ _DEFAULT_RATE = RateLimit()
 # The option groups' defaults, shared: they are frozen.
 _DATA, _APP, _OAUTH = MeetingData(), DefaultApp(), UserOAuth()
 _TICKETS, _CLOCKS, _ENDING = AppTickets(), Clocks(), MeetingsEnding()
+_EVENTS = EventDelivery()
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -92,6 +103,8 @@ class Emulator:
         oauth: a :class:`UserOAuth`, the user OAuth lifetimes and ``auto_approve``.
         tickets: an :class:`AppTickets`, where store apps' app_tickets are pushed.
         clocks: :class:`Clocks`, the wall and monotonic time sources.
+        events: an :class:`EventDelivery`, how the meetings of ``ending`` are told as
+            they end (webhook or long connection) and the faults of that.
     """
 
     def __init__(
@@ -114,6 +127,7 @@ class Emulator:
         oauth: UserOAuth = _OAUTH,
         tickets: AppTickets = _TICKETS,
         clocks: Clocks = _CLOCKS,
+        events: EventDelivery = _EVENTS,
     ) -> None:
         if meeting_listing not in ("start", "overlap"):
             raise ValueError(f"meeting_listing={meeting_listing!r}: must be 'start' or 'overlap'")
@@ -154,6 +168,17 @@ class Emulator:
             listing=meeting_listing,
             clock=self._clock,
         )
+        self.event_options = events
+        self.events = EventFeed(
+            self._data.ending,
+            app_id=self.app_id,
+            tenant_key=tenants.home_key,
+            seed=seed,
+            options=events,
+            clock=self._clock,
+        )
+        self.event_router = EventRouter(seed)
+        self._event_task: asyncio.Task[None] | None = None
         self._host, self._port = host, port
         self._runner: web.AppRunner | None = None
         self.base_url = ""
@@ -185,10 +210,18 @@ class Emulator:
         host, port = runner.addresses[0][:2]
         self.base_url = f"http://{host}:{port}"
         self._answering.start()
+        self._event_task = asyncio.get_running_loop().create_task(
+            self.events.run(self.event_router)
+        )
         log.info("emulator serving at %s", self.base_url)
         return self
 
     async def close(self) -> None:
+        task, self._event_task = self._event_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await self.event_router.close()
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
