@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
@@ -38,13 +38,13 @@ _STATE_ENCODER = msgspec.msgpack.Encoder()
 _STATE_DECODER = msgspec.msgpack.Decoder(ExportState)
 _FAILURES_DECODER = msgspec.msgpack.Decoder(list[FailureRecord])
 
-# Participant records sent to the database at once (a COPY, an executemany): large
-# enough to make each round trip cheap, small enough to keep memory flat (two batches at
-# most, for PostgreSQL: one being written while the next is made).
+# Participant rows sent to the database at once (a COPY, an executemany): large enough
+# to make each round trip cheap, small enough to keep memory flat (three batches at most,
+# for PostgreSQL: one being written, one waiting, the next being gathered). A batch is
+# the pages themselves; their records are made as the store sends them (a COPY streams
+# records made just before, which die young: held in a list of thousands, they cost the
+# garbage collector and the caches a quarter more than the COPY itself).
 BATCH_ROWS = 5_000
-# Rows converted between two turns given to the event loop while a batch is made, for a
-# store writing the batch before it (PostgreSQL's) to go on sending it.
-YIELD_ROWS = 500
 
 
 class Store(Protocol):
@@ -76,11 +76,11 @@ class Store(Protocol):
         """Open a transaction (if none is open)."""
         ...
 
-    async def replace(self, cleared: Sequence[MeetingKey], rows: Sequence[tuple[Any, ...]]) -> None:
+    async def replace(self, cleared: Sequence[MeetingKey], rows: Iterable[tuple[Any, ...]]) -> None:
         """In the open transaction: delete the participant rows of ``cleared`` (meetings
-        about to be written again), then insert ``rows``. A store may return before it is
-        done (PostgreSQL's writes on while the caller makes the next batch): its error
-        then comes from its next call."""
+        about to be written again), then insert ``rows`` (made as they are read). A
+        store may return before it is done (PostgreSQL's writes on while the caller
+        gathers the next batch): its error then comes from its next call."""
         ...
 
     async def commit(
@@ -117,8 +117,7 @@ class DatabaseOutput:
         self._redact = redact_pii
         self._cleared: set[MeetingKey] = set()  # meetings replaced in the open transaction
         self._to_clear: list[MeetingKey] = []
-        self._rows: list[tuple[Any, ...]] = []
-        self._yield_at = YIELD_ROWS  # rows in the batch at which to let the store's I/O run
+        self._batch = _Batch()
         self._meetings: list[tuple[Any, ...]] = []
         self._failures: bytes | None = None  # to save with the next commit
         self._loaded_failures: bytes | None = None
@@ -265,26 +264,19 @@ class DatabaseOutput:
             self._to_clear.append(key)
         written = 0
         for page in pages:
-            self._rows += participant_records(
-                self.tenant_key, query, page, first_row=written, redact_pii=self._redact
-            )
+            self._batch.add(query, page, written)
             written += len(page)
-            if len(self._rows) >= BATCH_ROWS:
+            if self._batch.rows >= BATCH_ROWS:
                 await self._flush()
-            elif len(self._rows) >= self._yield_at:
-                # A store may be writing the last batch meanwhile (PostgreSQL's does):
-                # let its I/O go on every few hundred rows converted.
-                self._yield_at = len(self._rows) + YIELD_ROWS
-                await asyncio.sleep(0)
         self._meetings.append(
             meeting_record(self.tenant_key, query, meeting, written, redact_pii=self._redact)
         )
         return written
 
     async def _flush(self) -> None:
-        rows, cleared = self._rows, self._to_clear
-        self._rows, self._to_clear, self._yield_at = [], [], YIELD_ROWS
-        await self._store.replace(cleared, rows)
+        batch, cleared = self._batch, self._to_clear
+        self._batch, self._to_clear = _Batch(), []
+        await self._store.replace(cleared, batch.records(self.tenant_key, self._redact))
 
     async def commit(self, state: ExportState) -> None:
         async with self._settled():
@@ -295,12 +287,12 @@ class DatabaseOutput:
         if self._broken:
             # A meeting was cut short in the open transaction: it and everything since
             # the last commit are dropped; the saved progress still says so.
-            self._rows, self._to_clear, self._meetings = [], [], []
+            self._batch, self._to_clear, self._meetings = _Batch(), [], []
             self._cleared.clear()
             await store.rollback()
             return
         await store.begin()
-        if self._rows or self._to_clear:
+        if self._batch.rows or self._to_clear:
             await self._flush()
         progress = (self.tenant_key, self.name, _STATE_ENCODER.encode(state), self._failures)
         meetings, self._meetings = self._meetings, []
@@ -314,8 +306,7 @@ class DatabaseOutput:
 
     async def close(self) -> None:
         async with self._settled():
-            self._rows, self._to_clear, self._meetings = [], [], []
-            self._yield_at = YIELD_ROWS
+            self._batch, self._to_clear, self._meetings = _Batch(), [], []
             self._cleared.clear()
             await self._store.rollback()
 
@@ -335,3 +326,23 @@ class DatabaseOutput:
                 return
             await self._store.commit([], (self.tenant_key, self.name, saved, self._failures))
             self._loaded_failures, self._failures = self._failures, None
+
+
+class _Batch:
+    """Pages gathered for one write, their records made only as the store reads them."""
+
+    __slots__ = ("pages", "rows")
+
+    def __init__(self) -> None:
+        self.pages: list[tuple[MeetingQuery, Sequence[Participant], int]] = []
+        self.rows = 0
+
+    def add(self, query: MeetingQuery, page: Sequence[Participant], first_row: int) -> None:
+        self.pages.append((query, page, first_row))
+        self.rows += len(page)
+
+    def records(self, tenant_key: str, redact_pii: bool) -> Iterator[tuple[Any, ...]]:
+        for query, page, first_row in self.pages:
+            yield from participant_records(
+                tenant_key, query, page, first_row=first_row, redact_pii=redact_pii
+            )

@@ -11,6 +11,8 @@ Three tables (names with an optional prefix), created when missing::
     feishu_vc_progress       the progress of each export into these tables (its saved
                              state and the meetings it could not get), by tenant and name
     feishu_vc_schema         the version of these tables
+    feishu_vc_inbox          (made by a sync that follows events) meetings told ended
+                             by an event, kept until they are written
 
 **Why a participant row is keyed by its place in the meeting.** participant_list gives a
 row no id: a person who joined twice has two rows with the same user_id, a meeting room
@@ -39,6 +41,7 @@ from ._rows import MEETING_INFO_COLUMNS, PII_FIELDS
 
 __all__ = [
     "EXPORTED_COLUMNS",
+    "INBOX",
     "MEETINGS",
     "PARTICIPANTS",
     "PROGRESS",
@@ -134,6 +137,19 @@ PROGRESS = Table(
     key=["tenant_key", "name"],
 )
 SCHEMA = Table("feishu_vc_schema", (("version", "int"),), key=["version"])
+# Ended meetings told by events and not yet written (``_inbox``): made by the inbox.
+INBOX = Table(
+    "feishu_vc_inbox",
+    (
+        ("tenant_key", "text"),
+        ("event_id", "text"),
+        ("meeting_no", "text"),
+        ("meeting_start_time", "bigint"),
+        ("meeting_end_time", "bigint"),
+        ("received_at", "bigint"),
+    ),
+    key=["tenant_key", "event_id"],
+)
 
 # Where each participant field sits in a participants record (after the key and row_no).
 _FIELD_AT = {f: 4 + i for i, f in enumerate(PARTICIPANT_FIELDS)}

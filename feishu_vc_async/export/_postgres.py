@@ -5,8 +5,10 @@ participants table, inside the transaction that also deletes the rows of a meeti
 written again and, at the commit, upserts the meetings (copied into a temporary table,
 then one statement) and the progress: near a bare COPY's speed, exactly once by the
 transaction. A batch of rows is written by a task of its own while the next batch is
-made (the server stores one while the client converts the other); every other statement
-waits for it first, and its error, if any, is raised there. One connection, holding a
+made (the server stores one while the client converts the other), and one more may wait
+behind it, so that the client need not stop converting while the server finishes the
+batch before; every other statement waits for them first, and the first error, if any,
+is raised there. One connection, holding a
 session advisory lock per (tables, tenant, export) for the run: a second run is told who
 holds it.
 """
@@ -14,12 +16,13 @@ holds it.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -53,6 +56,8 @@ _TYPES: dict[Kind, str] = {
     "timestamp": "timestamp with time zone",
     "bytes": "bytea",
 }
+# Batches handed over at once: one being written, one waiting behind it.
+_IN_FLIGHT = 2
 # The session's temporary table a commit's meetings are copied into, to be upserted.
 _MEETINGS_IN = "feishu_vc_meetings_in"
 # Taken while tables are created, so that two first runs at once do not collide.
@@ -85,7 +90,9 @@ class PostgresStore:
         self._lock_wait = non_negative_seconds("lock_wait", lock_wait)
         self._conn: asyncpg.Connection | None = None
         self._tx: Any = None  # asyncpg's Transaction while one is open
-        self._writing: asyncio.Task[None] | None = None  # the batch being written
+        # The batches handed over and not yet waited for, oldest first (each task
+        # waits for the one before it).
+        self._writes: collections.deque[asyncio.Task[None]] = collections.deque()
         self._meeting_key = tuple(MEETINGS.names.index(c) for c in MEETINGS.key)
         # The meetings of a commit: copied into _MEETINGS_IN and upserted from there in
         # one statement; one by one where the role may not make temporary tables.
@@ -140,9 +147,10 @@ class PostgresStore:
             await self._take_lock(self._lock_key(tenant_key, name))
             yield
         finally:
-            if self._writing is not None:
-                self._writing.cancel()
-            conn, self._conn, self._tx, self._writing = self._conn, None, None, None
+            for task in self._writes:
+                task.cancel()
+            self._writes.clear()
+            conn, self._conn, self._tx = self._conn, None, None
             with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
                 await conn.close(timeout=self._timeout)  # the lock goes with the session
 
@@ -233,14 +241,17 @@ class PostgresStore:
 
     # --- the statements of a run -------------------------------------------------------
 
+    async def _oldest_written(self) -> None:
+        task = self._writes[0]
+        await asyncio.wait([task])
+        self._writes.popleft()
+        task.result()
+
     async def _written(self) -> None:
-        """Wait for the batch being written, if any, and raise its error. (A caller
-        cancelled meanwhile leaves it to :meth:`rollback`.)"""
-        task = self._writing
-        if task is not None:
-            await asyncio.wait([task])
-            self._writing = None
-            task.result()
+        """Wait for the batches handed over, and raise the first error. (A caller
+        cancelled meanwhile leaves them to :meth:`rollback`.)"""
+        while self._writes:
+            await self._oldest_written()
 
     async def load(self, tenant_key: str, name: str) -> tuple[bytes | None, bytes | None]:
         await self._written()
@@ -282,17 +293,31 @@ class PostgresStore:
                 await tx.start()
                 self._tx = tx
 
-    async def replace(self, cleared: Sequence[MeetingKey], rows: Sequence[tuple[Any, ...]]) -> None:
-        # Returns once the batch is handed to a task (the one before it written): the
-        # caller converts the next batch while the server stores this one.
-        await self._written()
-        task = asyncio.get_running_loop().create_task(self._replace(cleared, rows))
+    async def replace(self, cleared: Sequence[MeetingKey], rows: Iterable[tuple[Any, ...]]) -> None:
+        # Returns once the batch is handed to a task: the caller converts the next batch
+        # while the server stores this one (and the one before, if still at it).
+        while len(self._writes) >= _IN_FLIGHT:
+            await self._oldest_written()
+        before = self._writes[-1] if self._writes else None
+        task = asyncio.get_running_loop().create_task(self._replace_after(before, cleared, rows))
         task.add_done_callback(_retrieved)
-        self._writing = task
+        self._writes.append(task)
         await asyncio.sleep(0)  # it sends its first statement now
 
+    async def _replace_after(
+        self,
+        before: asyncio.Task[None] | None,
+        cleared: Sequence[MeetingKey],
+        rows: Iterable[tuple[Any, ...]],
+    ) -> None:
+        if before is not None:
+            await asyncio.wait([before])
+            if before.cancelled() or before.exception() is not None:
+                return  # its error is raised by whoever waits for it: the batches go
+        await self._replace(cleared, rows)
+
     async def _replace(
-        self, cleared: Sequence[MeetingKey], rows: Sequence[tuple[Any, ...]]
+        self, cleared: Sequence[MeetingKey], rows: Iterable[tuple[Any, ...]]
     ) -> None:
         conn = self._c
         with self._problems("writing participants"):
@@ -350,10 +375,12 @@ class PostgresStore:
                 await tx.commit()
 
     async def rollback(self) -> None:
-        task, self._writing = self._writing, None
-        if task is not None:
+        tasks = list(self._writes)
+        self._writes.clear()
+        for task in tasks:
             task.cancel()
-            await asyncio.wait([task])  # its error is not this call's
+        if tasks:
+            await asyncio.wait(tasks)  # their errors are not this call's
         tx, self._tx = self._tx, None
         if tx is not None and self._conn is not None and not self._conn.is_closed():
             with contextlib.suppress(Exception):

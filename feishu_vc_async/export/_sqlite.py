@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,7 +61,7 @@ def _utc_text(value: datetime | None) -> str | None:
 
 
 def _with_text_times(
-    records: Sequence[tuple[Any, ...]], at: tuple[int, ...]
+    records: Iterable[tuple[Any, ...]], at: tuple[int, ...]
 ) -> list[tuple[Any, ...]]:
     """Records with their datetimes as UTC text (sqlite3's own datetime adapter is
     deprecated, and would keep each row's offset)."""
@@ -216,7 +216,7 @@ class SqliteStore:
             await self._run("starting a transaction", lambda db: db.execute("BEGIN IMMEDIATE"))
             self._in_tx = True
 
-    async def replace(self, cleared: Sequence[MeetingKey], rows: Sequence[tuple[Any, ...]]) -> None:
+    async def replace(self, cleared: Sequence[MeetingKey], rows: Iterable[tuple[Any, ...]]) -> None:
         delete = (
             f"DELETE FROM {self._name(PARTICIPANTS)} "
             "WHERE tenant_key=? AND meeting_no=? AND meeting_start_time=?"
