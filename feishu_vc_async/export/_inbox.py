@@ -48,9 +48,9 @@ class Inbox(Protocol):
         """Keep ``events`` (committed when this returns); how many were new."""
         ...
 
-    async def due(self, tenant_key: str, before: int, limit: int) -> list[InboxEntry]:
-        """Up to ``limit`` of the tenant's entries received before ``before``, oldest
-        first."""
+    async def due(self, tenant_key: str, up_to: int, limit: int) -> list[InboxEntry]:
+        """Up to ``limit`` of the tenant's entries received at ``up_to`` or before,
+        oldest first."""
         ...
 
     async def remove(self, tenant_key: str, meetings: Sequence[tuple[str, int]]) -> None:
@@ -97,14 +97,14 @@ class _PostgresInbox:
         )
         return int(str(status).rsplit(" ", 1)[-1])  # "INSERT 0 <rows>"
 
-    async def due(self, tenant_key: str, before: int, limit: int) -> list[InboxEntry]:
+    async def due(self, tenant_key: str, up_to: int, limit: int) -> list[InboxEntry]:
         rows = await self._call(
             "reading events",
             lambda: self._conn.fetch(
-                f"SELECT * FROM {self._name} WHERE tenant_key = $1 AND received_at < $2 "
+                f"SELECT * FROM {self._name} WHERE tenant_key = $1 AND received_at <= $2 "
                 "ORDER BY received_at, meeting_start_time LIMIT $3",
                 tenant_key,
-                before,
+                up_to,
                 limit,
             ),
         )
@@ -150,12 +150,12 @@ class _SqliteInbox:
 
         return await self._run("keeping events", insert)
 
-    async def due(self, tenant_key: str, before: int, limit: int) -> list[InboxEntry]:
+    async def due(self, tenant_key: str, up_to: int, limit: int) -> list[InboxEntry]:
         def read(db: sqlite3.Connection) -> list[InboxEntry]:
             return db.execute(
-                f"SELECT * FROM {self._name} WHERE tenant_key = ? AND received_at < ? "
+                f"SELECT * FROM {self._name} WHERE tenant_key = ? AND received_at <= ? "
                 "ORDER BY received_at, meeting_start_time LIMIT ?",
-                (tenant_key, before, limit),
+                (tenant_key, up_to, limit),
             ).fetchall()
 
         return await self._run("reading events", read)
