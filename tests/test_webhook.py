@@ -457,3 +457,36 @@ async def test_a_body_over_max_body_is_refused_413_before_it_is_all_sent(
         assert (await _post(url, body, _signed(body, clock.now)))[0] == 200
     assert taker.calls == 1
     assert len([r for r in caplog.records if r.name == LOGGER]) == 2
+
+
+@pytest.mark.parametrize(
+    ("path", "root_path"),
+    [
+        ("/feishu/events", "/feishu/events"),  # Starlette's Mount: full path, root_path set
+        ("/", "/feishu/events"),  # older mounts: the path within
+        ("/feishu/events/", "/feishu/events"),
+    ],
+)
+async def test_the_asgi_app_answers_where_a_framework_mounts_it(path: str, root_path: str) -> None:
+    taker = Taker()
+    app = _receiver(taker, FakeClock(WALL), key=None).asgi_app()
+    body = _event()
+    incoming = [{"type": "http.request", "body": body, "more_body": False}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "root_path": root_path,
+        "headers": [(b"content-length", str(len(body)).encode())],
+    }
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 200
+    assert taker.calls == 1
