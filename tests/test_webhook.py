@@ -490,3 +490,20 @@ async def test_the_asgi_app_answers_where_a_framework_mounts_it(path: str, root_
     await app(scope, receive, send)
     assert sent[0]["status"] == 200
     assert taker.calls == 1
+
+
+@pytest.mark.parametrize(
+    ("kw", "rule"),
+    [
+        ({"verification_token": ""}, "verification_token: must be a non-empty string"),
+        ({"encrypt_key": " "}, "encrypt_key: must be a non-empty string"),
+        ({"max_body": 0}, "max_body=0"),
+        ({"max_age": -1.0}, "max_age=-1.0"),
+        ({"seen": 0}, "seen=0"),
+    ],
+)
+def test_the_receiver_refuses_settings_that_cannot_work(kw: dict[str, Any], rule: str) -> None:
+    settings: dict[str, Any] = {"verification_token": TOKEN, "encrypt_key": KEY, **kw}
+    with pytest.raises(ValueError, match=rule) as caught:
+        WebhookReceiver(on_ended=Taker(), **settings)
+    assert KEY not in str(caught.value)

@@ -37,7 +37,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import msgspec
 
-from .._validate import positive_int, positive_seconds
+from .._validate import non_empty, positive_int, positive_seconds
 from . import _webhook_http as http
 from ._crypto import decrypt, require_cryptography, signature_matches
 from ._ended import (
@@ -91,7 +91,8 @@ class WebhookReceiver:
     """Receives the platform's event pushes; see the module docstring for the answers.
 
     ``verification_token`` (``None``: not checked) and ``encrypt_key`` (``None``: bodies
-    are plaintext and unsigned) are the app's, from its event subscription page.
+    are plaintext and unsigned) are the app's, from its event subscription page (an
+    empty one is a ValueError: pass ``None`` to mean none).
     ``on_ended`` is awaited with each ``all_meeting_ended_v1`` event, once per
     ``event_id`` among the last ``seen`` taken; it should only queue the event durably
     (the platform waits 1-3 s) and raise if it could not. ``max_body``: bytes read at
@@ -109,7 +110,10 @@ class WebhookReceiver:
         clock: Callable[[], float] = time.time,
         seen: int = 10_000,
     ) -> None:
+        if verification_token is not None:
+            non_empty("verification_token", verification_token)
         if encrypt_key is not None:
+            non_empty("encrypt_key", encrypt_key)
             require_cryptography()
         self._token = None if verification_token is None else verification_token.encode()
         self._key = encrypt_key
