@@ -19,6 +19,7 @@ import pytest
 import uvicorn
 from aiohttp import web
 
+from feishu_vc_async.auth import MemoryTicketStore, handle_app_ticket_event
 from feishu_vc_async.emulator import Clocks, Emulator, EventDelivery, MeetingsEnding
 from feishu_vc_async.events import (
     NONCE_HEADER,
@@ -507,3 +508,32 @@ def test_the_receiver_refuses_settings_that_cannot_work(kw: dict[str, Any], rule
     with pytest.raises(ValueError, match=rule) as caught:
         WebhookReceiver(on_ended=Taker(), **settings)
     assert KEY not in str(caught.value)
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+async def test_a_store_apps_app_ticket_reaches_on_other(kind: str) -> None:
+    clock = FakeClock(WALL)
+    tickets = MemoryTicketStore()
+    failing = [True]
+
+    async def on_other(body: bytes) -> None:
+        if failing and failing.pop():
+            raise ConnectionError("the ticket store is down")
+        await handle_app_ticket_event(body, tickets, app_id="cli_store")
+
+    receiver = WebhookReceiver(
+        verification_token=TOKEN, encrypt_key=KEY, on_ended=Taker(), on_other=on_other, clock=clock
+    )
+    event = {
+        "uuid": "u-1",
+        "token": TOKEN,
+        "ts": "1780000000.0",
+        "type": "event_callback",
+        "event": {"app_id": "cli_store", "app_ticket": "tkt-42", "type": "app_ticket"},
+    }
+    body = _sealed(msgspec.json.encode(event))
+    async with _serve(kind, receiver) as url:
+        assert (await _post(url, body, _signed(body, clock.now)))[0] == 500
+        assert await tickets.get() is None
+        assert (await _post(url, body, _signed(body, clock.now)))[0] == 200
+    assert await tickets.get() == "tkt-42"

@@ -10,10 +10,12 @@ answer; :mod:`._webhook_http` serves it under aiohttp or as a raw ASGI app. Answ
   is where the caller durably queues the event: acknowledge first, work after, the
   platform waits 1-3 s); one whose ``event_id`` was taken before (a re-push, the
   platform's repeat) is not given to ``on_ended`` again; any other event type (or a
-  schema 1.0 event, such as a store app's ``app_ticket``) is ignored, and still
-  answered 200: an answer other than 200 makes the platform push it again four times
-  (after 5 s, 5 min, 1 h and 6 h) for nothing.
-* **500**: ``on_ended`` raised, so the event is not taken: the platform pushes it again.
+  schema 1.0 event, such as a store app's ``app_ticket``) goes to ``on_other`` when
+  there is one, else is ignored, and is answered 200 all the same: an answer other than
+  200 makes the platform push it again four times (after 5 s, 5 min, 1 h and 6 h) for
+  nothing.
+* **500**: ``on_ended`` (or ``on_other``) raised, so the event is not taken: the
+  platform pushes it again.
 * **401**: with an encrypt key, an event without the signature headers, a signature
   that does not match (checked on the raw bytes before anything is parsed), a
   timestamp more than ``max_age`` seconds from the clock (a replay); a token that is
@@ -95,8 +97,11 @@ class WebhookReceiver:
     empty one is a ValueError: pass ``None`` to mean none).
     ``on_ended`` is awaited with each ``all_meeting_ended_v1`` event, once per
     ``event_id`` among the last ``seen`` taken; it should only queue the event durably
-    (the platform waits 1-3 s) and raise if it could not. ``max_body``: bytes read at
-    most; ``max_age``: seconds a signed push's timestamp may be from ``clock()``.
+    (the platform waits 1-3 s) and raise if it could not. ``on_other``, if given, is
+    awaited with the plaintext JSON of every other event that passed the checks, e.g. a
+    store app's ``app_ticket`` (``on_other=lambda body: handle_app_ticket_event(body,
+    tickets, app_id=APP_ID)``); if it raises, the answer is 500. ``max_body``: bytes
+    read at most; ``max_age``: seconds a signed push's timestamp may be from ``clock()``.
     """
 
     def __init__(
@@ -105,6 +110,7 @@ class WebhookReceiver:
         verification_token: str | None,
         encrypt_key: str | None,
         on_ended: Callable[[MeetingEnded], Awaitable[None]],
+        on_other: Callable[[bytes], Awaitable[object]] | None = None,
         max_body: int = 1 << 20,
         max_age: float = 300.0,
         clock: Callable[[], float] = time.time,
@@ -117,7 +123,7 @@ class WebhookReceiver:
             require_cryptography()
         self._token = None if verification_token is None else verification_token.encode()
         self._key = encrypt_key
-        self._on_ended = on_ended
+        self._on_ended, self._on_other = on_ended, on_other
         self.max_body = positive_int("max_body", max_body)
         self.max_age = positive_seconds("max_age", max_age)
         self._clock = clock
@@ -143,15 +149,14 @@ class WebhookReceiver:
         try:
             parsed = decode_event(plaintext)
         except EventError as exc:
-            return self._schema1(plaintext, signed, exc)
+            return await self._schema1(plaintext, signed, exc)
         if isinstance(parsed, UrlVerification):
             self._check_token(parsed.token, "token")
             return json_answer(200, {"challenge": parsed.challenge}, "URL verification")
         self._check_signed(signed)
         self._check_token(parsed.token, "header.token")
         if parsed.event_type != ALL_MEETING_ENDED:
-            log.debug("webhook: ignored an event of type %s", parsed.event_type)
-            return accepted(f"ignored event type {parsed.event_type}")
+            return await self._other(plaintext, f"an event of type {parsed.event_type}")
         return await self._ended(plaintext, parsed)
 
     def _signed(self, headers: dict[str, str], body: bytes) -> bool:
@@ -197,8 +202,8 @@ class WebhookReceiver:
         if self._token is not None and not hmac.compare_digest(given.encode(), self._token):
             raise _Refusal(401, f"{field} is not the verification token")
 
-    def _schema1(self, plaintext: bytes, signed: bool, error: EventError) -> WebhookAnswer:
-        """A schema 1.0 event is ignored like any other type; anything else is 400."""
+    async def _schema1(self, plaintext: bytes, signed: bool, error: EventError) -> WebhookAnswer:
+        """A schema 1.0 event is another event (``app_ticket``); anything else is 400."""
         try:
             top = _SCHEMA1.decode(plaintext)
         except msgspec.DecodeError:
@@ -207,7 +212,19 @@ class WebhookReceiver:
             raise _Refusal(400, error.reason)
         self._check_signed(signed)
         self._check_token(top.token, "token")
-        return accepted(f"ignored a schema 1.0 event of type {top.type}")
+        return await self._other(plaintext, f"a schema 1.0 event of type {top.type}")
+
+    async def _other(self, plaintext: bytes, what: str) -> WebhookAnswer:
+        """Any event but a meeting's end: to ``on_other`` if given (500 if it raises, so
+        the platform pushes it again), else ignored; answered 200 either way."""
+        if self._on_other is None:
+            log.debug("webhook: ignored %s", what)
+            return accepted(f"ignored {what}")
+        try:
+            await self._on_other(plaintext)
+        except Exception as exc:
+            raise _Refusal(500, f"on_other raised {type(exc).__name__} for {what}") from None
+        return accepted(f"{what} given to on_other")
 
     async def _ended(self, plaintext: bytes, header: EventHeader) -> WebhookAnswer:
         try:
