@@ -18,6 +18,8 @@ import msgspec
 import pytest
 import uvicorn
 from aiohttp import web
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from feishu_vc_async.auth import MemoryTicketStore, handle_app_ticket_event
 from feishu_vc_async.emulator import Clocks, Emulator, EventDelivery, MeetingsEnding
@@ -537,3 +539,27 @@ async def test_a_store_apps_app_ticket_reaches_on_other(kind: str) -> None:
         assert await tickets.get() is None
         assert (await _post(url, body, _signed(body, clock.now)))[0] == 200
     assert await tickets.get() == "tkt-42"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    body=st.one_of(
+        st.binary(max_size=600),
+        st.builds(lambda s: msgspec.json.encode({"encrypt": s}), st.text(max_size=200)),
+        st.builds(_sealed, st.binary(max_size=300)),
+    ),
+    headers=st.dictionaries(
+        st.sampled_from([TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER, "content-type"]),
+        st.text(max_size=80),
+    ),
+)
+def test_any_push_gets_an_answer_and_never_reaches_on_ended_unsigned(
+    body: bytes, headers: dict[str, str]
+) -> None:
+    taker = Taker()
+    receiver = _receiver(taker, FakeClock(WALL))
+    answer = asyncio.run(receiver.answer(headers, body))
+    assert answer.status in (200, 400, 401)
+    assert taker.calls == 0
+    assert KEY.encode() not in answer.body
+    assert TOKEN.encode() not in answer.body
