@@ -177,8 +177,9 @@ def _answered(emu: Emulator, times: int = 1) -> bool:
 
 @pytest.mark.parametrize("kind", SERVERS)
 async def test_the_emulator_pushes_encrypted_signed_events_each_taken_exactly_once(
-    kind: str,
+    kind: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG, "feishu_vc_async")
     clock = FakeClock(WALL)
     taker = Taker(want=5)
     # repeat=1.0: every event is pushed twice, the second answered 200 and not taken.
@@ -193,6 +194,9 @@ async def test_the_emulator_pushes_encrypted_signed_events_each_taken_exactly_on
         assert taker.calls == 5
         assert sorted(taker.taken, key=lambda e: e.end_time) == emu.events.announced
         assert [e.query for e in emu.events.announced] == emu.ending
+    assert "taken before" in caplog.text  # the repeats, at DEBUG
+    assert KEY not in caplog.text
+    assert TOKEN not in caplog.text
 
 
 @pytest.mark.parametrize("kind", SERVERS)
