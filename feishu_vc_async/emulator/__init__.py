@@ -288,14 +288,23 @@ Semantics where the reference leaves room (decided here, so tests can rely on th
   ``event_id`` derived from the seed and meeting) and hands it to ``emu.event_router``:
   the webhook when there is one, else one open long connection at random, else held
   until one opens. ``emu.events.announced`` lists the events told, ``emu.events.lost``
-  those dropped by ``EventDelivery.lose``.
+  those dropped by ``EventDelivery.lose``. The webhook (``EventDelivery.webhook_url``,
+  http on 127.0.0.1) gets each event POSTed as the platform does: with an
+  ``encrypt_key``, ``{"encrypt": ...}`` (AES-256-CBC, a fresh IV) signed with
+  ``X-Lark-Request-Timestamp`` (the wall clock), ``X-Lark-Request-Nonce`` and
+  ``X-Lark-Signature``; without one, the plaintext envelope, unsigned. An answer other
+  than 200, a connection error or none within 3 s is pushed again after each of
+  ``repush_after`` in turn, then given up; ``emu.webhook_pushes`` records every attempt
+  (``event_id``, ``attempt``, ``status`` or ``error``). ``await emu.verify_webhook()``
+  sends the URL verification the platform sends when a request URL is saved (encrypted
+  when there is a key, never signed) and says whether the challenge came back.
 * **Not modelled:** upcoming meetings (``meeting_status`` 3 finds nothing in
   participant_list and cannot be asked of meeting_list), ``MeetingData.ongoing``
   meetings ending (only those of ``MeetingsEnding`` end),
   per-app open_ids, the monthly quota; the user id permission per user (it is the app's
   ``user_id_permission``); the v1 OIDC endpoints and ``app_access_token/internal``;
-  timed app_ticket pushes (only resend and ``push_app_ticket``), event encryption and
-  verification tokens; a user revoking an app; the token endpoints' own rate limits
+  timed app_ticket pushes (only resend and ``push_app_ticket``); a user revoking an
+  app; the token endpoints' own rate limits
   (1000/min and 50/s for v2).
 
 Time is injectable through ``clocks=Clocks(wall=..., monotonic=...)``: ``wall`` (default
@@ -321,6 +330,7 @@ from ._options import (
 from ._server import Emulator, RequestRecord
 from ._store_apps import StoreApp
 from ._tenants import TenantView
+from ._webhook_push import WebhookPush
 
 __all__ = [
     "AppTickets",
@@ -342,4 +352,5 @@ __all__ = [
     "TenantView",
     "TokenEndpoint",
     "UserOAuth",
+    "WebhookPush",
 ]

@@ -49,6 +49,7 @@ from ._options import (
 from ._tenants import Tenants, find_meeting, ground_truth
 from ._tokens import TokenStore
 from ._vc_apis import VCApis
+from ._webhook_push import WebhookPush, WebhookPusher, verify_webhook
 
 __all__ = ["Emulator", "RequestRecord"]
 
@@ -178,6 +179,10 @@ class Emulator:
             clock=self._clock,
         )
         self.event_router = EventRouter(seed)
+        self._pusher = (
+            None if events.webhook_url is None else WebhookPusher(events, clock=self._clock)
+        )
+        self.event_router.webhook = self._pusher
         self._event_task: asyncio.Task[None] | None = None
         self._host, self._port = host, port
         self._runner: web.AppRunner | None = None
@@ -222,6 +227,8 @@ class Emulator:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         await self.event_router.close()
+        if self._pusher is not None:
+            await self._pusher.close()
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
@@ -294,6 +301,20 @@ class Emulator:
     @ticket_callback_url.setter
     def ticket_callback_url(self, url: str | None) -> None:
         self._identity.tickets.callback_url = url
+
+    @property
+    def webhook_pushes(self) -> list[WebhookPush]:
+        """Every push of an event to ``EventDelivery.webhook_url``, re-pushes included."""
+        return self._pusher.pushes if self._pusher is not None else []
+
+    async def verify_webhook(self, url: str | None = None) -> bool:
+        """Check ``url`` (default ``EventDelivery.webhook_url``) as the platform does when
+        a request URL is saved: True if it echoes the challenge (HTTP 200)."""
+        url = url or self.event_options.webhook_url
+        if url is None:
+            raise ValueError("verify_webhook: no url, and EventDelivery.webhook_url is None")
+        options = self.event_options
+        return await verify_webhook(url, token=self.events.token, encrypt_key=options.encrypt_key)
 
     # --- ground truth of the home tenant's data -------------------------------------
 
