@@ -11,14 +11,19 @@ from ._ended import (
     meeting_ended,
 )
 from ._frames import Frame, FrameError, Header, decode_frame, encode_frame
+from ._long_connection import LongConnection
+from ._ws_endpoint import ClientConfig, LongConnectionError
 
 __all__ = [
     "ALL_MEETING_ENDED",
+    "ClientConfig",
     "EventError",
     "EventHeader",
     "Frame",
     "FrameError",
     "Header",
+    "LongConnection",
+    "LongConnectionError",
     "MeetingEnded",
     "UrlVerification",
     "decode_event",
