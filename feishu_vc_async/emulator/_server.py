@@ -34,6 +34,7 @@ from ._events import EventFeed, EventRouter
 from ._faults import Faults, Latency
 from ._gateway import Gateways, WindowMode
 from ._identity import Identity
+from ._long_connection import LongConnections, WsAck
 from ._meeting_list import ListedMeeting, ListingRule, list_meetings, listed_meeting
 from ._meetings import MeetingInfo
 from ._oauth import OAuthUser
@@ -178,6 +179,14 @@ class Emulator:
             clock=self._clock,
         )
         self.event_router = EventRouter(seed)
+        self.long_connections = LongConnections(
+            self._answering,
+            self._tokens,
+            self.event_router,
+            events,
+            app_id=self.app_id,
+            served_at=lambda: self.base_url,
+        )
         self._event_task: asyncio.Task[None] | None = None
         self._host, self._port = host, port
         self._runner: web.AppRunner | None = None
@@ -197,6 +206,7 @@ class Emulator:
         app = web.Application()
         self._vc.add_routes(app)
         self._identity.add_routes(app)
+        self.long_connections.add_routes(app)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
         await runner.setup()
@@ -221,6 +231,7 @@ class Emulator:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        await self.long_connections.close()
         await self.event_router.close()
         runner, self._runner = self._runner, None
         if runner is not None:
@@ -296,6 +307,11 @@ class Emulator:
         self._identity.tickets.callback_url = url
 
     # --- ground truth of the home tenant's data -------------------------------------
+
+    @property
+    def ws_acks(self) -> list[WsAck]:
+        """Every ack the long connections received, in arrival order."""
+        return self.long_connections.acks
 
     @property
     def accounts_url(self) -> str:
