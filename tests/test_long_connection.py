@@ -180,7 +180,8 @@ async def test_bad_credentials_raise_at_once_without_the_secret() -> None:
         with pytest.raises(LongConnectionError) as caught:
             await conn.run()
         assert caught.value.code == 514
-        assert caught.value.permanent and not caught.value.retryable
+        assert caught.value.permanent
+        assert not caught.value.retryable
         assert secret not in str(caught.value) + repr(caught.value) + repr(conn)
         assert emu.requests[-1].code == 514
         assert emu.requests[-1].token_request  # its body (the secret) is not recorded
@@ -195,7 +196,8 @@ async def test_an_unreachable_endpoint_raises_on_the_first_attempt() -> None:
     )
     with pytest.raises(LongConnectionError, match="could not be reached") as caught:
         await conn.run()
-    assert caught.value.code is None and not caught.value.permanent
+    assert caught.value.code is None
+    assert not caught.value.permanent
 
 
 async def test_two_listeners_share_the_events_each_to_one() -> None:
@@ -208,6 +210,8 @@ async def test_two_listeners_share_the_events_each_to_one() -> None:
         await one.stop()
         await two.stop()
         first, second = {e.event_id for e in one.got}, {e.event_id for e in two.got}
-        assert first and second and not first & second
+        assert first
+        assert second
+        assert not first & second
         assert first | second == {e.event_id for e in emu.events.announced}
         assert len(one.got) + len(two.got) == 12
