@@ -289,6 +289,20 @@ Semantics where the reference leaves room (decided here, so tests can rely on th
   the webhook when there is one, else one open long connection at random, else held
   until one opens. ``emu.events.announced`` lists the events told, ``emu.events.lost``
   those dropped by ``EventDelivery.lose``.
+  The long connection (``emu.long_connections``): ``POST /callback/ws/endpoint`` checks
+  ``AppID``/``AppSecret`` like the token endpoint (a wrong one: code 514), refuses an
+  app's 51st open connection (1000040350) and answers a one-time
+  ``ws://.../ws/v2?device_id=&service_id=&ticket=`` URL with the ``ClientConfig`` of
+  ``EventDelivery`` (``ping_interval``, ``reconnect_interval``, ``reconnect_nonce``;
+  ``ReconnectCount`` -1). Frames are ``pbbp2`` protobuf; each event is one ``type=event``
+  data frame, or ``split_parts`` joined by ``message_id``; a ping is answered by a pong
+  carrying the ClientConfig (``emu.long_connections.config``, changeable); each ack is
+  recorded in ``emu.ws_acks`` (:class:`WsAck`: message_id, event_id, code, biz_rt). After
+  every ``drop_every``-th event frame sent (counted across connections) the TCP
+  connection is aborted, no close frame. An event whose connection closes before its
+  ack goes back to the router at once (another connection, else held): nothing is lost,
+  and a client may see it twice. An ack of 500 is an answer (not sent again). Only the
+  default app's connections take events.
 * **Not modelled:** upcoming meetings (``meeting_status`` 3 finds nothing in
   participant_list and cannot be asked of meeting_list), ``MeetingData.ongoing``
   meetings ending (only those of ``MeetingsEnding`` end),
@@ -308,6 +322,7 @@ lifetime, and record times.
 from ._faults import Fault, Faults, Latency, TokenEndpoint
 from ._meeting_list import ListedMeeting
 from ._meetings import MeetingInfo
+from ._long_connection import WsAck
 from ._oauth import AuthorizeError, OAuthUser
 from ._options import (
     AppTickets,
@@ -342,4 +357,5 @@ __all__ = [
     "TenantView",
     "TokenEndpoint",
     "UserOAuth",
+    "WsAck",
 ]

@@ -5,8 +5,9 @@ it hands out (``../shared/spec/events.md`` section 3), each open connection one
 The endpoint checks ``AppID``/``AppSecret`` as the token endpoint does (any custom app;
 a wrong one answers code 514, HTTP 200, as the platform does), refuses an app's 51st
 open connection (1000040350) and answers ``ws://HOST:PORT/ws/v2?device_id=&service_id=
-&ticket=`` (a ticket good for one WebSocket opening) with the ``ClientConfig`` of
-:class:`EventDelivery` (``config``; a test may change it: the next pong carries it).
+&ticket=`` (the host the request named; a ticket good for one WebSocket opening) with
+the ``ClientConfig`` of :class:`EventDelivery` (``config``; a test may change it: the
+next pong carries it).
 
 A connection sends each event as ``type=event`` data frames (``split_parts`` of them,
 joined by a fresh ``message_id`` per delivery), answers each ping with a pong carrying
@@ -27,7 +28,6 @@ import asyncio
 import contextlib
 import json
 import secrets
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from aiohttp import web
@@ -176,12 +176,10 @@ class LongConnections:
         tokens: TokenStore,
         router: EventRouter,
         options: EventDelivery,
-        *,
         app_id: str,
-        served_at: Callable[[], str],
     ) -> None:
         self._answering, self._tokens, self.router = answering, tokens, router
-        self.options, self._app_id, self._served_at = options, app_id, served_at
+        self.options, self._app_id = options, app_id
         self.config: dict[str, float | int] = {
             "PingInterval": options.ping_interval,
             "ReconnectCount": -1,
@@ -229,9 +227,8 @@ class LongConnections:
         ticket = secrets.token_hex(16)
         self._tickets[ticket] = app_id
         self._services += 1
-        base = self._served_at().replace("http://", "ws://", 1)
         device = secrets.token_hex(8)
-        url = f"{base}{WS_PATH}?device_id={device}&service_id={self._services}&ticket={ticket}"
+        url = f"ws://{request.host}{WS_PATH}?device_id={device}&service_id={self._services}&ticket={ticket}"
         data = {"URL": url, "ClientConfig": self.config}
         return self._answer(request, at, 0, "ok", app_id, data)
 

@@ -34,7 +34,7 @@ from ._events import EventFeed, EventRouter
 from ._faults import Faults, Latency
 from ._gateway import Gateways, WindowMode
 from ._identity import Identity
-from ._long_connection import LongConnections, WsAck
+from ._long_connection import LongConnections
 from ._meeting_list import ListedMeeting, ListingRule, list_meetings, listed_meeting
 from ._meetings import MeetingInfo
 from ._oauth import OAuthUser
@@ -180,13 +180,9 @@ class Emulator:
         )
         self.event_router = EventRouter(seed)
         self.long_connections = LongConnections(
-            self._answering,
-            self._tokens,
-            self.event_router,
-            events,
-            app_id=self.app_id,
-            served_at=lambda: self.base_url,
+            self._answering, self._tokens, self.event_router, events, self.app_id
         )
+        self.ws_acks = self.long_connections.acks  # every ack of a long connection
         self._event_task: asyncio.Task[None] | None = None
         self._host, self._port = host, port
         self._runner: web.AppRunner | None = None
@@ -307,11 +303,6 @@ class Emulator:
         self._identity.tickets.callback_url = url
 
     # --- ground truth of the home tenant's data -------------------------------------
-
-    @property
-    def ws_acks(self) -> list[WsAck]:
-        """Every ack the long connections received, in arrival order."""
-        return self.long_connections.acks
 
     @property
     def accounts_url(self) -> str:
