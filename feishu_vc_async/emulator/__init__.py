@@ -320,9 +320,9 @@ lifetime, and record times.
 """
 
 from ._faults import Fault, Faults, Latency, TokenEndpoint
+from ._long_connection import WsAck
 from ._meeting_list import ListedMeeting
 from ._meetings import MeetingInfo
-from ._long_connection import WsAck
 from ._oauth import AuthorizeError, OAuthUser
 from ._options import (
     AppTickets,
