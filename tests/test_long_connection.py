@@ -17,6 +17,7 @@ import pytest
 
 from feishu_vc_async.emulator import Clocks, Emulator, EventDelivery, MeetingsEnding
 from feishu_vc_async.events import ClientConfig, LongConnection, LongConnectionError, MeetingEnded
+from feishu_vc_async.events._parts import PartJoiner
 
 WALL = 1_780_000_000.0
 FAST = {"ping_interval": 0.05, "reconnect_interval": 0.01, "reconnect_nonce": 0.01}
@@ -215,3 +216,77 @@ async def test_two_listeners_share_the_events_each_to_one() -> None:
         assert not first & second
         assert first | second == {e.event_id for e in emu.events.announced}
         assert len(one.got) + len(two.got) == 12
+
+
+async def test_a_failing_handler_is_acked_500_and_the_next_event_still_comes() -> None:
+    clock = FakeClock(WALL)
+    async with _emulator(clock, 2) as emu:
+        calls: list[str] = []
+
+        async def flaky(ended: MeetingEnded) -> None:
+            calls.append(ended.event_id)
+            if len(calls) == 1:
+                raise RuntimeError("the handler failed")
+
+        conn = LongConnection(
+            base_url=emu.base_url, app_id=emu.app_id, app_secret=emu.app_secret, on_ended=flaky
+        )
+        task = asyncio.get_running_loop().create_task(conn.run())
+        await _until(lambda: len(emu.event_router.connections) == 1, "connected")
+        clock.now += 30
+        await _until(lambda: len(emu.ws_acks) == 2, "two acks")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert [a.code for a in emu.ws_acks] == [500, 200]
+        assert calls == [e.event_id for e in emu.events.announced]
+
+
+async def test_the_51st_connection_is_refused_with_its_code() -> None:
+    clock = FakeClock(WALL)
+    async with _emulator(clock, 0, ping_interval=3600) as emu:
+        listeners = [Listener(emu).start() for _ in range(50)]
+        await _until(lambda: emu.long_connections.open_count(emu.app_id) == 50, "fifty open")
+        with pytest.raises(LongConnectionError) as caught:
+            await Listener(emu).conn.run()
+        assert caught.value.code == 1000040350
+        assert not caught.value.permanent  # it may pass: retried once connected
+        for listener in listeners:
+            await listener.stop()
+
+
+async def test_reconnects_stop_after_reconnect_count_tries() -> None:
+    clock = FakeClock(WALL)
+    emu = _emulator(clock, 0, reconnect_interval=0.001, reconnect_nonce=0.001)
+    async with emu:
+        emu.long_connections.config["ReconnectCount"] = 2
+        listener = Listener(emu).start()
+        await _until(lambda: len(emu.event_router.connections) == 1, "connected")
+        assert listener.conn.client_config.reconnect_count == 2
+    # The emulator closed the connection (a close frame) and no longer answers.
+    assert listener.task is not None
+    with pytest.raises(LongConnectionError, match="did not reopen in 2 tries"):
+        await asyncio.wait_for(listener.task, 60)
+    assert _client_tasks() == []
+
+
+def test_parts_are_bounded_in_count_size_and_time() -> None:
+    now = [0.0]
+    joiner = PartJoiner(
+        timeout=5.0, max_messages=2, max_parts=4, max_bytes=10, clock=lambda: now[0]
+    )
+    assert joiner.add("a", 2, 1, b"lo") is None
+    assert joiner.add("a", 2, 0, b"hel") == b"hello"  # seq order, whatever the arrival order
+    assert joiner.add("b", 5, 0, b"x") is None  # over max_parts: dropped
+    assert joiner.add("c", 2, 2, b"x") is None  # seq out of range: dropped
+    assert joiner.add("d", 2, 0, b"0123456789x") is None  # over max_bytes: dropped
+    assert joiner.add("e", 2, 0, b"e") is None
+    assert joiner.add("f", 2, 0, b"f") is None
+    assert joiner.add("g", 2, 0, b"g") is None  # a third pending one: the oldest (e) goes
+    assert joiner.add("e", 2, 1, b"!") is None  # e starts again, f goes
+    assert len(joiner) == 2
+    now[0] += 6
+    assert joiner.add("h", 2, 0, b"h") is None  # e and g timed out
+    assert len(joiner) == 1
+    assert joiner.add("h", 3, 1, b"h") is None  # a different sum: the message dropped
+    assert joiner.dropped == 8

@@ -56,7 +56,8 @@ class PartJoiner:
         now = self._clock()
         self._expire(now)
         if not 0 <= seq < total <= self._max_parts:
-            self._drop(message_id)
+            self._pending.pop(message_id, None)
+            self.dropped += 1
             return None
         pending = self._pending.get(message_id)
         if pending is not None and len(pending.parts) != total:
