@@ -4,6 +4,8 @@ bounds and malformed bytes refused. Hypothesis runs derandomized (a fixed seed).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,6 +13,18 @@ from lark_oapi.ws.pb.pbbp2_pb2 import Frame as PbFrame
 
 from feishu_vc_async.events import Frame, FrameError, Header, decode_frame, encode_frame
 from feishu_vc_async.events._frames import MAX_FRAME_BYTES, MAX_HEADERS
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _close_the_sdks_loop() -> Iterator[None]:
+    # Importing pbbp2_pb2 imports lark_oapi.ws.client, which makes an event loop at import
+    # and never closes it (a ResourceWarning at exit); it is not used here.
+    yield
+    from lark_oapi.ws import client
+
+    if not client.loop.is_running() and not client.loop.is_closed():
+        client.loop.close()
+
 
 _U64 = st.integers(0, 2**64 - 1)
 _I32 = st.integers(-(2**31), 2**31 - 1)
