@@ -14,9 +14,11 @@ from collections.abc import Callable
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from feishu_vc_async.emulator import Clocks, Emulator, EventDelivery, MeetingsEnding
 from feishu_vc_async.events import ClientConfig, LongConnection, LongConnectionError, MeetingEnded
+from feishu_vc_async.events import _long_connection as long_connection_module
 from feishu_vc_async.events._parts import PartJoiner
 
 WALL = 1_780_000_000.0
@@ -290,3 +292,59 @@ def test_parts_are_bounded_in_count_size_and_time() -> None:
     assert len(joiner) == 1
     assert joiner.add("h", 3, 1, b"h") is None  # a different sum: the message dropped
     assert joiner.dropped == 8
+
+
+async def test_a_silent_peer_is_taken_for_a_drop(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A server that takes pings (its own and WebSocket ones) and never answers; the
+    # heartbeat scaled down.
+    monkeypatch.setattr(long_connection_module, "HEARTBEAT", 0.05)
+    config = {"PingInterval": 0.01, "ReconnectInterval": 0.01, "ReconnectNonce": 0}
+
+    async def endpoint(request: web.Request) -> web.Response:
+        url = f"ws://{request.host}/ws?device_id=d1&service_id=1"
+        return web.json_response({"code": 0, "data": {"URL": url, "ClientConfig": config}})
+
+    pings = Counter[int]()
+
+    async def socket(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=False)
+        await ws.prepare(request)
+        opened = len(pings)
+        pings[opened] = 0
+        async for _ in ws:
+            pings[opened] += 1
+        return ws
+
+    app = web.Application()
+    app.router.add_post("/callback/ws/endpoint", endpoint)
+    app.router.add_get("/ws", socket)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        port = runner.addresses[0][1]
+        conn = LongConnection(
+            base_url=f"http://127.0.0.1:{port}",
+            app_id="cli_x",
+            app_secret="s",
+            on_ended=Listener.on_ended,  # type: ignore[arg-type]
+            rng=random.Random(1),
+        )
+        task = asyncio.get_running_loop().create_task(conn.run())
+        await _until(lambda: conn.connects >= 3, "two reconnects after silence")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert pings[0] >= 1  # it did ping the silent peer
+    finally:
+        await runner.cleanup()
+
+
+async def test_one_connection_runs_once_at_a_time() -> None:
+    clock = FakeClock(WALL)
+    async with _emulator(clock, 0) as emu:
+        listener = Listener(emu).start()
+        await _until(lambda: listener.conn.connects == 1, "connected")
+        with pytest.raises(RuntimeError, match="already running"):
+            await listener.conn.run()
+        await listener.stop()

@@ -7,7 +7,9 @@ new ``ClientConfig``, taken at once), joins a large event's parts, calls ``on_en
 for each ``all_meeting_ended_v1`` and acks every event frame (``{"code":200}``, 500 when
 ``on_ended`` raised; other event types are acked 200 unread; a body that is not an
 event is logged and acked 200: sending it again would not mend it). Events are handled
-one after another, in arrival order. Delivery is at least once: an event whose ack was
+one after another, in arrival order. A peer that stops answering is found by
+aiohttp's heartbeat (a WebSocket ping every ``HEARTBEAT`` s, no pong in half of it: a
+drop); the platform's pongs carry no such promise. Delivery is at least once: an event whose ack was
 lost with its connection comes again (the same ``event_id``); dedupe downstream.
 
 After a drop it reconnects on the server's schedule: a random 0..``ReconnectNonce`` s,
@@ -91,6 +93,7 @@ class LongConnection:
         self._parts = PartJoiner(timeout=parts_timeout)
         self._config = ClientConfig()
         self._send_lock = asyncio.Lock()
+        self._running = False
         self.connects = 0  # how many times the WebSocket opened
         self.acked = 0  # event frames acknowledged
 
@@ -104,6 +107,9 @@ class LongConnection:
 
     async def run(self) -> None:
         """Listen until cancelled (or :class:`LongConnectionError`, see the module)."""
+        if self._running:
+            raise RuntimeError("this LongConnection is already running")
+        self._running = True
         owned = self._session is None
         session = self._session or aiohttp.ClientSession()
         try:
@@ -111,6 +117,7 @@ class LongConnection:
             while True:
                 await self._reconnect(session)
         finally:
+            self._running = False
             if owned:
                 await session.close()
 
@@ -122,7 +129,11 @@ class LongConnection:
         self._config = endpoint.config
         try:
             ws = await session.ws_connect(
-                endpoint.url, max_msg_size=MAX_FRAME_BYTES, autoping=True, timeout=_WS_TIMEOUT
+                endpoint.url,
+                max_msg_size=MAX_FRAME_BYTES,
+                autoping=True,
+                heartbeat=HEARTBEAT,
+                timeout=_WS_TIMEOUT,
             )
         except _OPEN_ERRORS as exc:
             raise LongConnectionError(
@@ -247,6 +258,9 @@ class LongConnection:
         return True
 
 
+# A WebSocket ping (RFC 6455: every server answers one) every HEARTBEAT s; no pong
+# within half of it: the peer is dead, the connection dropped.
+HEARTBEAT = 30.0
 _WS_TIMEOUT: Final = aiohttp.ClientWSTimeout(ws_receive=None, ws_close=10.0)
 _PING_HEADERS: Final = (Header("type", "ping"),)
 _ENDS: Final = (
