@@ -16,6 +16,7 @@ from typing import Final
 import msgspec
 
 from .._timeparse import check_unix_seconds
+from ..errors import FeishuError
 from ..models import MeetingQuery, MeetingStatus
 
 __all__ = [
@@ -34,7 +35,7 @@ ALL_MEETING_ENDED: Final = "vc.meeting.all_meeting_ended_v1"
 _DIGITS = re.compile(r"[0-9]{1,19}", re.ASCII)
 
 
-class EventError(ValueError):
+class EventError(FeishuError, ValueError):
     """An event body that is not what the platform sends: ``reason`` says which rule."""
 
     def __init__(self, reason: str) -> None:
