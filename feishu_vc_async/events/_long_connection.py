@@ -22,7 +22,8 @@ that cannot pass (514, an unknown code: ``permanent``) still raises at once (the
 was reset: retrying would hammer the endpoint for ever); the rest are retried.
 
 Cancelling ``run()`` closes the WebSocket (a close frame), the session if it made it,
-and leaves no task behind. The app secret is in no log, repr or exception; the
+and leaves no task behind; an event whose ``on_ended`` was cancelled is not acked (the
+platform sends it again). The app secret is in no log, repr or exception; the
 connection URL's query (its tickets) neither.
 """
 
@@ -92,7 +93,7 @@ class LongConnection:
         self._rng = rng or random.Random()
         self._parts = PartJoiner(timeout=parts_timeout)
         self._config = ClientConfig()
-        self._send_lock = asyncio.Lock()
+        self._send_lock: asyncio.Lock | None = None  # made in run(): in its loop
         self._running = False
         self.connects = 0  # how many times the WebSocket opened
         self.acked = 0  # event frames acknowledged
@@ -110,6 +111,7 @@ class LongConnection:
         if self._running:
             raise RuntimeError("this LongConnection is already running")
         self._running = True
+        self._send_lock = asyncio.Lock()
         owned = self._session is None
         session = self._session or aiohttp.ClientSession()
         try:
@@ -187,6 +189,7 @@ class LongConnection:
             await asyncio.sleep(self._config.ping_interval)
 
     async def _send(self, ws: aiohttp.ClientWebSocketResponse, data: bytes) -> bool:
+        assert self._send_lock is not None  # run() made it
         async with self._send_lock:
             try:
                 await ws.send_bytes(data)
