@@ -298,6 +298,20 @@ Semantics where the reference leaves room (decided here, so tests can rely on th
   (``event_id``, ``attempt``, ``status`` or ``error``). ``await emu.verify_webhook()``
   sends the URL verification the platform sends when a request URL is saved (encrypted
   when there is a key, never signed) and says whether the challenge came back.
+  The long connection (``emu.long_connections``): ``POST /callback/ws/endpoint`` checks
+  ``AppID``/``AppSecret`` like the token endpoint (a wrong one: code 514), refuses an
+  app's 51st open connection (1000040350) and answers a one-time
+  ``ws://.../ws/v2?device_id=&service_id=&ticket=`` URL with the ``ClientConfig`` of
+  ``EventDelivery`` (``ping_interval``, ``reconnect_interval``, ``reconnect_nonce``;
+  ``ReconnectCount`` -1). Frames are ``pbbp2`` protobuf; each event is one ``type=event``
+  data frame, or ``split_parts`` joined by ``message_id``; a ping is answered by a pong
+  carrying the ClientConfig (``emu.long_connections.config``, changeable); each ack is
+  recorded in ``emu.ws_acks`` (:class:`WsAck`: message_id, event_id, code, biz_rt). After
+  every ``drop_every``-th event frame sent (counted across connections) the TCP
+  connection is aborted, no close frame. An event whose connection closes before its
+  ack goes back to the router at once (another connection, else held): nothing is lost,
+  and a client may see it twice. An ack of 500 is an answer (not sent again). Only the
+  default app's connections take events.
 * **Not modelled:** upcoming meetings (``meeting_status`` 3 finds nothing in
   participant_list and cannot be asked of meeting_list), ``MeetingData.ongoing``
   meetings ending (only those of ``MeetingsEnding`` end),
@@ -315,6 +329,7 @@ lifetime, and record times.
 """
 
 from ._faults import Fault, Faults, Latency, TokenEndpoint
+from ._long_connection import WsAck
 from ._meeting_list import ListedMeeting
 from ._meetings import MeetingInfo
 from ._oauth import AuthorizeError, OAuthUser
@@ -353,4 +368,5 @@ __all__ = [
     "TokenEndpoint",
     "UserOAuth",
     "WebhookPush",
+    "WsAck",
 ]

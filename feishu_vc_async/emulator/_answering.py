@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -29,6 +29,7 @@ __all__ = [
     "RequestRecord",
     "error_response",
     "json_response",
+    "most_in_window",
 ]
 
 JSON_TYPE = "application/json; charset=utf-8"
@@ -146,3 +147,21 @@ class Answering:
         """The answer (and record) of a request whose token the auth check refused."""
         self.record(request, at, AUTH_STATUS, code, token=token or None)
         return error_response(AUTH_STATUS, code, _AUTH_MSGS[code], at.log_id)
+
+
+def most_in_window(
+    records: Sequence[RequestRecord], period: float, path: str, *, admitted_only: bool
+) -> int:
+    """The most of ``records`` to ``path`` that arrived within any ``period`` seconds (a
+    half-open span); ``admitted_only``: those the gateway let through."""
+    times = sorted(
+        r.time
+        for r in records
+        if r.path == path and not (admitted_only and (r.status == 429 or r.app_id is None))
+    )
+    best = lo = 0
+    for hi, t in enumerate(times):
+        while t - times[lo] >= period:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best

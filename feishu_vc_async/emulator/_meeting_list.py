@@ -40,6 +40,7 @@ __all__ = [
     "answer_meeting_list",
     "list_meetings",
     "listed_meeting",
+    "listing_params",
 ]
 
 ListingRule = Literal["start", "overlap"]
@@ -273,3 +274,22 @@ def answer_meeting_list(
         for m in found[offset:stop]
     )
     return page_json(b"meeting_list", items, next_token)
+
+
+def listing_params(
+    start: int,
+    end: int,
+    status: MeetingStatus | int,
+    user_id_type: UserIdType | str,
+    include_webinar: bool,
+    include_external: bool,
+) -> dict[str, str]:
+    """meeting_list's query parameters as a request carries them (the ground truth's)."""
+    return {
+        "start_time": str(start),
+        "end_time": str(end),
+        "meeting_status": str(int(status)),
+        "user_id_type": str(user_id_type),
+        "include_webinar": str(include_webinar).lower(),
+        "include_external_meetings": str(include_external).lower(),
+    }

@@ -1,8 +1,9 @@
 """The Emulator: an aiohttp.web server on 127.0.0.1 speaking the platform's protocol.
 
 It is made of parts it holds, each putting its own routes on the server: the VC data
-APIs (``_vc_apis``: participant_list, meeting_list, their gateways and faults) and the
-identity side (``_identity``: the token endpoints, user OAuth, store apps). Both answer
+APIs (``_vc_apis``: participant_list, meeting_list, their gateways and faults), the
+identity side (``_identity``: the token endpoints, user OAuth, store apps) and the events
+(``_event_parts``: webhook pushes, the long connection). They answer
 through one :class:`~._answering.Answering` (the request log, log ids) and read the
 same tokens and tenants. The Emulator itself builds them from its options, serves, and
 hands on their controls and ground truth.
@@ -10,10 +11,9 @@ hands on their controls and ground truth.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Concatenate, ParamSpec, TypeVar
 
 from aiohttp import web
@@ -27,14 +27,20 @@ from .._constants import (
 )
 from ..models import MeetingQuery, MeetingStatus, Participant, UserIdType
 from ..ratelimit._protocol import RateLimit
-from ._answering import Answering, RequestRecord
+from ._answering import Answering, RequestRecord, most_in_window
 from ._api import ApiError, QueryRules
 from ._data import Dataset
-from ._events import EventFeed, EventRouter
+from ._event_parts import EventParts
 from ._faults import Faults, Latency
 from ._gateway import Gateways, WindowMode
 from ._identity import Identity
-from ._meeting_list import ListedMeeting, ListingRule, list_meetings, listed_meeting
+from ._meeting_list import (
+    ListedMeeting,
+    ListingRule,
+    list_meetings,
+    listed_meeting,
+    listing_params,
+)
 from ._meetings import MeetingInfo
 from ._oauth import OAuthUser
 from ._options import (
@@ -49,7 +55,7 @@ from ._options import (
 from ._tenants import Tenants, find_meeting, ground_truth
 from ._tokens import TokenStore
 from ._vc_apis import VCApis
-from ._webhook_push import WebhookPush, WebhookPusher, verify_webhook
+from ._webhook_push import WebhookPush
 
 __all__ = ["Emulator", "RequestRecord"]
 
@@ -170,20 +176,13 @@ class Emulator:
             clock=self._clock,
         )
         self.event_options = events
-        self.events = EventFeed(
-            self._data.ending,
-            app_id=self.app_id,
-            tenant_key=tenants.home_key,
-            seed=seed,
-            options=events,
-            clock=self._clock,
-        )
-        self.event_router = EventRouter(seed)
-        self._pusher = (
-            None if events.webhook_url is None else WebhookPusher(events, clock=self._clock)
-        )
-        self.event_router.webhook = self._pusher
-        self._event_task: asyncio.Task[None] | None = None
+        self._events = EventParts(
+            self._data.ending, events, self._answering, self._tokens, self.app_id,
+            tenant_key=tenants.home_key, seed=seed, clock=self._clock,
+        )  # fmt: skip
+        self.events, self.event_router = self._events.feed, self._events.router
+        self.long_connections = self._events.long_connections
+        self.ws_acks = self.long_connections.acks  # every ack of a long connection
         self._host, self._port = host, port
         self._runner: web.AppRunner | None = None
         self.base_url = ""
@@ -202,6 +201,7 @@ class Emulator:
         app = web.Application()
         self._vc.add_routes(app)
         self._identity.add_routes(app)
+        self._events.add_routes(app)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
         await runner.setup()
@@ -215,20 +215,12 @@ class Emulator:
         host, port = runner.addresses[0][:2]
         self.base_url = f"http://{host}:{port}"
         self._answering.start()
-        self._event_task = asyncio.get_running_loop().create_task(
-            self.events.run(self.event_router)
-        )
+        self._events.start()
         log.info("emulator serving at %s", self.base_url)
         return self
 
     async def close(self) -> None:
-        task, self._event_task = self._event_task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-        await self.event_router.close()
-        if self._pusher is not None:
-            await self._pusher.close()
+        await self._events.close()
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
@@ -305,16 +297,11 @@ class Emulator:
     @property
     def webhook_pushes(self) -> list[WebhookPush]:
         """Every push of an event to ``EventDelivery.webhook_url``, re-pushes included."""
-        return self._pusher.pushes if self._pusher is not None else []
+        return self._events.webhook_pushes
 
-    async def verify_webhook(self, url: str | None = None) -> bool:
-        """Check ``url`` (default ``EventDelivery.webhook_url``) as the platform does when
-        a request URL is saved: True if it echoes the challenge (HTTP 200)."""
-        url = url or self.event_options.webhook_url
-        if url is None:
-            raise ValueError("verify_webhook: no url, and EventDelivery.webhook_url is None")
-        options = self.event_options
-        return await verify_webhook(url, token=self.events.token, encrypt_key=options.encrypt_key)
+    def verify_webhook(self, url: str | None = None) -> Awaitable[bool]:
+        """Check ``url`` (default: the webhook) as the platform does a saved request URL."""
+        return self._events.verify_webhook(url)
 
     # --- ground truth of the home tenant's data -------------------------------------
 
@@ -384,19 +371,10 @@ class Emulator:
         """What meeting_list lists for this query across all its pages, in page order, as
         the default app (or ``app_id``) receives it. ``ValueError`` naming the code for a
         query the endpoint would refuse."""
-        params = {
-            "start_time": str(start),
-            "end_time": str(end),
-            "meeting_status": str(int(status)),
-            "user_id_type": str(user_id_type),
-            "include_webinar": str(include_webinar).lower(),
-            "include_external_meetings": str(include_external).lower(),
-        }
-        for name, value in (
-            ("meeting_no", meeting_no),
-            ("user_id", user_id),
-            ("room_id", room_id),
-            ("meeting_type", meeting_type),
+        params = listing_params(start, end, status, user_id_type, include_webinar, include_external)
+        filters = (meeting_no, user_id, room_id, meeting_type)
+        for name, value in zip(
+            ("meeting_no", "user_id", "room_id", "meeting_type"), filters, strict=True
         ):
             if value is not None:
                 params[name] = str(value)
@@ -452,17 +430,7 @@ class Emulator:
         """The most requests to ``path`` that arrived within any ``period`` seconds (a
         half-open span). ``admitted_only`` counts only those the gateway let through
         (leaving out 429s and auth failures)."""
-        times = sorted(
-            r.time
-            for r in self.requests
-            if r.path == path and not (admitted_only and (r.status == 429 or r.app_id is None))
-        )
-        best = lo = 0
-        for hi, t in enumerate(times):
-            while t - times[lo] >= period:
-                lo += 1
-            best = max(best, hi - lo + 1)
-        return best
+        return most_in_window(self.requests, period, path, admitted_only=admitted_only)
 
     # --- the identity side: apps, tokens, user OAuth, store apps, tenants ------------
 

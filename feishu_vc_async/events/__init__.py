@@ -11,22 +11,33 @@ from ._ended import (
     ended_envelope,
     meeting_ended,
 )
+from ._frames import Frame, FrameError, Header, decode_frame, encode_frame
+from ._long_connection import LongConnection
 from ._webhook import NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookReceiver
 from ._webhook_answer import WebhookAnswer
+from ._ws_endpoint import ClientConfig, LongConnectionError
 
 __all__ = [
     "ALL_MEETING_ENDED",
     "NONCE_HEADER",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
+    "ClientConfig",
     "EventError",
     "EventHeader",
+    "Frame",
+    "FrameError",
+    "Header",
+    "LongConnection",
+    "LongConnectionError",
     "MeetingEnded",
     "UrlVerification",
     "WebhookAnswer",
     "WebhookReceiver",
     "decode_event",
+    "decode_frame",
     "decrypt",
+    "encode_frame",
     "encrypt",
     "ended_envelope",
     "meeting_ended",
