@@ -20,7 +20,7 @@ from ..ratelimit import Limits, RateLimit
 from ..sync import Cycle, Sync, SyncJob
 from .sync import cycle_line
 
-__all__ = ["sync_demo"]
+__all__ = ["held_meetings", "sync_demo"]
 
 _DAY = 86_400
 _INTERVAL = 2.0
@@ -29,7 +29,7 @@ _ENDING_EVERY = 5.0
 _PATIENCE = 120.0
 
 
-def _held(db: Path) -> set[tuple[str, int, int]]:
+def held_meetings(db: Path) -> set[tuple[str, int, int]]:
     """(number, start, rows) of every meeting in the tables."""
     with sqlite3.connect(db) as conn:
         rows = conn.execute(
@@ -65,7 +65,7 @@ async def sync_demo(out_dir: Path, rate: RateLimit, seed: int) -> list[str]:
             nonlocal floor
             floor = cycle.state.floor
             print("  " + cycle_line(cycle, where=url, interval=_INTERVAL), flush=True)
-            if last <= {(n, s) for n, s, _ in _held(db)}:
+            if last <= {(n, s) for n, s, _ in held_meetings(db)}:
                 caught.set()
 
         limits = Limits(participant_list=rate, meeting_list=rate)
@@ -90,7 +90,7 @@ async def sync_demo(out_dir: Path, rate: RateLimit, seed: int) -> list[str]:
 
 
 def _report(db: Path, truth: set[tuple[str, int, int]], caught: bool, took: float) -> list[str]:
-    held = _held(db)
+    held = held_meetings(db)
     problems = []
     if not caught:
         problems.append("the meetings that ended while it followed never reached the tables")

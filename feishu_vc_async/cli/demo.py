@@ -38,6 +38,7 @@ from ..export import ExportJob, ExportRun, MeetingRange, export, file_output
 from ..export._rows import ALL_COLUMNS, RowBuilder
 from ..meetings import Meeting, MeetingListQuery
 from ..ratelimit import Limits, RateLimit
+from ._demo_events import events_demo
 from ._demo_sync import sync_demo
 from ._exit import EXIT_FAILURES, EXIT_OK, EXIT_USAGE
 from ._progress import ProgressDisplay, make_display, view_of
@@ -148,6 +149,7 @@ async def _demo(out_dir: Path, count: int, rate: RateLimit, seed: int, progress:
     elapsed = time.monotonic() - started
     _describe(out_dir, out, outcome, checked, problems, elapsed)
     synced = await sync_demo(out_dir, rate, seed)
+    synced += await events_demo(out_dir, rate, seed)
     for problem in synced:
         print(f"  Ground-truth check of the database FAILED: {problem}")
     ok = not problems and not synced and outcome.complete

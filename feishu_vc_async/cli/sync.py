@@ -13,16 +13,19 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TextIO
 
 from .._timeparse import parse_span
+from ..client import VCClient
 from ..errors import ConfigError
 from ..export import DatabaseOutput, ExportError, ExportRun, is_database_url
+from ..export._run import Watch
 from ..models import UserIdType
-from ..sync import Cycle, Sync, SyncJob
+from ..sync import Cycle, EventSync, Sync, SyncJob, Taken, open_inbox
+from ._events import EventSettings, add_event_arguments, event_settings, serving_events, taken_line
 from ._exit import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
 from ._fetching import add_fetching_arguments, check_fetching
 from ._options import ClientSettings, add_client_arguments, client_settings
@@ -42,6 +45,8 @@ class SyncCommand:
     log_interval: float
     quiet: bool
     client: ClientSettings
+    events: EventSettings | None = None
+    db: tuple[str, str | None, str] = ("", None, "")  # the URL, schema, table prefix
 
 
 def _span(option: str, text: str) -> float:
@@ -76,13 +81,16 @@ def command_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> SyncC
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    client = client_settings(args, env)
     return SyncCommand(
         job=job,
         once=args.once,
         progress="none" if args.quiet else args.progress,
         log_interval=args.log_interval,
         quiet=args.quiet,
-        client=client_settings(args, env),
+        client=client,
+        events=event_settings(args, env, client),
+        db=(args.db, args.db_schema, args.table_prefix),
     )
 
 
@@ -124,12 +132,49 @@ async def _run(cmd: SyncCommand, out: TextIO, err: TextIO) -> Cycle:
     def said(cycle: Cycle) -> None:
         if not cmd.quiet:
             interval = None if cmd.once else cmd.job.interval
+            if cmd.events is not None:
+                interval = cmd.events.following.reconcile
             print(cycle_line(cycle, where=cmd.job.output.where, interval=interval), file=out)
             out.flush()
 
     async with cmd.client.open() as client:
+        if cmd.events is not None:
+            return await _follow(cmd, cmd.events, client, watch, said, out)
         sync = Sync(client, cmd.job, watch=watch, on_cycle=said)
         return await sync.run(once=cmd.once)
+
+
+async def _follow(
+    cmd: SyncCommand,
+    events: EventSettings,
+    client: VCClient,
+    watch: Watch,
+    said: Callable[[Cycle], None],
+    out: TextIO,
+) -> Cycle:
+    """Follow events until cancelled or a fatal error (the last cycle returned)."""
+    cycles: list[Cycle] = []
+
+    def cycled(cycle: Cycle) -> None:
+        cycles.append(cycle)
+        said(cycle)
+
+    def taken(taken: Taken) -> None:
+        if not cmd.quiet:
+            print(taken_line(taken, where=cmd.job.output.where), file=out)
+            out.flush()
+
+    url, schema, prefix = cmd.db
+    async with open_inbox(url, schema=schema, table_prefix=prefix) as inbox:
+        sync = EventSync(
+            client, cmd.job, inbox, events.following, watch=watch, on_cycle=cycled, on_taken=taken
+        )
+        async with serving_events(events, sync, cmd.client) as sources:
+            if not cmd.quiet:
+                print(f"sync: following events from {' and '.join(sources)}", file=out)
+                out.flush()
+            await sync.run()
+    return cycles[-1]
 
 
 def sync_command(
@@ -210,5 +255,6 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
         default=UserIdType.OPEN_ID.value,
         help="id type of user_id in filters and rows (default open_id)",
     )
+    add_event_arguments(parser)
     add_fetching_arguments(parser)
     add_show_arguments(parser)
