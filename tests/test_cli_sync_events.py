@@ -26,7 +26,7 @@ from msgspec.structs import astuple
 
 from feishu_vc_async._constants import PARTICIPANT_LIST_PATH
 from feishu_vc_async.cli import main
-from feishu_vc_async.emulator import Emulator, EventDelivery, MeetingsEnding
+from feishu_vc_async.emulator import Clocks, Emulator, EventDelivery, MeetingsEnding
 from feishu_vc_async.events import (
     NONCE_HEADER,
     SIGNATURE_HEADER,
@@ -43,6 +43,14 @@ pytestmark = pytest.mark.anyio
 
 ENCRYPT_KEY = "test-encrypt-key-" + secrets.token_hex(4)
 TOKEN = "test-verification-token"
+
+
+class FakeClock:
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def _argv(emu: Emulator, database: TestDatabase, *extra: str) -> list[str]:
@@ -118,8 +126,13 @@ def _signed(body: bytes, *, key: str = ENCRYPT_KEY) -> dict[str, str]:
 async def test_sync_webhook_takes_signed_encrypted_events_once(
     database: TestDatabase, tmp_path: Path
 ) -> None:
-    ending = MeetingsEnding(count=2, every=1.0)
-    async with Emulator(meetings=8, seed=71, rate_limit=None, ending=ending) as emu:
+    # The meetings end when the test moves the emulator's clock, after the sync's first
+    # cycle: so they are taken by events, not by that cycle's listing.
+    clock = FakeClock(time.time())
+    ending = MeetingsEnding(count=2, every=60)
+    async with Emulator(
+        meetings=8, seed=71, rate_limit=None, ending=ending, clocks=Clocks(wall=clock)
+    ) as emu:
         argv = _argv(emu, database, "--webhook", "127.0.0.1:0", "--verification-token", TOKEN)
         env = {**app_env(emu), "PATH": "/usr/bin", "FEISHU_ENCRYPT_KEY": ENCRYPT_KEY}
         log = tmp_path / "sync.log"
@@ -128,7 +141,7 @@ async def test_sync_webhook_takes_signed_encrypted_events_once(
             found = re.search(r"webhook at (http://\S+)", text)
             assert found is not None, text
             url = found.group(1)
-            # The meetings end on the emulator's (real) clock: its feed announces them.
+            clock.now += 121  # both end: the emulator's feed announces them
             while len(emu.events.announced) < 2:
                 await anyio.sleep(0.01)
             emu.reset_log()

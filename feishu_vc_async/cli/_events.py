@@ -9,13 +9,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from .._constants import LOGGER_NAME
 from .._timeparse import parse_span
 from ..auth import AppCredentials
 from ..errors import ConfigError
@@ -23,9 +21,8 @@ from ..events import EventError, LongConnection, WebhookReceiver
 from ..sync import EventSync, Following, Taken
 from ._options import ClientSettings
 
-__all__ = ["EventSettings", "add_event_arguments", "event_settings", "serving_events", "taken_line"]
+__all__ = ["EventSettings", "add_event_arguments", "event_settings", "follow", "taken_line"]
 
-logger = logging.getLogger(LOGGER_NAME + ".sync")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,13 +106,38 @@ def _receiver(settings: EventSettings, sync: EventSync) -> WebhookReceiver:
         raise ConfigError(f"--webhook: {exc}") from None
 
 
+async def follow(
+    settings: EventSettings,
+    sync: EventSync,
+    client: ClientSettings,
+    said: Callable[[str], None],
+) -> None:
+    """Serve the webhook and run the long connection while ``sync`` follows, until it
+    returns or is cancelled; a long connection that fails (bad credentials) stops it,
+    raising ``LongConnectionError``. ``said`` is told where events come from."""
+    async with _serving(settings, sync, client) as (sources, connection):
+        said(" and ".join(sources))
+        runs = [asyncio.ensure_future(sync.run())]
+        if connection is not None:
+            runs.append(asyncio.ensure_future(connection.run()))
+        try:
+            done, _ = await asyncio.wait(runs, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for run in runs:
+                run.cancel()
+            await asyncio.gather(*runs, return_exceptions=True)
+        for run in done:
+            run.result()
+
+
 @contextlib.asynccontextmanager
-async def serving_events(
+async def _serving(
     settings: EventSettings, sync: EventSync, client: ClientSettings
-) -> AsyncIterator[list[str]]:
-    """The webhook served and the long connection open while the block runs; yields
-    where events come from (for the first line the command prints)."""
+) -> AsyncIterator[tuple[list[str], LongConnection | None]]:
+    """The webhook served while the block runs, and the long connection to run;
+    yields where events come from."""
     sources: list[str] = []
+    connection = None
     async with contextlib.AsyncExitStack() as stack:
         if settings.host is not None:
             runner = web.AppRunner(
@@ -143,26 +165,8 @@ async def serving_events(
                 app_secret=auth.app_secret,
                 on_ended=sync.put,
             )
-            await stack.enter_async_context(_running(connection))
             sources.append("the long connection")
-        yield sources
-
-
-@contextlib.asynccontextmanager
-async def _running(connection: LongConnection) -> AsyncIterator[None]:
-    task = asyncio.get_running_loop().create_task(connection.run())
-
-    def ended(done: asyncio.Task[None]) -> None:
-        if not done.cancelled() and done.exception() is not None:
-            logger.error("the long connection stopped: %s", done.exception())
-
-    task.add_done_callback(ended)
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        yield sources, connection
 
 
 def _count(n: int, thing: str) -> str:

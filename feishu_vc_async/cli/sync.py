@@ -21,11 +21,12 @@ from typing import TextIO
 from .._timeparse import parse_span
 from ..client import VCClient
 from ..errors import ConfigError
+from ..events import LongConnectionError
 from ..export import DatabaseOutput, ExportError, ExportRun, is_database_url
 from ..export._run import Watch
 from ..models import UserIdType
 from ..sync import Cycle, EventSync, Sync, SyncJob, Taken, open_inbox
-from ._events import EventSettings, add_event_arguments, event_settings, serving_events, taken_line
+from ._events import EventSettings, add_event_arguments, event_settings, follow, taken_line
 from ._exit import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
 from ._fetching import add_fetching_arguments, check_fetching
 from ._options import ClientSettings, add_client_arguments, client_settings
@@ -169,11 +170,13 @@ async def _follow(
         sync = EventSync(
             client, cmd.job, inbox, events.following, watch=watch, on_cycle=cycled, on_taken=taken
         )
-        async with serving_events(events, sync, cmd.client) as sources:
+
+        def following(sources: str) -> None:
             if not cmd.quiet:
-                print(f"sync: following events from {' and '.join(sources)}", file=out)
+                print(f"sync: following events from {sources}", file=out)
                 out.flush()
-            await sync.run()
+
+        await follow(events, sync, cmd.client, following)
     return cycles[-1]
 
 
@@ -192,6 +195,9 @@ def sync_command(
         last = asyncio.run(_run(cmd, stdout, stderr))
     except (ConfigError, ExportError) as exc:
         print(f"feishu-vc sync: error: {exc}", file=stderr)
+        return EXIT_USAGE
+    except LongConnectionError as exc:
+        print(f"feishu-vc sync: error: the long connection: {exc}", file=stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("feishu-vc sync: interrupted; every meeting committed is kept", file=stderr)
