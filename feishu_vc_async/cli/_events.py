@@ -24,7 +24,6 @@ from ._options import ClientSettings
 __all__ = ["EventSettings", "add_event_arguments", "event_settings", "follow", "taken_line"]
 
 
-
 @dataclass(frozen=True, slots=True)
 class EventSettings:
     """Where events come from (a webhook at ``host``:``port`` ``path``; the long

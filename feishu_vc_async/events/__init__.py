@@ -13,6 +13,7 @@ from ._ended import (
 )
 from ._frames import Frame, FrameError, Header, decode_frame, encode_frame
 from ._long_connection import LongConnection
+from ._stream import EndedMeetings
 from ._webhook import NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookReceiver
 from ._webhook_answer import WebhookAnswer
 from ._ws_endpoint import ClientConfig, LongConnectionError
@@ -23,6 +24,7 @@ __all__ = [
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "ClientConfig",
+    "EndedMeetings",
     "EventError",
     "EventHeader",
     "Frame",
