@@ -133,8 +133,10 @@ async def test_sync_webhook_takes_signed_encrypted_events_once(
     async with Emulator(
         meetings=8, seed=71, rate_limit=None, ending=ending, clocks=Clocks(wall=clock)
     ) as emu:
-        argv = _argv(emu, database, "--webhook", "127.0.0.1:0", "--verification-token", TOKEN)
-        env = {**app_env(emu), "PATH": "/usr/bin", "FEISHU_ENCRYPT_KEY": ENCRYPT_KEY}
+        # The command line as the issue writes it: the secrets as flags.
+        webhook = ["--webhook", "127.0.0.1:0", "--encrypt-key", ENCRYPT_KEY]
+        argv = _argv(emu, database, *webhook, "--verification-token", TOKEN)
+        env = {**app_env(emu), "PATH": "/usr/bin"}
         log = tmp_path / "sync.log"
         async with _running(argv, env, log) as (process, said):
             text = await said(lambda t: "sync cycle 1:" in t and "webhook at" in t)
