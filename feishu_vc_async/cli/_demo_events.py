@@ -122,9 +122,12 @@ def _report(
         problems.append(f"{len(truth - held)} meetings told ended are missing or short")
     if not problems:
         lags = sorted(committed[k] - ends[k] for k in committed)
+        spread = f"{lags[-1]:.1f}"
+        if f"{lags[0]:.1f}" != spread:
+            spread = f"{lags[0]:.1f} to {spread}"
         print(
             f"  Ground-truth check passed: the {len(truth)} meetings that ended were in "
-            f"{db.name} {lags[0]:.1f} to {lags[-1]:.1f} s after their ends, each exactly "
+            f"{db.name} {spread} s after their ends, each exactly "
             f"once (a {_SETTLE:.0f} s settle, then one fetch each)."
         )
     return problems
