@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from feishu_vc_async import AppCredentials, Limits
 from feishu_vc_async.client import VCClient
 from feishu_vc_async.emulator import Clocks, Emulator, EventDelivery, MeetingsEnding
-from feishu_vc_async.events import LongConnection, meeting_ended
+from feishu_vc_async.events import LongConnection, MeetingEnded, meeting_ended
 from feishu_vc_async.export import database_output
 from feishu_vc_async.models import MeetingQuery
 from feishu_vc_async.ratelimit import RateLimit
@@ -90,6 +90,8 @@ class RunResult:
     requests: int
     first_pages: dict[Key, int]  # participant_list requests without a page token
     request_s: float  # one one-page participant_list request, median, client side
+    put: dict[Key, float] = field(default_factory=dict)  # EventSync.put returned
+    asked: dict[Key, float] = field(default_factory=dict)  # first page's arrival
     takes: list[Taken] = field(default_factory=list)
     backfill_s: float = 0.0
 
@@ -248,8 +250,14 @@ async def _follow(
             on_cycle=cycles.append,
             on_taken=takes.append,
         )
+        put: dict[Key, float] = {}
+
+        async def timed_put(ended: MeetingEnded) -> None:
+            await sync.put(ended)
+            put.setdefault((ended.meeting_no, ended.start_time), time.monotonic())
+
         listener = LongConnection(
-            base_url=emu.base_url, app_id=emu.app_id, app_secret=emu.app_secret, on_ended=sync.put
+            base_url=emu.base_url, app_id=emu.app_id, app_secret=emu.app_secret, on_ended=timed_put
         )
         tasks = [asyncio.create_task(sync.run()), asyncio.create_task(listener.run())]
         try:
@@ -272,10 +280,12 @@ async def _follow(
         small = next(q for q in emu.ending if len(emu.participants(q)) <= PAGE_SIZE)
         request_s = await _one_request(client, small)
     first_pages: dict[Key, int] = {}
+    asked: dict[Key, float] = {}
     for r in records:
         if "participant_list" in r.path and r.status == 200 and "page_token" not in r.params:
             key = (r.params["meeting_no"], int(r.params["meeting_start_time"]))
             first_pages[key] = first_pages.get(key, 0) + 1
+            asked.setdefault(key, r.time)
     expected = {(q.meeting_no, q.meeting_start_time): len(emu.participants(q)) for q in emu.ending}
     return RunResult(
         sent=sent,
@@ -288,6 +298,8 @@ async def _follow(
         requests=len(records),
         first_pages=first_pages,
         request_s=request_s,
+        put=put,
+        asked=asked,
         takes=takes,
         backfill_s=backfill_s,
     )

@@ -196,6 +196,25 @@ def _report(res: BenchResult, db: str, load: Load, out: RunResult) -> None:
             headline=True,
         )
     )
+    stages = {
+        "inbox": (
+            "event sent to put() returned (long connection + inbox commit)",
+            out.sent,
+            out.put,
+        ),
+        "wait": ("put() returned to the first page asked (waiting for a take)", out.put, out.asked),
+        "fetch": (
+            "first page asked to rows committed (fetch + export commit)",
+            out.asked,
+            out.committed,
+        ),
+    }
+    for stage, (label, a, b) in stages.items():
+        spans = [b[k] - a[k] for k in out.announced if k in a and k in b]
+        if spans:
+            res.add(
+                f"{key}.stage_{stage}_p50_s", f"{what}: {label}, p50", Stat.of([_p(spans, 50)], "s")
+            )
     sizes = sorted(t.due for t in out.takes)
     res.notes.append(
         f"{what}: {pages} pages; {len(out.takes)} takes (meetings due per take: median "
