@@ -44,7 +44,7 @@ from ._events_run import Load, RunResult, floor_latencies, run_load
 from ._harness import BenchResult, Check, Config, Stat
 
 NAME = "events"
-TITLE = "11. Event-fed sync: meeting end to rows committed"
+TITLE = "7. Event-fed sync: meeting end to rows committed"
 SCALE = 60  # one platform minute is one second here
 RATE = RateLimit(100, 60 / SCALE)
 POSTGRES_URL = os.environ.get(
