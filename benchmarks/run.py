@@ -46,6 +46,7 @@ BENCHMARKS: dict[str, str] = {
     "export": "benchmarks.bench_export",
     "database": "benchmarks.bench_database",
     "range": "benchmarks.bench_range",
+    "events": "benchmarks.bench_events",
 }
 # Seconds a benchmark may take before it is stopped and reported as failed.
 # range: two settings x three ways, each paced over about 30-45 s (about 4 minutes).
@@ -57,6 +58,8 @@ TIMEOUTS = {
     "export": 200.0,
     "throughput": 200.0,
     "range": 480.0,
+    # events: two loads (1,000 meetings each) into SQLite and PostgreSQL, ~1 min each.
+    "events": 900.0,
 }
 DEFAULT_TIMEOUT = 120.0
 HERE = Path(__file__).resolve().parent

@@ -107,20 +107,36 @@ EXPECTED: dict[str, list[str]] = {
             for fig in ("span_s", "wall_s", "requests", "rate_limited")
         ),
     ],
+    "events": [
+        f"sqlite.{load}.{fig}"
+        for load in ("steady", "burst")
+        for fig in (
+            "p50_s",
+            "p99_s",
+            "floor_p50_s",
+            "floor_p99_s",
+            "max_s",
+            "rate_limited",
+            "lost",
+            "stage_inbox_p50_s",
+            "stage_wait_p50_s",
+            "stage_fetch_p50_s",
+        )
+    ],
 }
-# Figures that may rightly be zero (429s, RSS growth, a short run's steady state):
-# present and finite, not necessarily positive.
-NON_NEGATIVE = ("rate_limited", "rss_growth_mb", "utilization_steady", "server_cpu_s")
+# Figures that may rightly be zero (429s, RSS growth, a short run's steady state, events
+# lost): present and finite, not necessarily positive.
+NON_NEGATIVE = ("rate_limited", "rss_growth_mb", "utilization_steady", "server_cpu_s", "lost")
 
 
-# The rate-limited quota and range mostly wait, so they run beside the CPU-bound others,
-# one run per core (91 s one after the other, ~60 s so; no figure is judged by its value
+# The rate-limited quota, range and events mostly wait, so they run beside the CPU-bound
+# others, one run per core (91 s one after the other, ~60 s so; no figure is judged by its value
 # here). Export runs alone first: it subtracts a one-meeting export's CPU from a large
 # one's, and at quick sizes that difference is small enough for a neighbour's noise to
 # swallow (benchmarks/bench_export.py then fails the run).
 ALONE = ("export",)
 SIDE_BY_SIDE = (
-    ("quota", "range"),
+    ("quota", "range", "events"),
     ("decode", "coldstart", "emulator", "memory", "throughput", "database"),
 )
 
