@@ -6,8 +6,7 @@ Keys (``prefix`` as given, ``feishu_vc`` by default):
 * ``{prefix}:token:{app_id}:{tenant_key}``: a tenant token (``_`` stands for the one
   tenant of a custom app; a store app's tenant keys never are ``_``);
 * ``{prefix}:app-token:{app_id}``: a store app's ``app_access_token``;
-* ``{prefix}:token-lock:...`` / ``{prefix}:app-token-lock:...``: their
-  :class:`~.RedisLock`.
+* ``{prefix}:lock:{key}``: the :class:`~.RedisLock` of the token key ``key``.
 
 A token key holds the token, and its Redis TTL ends where the process that fetched it
 would have refreshed it (:func:`~._tenant.cache_deadline`): a key that exists holds a
@@ -141,8 +140,7 @@ class SharedTokens:
         return f"{self.prefix}:app-token:{app_id}"
 
     def _lock_key(self, key: str) -> str:
-        kind, rest = key[len(self.prefix) + 1 :].split(":", 1)
-        return f"{self.prefix}:{kind}-lock:{rest}"
+        return f"{self.prefix}:lock:{key}"
 
     # --- use ----------------------------------------------------------------------------
 
