@@ -11,6 +11,9 @@ store app's tenants.
 * :class:`StoreAppTokenProvider`: a store app's tenant tokens from its app_ticket
   (:class:`AppTicketSource`: :class:`MemoryTicketStore`, :class:`FileTicketStore`,
   :class:`RedisTicketStore`, a callable; fed by :func:`handle_app_ticket_event`);
+* :class:`SharedTokens`: tenant (and store app) tokens shared through Redis by every
+  process of an app, one fetch per expiry among them (``shared=`` of the providers
+  above and of :class:`AppCredentials`);
 * :class:`TokenProvider`: the protocol any of them (or yours) implements; a provider
   sends its own requests through a :class:`Sender` (the client's request loop);
 * :class:`AppCredentials` and :data:`Auth`: what ``VCClient(auth)`` takes (credentials,
@@ -38,6 +41,7 @@ from ._session_store import (
     StoredSession,
     default_token_file,
 )
+from ._shared_tokens import SharedTokens
 from ._static import StaticTokenProvider, UserTokenProvider
 from ._store_app import StoreAppTokenProvider
 from ._tenant import TenantTokenProvider
@@ -71,6 +75,7 @@ __all__ = [
     "SessionEnded",
     "SessionLock",
     "SessionStore",
+    "SharedTokens",
     "StaticTicket",
     "StaticTokenProvider",
     "StoreAppTokenProvider",

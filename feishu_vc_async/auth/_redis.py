@@ -107,7 +107,7 @@ class RedisLock:
                 await self._acquire(client, mine, ttl_ms)
             except errors as exc:
                 raise TokenStoreError(
-                    f"the session lock in Redis at {where} cannot be used: {type(exc).__name__}"
+                    f"the lock {self.key} in Redis at {where} cannot be used: {type(exc).__name__}"
                 ) from exc
             renewer = asyncio.get_running_loop().create_task(self._renew(client, mine, ttl_ms))
             try:
@@ -120,7 +120,7 @@ class RedisLock:
                     await cancellable(client.eval(_RELEASE_LUA, 1, self.key, mine))
                 except errors as exc:  # it expires after ttl anyway
                     logger.warning(
-                        "could not release the session lock %s at %s (%s); it expires in %gs",
+                        "could not release the lock %s at %s (%s); it expires in %gs",
                         self.key,
                         where,
                         type(exc).__name__,
@@ -135,7 +135,7 @@ class RedisLock:
             left = deadline - loop.time()
             if left <= 0:
                 raise TokenStoreError(
-                    f"the session lock {self.key} stayed held by another process for "
+                    f"the lock {self.key} stayed held by another process for "
                     f"{self.timeout:g} s (a refresh that hangs?)"
                 )
             await asyncio.sleep(min(delay, left))
@@ -148,11 +148,11 @@ class RedisLock:
             try:
                 kept = await cancellable(client.eval(_RENEW_LUA, 1, self.key, mine, ttl_ms))
             except errors as exc:
-                logger.warning("could not renew the session lock %s: %s", self.key, exc)
+                logger.warning("could not renew the lock %s: %s", self.key, exc)
                 continue
             if not kept:
                 logger.warning(
-                    "the session lock %s expired while held: another process may refresh too",
+                    "the lock %s expired while held: another process may refresh too",
                     self.key,
                 )
                 return

@@ -30,6 +30,7 @@ from .._singleflight import SingleFlight
 from .._validate import non_empty, non_negative_seconds
 from ..errors import AppTicketError, AuthError
 from ._protocol import Sender
+from ._shared_tokens import Fetched, SharedTokens
 from ._tenant import cache_deadline
 from ._tickets import AppTicketSource, TicketCallable, ticket_place, ticket_source
 
@@ -39,16 +40,6 @@ logger = logging.getLogger(LOGGER_NAME)
 
 _POLL_FIRST = 0.05
 _POLL_MAX = 1.0
-
-
-class _Cached:
-    """A token and when to fetch a new one (the client's clock)."""
-
-    __slots__ = ("refresh_at", "token")
-
-    def __init__(self, token: str, refresh_at: float) -> None:
-        self.token = token
-        self.refresh_at = refresh_at
 
 
 class _AppTokens:
@@ -62,15 +53,17 @@ class _AppTokens:
         tickets: AppTicketSource,
         ticket_wait: float,
         clock: Clock,
+        shared: SharedTokens | None,
     ) -> None:
         self.app_id = app_id
         self._secret = app_secret
         self.tickets = tickets
         self._wait = ticket_wait
         self._clock = clock
-        self._app: _Cached | None = None
+        self.shared = shared
+        self._app: Fetched | None = None
         self._app_flight: SingleFlight[str] = SingleFlight()
-        self._tenants: dict[str, _Cached] = {}
+        self._tenants: dict[str, Fetched] = {}
         self._tenant_flights: dict[str, SingleFlight[str]] = {}
 
     # --- tenant tokens ----------------------------------------------------------------
@@ -82,14 +75,27 @@ class _AppTokens:
         flight = self._tenant_flights.get(tenant_key)
         if flight is None:
             flight = self._tenant_flights[tenant_key] = SingleFlight()
-        return await flight.run(lambda: self._fetch_tenant(sender, tenant_key))
+        return await flight.run(lambda: self._refill_tenant(sender, tenant_key))
 
     def invalidate_tenant(self, tenant_key: str, token: str) -> None:
         cached = self._tenants.get(tenant_key)
         if cached is not None and cached.token == token:
             del self._tenants[tenant_key]
+        if self.shared is not None:
+            self.shared.refused(self.shared.tenant_key(self.app_id, tenant_key), token)
 
-    async def _fetch_tenant(self, sender: Sender, tenant_key: str) -> str:
+    async def _refill_tenant(self, sender: Sender, tenant_key: str) -> str:
+        if self.shared is None:
+            fetched = await self._fetch_tenant(sender, tenant_key)
+        else:
+            key = self.shared.tenant_key(self.app_id, tenant_key)
+            fetched = await self.shared.token(
+                key, lambda: self._fetch_tenant(sender, tenant_key), self._clock
+            )
+        self._tenants[tenant_key] = fetched
+        return fetched.token
+
+    async def _fetch_tenant(self, sender: Sender, tenant_key: str) -> Fetched:
         for last in (False, True):
             app_token = await self.app_token(sender)
             sender.stats.token_fetches += 1
@@ -107,8 +113,7 @@ class _AppTokens:
                 raise
             token = answer.tenant_access_token
             assert token is not None  # the endpoint's answer has no value without it
-            self._tenants[tenant_key] = _Cached(token, cache_deadline(started, answer.expire))
-            return token
+            return Fetched(token, cache_deadline(started, answer.expire))
         raise AssertionError("unreachable")  # pragma: no cover
 
     # --- the app token -----------------------------------------------------------------
@@ -117,13 +122,24 @@ class _AppTokens:
         cached = self._app
         if cached is not None and self._clock() < cached.refresh_at:
             return cached.token
-        return await self._app_flight.run(lambda: self._fetch_app(sender))
+        return await self._app_flight.run(lambda: self._refill_app(sender))
 
     def _drop_app_token(self, token: str) -> None:
         if self._app is not None and self._app.token == token:
             self._app = None
+        if self.shared is not None:
+            self.shared.refused(self.shared.app_key(self.app_id), token)
 
-    async def _fetch_app(self, sender: Sender) -> str:
+    async def _refill_app(self, sender: Sender) -> str:
+        if self.shared is None:
+            fetched = await self._fetch_app(sender)
+        else:
+            key = self.shared.app_key(self.app_id)
+            fetched = await self.shared.token(key, lambda: self._fetch_app(sender), self._clock)
+        self._app = fetched
+        return fetched.token
+
+    async def _fetch_app(self, sender: Sender) -> Fetched:
         ticket = await self.tickets.get()
         if ticket is None:
             ticket = await self._resend_and_wait(sender, None)
@@ -140,7 +156,7 @@ class _AppTokens:
             ticket = await self._resend_and_wait(sender, ticket)
             return await self._app_token_with(sender, ticket)
 
-    async def _app_token_with(self, sender: Sender, ticket: str) -> str:
+    async def _app_token_with(self, sender: Sender, ticket: str) -> Fetched:
         sender.stats.token_fetches += 1
         started = self._clock()
         answer = await sender.call(
@@ -150,8 +166,7 @@ class _AppTokens:
         )
         token = answer.app_access_token
         assert token is not None  # the endpoint's answer has no value without it
-        self._app = _Cached(token, cache_deadline(started, answer.expire))
-        return token
+        return Fetched(token, cache_deadline(started, answer.expire))
 
     async def _resend_and_wait(self, sender: Sender, stale: str | None) -> str:
         """Ask for a push, then poll the ticket source for a ticket other than ``stale``
@@ -192,6 +207,8 @@ class StoreAppTokenProvider:
     ``tickets``: where the current app_ticket is read (an :class:`AppTicketSource`, or
     a callable returning it). ``ticket_wait``: seconds to wait for a pushed ticket after
     a resend request. ``clock`` times the caches (the running loop's by default).
+    ``shared``: a :class:`~._shared_tokens.SharedTokens` through which every process
+    using the same Redis shares the app token and each tenant's token.
 
     Without a ``tenant_key`` the provider only makes tenant providers
     (:meth:`for_tenant`); asking it for a token is an error.
@@ -210,6 +227,7 @@ class StoreAppTokenProvider:
         tenant_key: str | None = None,
         ticket_wait: float = APP_TICKET_WAIT,
         clock: Clock = loop_time,
+        shared: SharedTokens | None = None,
     ) -> None:
         wait = non_negative_seconds("ticket_wait", ticket_wait)
         self._app = _AppTokens(
@@ -218,6 +236,7 @@ class StoreAppTokenProvider:
             ticket_source(tickets),
             wait,
             clock,
+            shared,
         )
         self.tenant_key = None if tenant_key is None else non_empty("tenant_key", tenant_key)
 

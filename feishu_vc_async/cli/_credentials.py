@@ -15,6 +15,11 @@ platform shares (``export``, ``meetings``), and their resolution into the client
   (``--token-file``, ``$FEISHU_VC_TOKEN_FILE``, else the XDG config directory),
   refreshed as it runs; under a Redis lock when a Redis URL is in use, else the file's.
 
+With a Redis URL (``--redis-url``), tenant tokens (and a store app's app token) are
+shared through it (:class:`~feishu_vc_async.auth.SharedTokens`, under ``--redis-prefix``):
+processes of one app fetch one token per expiry among them, and each fetches its own
+while Redis cannot be used.
+
 Everything is checked here, before any request: a missing option, a session that was
 never stored. Errors are :class:`~feishu_vc_async.errors.ConfigError` (exit code 2),
 naming the option and never a secret.
@@ -38,6 +43,7 @@ from ..auth import (
     FileTicketStore,
     RedisLock,
     SessionLock,
+    SharedTokens,
     StaticTicket,
     StoreAppTokenProvider,
     UserSessionProvider,
@@ -189,7 +195,9 @@ def session_store(
     )
 
 
-def _tenant_credentials(args: argparse.Namespace, env: Mapping[str, str]) -> Auth:
+def _tenant_credentials(
+    args: argparse.Namespace, env: Mapping[str, str], shared: SharedTokens | None
+) -> Auth:
     """``--auth tenant --app-type custom``: app credentials, or a token held."""
     arg_token: str | None = _arg(args, "access_token") or None
     arg_id: str | None = _arg(args, "app_id") or None
@@ -224,7 +232,7 @@ def _tenant_credentials(args: argparse.Namespace, env: Mapping[str, str]) -> Aut
             "use --auth user"
         )
     assert secret is not None
-    return AppCredentials(app_id, secret)
+    return AppCredentials(app_id, secret, shared=shared)
 
 
 def _refuse(args: argparse.Namespace, names: tuple[str, ...], why: str) -> None:
@@ -268,7 +276,9 @@ def _user_credentials(
     return UserSessionProvider(app_id, secret, store, lock=lock)
 
 
-def _store_credentials(args: argparse.Namespace, env: Mapping[str, str]) -> Auth:
+def _store_credentials(
+    args: argparse.Namespace, env: Mapping[str, str], shared: SharedTokens | None
+) -> Auth:
     """``--app-type store``: a store app's tenant token, from its app_ticket."""
     _refuse(args, ("access_token", "user"), "--app-type store")
     app_id, secret = resolve_app(args, env, why="--app-type store")
@@ -289,7 +299,9 @@ def _store_credentials(args: argparse.Namespace, env: Mapping[str, str]) -> Auth
         raise ConfigError(
             f"--app-type store needs the app_ticket: --app-ticket-file FILE or {ENV_APP_TICKET}"
         )
-    return StoreAppTokenProvider(app_id, secret, tickets, tenant_key=tenant_key, ticket_wait=wait)
+    return StoreAppTokenProvider(
+        app_id, secret, tickets, tenant_key=tenant_key, ticket_wait=wait, shared=shared
+    )
 
 
 def _ticket_file(path: Path) -> FileTicketStore:
@@ -319,7 +331,7 @@ def resolve_credentials(
 ) -> tuple[str, Auth]:
     """The options of :func:`add_credential_arguments` (and the environment) → the API
     host and the client's ``auth``, checked once, here. ``redis_url``: the command's
-    Redis, which then also holds the user session's lock."""
+    Redis, which then also holds the user session's lock and shares tenant tokens."""
     base_url = resolve_base_url(args, env)
     return base_url, _auth(args, env, base_url, redis_url, redis_prefix)
 
@@ -333,8 +345,12 @@ def _auth(
 ) -> Auth:
     if _arg(args, "auth") == "user":
         return _user_credentials(args, env, base_url, redis_url, redis_prefix)
+    try:
+        shared = None if redis_url is None else SharedTokens(redis_url, prefix=redis_prefix)
+    except ValueError as exc:
+        raise ConfigError(f"--redis-prefix: {exc}") from None
     if _arg(args, "app_type") == "store":
-        return _store_credentials(args, env)
+        return _store_credentials(args, env, shared)
     _refuse(args, ("token_file", "user"), "--auth tenant")
     _refuse(args, ("tenant_key", "app_ticket_file"), "--app-type custom")
-    return _tenant_credentials(args, env)
+    return _tenant_credentials(args, env, shared)

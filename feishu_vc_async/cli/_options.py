@@ -182,7 +182,8 @@ def add_client_arguments(
     pacing.add_argument(
         "--redis-url",
         metavar="URL",
-        help=f"share the rate limits with other processes through Redis (env {ENV_REDIS_URL})",
+        help="share the rate limits and tenant tokens with other processes through Redis "
+        f"(env {ENV_REDIS_URL})",
     )
     pacing.add_argument(
         "--redis-fallback",
@@ -194,7 +195,8 @@ def add_client_arguments(
     pacing.add_argument(
         "--redis-prefix",
         default="feishu_vc",
-        help="key prefix in Redis; processes sharing a limit use the same (default feishu_vc)",
+        help="key prefix in Redis; processes sharing limits and tokens use the same (default "
+        "feishu_vc)",
     )
     pacing.add_argument(
         "--max-retries", type=int, help="attempts after the first for a transient failure"
