@@ -48,12 +48,13 @@ class Following:
     meeting's fetch (the platform's rows settle just after the end); ``reconcile``:
     seconds between range cycles that heal lost events; ``poll``: seconds between looks
     at the inbox when nothing in this process wakes the sync (events put by another
-    process); ``batch``: most meetings fetched in one go."""
+    process); ``batch``: most meetings fetched in one go (events that come meanwhile wait
+    for it: about what the rate limit allows in a few seconds)."""
 
     settle: float = 5.0
     reconcile: float = 3600.0
     poll: float = 1.0
-    batch: int = 500
+    batch: int = 20
 
     def __post_init__(self) -> None:
         non_negative_seconds("settle", self.settle)
@@ -170,7 +171,7 @@ class EventSync:
                     mode="overwrite",
                     page_size=job.page_size,
                     concurrency=job.concurrency,
-                    commit_interval=job.commit_interval,
+                    commit_interval=0,  # each meeting committed as it is written: seconds count
                 ),
                 watch=self._watch,
             )
