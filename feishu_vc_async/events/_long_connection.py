@@ -7,7 +7,9 @@ new ``ClientConfig``, taken at once), joins a large event's parts, calls ``on_en
 for each ``all_meeting_ended_v1`` and acks every event frame (``{"code":200}``, 500 when
 ``on_ended`` raised; other event types are acked 200 unread; a body that is not an
 event is logged and acked 200: sending it again would not mend it). Events are handled
-one after another, in arrival order. A peer that stops answering is found by
+side by side, at most ``concurrency`` at once (each acked as its ``on_ended`` returns; a
+durable ``on_ended`` such as ``EventSync.put`` then writes them in groups), the next
+frame read only once one is free. A peer that stops answering is found by
 aiohttp's heartbeat (a WebSocket ping every ``HEARTBEAT`` s, no pong in half of it: a
 drop); the platform's pongs carry no such promise. Delivery is at least once: an event whose ack was
 lost with its connection comes again (the same ``event_id``); dedupe downstream.
@@ -41,6 +43,7 @@ import msgspec
 
 from .._constants import LOGGER_NAME
 from .._validate import base_url as check_base_url
+from .._validate import positive_int
 from ._ended import ALL_MEETING_ENDED, EventError, EventHeader, MeetingEnded, decode_event
 from ._ended import meeting_ended as read_ended
 from ._frames import (
@@ -83,6 +86,7 @@ class LongConnection:
         session: aiohttp.ClientSession | None = None,
         rng: random.Random | None = None,
         parts_timeout: float = 10.0,
+        concurrency: int = 64,
     ) -> None:
         if not app_id or not app_secret:
             raise ValueError("app_id and app_secret are required")
@@ -92,6 +96,7 @@ class LongConnection:
         self._session = session
         self._rng = rng or random.Random()
         self._parts = PartJoiner(timeout=parts_timeout)
+        self._concurrency = positive_int("concurrency", concurrency)
         self._config = ClientConfig()
         self._send_lock: asyncio.Lock | None = None  # made in run(): in its loop
         self._running = False
@@ -169,17 +174,31 @@ class LongConnection:
 
     async def _serve(self, ws: aiohttp.ClientWebSocketResponse, endpoint: Endpoint) -> None:
         self._parts.clear()  # a message's parts all come on one connection
-        pinger = asyncio.get_running_loop().create_task(self._ping(ws, endpoint.service_id))
+        loop = asyncio.get_running_loop()
+        pinger = loop.create_task(self._ping(ws, endpoint.service_id))
+        free = asyncio.Semaphore(self._concurrency)
+        handling: set[asyncio.Task[None]] = set()
         try:
             while True:
                 message = await ws.receive()
                 if message.type == aiohttp.WSMsgType.BINARY:
-                    await self._on_frame(ws, message.data)
+                    await free.acquire()
+                    task = loop.create_task(self._on_frame(ws, message.data))
+                    handling.add(task)
+                    task.add_done_callback(handling.discard)
+                    task.add_done_callback(lambda _: free.release())
                 elif message.type in _ENDS:
                     return
+        except asyncio.CancelledError:
+            for task in handling:
+                task.cancel()
+            raise
         finally:
             pinger.cancel()
             await asyncio.gather(pinger, return_exceptions=True)
+            # A drop lets the events in hand finish (their acks are lost: they come
+            # again); a cancelled run cancels them (not acked: they come again).
+            await asyncio.gather(*handling, return_exceptions=True)
 
     async def _ping(self, ws: aiohttp.ClientWebSocketResponse, service: int) -> None:
         ping = encode_frame(Frame(service=service, method=CONTROL, headers=_PING_HEADERS))

@@ -104,6 +104,8 @@ class EventSync:
         self._on_cycle, self._on_taken = on_cycle, on_taken
         self._wake = asyncio.Event()
         self._next_due = math.inf  # the earliest an event put here is due
+        self._waiting: list[tuple[MeetingEnded, asyncio.Future[None]]] = []
+        self._writing: asyncio.Task[None] | None = None
         self._sync = Sync(client, job, clock=clock, watch=watch)
 
     async def put(self, ended: MeetingEnded) -> None:
@@ -114,10 +116,31 @@ class EventSync:
             raise ValueError(f"an event of tenant {ended.tenant_key!r}: this sync is {tenant!r}")
         if not ended.tenant_key or not tenant:
             ended = _for_tenant(ended, tenant)
-        received = int(self._clock())
-        await self.inbox.put([ended], received)
-        self._next_due = min(self._next_due, received + self.following.settle)
-        self._wake.set()
+        # Group commit: the events put while one inbox write runs go in the next, together.
+        loop = asyncio.get_running_loop()
+        kept: asyncio.Future[None] = loop.create_future()
+        kept.add_done_callback(_retrieved)  # a caller gone does not leave it unread
+        self._waiting.append((ended, kept))
+        if self._writing is None or self._writing.done():
+            self._writing = loop.create_task(self._write_waiting())
+        await asyncio.shield(kept)  # a caller gone still has its event written
+
+    async def _write_waiting(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            received = int(self._clock())
+            try:
+                await self.inbox.put([ended for ended, _ in group], received)
+            except Exception as exc:  # each caller's: its event is not acknowledged
+                for _, kept in group:
+                    if not kept.done():
+                        kept.set_exception(exc)
+                continue
+            for _, kept in group:
+                if not kept.done():
+                    kept.set_result(None)
+            self._next_due = min(self._next_due, received + self.following.settle)
+            self._wake.set()
 
     async def run(self) -> None:
         """Follow until cancelled, or until a run stops on a fatal error (returns).
@@ -189,6 +212,11 @@ class EventSync:
         held = await self.job.output.meetings_held(min(start for _, start in queries))
         given_up = set() if run is None else {f.key for f in run.failures if f.permanent}
         return [k for k, q in queries.items() if k in held or q.key in given_up]
+
+
+def _retrieved(kept: asyncio.Future[None]) -> None:
+    if not kept.cancelled():
+        kept.exception()
 
 
 def _query(number: str, start: int, end: int) -> MeetingQuery:
