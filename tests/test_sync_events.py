@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import msgspec
 import pytest
 from msgspec.structs import astuple
 
@@ -199,3 +200,24 @@ async def test_an_event_kept_before_a_crash_is_taken_by_the_next_run(
 def test_following_names_a_bad_setting() -> None:
     with pytest.raises(ValueError, match="reconcile"):
         Following(reconcile=0)
+
+
+async def test_a_store_apps_events_are_kept_under_their_tenants(database: TestDatabase) -> None:
+    """Routed by tenant_key: a tenant's sync keeps another tenant's event in the inbox
+    under that tenant (its own sync takes it) and takes only its own."""
+    clock = FakeClock(WALL)
+    async with (
+        _emulator(clock, 64) as emu,
+        open_inbox(database.url, schema=database.schema) as inbox,
+    ):
+        async with make_client(emu) as client:
+            job = SyncJob(database.output(name="sync", tenant_key="tenant-a"), since=2 * DAY)
+            sync = EventSync(client, job, inbox, Following(settle=0), clock=clock)
+            event = emu.events.event(emu._data.ending.finals[0])
+            for tenant in ("tenant-a", "tenant-b"):
+                await sync.put(msgspec.structs.replace(event, tenant_key=tenant))
+        kept = await database.fetch(
+            f"SELECT tenant_key FROM {database.table('feishu_vc_inbox')} ORDER BY 1"
+        )
+        assert kept == [("tenant-a",), ("tenant-b",)]
+        assert [e[0] for e in await inbox.due("tenant-a", int(clock.now), 10)] == ["tenant-a"]

@@ -110,12 +110,12 @@ class EventSync:
 
     async def put(self, ended: MeetingEnded) -> None:
         """Keep ``ended`` in the inbox (committed when this returns: acknowledge the
-        event after) and wake the sync. Another tenant's event is refused."""
-        tenant = self.job.output.tenant_key
-        if ended.tenant_key and tenant and ended.tenant_key != tenant:
-            raise ValueError(f"an event of tenant {ended.tenant_key!r}: this sync is {tenant!r}")
-        if not ended.tenant_key or not tenant:
-            ended = _for_tenant(ended, tenant)
+        event after) and wake the sync. A store app's event is kept under its tenant
+        (routed by ``tenant_key``: the sync of that tenant on these tables takes it); an
+        app of one tenant (the output's ``tenant_key`` empty) keeps every event as its
+        own."""
+        if not self.job.output.tenant_key:
+            ended = _for_tenant(ended, "")
         # Group commit: the events put while one inbox write runs go in the next, together.
         loop = asyncio.get_running_loop()
         kept: asyncio.Future[None] = loop.create_future()
