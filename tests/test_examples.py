@@ -229,6 +229,9 @@ def test_examples_run_standalone(tmp_path: Path) -> None:
     backend = _standalone("aiohttp_backend.py", tmp_path)
     assert backend.returncode == 0, backend.stderr
     assert "OK" in backend.stdout
+    fastapi_backend = _standalone("fastapi_backend.py", tmp_path)
+    assert fastapi_backend.returncode == 0, fastapi_backend.stdout + fastapi_backend.stderr
+    assert "→ OK" in fastapi_backend.stdout
     bulk = _standalone("bulk_export.py", tmp_path, "--out", str(tmp_path / "bulk.jsonl"))
     tenant = _standalone("tenant_export.py", tmp_path, "--out", str(tmp_path / "tenant.jsonl"))
     assert tenant.returncode == 0, tenant.stdout + tenant.stderr

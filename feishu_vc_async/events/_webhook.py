@@ -265,5 +265,7 @@ class WebhookReceiver:
 
     def asgi_app(self, path: str = "/") -> http.ASGIApp:
         """A raw ASGI 3 app answering pushes at ``path`` (relative to where it is mounted:
-        ``fastapi_app.mount("/feishu/events", receiver.asgi_app())``)."""
+        ``fastapi_app.mount("/feishu", receiver.asgi_app("/events"))`` answers
+        ``/feishu/events``; a Starlette Mount at ``/feishu/events`` itself answers that
+        bare path with a 307 to ``/feishu/events/``, which the platform does not follow)."""
         return http.asgi_app(self, path)

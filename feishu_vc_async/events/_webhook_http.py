@@ -3,7 +3,8 @@
 Both refuse a body over the receiver's ``max_body`` before reading more than that: by
 its Content-Length when it declares one, else as the bytes arrive (chunked). Neither
 needs more than aiohttp (a dependency of the library); the ASGI app needs no framework
-and mounts in one (``fastapi_app.mount(path, receiver.asgi_app())``).
+and mounts in one (``fastapi_app.mount("/feishu", receiver.asgi_app("/events"))``: see
+``WebhookReceiver.asgi_app``; examples/fastapi_backend.py).
 """
 
 from __future__ import annotations
