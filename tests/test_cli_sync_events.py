@@ -201,6 +201,9 @@ async def test_sync_events_takes_the_long_connections_events(
 
             await _until(landed)
             await said(lambda t: "sync events:" in t)
+            while len({a.event_id for a in emu.ws_acks if a.code == 200}) < 2:
+                assert process.returncode is None, log.read_text()
+                await anyio.sleep(0.01)  # each event acked once it is in the inbox
             process.send_signal(signal.SIGTERM)
             code = await process.wait()
         said_text = log.read_text()
