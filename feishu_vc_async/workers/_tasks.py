@@ -23,6 +23,7 @@ enqueued (give the workers ``PGPASSWORD`` or a ``.pgpass`` instead).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -56,8 +57,8 @@ class WorkerTasks:
     def __init__(self, broker: AsyncBroker) -> None:
         self.broker = broker
         self.client: VCClient | None = None
-        self.fetch = broker.register_task(self._fetch_task, FETCH_TASK, **_MANUAL)
-        self.discover = broker.register_task(self._discover_task, DISCOVER_TASK, **_MANUAL)
+        self.fetch = broker.register_task(_fetch_task(self), FETCH_TASK, **_MANUAL)
+        self.discover = broker.register_task(_discover_task(self), DISCOVER_TASK, **_MANUAL)
 
     # --- enqueuing ---------------------------------------------------------------------
 
@@ -86,33 +87,6 @@ class WorkerTasks:
         if self.client is None:
             raise WorkerTaskError("no client: the worker sets WorkerTasks.client first")
         return self.client.for_tenant(tenant_key) if tenant_key else self.client
-
-    async def _fetch_task(
-        self,
-        tenant_key: str,
-        meeting_no: str,
-        start: int,
-        end: int,
-        db_url: str,
-        db_schema: str | None = None,
-        context: Context = _CONTEXT,
-    ) -> str:
-        outcome = await self.fetch_meeting(tenant_key, meeting_no, start, end, db_url, db_schema)
-        await _ack(context)
-        return outcome
-
-    async def _discover_task(
-        self,
-        tenant_key: str,
-        start: int,
-        end: int,
-        db_url: str,
-        db_schema: str | None = None,
-        context: Context = _CONTEXT,
-    ) -> int:
-        queued = await self.discover_window(tenant_key, start, end, db_url, db_schema)
-        await _ack(context)
-        return queued
 
     async def fetch_meeting(
         self,
@@ -168,6 +142,43 @@ class WorkerTasks:
         for query in wanted:
             await self.enqueue_fetch(tenant_key, query, db_url, db_schema)
         return len(wanted)
+
+
+# The tasks as taskiq registers them: plain functions (it renames what it registers,
+# which a bound method refuses), each bound to its WorkerTasks.
+
+
+def _fetch_task(tasks: WorkerTasks) -> Callable[..., Awaitable[str]]:
+    async def fetch_meeting(
+        tenant_key: str,
+        meeting_no: str,
+        start: int,
+        end: int,
+        db_url: str,
+        db_schema: str | None = None,
+        context: Context = _CONTEXT,
+    ) -> str:
+        outcome = await tasks.fetch_meeting(tenant_key, meeting_no, start, end, db_url, db_schema)
+        await _ack(context)
+        return outcome
+
+    return fetch_meeting
+
+
+def _discover_task(tasks: WorkerTasks) -> Callable[..., Awaitable[int]]:
+    async def discover(
+        tenant_key: str,
+        start: int,
+        end: int,
+        db_url: str,
+        db_schema: str | None = None,
+        context: Context = _CONTEXT,
+    ) -> int:
+        queued = await tasks.discover_window(tenant_key, start, end, db_url, db_schema)
+        await _ack(context)
+        return queued
+
+    return discover
 
 
 async def _ack(context: Any) -> None:
