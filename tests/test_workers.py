@@ -21,9 +21,10 @@ import pytest
 import redis.asyncio as aioredis
 from msgspec.structs import astuple
 
+from feishu_vc_async.cli.worker import worker_settings
 from feishu_vc_async.emulator import Emulator
 from feishu_vc_async.models import MeetingQuery
-from feishu_vc_async.workers import WorkerTasks, make_broker, run_worker, worker_settings
+from feishu_vc_async.workers import WorkerTasks, make_broker, run_worker
 from tests._databases import TestDatabase, postgres_database
 
 pytestmark = pytest.mark.anyio

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from ..errors import ConfigError
@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # the workers extra is imported only by the command itself
 
     from ..workers import WorkerSettings, WorkerTasks
 
-__all__ = ["add_worker_arguments", "worker_command"]
+__all__ = ["add_worker_arguments", "worker_command", "worker_settings"]
 
 
 def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +50,20 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
         f"{REDELIVER_AFTER:g}, longer than any task runs)",
     )
     add_client_arguments(parser, participant_list=True)
+
+
+def worker_settings(
+    argv: Sequence[str], env: Mapping[str, str], *, concurrency: int = 4
+) -> WorkerSettings:
+    """A worker's settings from ``feishu-vc``'s client options (``--app-id``,
+    ``--base-url``, ``--rate-limit``, ``--redis-url``...) and ``env`` (``FEISHU_APP_ID``,
+    ``FEISHU_APP_SECRET``, ``FEISHU_BASE_URL``, ``FEISHU_VC_REDIS_URL``...).
+    ``ConfigError`` naming the option, before anything is opened."""
+    from ..workers import WorkerSettings
+
+    parser = argparse.ArgumentParser(prog="feishu-vc worker", add_help=False)
+    add_client_arguments(parser, participant_list=True)
+    return WorkerSettings(client_settings(parser.parse_args(list(argv)), env), concurrency)
 
 
 def worker_command(args: argparse.Namespace, env: Mapping[str, str], *, err: TextIO) -> int:

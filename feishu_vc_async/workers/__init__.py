@@ -9,6 +9,7 @@ one database, each meeting exactly once, none lost to a killed worker.
     await tasks.enqueue_discovery(tenant_key, start, end, "postgresql://etl@db/vc")
 
     # in each worker process (or ``feishu-vc worker --broker redis://...``)
+    # (feishu_vc_async.cli.worker.worker_settings: the options of feishu-vc)
     settings = worker_settings(["--redis-url", "redis://..."], os.environ)
     await run_worker(broker, WorkerTasks(broker), settings, stop_event)
 
@@ -20,7 +21,7 @@ one database, each meeting exactly once, none lost to a killed worker.
 
 from ._broker import DEFAULT_QUEUE, REDELIVER_AFTER, RedeliveringStreamBroker, make_broker
 from ._run import run_worker
-from ._settings import WorkerSettings, worker_settings
+from ._settings import ClientSource, WorkerSettings
 from ._tasks import DISCOVER_TASK, FETCH_TASK, WorkerTaskError, WorkerTasks
 
 __all__ = [
@@ -28,11 +29,11 @@ __all__ = [
     "DISCOVER_TASK",
     "FETCH_TASK",
     "REDELIVER_AFTER",
+    "ClientSource",
     "RedeliveringStreamBroker",
     "WorkerSettings",
     "WorkerTaskError",
     "WorkerTasks",
     "make_broker",
     "run_worker",
-    "worker_settings",
 ]

@@ -31,6 +31,7 @@ from taskiq import AsyncBroker, Context, TaskiqDepends
 
 from .._constants import LOGGER_NAME
 from ..client import VCClient
+from ..errors import FeishuError
 from ..export import ExportJob, database_output, export
 from ..meetings import MeetingListQuery
 from ..models import MeetingQuery, MeetingStatus
@@ -46,7 +47,7 @@ _MANUAL = {"ack_type": "manual"}
 _CONTEXT: Any = TaskiqDepends()
 
 
-class WorkerTaskError(Exception):
+class WorkerTaskError(FeishuError):
     """A task that did not get its meeting(s) committed: left unacknowledged."""
 
 
