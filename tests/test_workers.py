@@ -150,6 +150,15 @@ async def test_discovery_then_one_worker_fills_the_tables_each_participant_once(
         fetched = [r for r in emu.requests if "participant_list" in r.path]
         pages = {(r.params["meeting_no"], r.params.get("page_token")) for r in fetched}
         assert len(pages) == len(fetched)  # no page asked twice: each meeting fetched once
+        assert await _limiter_keys(url, prefix)  # paced through the shared Redis limiter
+
+
+async def _limiter_keys(url: str, prefix: str) -> list[bytes]:
+    conn = aioredis.Redis.from_url(url)
+    try:
+        return [k async for k in conn.scan_iter(match=f"{prefix}:ratelimit:*")]
+    finally:
+        await conn.aclose()
 
 
 async def _is(db: TestDatabase, truth: dict[str, list[tuple[Any, ...]]]) -> bool:
@@ -255,3 +264,43 @@ async def test_a_worker_killed_mid_run_loses_nothing(
 
 async def _at_least(db: TestDatabase, n: int) -> bool:
     return await _marked(db) >= n
+
+
+async def _group(url: str, queue: str) -> dict[str, Any]:
+    conn = aioredis.Redis.from_url(url)
+    try:
+        groups = await conn.xinfo_groups(queue)
+    finally:
+        await conn.aclose()
+    return {str(k): v for k, v in groups[0].items()}
+
+
+@pytest.mark.slow
+async def test_sigterm_finishes_the_task_in_hand_then_exits(
+    pg: TestDatabase, redis14: tuple[str, str], tmp_path: Path
+) -> None:
+    url, prefix = redis14
+    queue = f"{prefix}:tasks"
+    log = tmp_path / "worker.log"
+    async with Emulator(meetings=12, seed=74, rate_limit=None) as emu:
+        listed = _listed(emu)
+        broker = make_broker(url, queue=queue)
+        await broker.startup()
+        try:
+            await WorkerTasks(broker).enqueue_discovery("", *_window(emu), pg.url, pg.schema)
+        finally:
+            await broker.shutdown()
+        worker = _worker(emu, url, prefix, log, "--rate-limit", "4/1s")
+        try:
+            await _until("a first meeting committed", lambda: _at_least(pg, 1))
+            worker.send_signal(signal.SIGTERM)
+            code = await asyncio.to_thread(worker.wait, DEADLINE)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+        assert code == 0, log.read_text()
+        group = await _group(url, queue)
+        assert group["pending"] == 0  # the task in hand was finished and acknowledged
+        # Every fetch taken (all but the discovery) is committed; the rest wait queued.
+        assert await _marked(pg) == group["entries-read"] - 1 < len(listed)
