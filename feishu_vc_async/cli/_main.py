@@ -122,6 +122,27 @@ def _run_sync(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err
     return sync_command(args, env, out=out, err=err)
 
 
+def _add_worker(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from .worker import add_worker_arguments
+
+    parser = sub.add_parser(
+        "worker",
+        help="run export tasks from a task queue (taskiq; the workers extra)",
+        description="Take discovery and fetch tasks from --broker and commit each meeting "
+        "into its database exactly once, paced through --redis-url's shared limits. "
+        "SIGTERM finishes the tasks in hand; a killed worker's task comes back to another. "
+        "Exit codes: 0 stopped; 2 bad options.",
+    )
+    add_worker_arguments(parser)
+    parser.set_defaults(handler=_run_worker)
+
+
+def _run_worker(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
+    from .worker import worker_command
+
+    return worker_command(args, env, err=err)
+
+
 def _add_auth(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from .auth import add_auth_command
 
@@ -153,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(sub)
     _add_meetings(sub)
     _add_sync(sub)
+    _add_worker(sub)
     _add_auth(sub)
     _add_emulator(sub)
     _add_demo(sub)

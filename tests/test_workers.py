@@ -1,0 +1,306 @@
+"""The taskiq workers (``feishu_vc_async.workers``) with the real Redis broker, a real
+PostgreSQL and the emulator: discovery → fetch tasks → the tables equal the ground
+truth, each participant once; a fetch delivered twice writes once; a worker killed
+with ``kill -9`` mid-run loses nothing (its unacknowledged task comes back to another).
+Every wait is on something observable (rows, the stream's pending list), under a
+deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from msgspec.structs import astuple
+
+from feishu_vc_async.cli.worker import worker_settings
+from feishu_vc_async.emulator import Emulator
+from feishu_vc_async.models import MeetingQuery
+from feishu_vc_async.workers import WorkerTasks, make_broker, run_worker
+from tests._databases import TestDatabase, postgres_database
+
+pytestmark = pytest.mark.anyio
+
+DEADLINE = float(os.environ.get("FEISHU_VC_TEST_WORKER_DEADLINE", "120"))
+
+
+@pytest.fixture
+async def pg(postgres_url: str) -> AsyncIterator[TestDatabase]:
+    async with postgres_database() as db:
+        yield db
+
+
+@pytest.fixture
+async def redis14(redis_url: str) -> AsyncIterator[tuple[str, str]]:
+    """DB 14's URL and this test's own key prefix (its keys deleted after)."""
+    url = redis_url.rsplit("/", 1)[0] + "/14"
+    prefix = f"fvtest-workers:{uuid.uuid4().hex[:8]}"
+    yield url, prefix
+    conn = aioredis.Redis.from_url(url)
+    try:
+        keys = [k async for k in conn.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await conn.delete(*keys)
+    finally:
+        await conn.aclose()
+
+
+def _window(emu: Emulator) -> tuple[int, int]:
+    return (
+        min(q.meeting_start_time for q in emu.meetings) - 1,
+        max(q.meeting_end_time for q in emu.meetings) + 1,
+    )
+
+
+def _listed(emu: Emulator) -> list[MeetingQuery]:
+    return [m.query() for m in emu.listed_meetings(*_window(emu))]
+
+
+def _truth(emu: Emulator, queries: list[MeetingQuery]) -> dict[str, list[tuple[Any, ...]]]:
+    truth = {}
+    for query in queries:
+        rows = [astuple(p) for p in emu.participants(query)]
+        if rows:
+            truth[f"{query.meeting_no}@{query.meeting_start_time}"] = rows
+    return truth
+
+
+def _env(emu: Emulator) -> dict[str, str]:
+    return {
+        "FEISHU_APP_ID": emu.app_id,
+        "FEISHU_APP_SECRET": emu.app_secret,
+        "FEISHU_BASE_URL": emu.base_url,
+    }
+
+
+async def _until(what: str, done: Callable[[], Awaitable[bool]]) -> None:
+    """Look at ``done`` until it holds (each look is a query), failing at the deadline."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + DEADLINE
+    while not await done():
+        if loop.time() > until:
+            pytest.fail(f"not within {DEADLINE:g} s: {what}")
+        await asyncio.sleep(0.1)  # between two looks, not a wait for time to pass
+
+
+async def _drained(url: str, queue: str) -> bool:
+    """Every message of the stream delivered and acknowledged."""
+    conn = aioredis.Redis.from_url(url)
+    try:
+        groups = await conn.xinfo_groups(queue)
+    finally:
+        await conn.aclose()
+    return bool(groups) and all(g["pending"] == 0 and g["lag"] == 0 for g in groups)
+
+
+async def _pending(url: str, queue: str) -> int:
+    conn = aioredis.Redis.from_url(url)
+    try:
+        return int((await conn.xpending(queue, queue))["pending"])
+    finally:
+        await conn.aclose()
+
+
+async def _marked(db: TestDatabase) -> int:
+    """Meetings whose participants are committed."""
+    rows = await db.fetch(
+        f"SELECT count(*) FROM {db.table('feishu_vc_meetings')} WHERE participant_rows IS NOT NULL"
+    )
+    return int(rows[0][0]) if rows else 0
+
+
+async def test_discovery_then_one_worker_fills_the_tables_each_participant_once(
+    pg: TestDatabase, redis14: tuple[str, str]
+) -> None:
+    url, prefix = redis14
+    queue = f"{prefix}:tasks"
+    async with Emulator(meetings=12, seed=71, rate_limit=None) as emu:
+        listed = _listed(emu)
+        truth = _truth(emu, listed)
+        broker = make_broker(url, queue=queue)
+        tasks = WorkerTasks(broker)
+        await broker.startup()
+        try:
+            await tasks.enqueue_discovery("", *_window(emu), pg.url, pg.schema)
+        finally:
+            await broker.shutdown()
+
+        settings = worker_settings(["--redis-url", url, "--redis-prefix", prefix], _env(emu))
+        worker_broker = make_broker(url, queue=queue)
+        stop = asyncio.Event()
+        worker = asyncio.create_task(
+            run_worker(worker_broker, WorkerTasks(worker_broker), settings, stop)
+        )
+        try:
+            await _until("every meeting committed", lambda: _is(pg, truth))
+            await _until("the queue drained", lambda: _drained(url, queue))
+        finally:
+            stop.set()
+            await asyncio.wait_for(worker, DEADLINE)
+        assert await pg.participants() == truth
+        assert await _marked(pg) == len(listed) > 5
+        fetched = [r for r in emu.requests if "participant_list" in r.path]
+        pages = {(r.params["meeting_no"], r.params.get("page_token")) for r in fetched}
+        assert len(pages) == len(fetched)  # no page asked twice: each meeting fetched once
+        assert await _limiter_keys(url, prefix)  # paced through the shared Redis limiter
+
+
+async def _limiter_keys(url: str, prefix: str) -> list[bytes]:
+    conn = aioredis.Redis.from_url(url)
+    try:
+        return [k async for k in conn.scan_iter(match=f"{prefix}:ratelimit:*")]
+    finally:
+        await conn.aclose()
+
+
+async def _is(db: TestDatabase, truth: dict[str, list[tuple[Any, ...]]]) -> bool:
+    return await db.participants() == truth
+
+
+async def test_the_same_fetch_delivered_twice_writes_once(
+    pg: TestDatabase, redis14: tuple[str, str]
+) -> None:
+    url, prefix = redis14
+    queue = f"{prefix}:tasks"
+    async with Emulator(meetings=6, seed=72, rate_limit=None) as emu:
+        query = max(_listed(emu), key=lambda q: len(emu.participants(q)))
+        broker = make_broker(url, queue=queue)
+        tasks = WorkerTasks(broker)
+        await broker.startup()
+        try:
+            for _ in range(2):
+                await tasks.enqueue_fetch("", query, pg.url, pg.schema)
+        finally:
+            await broker.shutdown()
+
+        settings = worker_settings([], _env(emu), concurrency=2)
+        worker_broker = make_broker(url, queue=queue)
+        stop = asyncio.Event()
+        worker = asyncio.create_task(
+            run_worker(worker_broker, WorkerTasks(worker_broker), settings, stop)
+        )
+        try:
+            await _until("the queue drained", lambda: _drained(url, queue))
+        finally:
+            stop.set()
+            await asyncio.wait_for(worker, DEADLINE)
+        assert await pg.participants() == _truth(emu, [query])
+        fetched = [r for r in emu.requests if "participant_list" in r.path]
+        pages = [r.params.get("page_token") for r in fetched]
+        assert fetched
+        assert len(set(pages)) == len(pages)  # the second delivery found it held
+        assert await _marked(pg) == 1
+
+
+def test_a_password_in_the_database_url_is_refused_before_it_is_queued() -> None:
+    tasks = WorkerTasks(make_broker("memory://"))
+    query = MeetingQuery(meeting_no="1", meeting_start_time=1, meeting_end_time=2)
+    with pytest.raises(ValueError, match="password"):
+        asyncio.run(tasks.enqueue_fetch("", query, "postgresql://u:secret@h/db"))
+
+
+def _worker(
+    emu: Emulator, url: str, prefix: str, log: Path, *extra: str
+) -> subprocess.Popen[bytes]:
+    args = [
+        sys.executable, "-m", "feishu_vc_async", "worker", "--broker", url,
+        "--queue", f"{prefix}:tasks", "--redis-url", url, "--redis-prefix", prefix,
+        "--concurrency", "1", *extra,
+    ]  # fmt: skip
+    env = {**os.environ, **_env(emu)}
+    with log.open("ab") as out:
+        return subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+@pytest.mark.slow
+async def test_a_worker_killed_mid_run_loses_nothing(
+    pg: TestDatabase, redis14: tuple[str, str], tmp_path: Path
+) -> None:
+    url, prefix = redis14
+    queue = f"{prefix}:tasks"
+    log = tmp_path / "workers.log"
+    async with Emulator(meetings=12, seed=73, rate_limit=None) as emu:
+        listed = _listed(emu)
+        truth = _truth(emu, listed)
+        broker = make_broker(url, queue=queue)
+        tasks = WorkerTasks(broker)
+        await broker.startup()
+        try:
+            await tasks.enqueue_discovery("", *_window(emu), pg.url, pg.schema)
+        finally:
+            await broker.shutdown()
+
+        first = _worker(emu, url, prefix, log, "--rate-limit", "4/1s")
+        try:
+            await _until("a first meeting committed", lambda: _at_least(pg, 1))
+            assert await _marked(pg) < len(listed)  # mid-run
+            first.send_signal(signal.SIGKILL)
+            await asyncio.to_thread(first.wait)
+        finally:
+            if first.poll() is None:
+                first.kill()
+                first.wait()
+        assert await _pending(url, queue) >= 1  # the killed worker's task, unacknowledged
+
+        second = _worker(emu, url, prefix, log, "--redeliver-after", "1")
+        try:
+            await _until("every meeting committed", lambda: _is(pg, truth))
+            await _until("the queue drained", lambda: _drained(url, queue))
+        finally:
+            second.send_signal(signal.SIGTERM)
+            code = await asyncio.to_thread(second.wait, DEADLINE)
+        assert code == 0, log.read_text()
+        assert await pg.participants() == truth
+        assert await _marked(pg) == len(listed)
+
+
+async def _at_least(db: TestDatabase, n: int) -> bool:
+    return await _marked(db) >= n
+
+
+async def _group(url: str, queue: str) -> dict[str, Any]:
+    conn = aioredis.Redis.from_url(url)
+    try:
+        groups = await conn.xinfo_groups(queue)
+    finally:
+        await conn.aclose()
+    return {str(k): v for k, v in groups[0].items()}
+
+
+@pytest.mark.slow
+async def test_sigterm_finishes_the_task_in_hand_then_exits(
+    pg: TestDatabase, redis14: tuple[str, str], tmp_path: Path
+) -> None:
+    url, prefix = redis14
+    queue = f"{prefix}:tasks"
+    log = tmp_path / "worker.log"
+    async with Emulator(meetings=12, seed=74, rate_limit=None) as emu:
+        listed = _listed(emu)
+        broker = make_broker(url, queue=queue)
+        await broker.startup()
+        try:
+            await WorkerTasks(broker).enqueue_discovery("", *_window(emu), pg.url, pg.schema)
+        finally:
+            await broker.shutdown()
+        worker = _worker(emu, url, prefix, log, "--rate-limit", "4/1s")
+        try:
+            await _until("a first meeting committed", lambda: _at_least(pg, 1))
+            worker.send_signal(signal.SIGTERM)
+            code = await asyncio.to_thread(worker.wait, DEADLINE)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+        assert code == 0, log.read_text()
+        group = await _group(url, queue)
+        assert group["pending"] == 0  # the task in hand was finished and acknowledged
+        # Every fetch taken (all but the discovery) is committed; the rest wait queued.
+        assert await _marked(pg) == group["entries-read"] - 1 < len(listed)
