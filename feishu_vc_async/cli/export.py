@@ -43,6 +43,7 @@ from ..export import (
 from ..export._input import InputFormat
 from ..export._range import MeetingRange
 from ..models import MeetingQuery, UserIdType
+from ._enqueue import add_broker_arguments, enqueue_command
 from ._exit import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
 from ._fetching import add_fetching_arguments, check_fetching
 from ._options import ClientSettings, add_client_arguments, client_settings
@@ -208,6 +209,8 @@ def export_command(
     """``feishu-vc export``: returns the exit code (0, 1, 2, 130 or 143)."""
     stdout = out if out is not None else sys.stdout
     stderr = err if err is not None else sys.stderr
+    if getattr(args, "broker", None):  # the workers fetch: queue the range and wait
+        return enqueue_command(args, env, out=stdout, err=stderr)
     try:
         cmd = command_from_args(args, env)
         job = cmd.job()
@@ -372,3 +375,4 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_fetching_arguments(parser)
     add_show_arguments(parser)
+    add_broker_arguments(parser)

@@ -17,9 +17,12 @@ one database, each meeting exactly once, none lost to a killed worker.
 * ``_tasks``     ``discover`` and ``fetch_meeting``; exactly once; acknowledged after commit
 * ``_settings``  the worker's client from its own options and environment, never the queue
 * ``_run``       a worker in this process, stopped gracefully
+* ``_enqueue``   queue a window's discovery, and watch the window to its end (how the
+                 enqueuer knows the work is done)
 """
 
 from ._broker import DEFAULT_QUEUE, REDELIVER_AFTER, RedeliveringStreamBroker, make_broker
+from ._enqueue import WindowProgress, WindowWatch, enqueue_window, watch_window
 from ._run import run_worker
 from ._settings import ClientSource, WorkerSettings
 from ._tasks import DISCOVER_TASK, FETCH_TASK, WorkerTaskError, WorkerTasks
@@ -31,9 +34,13 @@ __all__ = [
     "REDELIVER_AFTER",
     "ClientSource",
     "RedeliveringStreamBroker",
+    "WindowProgress",
+    "WindowWatch",
     "WorkerSettings",
     "WorkerTaskError",
     "WorkerTasks",
+    "enqueue_window",
     "make_broker",
     "run_worker",
+    "watch_window",
 ]

@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
 from taskiq import AsyncBroker, Context, TaskiqDepends
 
 from .._constants import LOGGER_NAME
@@ -36,7 +37,14 @@ from ..export import ExportJob, database_output, export
 from ..meetings import MeetingListQuery
 from ..models import MeetingQuery, MeetingStatus
 
-__all__ = ["DISCOVER_TASK", "FETCH_TASK", "WorkerTaskError", "WorkerTasks"]
+__all__ = [
+    "DISCOVER_TASK",
+    "FETCH_TASK",
+    "WindowNote",
+    "WorkerTaskError",
+    "WorkerTasks",
+    "window_note",
+]
 
 logger = logging.getLogger(LOGGER_NAME + ".workers")
 
@@ -45,6 +53,19 @@ DISCOVER_TASK = "feishu_vc.discover"
 _MANUAL = {"ack_type": "manual"}
 # Filled in by taskiq with the message in hand (its acknowledgement among it).
 _CONTEXT: Any = TaskiqDepends()
+
+
+class WindowNote(msgspec.Struct, array_like=True):
+    """What a discovery found (meeting_no, meeting_start_time), for the enqueuing
+    ``run``: kept beside the rows under :func:`window_note`'s name."""
+
+    run: str
+    meetings: list[tuple[str, int]]
+
+
+def window_note(start: int, end: int) -> str:
+    """The name of a window's discovery: its lock, and its note in the progress table."""
+    return f"worker-discover:{start}-{end}"
 
 
 class WorkerTaskError(FeishuError):
@@ -64,10 +85,17 @@ class WorkerTasks:
     # --- enqueuing ---------------------------------------------------------------------
 
     async def enqueue_discovery(
-        self, tenant_key: str, start: int, end: int, db_url: str, db_schema: str | None = None
+        self,
+        tenant_key: str,
+        start: int,
+        end: int,
+        db_url: str,
+        db_schema: str | None = None,
+        run: str = "",
     ) -> None:
-        """Queue the discovery of ``tenant_key``'s meetings ended in [start, end]."""
-        await self.discover.kiq(tenant_key, start, end, _no_secret(db_url), db_schema)
+        """Queue the discovery of ``tenant_key``'s meetings ended in [start, end];
+        ``run`` names this enqueuing in the window's note (``_enqueue``)."""
+        await self.discover.kiq(tenant_key, start, end, _no_secret(db_url), db_schema, run)
 
     async def enqueue_fetch(
         self, tenant_key: str, query: MeetingQuery, db_url: str, db_schema: str | None = None
@@ -124,24 +152,32 @@ class WorkerTasks:
         return "written"
 
     async def discover_window(
-        self, tenant_key: str, start: int, end: int, db_url: str, db_schema: str | None = None
+        self,
+        tenant_key: str,
+        start: int,
+        end: int,
+        db_url: str,
+        db_schema: str | None = None,
+        run: str = "",
     ) -> int:
         """List the tenant's meetings ended in [start, end] and queue a fetch for each
-        one the tables do not hold; returns how many were queued."""
+        one the tables do not hold, then note what was found (``window_note``, for
+        ``run``) beside the rows; returns how many were queued."""
         listing = self._client(tenant_key).meetings(
             MeetingListQuery(start_time=start, end_time=end)
         )
         found = [meeting.query() async for meeting in listing]
-        if not found:
-            return 0
-        output = database_output(
-            db_url, schema=db_schema, tenant_key=tenant_key, name=f"worker-discover:{start}-{end}"
-        )
+        name = window_note(start, end)
+        output = database_output(db_url, schema=db_schema, tenant_key=tenant_key, name=name)
         async with output.lock():
-            held = await output.meetings_held(min(q.meeting_start_time for q in found))
-        wanted = [q for q in found if (q.meeting_no, q.meeting_start_time) not in held]
-        for query in wanted:
-            await self.enqueue_fetch(tenant_key, query, db_url, db_schema)
+            first = min((q.meeting_start_time for q in found), default=start)
+            held = await output.meetings_held(first)
+            wanted = [q for q in found if (q.meeting_no, q.meeting_start_time) not in held]
+            for query in wanted:
+                await self.enqueue_fetch(tenant_key, query, db_url, db_schema)
+            # Last, once every fetch is in the stream: the enqueuer's sign of discovery.
+            note = WindowNote(run, [(q.meeting_no, q.meeting_start_time) for q in found])
+            await output.save_note(name, msgspec.msgpack.encode(note))
         return len(wanted)
 
 
@@ -173,9 +209,10 @@ def _discover_task(tasks: WorkerTasks) -> Callable[..., Awaitable[int]]:
         end: int,
         db_url: str,
         db_schema: str | None = None,
+        run: str = "",
         context: Context = _CONTEXT,
     ) -> int:
-        queued = await tasks.discover_window(tenant_key, start, end, db_url, db_schema)
+        queued = await tasks.discover_window(tenant_key, start, end, db_url, db_schema, run)
         await _ack(context)
         return queued
 
