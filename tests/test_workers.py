@@ -12,73 +12,23 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from msgspec.structs import astuple
 
 from feishu_vc_async.cli.worker import worker_settings
 from feishu_vc_async.emulator import Emulator
 from feishu_vc_async.models import MeetingQuery
 from feishu_vc_async.workers import WorkerTasks, make_broker, run_worker
-from tests._databases import TestDatabase, postgres_database
+from tests._databases import TestDatabase
+from tests._workers import DEADLINE, _env, _listed, _marked, _truth, _window, pg, redis14
 
 pytestmark = pytest.mark.anyio
 
-DEADLINE = float(os.environ.get("FEISHU_VC_TEST_WORKER_DEADLINE", "120"))
-
-
-@pytest.fixture
-async def pg(postgres_url: str) -> AsyncIterator[TestDatabase]:
-    async with postgres_database() as db:
-        yield db
-
-
-@pytest.fixture
-async def redis14(redis_url: str) -> AsyncIterator[tuple[str, str]]:
-    """DB 14's URL and this test's own key prefix (its keys deleted after)."""
-    url = redis_url.rsplit("/", 1)[0] + "/14"
-    prefix = f"fvtest-workers:{uuid.uuid4().hex[:8]}"
-    yield url, prefix
-    conn = aioredis.Redis.from_url(url)
-    try:
-        keys = [k async for k in conn.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await conn.delete(*keys)
-    finally:
-        await conn.aclose()
-
-
-def _window(emu: Emulator) -> tuple[int, int]:
-    return (
-        min(q.meeting_start_time for q in emu.meetings) - 1,
-        max(q.meeting_end_time for q in emu.meetings) + 1,
-    )
-
-
-def _listed(emu: Emulator) -> list[MeetingQuery]:
-    return [m.query() for m in emu.listed_meetings(*_window(emu))]
-
-
-def _truth(emu: Emulator, queries: list[MeetingQuery]) -> dict[str, list[tuple[Any, ...]]]:
-    truth = {}
-    for query in queries:
-        rows = [astuple(p) for p in emu.participants(query)]
-        if rows:
-            truth[f"{query.meeting_no}@{query.meeting_start_time}"] = rows
-    return truth
-
-
-def _env(emu: Emulator) -> dict[str, str]:
-    return {
-        "FEISHU_APP_ID": emu.app_id,
-        "FEISHU_APP_SECRET": emu.app_secret,
-        "FEISHU_BASE_URL": emu.base_url,
-    }
+__all__ = ["pg", "redis14"]  # the fixtures, used by name
 
 
 async def _until(what: str, done: Callable[[], Awaitable[bool]]) -> None:
@@ -107,14 +57,6 @@ async def _pending(url: str, queue: str) -> int:
         return int((await conn.xpending(queue, queue))["pending"])
     finally:
         await conn.aclose()
-
-
-async def _marked(db: TestDatabase) -> int:
-    """Meetings whose participants are committed."""
-    rows = await db.fetch(
-        f"SELECT count(*) FROM {db.table('feishu_vc_meetings')} WHERE participant_rows IS NOT NULL"
-    )
-    return int(rows[0][0]) if rows else 0
 
 
 async def test_discovery_then_one_worker_fills_the_tables_each_participant_once(

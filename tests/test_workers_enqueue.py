@@ -17,7 +17,7 @@ from feishu_vc_async.emulator import Emulator
 from feishu_vc_async.workers import WorkerTasks, make_broker, run_worker
 from tests._cli import run_cli
 from tests._databases import TestDatabase
-from tests.test_workers import (
+from tests._workers import (
     DEADLINE,
     _env,
     _listed,
