@@ -118,3 +118,31 @@ async def test_bad_options_with_a_broker_queue_nothing(
     assert "secret" not in err
     assert not await _stream_exists(url, queue)
     assert not (tmp_path / "meetings.jsonl").exists()
+
+
+async def test_a_meeting_refused_for_good_is_exit_1_and_named(
+    pg: TestDatabase, redis14: tuple[str, str]
+) -> None:
+    url, prefix = redis14
+    queue = f"{prefix}:tasks"
+    async with Emulator(meetings=6, seed=83, rate_limit=None) as emu:
+        listed = _listed(emu)
+        refused = max(listed, key=lambda q: len(emu.participants(q)))
+        emu.deny_meeting(refused)
+        stop = asyncio.Event()
+        broker = make_broker(url, queue=queue)
+        worker = asyncio.create_task(
+            run_worker(broker, WorkerTasks(broker), worker_settings([], _env(emu)), stop)
+        )
+        try:
+            argv = _argv(pg.url, url, queue, *_window(emu), "--db-schema", pg.schema)
+            code, out, err = await asyncio.wait_for(run_cli(argv, {}), DEADLINE)
+        finally:
+            stop.set()
+            await asyncio.wait_for(worker, DEADLINE)
+        assert code == 1, err
+        assert out == ""  # --quiet: the failures go to stderr
+        assert f"{refused.meeting_no}@{refused.meeting_start_time}" in err
+        rest = [q for q in listed if q != refused]
+        assert await pg.participants() == _truth(emu, rest)
+        assert await _marked(pg) == len(rest)
