@@ -22,7 +22,7 @@ from feishu_vc_async.export import (
 )
 from feishu_vc_async.export._db_output import BATCH_ROWS
 from feishu_vc_async.models import MeetingQuery, Participant
-from tests._databases import TestDatabase
+from tests._databases import TestDatabase, postgres_database
 from tests._fanout import make_client
 
 pytestmark = pytest.mark.anyio
@@ -232,3 +232,47 @@ async def test_a_cancelled_write_finishes_its_meeting_before_the_cancel_lands(
         await output.commit(state)
     rows = await database.participants()
     assert [len(v) for v in rows.values()] == [size]
+
+
+async def test_two_writers_of_one_meeting_the_second_waits_and_replaces_the_first(
+    postgres_url: str,
+) -> None:
+    """Two runs given the same meeting (two workers each handed it): the second's write
+    waits at the meeting's lock until the first commits, then replaces its rows. Without
+    the lock it would insert beside the first's uncommitted rows and fail on the key."""
+    from feishu_vc_async.export._db_tables import PARTICIPANTS
+    from feishu_vc_async.export._postgres import PostgresStore
+
+    width = len(PARTICIPANTS.names)
+
+    def rows(n: int, tag: str) -> list[tuple[Any, ...]]:
+        fields = [None] * (width - 4)
+        fields[0] = tag
+        return [("t1", "100", 1700000000, i, *fields) for i in range(n)]
+
+    async def waiting(db: TestDatabase) -> bool:
+        found = await db.fetch(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+            "AND classid = $1",
+            0x66766D74,
+        )
+        return bool(found[0][0])
+
+    async with postgres_database() as db:
+        first, second = (PostgresStore(db.url, where="pg", schema=db.schema) for _ in range(2))
+        key = [("t1", "100", 1700000000)]
+        async with first.lock("t1", "run-a"), second.lock("t1", "run-b"):
+            await first.begin()
+            await first.replace(key, rows(3, "first"))
+            await second.begin()
+            await second.replace(key, rows(2, "second"))
+            with anyio.fail_after(30):
+                while not await waiting(db):  # observed: the second waits at the lock
+                    await anyio.sleep(0.01)
+            await first.commit([], ("t1", "run-a", b"a", None))
+            await second.commit([], ("t1", "run-b", b"b", None))
+        got = await db.fetch(
+            f"SELECT row_no, {PARTICIPANTS.names[4]} FROM {db.table('feishu_vc_participants')} "
+            "ORDER BY row_no"
+        )
+        assert got == [(0, "second"), (1, "second")]

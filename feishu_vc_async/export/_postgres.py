@@ -58,6 +58,15 @@ _TYPES: dict[Kind, str] = {
 }
 # Batches handed over at once: one being written, one waiting behind it.
 _IN_FLIGHT = 2
+# One transaction-scoped advisory lock per meeting written, taken in key order (two
+# writers of overlapping meetings cannot deadlock), in the two-key space (apart from
+# the export locks' one-key space). A hash collision only makes two writers wait.
+_MEETING_LOCKS = 0x66766D74  # "fvmt"
+_LOCK_MEETINGS = (
+    f"SELECT pg_advisory_xact_lock({_MEETING_LOCKS}, k) FROM (SELECT DISTINCT "
+    "hashtext(concat_ws(chr(31), $1::text, t, n, s::text)) AS k "
+    "FROM unnest($2::text[], $3::text[], $4::bigint[]) AS m(t, n, s)) AS keys ORDER BY k"
+)
 # The session's temporary table a commit's meetings are copied into, to be upserted.
 _MEETINGS_IN = "feishu_vc_meetings_in"
 # Taken while tables are created, so that two first runs at once do not collide.
@@ -86,6 +95,7 @@ class PostgresStore:
         self._schema = None if schema is None else check_identifier("schema", schema)
         check_identifier("table prefix", prefix + "x")
         self._prefix = prefix
+        self._meeting_space = f"{self._schema}\x1f{prefix}"
         self._timeout = connect_timeout
         self._lock_wait = non_negative_seconds("lock_wait", lock_wait)
         self._conn: asyncpg.Connection | None = None
@@ -323,13 +333,16 @@ class PostgresStore:
         with self._problems("writing participants"):
             if cleared:
                 tenants, numbers, starts = zip(*cleared, strict=True)
+                keys = (list(tenants), list(numbers), list(starts))
+                # Two writers of one meeting (two workers given it) would each delete
+                # nothing the other has not committed, and both insert: the meeting's
+                # lock, held to the commit, makes the second delete the first's rows.
+                await conn.execute(_LOCK_MEETINGS, self._meeting_space, *keys)
                 await conn.execute(
                     f"DELETE FROM {self._name(PARTICIPANTS)} WHERE "
                     "(tenant_key, meeting_no, meeting_start_time) IN "
                     "(SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]))",
-                    list(tenants),
-                    list(numbers),
-                    list(starts),
+                    *keys,
                 )
             if rows:
                 await conn.copy_records_to_table(
