@@ -120,7 +120,7 @@ async def test_the_same_fetch_delivered_twice_writes_once(
         await broker.startup()
         try:
             for _ in range(2):
-                await tasks.enqueue_fetch("", query, pg.url, pg.schema)
+                await tasks.enqueue_fetch("", [query], pg.url, pg.schema)
         finally:
             await broker.shutdown()
 
@@ -147,7 +147,7 @@ def test_a_password_in_the_database_url_is_refused_before_it_is_queued() -> None
     tasks = WorkerTasks(make_broker("memory://"))
     query = MeetingQuery(meeting_no="1", meeting_start_time=1, meeting_end_time=2)
     with pytest.raises(ValueError, match="password"):
-        asyncio.run(tasks.enqueue_fetch("", query, "postgresql://u:secret@h/db"))
+        asyncio.run(tasks.enqueue_fetch("", [query], "postgresql://u:secret@h/db"))
 
 
 def _worker(
@@ -230,7 +230,7 @@ async def _group(url: str, queue: str) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-async def test_sigterm_finishes_the_task_in_hand_then_exits(
+async def test_sigterm_hands_the_chunk_back_after_its_meeting_then_a_worker_finishes_it(
     pg: TestDatabase, redis14: tuple[str, str], tmp_path: Path
 ) -> None:
     url, prefix = redis14
@@ -238,6 +238,7 @@ async def test_sigterm_finishes_the_task_in_hand_then_exits(
     log = tmp_path / "worker.log"
     async with Emulator(meetings=12, seed=74, rate_limit=None) as emu:
         listed = _listed(emu)
+        truth = _truth(emu, listed)
         broker = make_broker(url, queue=queue)
         await broker.startup()
         try:
@@ -254,11 +255,19 @@ async def test_sigterm_finishes_the_task_in_hand_then_exits(
                 worker.kill()
                 worker.wait()
         assert code == 0, log.read_text()
-        group = await _group(url, queue)
-        # The tasks in hand were finished and acknowledged; a message read just as the
-        # worker stopped (at most one) stays pending, to come back to the next worker.
-        assert group["pending"] <= 1
-        # Every fetch acknowledged (all read but the discovery and one left pending) is
-        # committed; the rest wait queued.
-        acknowledged = group["entries-read"] - 1 - group["pending"]
-        assert await _marked(pg) == acknowledged < len(listed)
+        # The chunk in hand (every meeting, one task) was handed back unacknowledged
+        # once the meeting being written was committed: some committed, not all.
+        assert (await _group(url, queue))["pending"] == 1
+        assert 1 <= await _marked(pg) < len(listed)
+        committed = await pg.participants()
+        assert all(rows == truth[key] for key, rows in committed.items())  # each whole
+
+        second = _worker(emu, url, prefix, log, "--redeliver-after", "1")
+        try:
+            await _until("every meeting committed", lambda: _is(pg, truth))
+            await _until("the queue drained", lambda: _drained(url, queue))
+        finally:
+            second.send_signal(signal.SIGTERM)
+            code = await asyncio.to_thread(second.wait, DEADLINE)
+        assert code == 0, log.read_text()
+        assert await pg.participants() == truth

@@ -14,7 +14,7 @@ one database, each meeting exactly once, none lost to a killed worker.
     await run_worker(broker, WorkerTasks(broker), settings, stop_event)
 
 * ``_broker``    the broker from its URL; why a Redis stream (acknowledged, re-delivered)
-* ``_tasks``     ``discover`` and ``fetch_meeting``; exactly once; acknowledged after commit
+* ``_tasks``     ``discover``, ``fetch_meetings`` (a chunk); exactly once; acked after commit
 * ``_settings``  the worker's client from its own options and environment, never the queue
 * ``_run``       a worker in this process, stopped gracefully
 * ``_enqueue``   queue a window's discovery, and watch the window to its end (how the

@@ -14,23 +14,42 @@ was taken by a killed worker is never finished), and it reads one message at a t
 (the stock one takes up to 100 at once into its own pending list, all of which a kill
 would hold back until they go stale). The consumer group starts at the stream's
 beginning (``0``, not ``$``), so tasks enqueued before any worker ran are not skipped.
+
+A message in hand is held: each one read comes as a :class:`HeldMessage`, whose
+``hold`` the worker calls every ``hold_every`` seconds while the task runs (an
+``XCLAIM ... JUSTID`` of its own message, which resets its idle time). So a long task
+(a chunk of many meetings) is not taken over while its worker lives, and
+``redeliver_after`` can be short: a killed worker's task comes back within it.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
 from taskiq import AckableMessage, AsyncBroker, InMemoryBroker
 from taskiq_redis import RedisStreamBroker
 
-__all__ = ["DEFAULT_QUEUE", "REDELIVER_AFTER", "RedeliveringStreamBroker", "make_broker"]
+__all__ = [
+    "DEFAULT_QUEUE",
+    "REDELIVER_AFTER",
+    "HeldMessage",
+    "RedeliveringStreamBroker",
+    "make_broker",
+]
 
 DEFAULT_QUEUE = "feishu_vc:tasks"
-# Seconds a task may stay unacknowledged before another worker takes it over: longer
-# than any one task runs (a meeting of thousands of pages at 100 requests a minute).
-REDELIVER_AFTER = 600.0
+# Seconds a task's message may go unheld before another worker takes it over (its
+# worker was killed): its worker holds it three times as often while it lives.
+REDELIVER_AFTER = 60.0
+
+
+class HeldMessage(AckableMessage):
+    """A message read from the stream, and how its worker keeps it (module doc)."""
+
+    hold: Callable[[], Awaitable[None]]
+    hold_every: float
 
 
 class RedeliveringStreamBroker(RedisStreamBroker):
@@ -45,7 +64,7 @@ class RedeliveringStreamBroker(RedisStreamBroker):
                 )
                 claimed = [(i, m) for i, m in answer[1] if m is not None]
                 for msg_id, msg in claimed:
-                    yield AckableMessage(data=msg[b"data"], ack=self._ack_generator(msg_id, stream))
+                    yield self._held(msg_id, msg[b"data"])
                 if claimed:
                     continue
                 fetched: Any = await redis.xreadgroup(
@@ -53,9 +72,21 @@ class RedeliveringStreamBroker(RedisStreamBroker):
                 )
                 for _, messages in fetched or ():
                     for msg_id, msg in messages:
-                        yield AckableMessage(
-                            data=msg[b"data"], ack=self._ack_generator(msg_id, stream)
-                        )
+                        yield self._held(msg_id, msg[b"data"])
+
+    def _held(self, msg_id: Any, data: bytes) -> HeldMessage:
+        stream, group, me = self.queue_name, self.consumer_group_name, self.consumer_name
+
+        async def hold() -> None:
+            async with Redis(connection_pool=self.connection_pool) as redis:
+                await redis.xclaim(stream, group, me, 0, [msg_id], justid=True)
+
+        return HeldMessage(
+            data=data,
+            ack=self._ack_generator(msg_id, stream),
+            hold=hold,
+            hold_every=self.idle_timeout / 3000,
+        )
 
 
 def make_broker(

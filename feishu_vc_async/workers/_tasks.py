@@ -1,20 +1,28 @@
-"""The tasks: discover one tenant's window of meetings, fetch one meeting.
+"""The tasks: discover one tenant's window of meetings, fetch a chunk of its meetings.
 
 ::
 
-    discover(tenant, start, end, db)  ── meeting_list ──▶ one fetch_meeting per meeting
-                                                          not in the tables yet
-    fetch_meeting(tenant, meeting, db) ── participant_list ──▶ the database, committed
-                                                          ──▶ acknowledged
+    discover(tenant, start, end, db)   ── meeting_list ──▶ one fetch_meetings per chunk
+                                                           of meetings not in the tables
+    fetch_meetings(tenant, chunk, db)  ── participant_list, the fan-out ──▶ the database,
+                                          each meeting committed ──▶ acknowledged
+
+**Why chunks.** A task of one meeting pays a task's cost (a message, a lock, a look at
+the tables, an acknowledgement) for a meeting of often one page; a chunk is one export
+of many meetings through the fan-out, which keeps the tenant's budget full at the
+single-process CPU per page. A chunk killed midway loses nothing: its message comes
+back and the export skips the meetings already committed.
 
 Exactly once by the output's transaction: a meeting's rows and its mark in the meetings
-table commit together, and a fetch first looks at the marks (under the lock of that
-meeting's own export, ``worker:<number>@<start>``, so two deliveries of one meeting run
-one after the other and the second finds it held). Distinct meetings take distinct
-locks: workers write the same tables side by side. Each task acknowledges its message
-itself (``ack_type=manual``) after its commit; a task that raises is not acknowledged
-and comes back after the broker's ``redeliver_after``. A meeting the platform refuses
-for good (not found, no permission) is acknowledged with its failure logged.
+table commit together, and a chunk first looks at the marks (under its own lock,
+``worker:<chunk>``, so two deliveries of one chunk run one after the other and the
+second finds its meetings held). A meeting in two chunks (two enqueuings of one window)
+is written under that meeting's lock in the database: the second replaces the first.
+Each task acknowledges its message itself (``ack_type=manual``) after its commit; a task
+that raises is not acknowledged and comes back after the broker's ``redeliver_after``;
+a worker told to stop hands its chunk back (unacknowledged) once the meeting being
+written is committed. A meeting the platform refuses for good (not found, no
+permission) is acknowledged with its failure logged.
 
 Task arguments carry no secret: a database URL with a password is refused when
 enqueued (give the workers ``PGPASSWORD`` or a ``.pgpass`` instead).
@@ -22,8 +30,11 @@ enqueued (give the workers ``PGPASSWORD`` or a ``.pgpass`` instead).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,11 +44,12 @@ from taskiq import AsyncBroker, Context, TaskiqDepends
 from .._constants import LOGGER_NAME
 from ..client import VCClient
 from ..errors import FeishuError
-from ..export import ExportJob, database_output, export
+from ..export import ExportJob, ExportRun, database_output, export
 from ..meetings import MeetingListQuery
 from ..models import MeetingQuery, MeetingStatus
 
 __all__ = [
+    "CHUNK",
     "DISCOVER_TASK",
     "FETCH_TASK",
     "WindowNote",
@@ -48,11 +60,16 @@ __all__ = [
 
 logger = logging.getLogger(LOGGER_NAME + ".workers")
 
-FETCH_TASK = "feishu_vc.fetch_meeting"
+FETCH_TASK = "feishu_vc.fetch_meetings"
 DISCOVER_TASK = "feishu_vc.discover"
+# Meetings per fetch task: enough pages to keep a tenant's fan-out busy for a while,
+# few enough that the chunks of a window spread over the workers.
+CHUNK = 50
 _MANUAL = {"ack_type": "manual"}
 # Filled in by taskiq with the message in hand (its acknowledgement among it).
 _CONTEXT: Any = TaskiqDepends()
+# A chunk's meetings as they travel: (meeting_no, start, end).
+Chunk = Sequence[Sequence[Any]]
 
 
 class WindowNote(msgspec.Struct, array_like=True):
@@ -74,11 +91,13 @@ class WorkerTaskError(FeishuError):
 
 class WorkerTasks:
     """The tasks registered on ``broker``. A worker sets :attr:`client` (its own, from
-    its settings) before it listens; an enqueuing process needs none."""
+    its settings) before it listens, and sets :attr:`stopping` to have the chunks in
+    hand handed back; an enqueuing process needs neither."""
 
     def __init__(self, broker: AsyncBroker) -> None:
         self.broker = broker
         self.client: VCClient | None = None
+        self.stopping = asyncio.Event()
         self.fetch = broker.register_task(_fetch_task(self), FETCH_TASK, **_MANUAL)
         self.discover = broker.register_task(_discover_task(self), DISCOVER_TASK, **_MANUAL)
 
@@ -92,23 +111,26 @@ class WorkerTasks:
         db_url: str,
         db_schema: str | None = None,
         run: str = "",
+        chunk: int = CHUNK,
     ) -> None:
-        """Queue the discovery of ``tenant_key``'s meetings ended in [start, end];
-        ``run`` names this enqueuing in the window's note (``_enqueue``)."""
-        await self.discover.kiq(tenant_key, start, end, _no_secret(db_url), db_schema, run)
+        """Queue the discovery of ``tenant_key``'s meetings ended in [start, end], to be
+        fetched ``chunk`` meetings a task; ``run`` names this enqueuing in the window's
+        note (``_enqueue``)."""
+        if chunk < 1:
+            raise ValueError(f"chunk: expected meetings per task >= 1, not {chunk}")
+        db_url = _no_secret(db_url)
+        await self.discover.kiq(tenant_key, start, end, db_url, db_schema, run, chunk)
 
     async def enqueue_fetch(
-        self, tenant_key: str, query: MeetingQuery, db_url: str, db_schema: str | None = None
+        self,
+        tenant_key: str,
+        queries: Sequence[MeetingQuery],
+        db_url: str,
+        db_schema: str | None = None,
     ) -> None:
-        """Queue the fetch of one meeting's participants into the database."""
-        await self.fetch.kiq(
-            tenant_key,
-            query.meeting_no,
-            query.meeting_start_time,
-            query.meeting_end_time,
-            _no_secret(db_url),
-            db_schema,
-        )
+        """Queue the fetch of these meetings' participants into the database (one task)."""
+        chunk = [(q.meeting_no, q.meeting_start_time, q.meeting_end_time) for q in queries]
+        await self.fetch.kiq(tenant_key, chunk, _no_secret(db_url), db_schema)
 
     # --- the tasks, as a worker runs them ------------------------------------------------
 
@@ -117,39 +139,58 @@ class WorkerTasks:
             raise WorkerTaskError("no client: the worker sets WorkerTasks.client first")
         return self.client.for_tenant(tenant_key) if tenant_key else self.client
 
-    async def fetch_meeting(
-        self,
-        tenant_key: str,
-        meeting_no: str,
-        start: int,
-        end: int,
-        db_url: str,
-        db_schema: str | None = None,
-    ) -> str:
-        """Fetch one meeting into the database unless it is there: "held", "written",
-        or "failed" (refused for good, logged). Returns after the commit."""
-        query = MeetingQuery(
-            meeting_no=meeting_no,
-            meeting_start_time=start,
-            meeting_end_time=end,
-            meeting_status=MeetingStatus.ENDED,
-        )
-        output = database_output(
-            db_url, schema=db_schema, tenant_key=tenant_key, name=f"worker:{query.key}"
-        )
+    async def fetch_meetings(
+        self, tenant_key: str, chunk: Chunk, db_url: str, db_schema: str | None = None
+    ) -> bool:
+        """Fetch the chunk's meetings the tables do not hold into the database, each
+        committed as it is written. True when the chunk is done (written, or refused for
+        good and logged); False when handed back on :attr:`stopping`. Raises
+        :class:`WorkerTaskError` when some meeting is still to be fetched."""
+        queries = [
+            MeetingQuery(
+                meeting_no=str(number),
+                meeting_start_time=int(start),
+                meeting_end_time=int(end),
+                meeting_status=MeetingStatus.ENDED,
+            )
+            for number, start, end in chunk
+        ]
+        if not queries:
+            return True
+        keys = "\n".join(q.key for q in queries).encode()
+        name = f"worker:{hashlib.sha256(keys).hexdigest()[:24]}"
+        output = database_output(db_url, schema=db_schema, tenant_key=tenant_key, name=name)
         async with output.lock():
-            if (meeting_no, start) in await output.meetings_held(start):
-                return "held"
-            job = ExportJob([query], output, mode="overwrite", commit_interval=0)
-            run = await export(self._client(tenant_key), job)
+            held = await output.meetings_held(min(q.meeting_start_time for q in queries))
+            wanted = [q for q in queries if (q.meeting_no, q.meeting_start_time) not in held]
+            if not wanted:
+                return True
+            job = ExportJob(wanted, output, mode="overwrite", commit_interval=0)
+            run = await self._until_stopping(export(self._client(tenant_key), job))
+        if run is None:
+            return False
         if run.fatal is not None:
-            raise WorkerTaskError(f"{query.key}: {run.fatal}")
+            raise WorkerTaskError(f"{name}: {run.fatal}")
         if any(not f.permanent for f in run.failures):
-            raise WorkerTaskError(f"{query.key}: {run.failures[0].error}")
-        if run.failures:
-            logger.warning("%s: given up: %s", query.key, run.failures[0].error)
-            return "failed"
-        return "written"
+            raise WorkerTaskError(f"{name}: {run.failures[0].error}")
+        for failure in run.failures:
+            logger.warning("%s: given up: %s", failure.key, failure.error)
+        return True
+
+    async def _until_stopping(self, running: Awaitable[ExportRun]) -> ExportRun | None:
+        """The export's run, or None once :attr:`stopping` cut it short (the export
+        finishes the meeting it is writing before the cancel lands)."""
+        work = asyncio.ensure_future(running)
+        stop = asyncio.ensure_future(self.stopping.wait())
+        try:
+            await asyncio.wait([work, stop], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not work.done():
+                work.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await work
+        return None if work.cancelled() else work.result()
 
     async def discover_window(
         self,
@@ -159,10 +200,11 @@ class WorkerTasks:
         db_url: str,
         db_schema: str | None = None,
         run: str = "",
+        chunk: int = CHUNK,
     ) -> int:
-        """List the tenant's meetings ended in [start, end] and queue a fetch for each
-        one the tables do not hold, then note what was found (``window_note``, for
-        ``run``) beside the rows; returns how many were queued."""
+        """List the tenant's meetings ended in [start, end] and queue the ones the
+        tables do not hold, ``chunk`` a task, then note what was found
+        (``window_note``, for ``run``) beside the rows; returns how many were queued."""
         listing = self._client(tenant_key).meetings(
             MeetingListQuery(start_time=start, end_time=end)
         )
@@ -173,8 +215,8 @@ class WorkerTasks:
             first = min((q.meeting_start_time for q in found), default=start)
             held = await output.meetings_held(first)
             wanted = [q for q in found if (q.meeting_no, q.meeting_start_time) not in held]
-            for query in wanted:
-                await self.enqueue_fetch(tenant_key, query, db_url, db_schema)
+            for at in range(0, len(wanted), chunk):
+                await self.enqueue_fetch(tenant_key, wanted[at : at + chunk], db_url, db_schema)
             # Last, once every fetch is in the stream: the enqueuer's sign of discovery.
             note = WindowNote(run, [(q.meeting_no, q.meeting_start_time) for q in found])
             await output.save_note(name, msgspec.msgpack.encode(note))
@@ -185,21 +227,20 @@ class WorkerTasks:
 # which a bound method refuses), each bound to its WorkerTasks.
 
 
-def _fetch_task(tasks: WorkerTasks) -> Callable[..., Awaitable[str]]:
-    async def fetch_meeting(
+def _fetch_task(tasks: WorkerTasks) -> Callable[..., Awaitable[bool]]:
+    async def fetch_meetings(
         tenant_key: str,
-        meeting_no: str,
-        start: int,
-        end: int,
+        chunk: list[list[Any]],
         db_url: str,
         db_schema: str | None = None,
         context: Context = _CONTEXT,
-    ) -> str:
-        outcome = await tasks.fetch_meeting(tenant_key, meeting_no, start, end, db_url, db_schema)
-        await _ack(context)
-        return outcome
+    ) -> bool:
+        done = await tasks.fetch_meetings(tenant_key, chunk, db_url, db_schema)
+        if done:  # handed back otherwise: unacknowledged, it comes back to a worker
+            await _ack(context)
+        return done
 
-    return fetch_meeting
+    return fetch_meetings
 
 
 def _discover_task(tasks: WorkerTasks) -> Callable[..., Awaitable[int]]:
@@ -210,9 +251,10 @@ def _discover_task(tasks: WorkerTasks) -> Callable[..., Awaitable[int]]:
         db_url: str,
         db_schema: str | None = None,
         run: str = "",
+        chunk: int = CHUNK,
         context: Context = _CONTEXT,
     ) -> int:
-        queued = await tasks.discover_window(tenant_key, start, end, db_url, db_schema, run)
+        queued = await tasks.discover_window(tenant_key, start, end, db_url, db_schema, run, chunk)
         await _ack(context)
         return queued
 
