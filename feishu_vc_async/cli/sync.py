@@ -35,7 +35,14 @@ from ._progress import ProgressDisplay, add_show_arguments, make_display, view_o
 from ._range import add_filter_arguments, listing_from_args
 from ._summary import fatal_text
 
-__all__ = ["add_sync_arguments", "sync_command"]
+__all__ = [
+    "add_sync_arguments",
+    "cycle_head",
+    "cycle_line",
+    "job_from_args",
+    "next_cycle",
+    "sync_command",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,15 +70,16 @@ def _output(args: argparse.Namespace) -> DatabaseOutput:
     return database_from_args(args, args.db, name="sync", option="--db")
 
 
-def command_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> SyncCommand:
-    """Parsed ``sync`` arguments → :class:`SyncCommand`, every option checked."""
+def job_from_args(args: argparse.Namespace) -> SyncJob:
+    """The database, the cycles' spans, the filters and the fetching options, checked
+    (``sync`` in this process and ``sync --broker`` alike)."""
     check_fetching(args)
     now = int(time.time())
     filters = listing_from_args(
         args, start_time=now, end_time=now, user_id_type=UserIdType(args.user_id_type)
     )
     try:
-        job = SyncJob(
+        return SyncJob(
             _output(args),
             since=_span("--since", args.since),
             interval=_span("--interval", args.interval),
@@ -82,6 +90,11 @@ def command_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> SyncC
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def command_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> SyncCommand:
+    """Parsed ``sync`` arguments → :class:`SyncCommand`, every option checked."""
+    job = job_from_args(args)
     client = client_settings(args, env)
     return SyncCommand(
         job=job,
@@ -103,18 +116,27 @@ def _when(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+def cycle_head(number: int, listed: int, listed_from: int, listed_to: int, new: int) -> str:
+    """How a cycle's line begins, wherever its meetings were fetched."""
+    return (
+        f"sync cycle {number}: {_count(listed, 'meeting')} ended from "
+        f"{_when(listed_from)} to {_when(listed_to)}, {new} new"
+    )
+
+
+def next_cycle(interval: float | None, seconds: float) -> str:
+    """How a cycle's line ends: when the next begins (``None``: no next, ``--once``)."""
+    return "" if interval is None else f"; next cycle in {max(0.0, interval - seconds):.0f} s"
+
+
 def cycle_line(cycle: Cycle, *, where: str, interval: float | None) -> str:
     """The summary of one cycle."""
     run: ExportRun = cycle.run
     failed = f", {len(run.failures)} failed (asked again next cycle)" if run.failures else ""
-    later = (
-        "" if interval is None else f"; next cycle in {max(0.0, interval - cycle.seconds):.0f} s"
-    )
+    head = cycle_head(cycle.number, cycle.listed, cycle.listed_from, cycle.listed_to, cycle.new)
     return (
-        f"sync cycle {cycle.number}: {_count(cycle.listed, 'meeting')} ended from "
-        f"{_when(cycle.listed_from)} to {_when(cycle.listed_to)}, {cycle.new} new, "
-        f"{cycle.rows} participants → {where}{failed}, {cycle.requests} requests in "
-        f"{cycle.seconds:.1f} s{later}"
+        f"{head}, {cycle.rows} participants → {where}{failed}, {cycle.requests} requests in "
+        f"{cycle.seconds:.1f} s{next_cycle(interval, cycle.seconds)}"
     )
 
 
@@ -190,6 +212,10 @@ def sync_command(
     """``feishu-vc sync``: returns the exit code (0, 1, 2, 130 or 143)."""
     stdout = out if out is not None else sys.stdout
     stderr = err if err is not None else sys.stderr
+    if args.broker:  # the workers fetch each cycle's window (imported here: it builds on
+        from ._sync_broker import broker_sync_command  # this module's pieces)
+
+        return broker_sync_command(args, out=stdout, err=stderr)
     try:
         cmd = command_from_args(args, env)
         last = asyncio.run(_run(cmd, stdout, stderr))
@@ -263,4 +289,14 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_event_arguments(parser)
     add_fetching_arguments(parser)
+    workers = parser.add_argument_group("workers (instead of fetching in this process)")
+    workers.add_argument(
+        "--broker",
+        metavar="URL",
+        help="queue each cycle's window for `feishu-vc worker`s on this task queue "
+        "(redis://host:port/db) and wait for them; needs a --db without a password",
+    )
+    workers.add_argument(
+        "--queue", metavar="NAME", help="--broker: the stream's name (default: the workers')"
+    )
     add_show_arguments(parser)
