@@ -4,6 +4,7 @@ a connection lost mid-run, redaction and tenants."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -150,9 +151,10 @@ async def test_a_connection_terminated_mid_run_stops_it_and_a_rerun_is_exact(
 
             async def terminate() -> None:
                 await half.wait()
+                # This process's connections only: other test runs share the server.
                 await database.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE application_name LIKE 'feishu-vc pid%'"
+                    f"WHERE application_name LIKE 'feishu-vc pid {os.getpid()} %'"
                 )
 
             async with anyio.create_task_group() as tasks:
@@ -232,3 +234,4 @@ async def test_a_cancelled_write_finishes_its_meeting_before_the_cancel_lands(
         await output.commit(state)
     rows = await database.participants()
     assert [len(v) for v in rows.values()] == [size]
+
