@@ -235,3 +235,19 @@ async def test_a_cancelled_write_finishes_its_meeting_before_the_cancel_lands(
     rows = await database.participants()
     assert [len(v) for v in rows.values()] == [size]
 
+
+async def test_a_note_dropped_is_gone_and_the_others_stay(database: TestDatabase) -> None:
+    """``drop_note``: sync --broker forgets each window's discovery note once read, so a
+    sync leaves no row per cycle; another tenant's note of the same name stays."""
+    mine, other = database.output(name="sync"), database.output(tenant_key="t2", name="sync")
+    async with other.lock():  # one at a time: SQLite's lock is the whole file's
+        await other.save_note("window:1-2", b"theirs")
+    async with mine.lock():
+        await mine.save_note("window:1-2", b"found")
+        await mine.save_note("sync.state", b"state")
+        await mine.drop_note("window:1-2")
+        await mine.drop_note("window:never-saved")  # nothing to drop: no error
+        assert await mine.load_note("window:1-2") is None
+        assert await mine.load_note("sync.state") == b"state"
+    async with other.lock():
+        assert await other.load_note("window:1-2") == b"theirs"
