@@ -9,6 +9,7 @@ stream, the tables), under a deadline."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import signal
@@ -56,7 +57,7 @@ def _when(seconds: int) -> str:
 async def _workers(emu: Emulator, url: str, queue: str, count: int = 1) -> AsyncIterator[None]:
     """``count`` workers in this process for the block, stopped after it."""
     settings = worker_settings([], _env(emu))
-    stop = anyio.Event()
+    stop = asyncio.Event()
     async with anyio.create_task_group() as tasks:
         for _ in range(count):
             broker = make_broker(url, queue=queue)
@@ -85,10 +86,17 @@ async def _state(pg: TestDatabase) -> SyncState | None:
     return msgspec.msgpack.decode(rows[0][0], type=SyncState) if rows else None
 
 
-async def _until(holds: Callable[[], Awaitable[bool]]) -> None:
-    with anyio.fail_after(DEADLINE):
+async def _until(holds: Callable[[], Awaitable[bool]], url: str, queue: str) -> None:
+    with anyio.move_on_after(DEADLINE):
         while not await holds():
             await anyio.sleep(0.02)
+        return
+    conn = aioredis.Redis.from_url(url)
+    try:  # what the stream held when the deadline passed, to tell why
+        groups = await conn.xinfo_groups(queue)
+    finally:
+        await conn.aclose()
+    pytest.fail(f"not done within {DEADLINE} s; the stream's groups: {groups}")
 
 
 async def test_once_with_a_broker_fills_the_tables(
@@ -149,6 +157,9 @@ async def test_a_second_once_lists_from_the_watermark_and_queues_no_fetch(
     assert [name for name, _ in added] == [DISCOVER_TASK]  # nothing to fetch
     assert added[0][1][1:3] == [start, second.watermark]
     assert await pg.participants() == truth
+    # The discoveries' notes of each window are gone: only the sync's state stays.
+    notes = await pg.fetch(f"SELECT name FROM {pg.table('feishu_vc_progress')}")
+    assert notes == [("sync.state",)]
 
 
 async def test_a_meeting_refused_for_good_is_exit_1_named_and_the_watermark_stays(
@@ -218,7 +229,7 @@ async def test_ctrl_c_is_130_and_the_workers_go_on(
             async def all_held() -> bool:
                 return await _marked(pg) == len(listed)
 
-            await _until(all_held)  # the interrupted sync's window, done by the workers
+            await _until(all_held, url, queue)  # the interrupted sync's window, done by the workers
             with anyio.fail_after(DEADLINE):
                 code, out, err = await run_cli(_argv(pg, url, queue), {})
         truth = _truth(emu, listed)

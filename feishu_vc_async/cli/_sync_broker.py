@@ -45,12 +45,12 @@ from ..sync._state import cycle_start, end_cycle, load_state
 # module's options, and these are shared within cli/ only).
 from ._enqueue import _FILTERS, _Enqueue, _enqueue_and_watch, _print_missing
 from ._exit import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
-from .sync import cycle_head, job_from_args, next_cycle
+from ._sync_parts import cycle_head, job_from_args, next_cycle
 
 if TYPE_CHECKING:  # the workers extra is imported only when --broker is given
     from ..workers import WindowProgress
 
-__all__ = ["broker_sync_command"]
+__all__ = ["add_broker_sync_arguments", "broker_sync_command"]
 
 # Options only a sync fetching in this process applies; the workers do not see them.
 _IN_PROCESS_ONLY = (
@@ -87,6 +87,19 @@ class _Cycle:
     new: int  # meetings of the window the tables did not hold before it
     seen: WindowProgress
     seconds: float
+
+
+def add_broker_sync_arguments(parser: argparse.ArgumentParser) -> None:
+    workers = parser.add_argument_group("workers (instead of fetching in this process)")
+    workers.add_argument(
+        "--broker",
+        metavar="URL",
+        help="queue each cycle's window for `feishu-vc worker`s on this task queue "
+        "(redis://host:port/db) and wait for them; needs a --db without a password",
+    )
+    workers.add_argument(
+        "--queue", metavar="NAME", help="--broker: the stream's name (default: the workers')"
+    )
 
 
 def _checked(args: argparse.Namespace) -> _BrokerSync:
@@ -128,6 +141,8 @@ def _checked(args: argparse.Namespace) -> _BrokerSync:
 
 async def _cycle(cmd: _BrokerSync, err: TextIO) -> _Cycle:
     """One cycle (the sync locked): queue the window, watch it to its end, keep the state."""
+    from ..workers._tasks import window_note
+
     output = cmd.job.output
     began = time.monotonic()
     now = int(time.time())
@@ -141,6 +156,8 @@ async def _cycle(cmd: _BrokerSync, err: TextIO) -> _Cycle:
     # The meetings this window's workers committed (the tables only grow), and those
     # they gave up: the in-process sync's "new", fetched or given up by this cycle.
     new = len(await output.meetings_held(start) - before) + len(seen.missing)
+    # The discovery's note of this window is read: a sync would leave one a cycle.
+    await output.drop_note(window_note(start, now))
     await end_cycle(output, state, now, seen.complete)
     return _Cycle(state.cycles, start, now, new, seen, time.monotonic() - began)
 
