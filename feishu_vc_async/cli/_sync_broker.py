@@ -5,8 +5,10 @@ Each cycle takes the window the in-process sync takes (``sync._state``: from the
 watermark back a day and ``--overlap``, to now), queues it for the workers and watches
 it to its end as ``export --broker`` does (``cli._enqueue``: the meetings the tables
 hold against those the discovery found, and the stream); the watermark moves only when
-every meeting found is in the tables. The sync's lock is held throughout, as
-in-process: a second sync on the same tables, with or without ``--broker``, is refused.
+every meeting found is in the tables (and the discovery's note of the window, read,
+is dropped: a sync would otherwise leave a row per cycle). The sync's lock is held
+throughout, as in-process: a second sync on the same tables, with or without
+``--broker``, is refused.
 
 Checked before anything is queued (exit 2), as ``export --broker`` checks: a ``--db``
 without a password (it would travel through the queue), a redis:// broker, none of
@@ -149,9 +151,10 @@ async def _cycle(cmd: _BrokerSync, err: TextIO) -> _Cycle:
     state = await load_state(output, cmd.job.since, now)
     start = cycle_start(state, cmd.job.overlap)
     before = await output.meetings_held(start)
-    window = _Enqueue(
-        cmd.broker, cmd.queue, (cmd.tenant,), start, now, cmd.db_url, cmd.db_schema, output.where
-    )
+    window = _Enqueue(  # by name: that module's window is being reshaped meanwhile
+        broker=cmd.broker, queue=cmd.queue, tenants=(cmd.tenant,), start=start, end=now,
+        db_url=cmd.db_url, db_schema=cmd.db_schema, where=output.where,
+    )  # fmt: skip
     seen = await _enqueue_and_watch(window, err if cmd.log else None, cmd.log_interval)
     # The meetings this window's workers committed (the tables only grow), and those
     # they gave up: the in-process sync's "new", fetched or given up by this cycle.
