@@ -4,6 +4,7 @@ a connection lost mid-run, redaction and tenants."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -150,9 +151,10 @@ async def test_a_connection_terminated_mid_run_stops_it_and_a_rerun_is_exact(
 
             async def terminate() -> None:
                 await half.wait()
+                # This process's connections only: other test runs share the server.
                 await database.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE application_name LIKE 'feishu-vc pid%'"
+                    f"WHERE application_name LIKE 'feishu-vc pid {os.getpid()} %'"
                 )
 
             async with anyio.create_task_group() as tasks:
@@ -276,3 +278,20 @@ async def test_two_writers_of_one_meeting_the_second_waits_and_replaces_the_firs
             "ORDER BY row_no"
         )
         assert got == [(0, "second"), (1, "second")]
+
+
+async def test_a_note_dropped_is_gone_and_the_others_stay(database: TestDatabase) -> None:
+    """``drop_note``: sync --broker forgets each window's discovery note once read, so a
+    sync leaves no row per cycle; another tenant's note of the same name stays."""
+    mine, other = database.output(name="sync"), database.output(tenant_key="t2", name="sync")
+    async with other.lock():  # one at a time: SQLite's lock is the whole file's
+        await other.save_note("window:1-2", b"theirs")
+    async with mine.lock():
+        await mine.save_note("window:1-2", b"found")
+        await mine.save_note("sync.state", b"state")
+        await mine.drop_note("window:1-2")
+        await mine.drop_note("window:never-saved")  # nothing to drop: no error
+        assert await mine.load_note("window:1-2") is None
+        assert await mine.load_note("sync.state") == b"state"
+    async with other.lock():
+        assert await other.load_note("window:1-2") == b"theirs"

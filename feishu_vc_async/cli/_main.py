@@ -106,7 +106,8 @@ def _add_sync(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "sync",
         help="keep a database (PostgreSQL, SQLite) current with the meetings that end",
         description="Backfill the meetings that ended in --since into --db, then every "
-        "--interval fetch the meetings that ended since (--once: catch up and exit). Its "
+        "--interval fetch the meetings that ended since (--once: catch up and exit; "
+        "--broker: the workers fetch them). Its "
         "state lives in the database: a restart continues exactly. Exit codes: 0 caught up; "
         "1 some meetings failed (asked again next cycle); 2 bad options or credentials, a "
         "database that cannot be used or another sync holding it; 130 interrupted, 143 "

@@ -3,6 +3,8 @@
 The first run backfills the meetings that ended in ``--since``; then every ``--interval``
 a cycle lists what ended since the watermark kept in the database and fetches the new
 meetings (``feishu_vc_async.sync``). ``--once`` catches up and exits, for cron.
+``--broker URL``: the same cycles, each window fetched by ``feishu-vc worker``s
+(``_sync_broker``).
 """
 
 from __future__ import annotations
@@ -12,30 +14,28 @@ import asyncio
 import contextlib
 import signal
 import sys
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TextIO
 
-from .._timeparse import parse_span
 from ..client import VCClient
 from ..errors import ConfigError
 from ..events import LongConnectionError
-from ..export import DatabaseOutput, ExportError, ExportRun, is_database_url
+from ..export import ExportError, ExportRun
 from ..export._run import Watch
 from ..models import UserIdType
 from ..sync import Cycle, EventSync, Sync, SyncJob, Taken, open_inbox
 from ._events import EventSettings, add_event_arguments, event_settings, follow, taken_line
 from ._exit import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
-from ._fetching import add_fetching_arguments, check_fetching
+from ._fetching import add_fetching_arguments
 from ._options import ClientSettings, add_client_arguments, client_settings
-from ._outputs import database_from_args
 from ._progress import ProgressDisplay, add_show_arguments, make_display, view_of
-from ._range import add_filter_arguments, listing_from_args
+from ._range import add_filter_arguments
 from ._summary import fatal_text
+from ._sync_broker import add_broker_sync_arguments, broker_sync_command
+from ._sync_parts import cycle_head, job_from_args, next_cycle
 
-__all__ = ["add_sync_arguments", "sync_command"]
+__all__ = ["add_sync_arguments", "cycle_line", "sync_command"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,38 +50,9 @@ class SyncCommand:
     db: tuple[str, str | None, str] = ("", None, "")  # the URL, schema, table prefix
 
 
-def _span(option: str, text: str) -> float:
-    seconds = parse_span(text)
-    if seconds is None or seconds <= 0:
-        raise ConfigError(f"{option} {text!r}: must be a span such as 90s, 5m, 1h, 30d or 2w")
-    return float(seconds)
-
-
-def _output(args: argparse.Namespace) -> DatabaseOutput:
-    if not is_database_url(args.db):
-        raise ConfigError(f"--db {args.db!r}: expected postgresql://... or sqlite:///path/to.db")
-    return database_from_args(args, args.db, name="sync", option="--db")
-
-
 def command_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> SyncCommand:
     """Parsed ``sync`` arguments → :class:`SyncCommand`, every option checked."""
-    check_fetching(args)
-    now = int(time.time())
-    filters = listing_from_args(
-        args, start_time=now, end_time=now, user_id_type=UserIdType(args.user_id_type)
-    )
-    try:
-        job = SyncJob(
-            _output(args),
-            since=_span("--since", args.since),
-            interval=_span("--interval", args.interval),
-            overlap=_span("--overlap", args.overlap),
-            filters=filters.validate(now=now),
-            page_size=args.page_size,
-            concurrency=args.concurrency,
-        )
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    job = job_from_args(args)
     client = client_settings(args, env)
     return SyncCommand(
         job=job,
@@ -95,26 +66,14 @@ def command_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> SyncC
     )
 
 
-def _count(n: int, thing: str) -> str:
-    return f"{n} {thing}" if n == 1 else f"{n} {thing}s"
-
-
-def _when(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
 def cycle_line(cycle: Cycle, *, where: str, interval: float | None) -> str:
     """The summary of one cycle."""
     run: ExportRun = cycle.run
     failed = f", {len(run.failures)} failed (asked again next cycle)" if run.failures else ""
-    later = (
-        "" if interval is None else f"; next cycle in {max(0.0, interval - cycle.seconds):.0f} s"
-    )
+    head = cycle_head(cycle.number, cycle.listed, cycle.listed_from, cycle.listed_to, cycle.new)
     return (
-        f"sync cycle {cycle.number}: {_count(cycle.listed, 'meeting')} ended from "
-        f"{_when(cycle.listed_from)} to {_when(cycle.listed_to)}, {cycle.new} new, "
-        f"{cycle.rows} participants → {where}{failed}, {cycle.requests} requests in "
-        f"{cycle.seconds:.1f} s{later}"
+        f"{head}, {cycle.rows} participants → {where}{failed}, {cycle.requests} requests in "
+        f"{cycle.seconds:.1f} s{next_cycle(interval, cycle.seconds)}"
     )
 
 
@@ -190,6 +149,8 @@ def sync_command(
     """``feishu-vc sync``: returns the exit code (0, 1, 2, 130 or 143)."""
     stdout = out if out is not None else sys.stdout
     stderr = err if err is not None else sys.stderr
+    if args.broker:  # the workers fetch each cycle's window
+        return broker_sync_command(args, out=stdout, err=stderr)
     try:
         cmd = command_from_args(args, env)
         last = asyncio.run(_run(cmd, stdout, stderr))
@@ -263,4 +224,5 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_event_arguments(parser)
     add_fetching_arguments(parser)
+    add_broker_sync_arguments(parser)
     add_show_arguments(parser)

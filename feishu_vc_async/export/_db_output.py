@@ -72,6 +72,11 @@ class Store(Protocol):
         participant count) in a transaction of their own."""
         ...
 
+    async def drop(self, tenant_key: str, name: str) -> None:
+        """Delete the progress row of ``name`` of the tenant, if any, in a transaction of
+        its own."""
+        ...
+
     async def begin(self) -> None:
         """Open a transaction (if none is open)."""
         ...
@@ -203,6 +208,12 @@ class DatabaseOutput:
         async with self._settled():
             await self._store.begin()
             await self._store.commit([], (self.tenant_key, name, note, None))
+
+    async def drop_note(self, name: str) -> None:
+        """Forget what :meth:`save_note` kept under ``name`` (while locked, between two
+        exports): a note of one cycle's window, read once, need not stay."""
+        async with self._settled():
+            await self._store.drop(self.tenant_key, name)
 
     async def load(self) -> ExportState | None:
         state, failures = await self._store.load(self.tenant_key, self.name)

@@ -295,6 +295,16 @@ class PostgresStore:
             async with self._c.transaction():
                 await self._c.executemany(upsert, meetings)
 
+    async def drop(self, tenant_key: str, name: str) -> None:
+        await self._written()
+        with self._problems("deleting a note"):
+            async with self._c.transaction():
+                await self._c.execute(
+                    f"DELETE FROM {self._name(PROGRESS)} WHERE tenant_key = $1 AND name = $2",
+                    tenant_key,
+                    name,
+                )
+
     async def begin(self) -> None:
         if self._tx is None:
             await self._written()

@@ -211,6 +211,15 @@ class SqliteStore:
 
         await self._run("writing meetings", write)
 
+    async def drop(self, tenant_key: str, name: str) -> None:
+        delete = f"DELETE FROM {self._name(PROGRESS)} WHERE tenant_key=? AND name=?"
+
+        def write(db: sqlite3.Connection) -> None:
+            with _transaction(db):
+                db.execute(delete, (tenant_key, name))
+
+        await self._run("deleting a note", write)
+
     async def begin(self) -> None:
         if not self._in_tx:
             await self._run("starting a transaction", lambda db: db.execute("BEGIN IMMEDIATE"))

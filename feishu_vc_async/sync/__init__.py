@@ -18,8 +18,10 @@ each meeting ends, with a range cycle every hour to heal lost events::
         await following.run()
 
 The parts: ``_job`` (:class:`SyncJob`, what to keep current; :class:`SyncState`, what
-the sync keeps in the database), ``_run`` (:class:`Sync`, its cycles) and ``_events``
-(:class:`EventSync`, the same fed by events through the database's inbox).
+the sync keeps in the database), ``_state`` (that state read and kept, and each cycle's
+window: shared with ``feishu-vc sync --broker``, whose workers fetch the window),
+``_run`` (:class:`Sync`, its cycles) and ``_events`` (:class:`EventSync`, the same fed
+by events through the database's inbox).
 """
 
 from ..export._inbox import Inbox, open_inbox

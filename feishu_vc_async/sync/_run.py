@@ -17,27 +17,21 @@ second sync on the same tables is refused, naming the first.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import msgspec
 
-from .._constants import LOGGER_NAME
 from ..client import VCClient
 from ..export import ExportJob, ExportRun, MeetingRange, export
 from ..export._run import Watch
 from ..meetings import MeetingListQuery
 from ..models import MeetingQuery, MeetingStatus
-from ._job import LONGEST_MEETING, SyncJob, SyncState
+from ._job import SyncJob, SyncState
+from ._state import cycle_start, end_cycle, load_state
 
 __all__ = ["Cycle", "Sync"]
-
-logger = logging.getLogger(LOGGER_NAME + ".sync")
-
-_NOTE = "sync.state"
-_STATE_DECODER = msgspec.msgpack.Decoder(SyncState)
 
 
 @dataclass(slots=True)
@@ -119,8 +113,8 @@ class Sync:
         job, output = self.job, self.job.output
         begun = self._clock()
         now = int(begun)
-        state = await self._state(now)
-        start = max(0, state.watermark - LONGEST_MEETING - int(job.overlap))
+        state = await load_state(output, job.since, now)
+        start = cycle_start(state, job.overlap)
         held = await output.meetings_held(start)
         listed = 0
 
@@ -147,16 +141,5 @@ class Sync:
             ),
             watch=self._watch,
         )
-        state.cycles += 1
-        if run.complete:
-            state.watermark = now
-        await output.save_note(_NOTE, msgspec.msgpack.encode(state))
+        await end_cycle(output, state, now, run.complete)
         return Cycle(state.cycles, start, now, listed, run, state, self._clock() - begun)
-
-    async def _state(self, now: int) -> SyncState:
-        saved = await self.job.output.load_note(_NOTE)
-        if saved is not None:
-            return _STATE_DECODER.decode(saved)
-        floor = now - int(self.job.since)
-        logger.info("first sync: backfilling meetings ended since %d", floor)
-        return SyncState(floor=floor, watermark=floor)
