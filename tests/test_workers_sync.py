@@ -140,7 +140,7 @@ async def test_a_second_once_lists_from_the_watermark_and_queues_no_fetch(
             first = await _state(pg)
             assert first is not None
             before = len(await _queued(url, queue))
-            assert before == 1 + len(listed)  # the discovery and a fetch per meeting
+            assert before == 2  # the discovery and one fetch (a chunk of every meeting)
             emu.reset_log()
             with anyio.fail_after(DEADLINE):
                 code, out, err = await run_cli(argv, {})
@@ -157,11 +157,11 @@ async def test_a_second_once_lists_from_the_watermark_and_queues_no_fetch(
     assert [name for name, _ in added] == [DISCOVER_TASK]  # nothing to fetch
     assert added[0][1][1:3] == [start, second.watermark]
     assert await pg.participants() == truth
-    # The discoveries' notes of each window are gone (each fetch's progress stays, one
-    # row per meeting, as the workers keep it); the sync's state stays.
+    # The discoveries' notes of each window are gone (each chunk's progress stays, as
+    # the workers keep it); the sync's state stays.
     notes = {row[0] for row in await pg.fetch(f"SELECT name FROM {pg.table('feishu_vc_progress')}")}
     assert "sync.state" in notes
-    assert len(notes) == 1 + len(listed)
+    assert len(notes) == 2  # the sync's state and the one chunk's progress
     assert not [n for n in notes if n.startswith("worker-discover:")]
 
 
@@ -269,7 +269,7 @@ async def test_a_store_app_queues_its_tenant(
         (["--meeting-no", "123456789"], "--meeting-no"),
         (["--include-webinars"], "--include-webinars"),
         (["--app-type", "store"], "--app-type store needs --tenant-key"),
-        (["--tenant-key", "t1"], "--tenant-key does not apply"),
+        (["--tenant-key", "t1"], "--tenants and --tenant-key: for --app-type store only"),
         (["--interval", "0s"], "--interval '0s'"),
         (["--db", "meetings.jsonl"], "--db 'meetings.jsonl': expected postgresql://"),
     ],

@@ -283,7 +283,8 @@ def _store_credentials(
     _refuse(args, ("access_token", "user"), "--app-type store")
     app_id, secret = resolve_app(args, env, why="--app-type store")
     tenant_key: str | None = _arg(args, "tenant_key") or None
-    if not tenant_key:
+    # A worker acts for the tenant each task names (``tenants_from_tasks``).
+    if not tenant_key and not _arg(args, "tenants_from_tasks"):
         raise ConfigError("--app-type store needs --tenant-key: the tenant to act for")
     ticket_file: str | None = _arg(args, "app_ticket_file") or None
     tickets: AppTicketSource

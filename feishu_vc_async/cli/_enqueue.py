@@ -28,6 +28,7 @@ from ..models import UserIdType
 from ._exit import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from ._outputs import output_from_args
 from ._range import range_from_args
+from ._tenants import add_tenants_arguments, tenants_from_args, tenants_in_database
 
 if TYPE_CHECKING:  # the workers extra is imported only when --broker is given
     from ..workers import WindowProgress
@@ -52,13 +53,14 @@ def add_broker_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--queue", metavar="NAME", help="--broker: the stream's name (default: the workers')"
     )
+    add_tenants_arguments(group)
 
 
 @dataclass(frozen=True, slots=True)
 class _Enqueue:
     broker: str
     queue: str | None
-    tenants: tuple[str, ...]
+    tenants: tuple[str, ...] | None  # None: every tenant the tables know (``_tenants``)
     start: int
     end: int
     db_url: str
@@ -87,12 +89,7 @@ def _checked(args: argparse.Namespace) -> _Enqueue:
     if given or args.status != "ended":
         raise ConfigError(f"--broker: the workers export ended meetings unfiltered, not {given}")
     meeting_range = range_from_args(args, user_id_type=UserIdType(args.user_id_type))
-    if getattr(args, "app_type", "custom") == "store":
-        if not args.tenant_key:
-            raise ConfigError("--app-type store needs --tenant-key: the tenant to queue")
-        tenants: tuple[str, ...] = (args.tenant_key,)
-    else:
-        tenants = ("",)
+    tenants = tenants_from_args(args)
     scheme = args.broker.split("://", 1)[0]
     if scheme not in ("redis", "rediss", "unix"):
         raise ConfigError(f"--broker: expected redis://host:port/db, not {redact_url(args.broker)}")
@@ -107,17 +104,20 @@ async def _enqueue_and_watch(job: _Enqueue, log: TextIO | None, every: float) ->
     from ..workers import DEFAULT_QUEUE, WorkerTasks, enqueue_window, make_broker, watch_window
 
     queue = job.queue or DEFAULT_QUEUE
+    tenants = job.tenants
+    if tenants is None:
+        tenants = await tenants_in_database(job.db_url, job.db_schema)
     broker = make_broker(job.broker, queue=queue)
     await broker.startup()
     try:
         run = await enqueue_window(
-            WorkerTasks(broker), job.tenants, job.start, job.end, job.db_url, job.db_schema
+            WorkerTasks(broker), tenants, job.start, job.end, job.db_url, job.db_schema
         )
     finally:
         await broker.shutdown()
     loop = asyncio.get_running_loop()
     began = shown = loop.time()
-    watch_args = (job.broker, queue, job.tenants, job.start, job.end, run, job.db_url)
+    watch_args = (job.broker, queue, tenants, job.start, job.end, run, job.db_url)
     async with watch_window(*watch_args, job.db_schema) as watch:
         while not (seen := await watch.look()).done:
             if log is not None and loop.time() - shown >= every:

@@ -48,6 +48,7 @@ from ..sync._state import cycle_start, end_cycle, load_state
 from ._enqueue import _FILTERS, _Enqueue, _enqueue_and_watch, _print_missing
 from ._exit import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
 from ._sync_parts import cycle_head, job_from_args, next_cycle
+from ._tenants import tenants_from_args
 
 if TYPE_CHECKING:  # the workers extra is imported only when --broker is given
     from ..workers import WindowProgress
@@ -119,14 +120,10 @@ def _checked(args: argparse.Namespace) -> _BrokerSync:
     given = [flag for name, flag in _FILTERS if getattr(args, name, None)]
     if given:
         raise ConfigError(f"--broker: the workers sync ended meetings unfiltered, not {given}")
-    if args.app_type == "store":
-        if not args.tenant_key:
-            raise ConfigError("--app-type store needs --tenant-key: the tenant to queue")
-        tenant = args.tenant_key
-    elif args.tenant_key:
-        raise ConfigError("--tenant-key does not apply to --app-type custom")
-    else:
-        tenant = ""
+    tenants = tenants_from_args(args)
+    if tenants is None or len(tenants) != 1:  # a sync's state is one tenant's
+        raise ConfigError("sync --broker: one tenant a sync (--tenant-key)")
+    tenant = tenants[0]
     if urlsplit(args.broker).scheme not in ("redis", "rediss", "unix"):
         raise ConfigError(f"--broker: expected redis://host:port/db, not {redact_url(args.broker)}")
     try:

@@ -211,6 +211,9 @@ def export_command(
     stderr = err if err is not None else sys.stderr
     if getattr(args, "broker", None):  # the workers fetch: queue the range and wait
         return enqueue_command(args, env, out=stdout, err=stderr)
+    if args.tenants is not None or args.tenants_file is not None:
+        print("feishu-vc export: error: --tenants: with --broker only", file=stderr)
+        return EXIT_USAGE
     try:
         cmd = command_from_args(args, env)
         job = cmd.job()

@@ -50,6 +50,8 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
         f"{REDELIVER_AFTER:g}, longer than any task runs)",
     )
     add_client_arguments(parser, participant_list=True)
+    # A store app's worker acts for the tenant of each task: --tenant-key is not needed.
+    parser.set_defaults(tenants_from_tasks=True)
 
 
 def worker_settings(
@@ -63,6 +65,7 @@ def worker_settings(
 
     parser = argparse.ArgumentParser(prog="feishu-vc worker", add_help=False)
     add_client_arguments(parser, participant_list=True)
+    parser.set_defaults(tenants_from_tasks=True)
     return WorkerSettings(client_settings(parser.parse_args(list(argv)), env), concurrency)
 
 

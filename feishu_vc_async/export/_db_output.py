@@ -67,6 +67,11 @@ class Store(Protocol):
         are in the tables, that start at ``start_from`` or later."""
         ...
 
+    async def tenant_keys(self) -> set[str]:
+        """Every tenant the tables know: of a meeting in them, or of an event in the
+        inbox (if there is one)."""
+        ...
+
     async def put_listed(self, meetings: Sequence[tuple[Any, ...]]) -> None:
         """Upsert ``meetings`` (listed, not exported: an exported meeting keeps its
         participant count) in a transaction of their own."""
@@ -184,6 +189,11 @@ class DatabaseOutput:
         """(meeting_no, meeting_start_time) of this tenant's meetings in the tables that
         start at ``start_from`` or later (while locked)."""
         return await self._store.meeting_keys(self.tenant_key, start_from)
+
+    async def tenants_seen(self) -> set[str]:
+        """The tenants the tables know, of every tenant: a meeting exported or listed,
+        an event waiting in the inbox (while locked). A store app's "every tenant"."""
+        return await self._store.tenant_keys()
 
     async def put_listed(self, listed: Sequence[tuple[MeetingQuery, Meeting]]) -> int:
         """Keep the meetings a listing found (``feishu-vc meetings``) in the meetings

@@ -32,6 +32,7 @@ from ._db_errors import check_identifier, database_problem
 from ._db_output import MeetingKey
 from ._db_tables import (
     EXPORTED_COLUMNS,
+    INBOX,
     MEETINGS,
     PARTICIPANTS,
     PROGRESS,
@@ -285,6 +286,18 @@ class PostgresStore:
                 start_from,
             )
         return {(r[0], r[1]) for r in rows}
+
+    async def tenant_keys(self) -> set[str]:
+        await self._written()
+        with self._problems("reading the tenants"):
+            sources = [self._name(MEETINGS)]
+            inbox = self._name(INBOX)
+            if await self._c.fetchval("SELECT to_regclass($1) IS NOT NULL", inbox):
+                sources.append(inbox)
+            rows = await self._c.fetch(
+                " UNION ".join(f"SELECT DISTINCT tenant_key FROM {t}" for t in sources)
+            )
+        return {r[0] for r in rows}
 
     async def put_listed(self, meetings: Sequence[tuple[Any, ...]]) -> None:
         upsert = upsert_sql(

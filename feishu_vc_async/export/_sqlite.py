@@ -26,6 +26,7 @@ from ._db_errors import check_identifier, database_problem
 from ._db_output import MeetingKey
 from ._db_tables import (
     EXPORTED_COLUMNS,
+    INBOX,
     MEETINGS,
     PARTICIPANTS,
     PROGRESS,
@@ -200,6 +201,19 @@ class SqliteStore:
             return {(r[0], r[1]) for r in db.execute(query, (tenant_key, start_from))}
 
         return await self._run("reading the meetings", read)
+
+    async def tenant_keys(self) -> set[str]:
+        inbox = self._prefix + INBOX.name
+
+        def read(db: sqlite3.Connection) -> set[str]:
+            sources = [self._name(MEETINGS)]
+            found = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+            if db.execute(found, (inbox,)).fetchone() is not None:
+                sources.append(self._name(INBOX))
+            union = " UNION ".join(f"SELECT DISTINCT tenant_key FROM {t}" for t in sources)
+            return {r[0] for r in db.execute(union)}
+
+        return await self._run("reading the tenants", read)
 
     async def put_listed(self, meetings: Sequence[tuple[Any, ...]]) -> None:
         records = _with_text_times(meetings, self._meetings_times)
