@@ -60,6 +60,9 @@ class RequestRecord:
     token_request: bool = False  # any token endpoint
     app_id: str | None = None
     fault: str | None = None  # the injected fault, if any
+    # The tenant it was for: a VC API call's (the home tenant for a custom app), or the
+    # tenant_key of a store app's tenant-token request.
+    tenant_key: str | None = None
 
 
 class Arrival(NamedTuple):
@@ -120,6 +123,7 @@ class Answering:
         app_id: str | None = None,
         fault: str | None = None,
         token_request: bool = False,
+        tenant_key: str | None = None,
     ) -> None:
         """Log the answer to ``request``. A token endpoint's body (secrets, codes) is never
         recorded: ``token_request`` marks it instead."""
@@ -136,6 +140,7 @@ class Answering:
             token_request,
             app_id,
             fault,
+            tenant_key,
         )
         self.requests.append(record)
         if self.on_record is not None:

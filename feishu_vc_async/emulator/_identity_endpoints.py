@@ -269,7 +269,8 @@ class IdentityEndpoints:
             known = sent if record_any_app_id else self._known_app(sent)
             self._record_token_request(request, at, 400, err.code, app_id=known)
             return error_response(400, err.code, err.msg, at.log_id)
-        self._record_token_request(request, at, 200, 0, app_id=app_id)
+        tenant = _field(body, "tenant_key") or None
+        self._record_token_request(request, at, 200, 0, app_id=app_id, tenant_key=tenant)
         return _ok(result, at.log_id)
 
     async def _tenant_token(self, request: web.Request) -> web.Response:

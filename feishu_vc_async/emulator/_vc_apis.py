@@ -12,6 +12,7 @@ and tenant.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import random
 import socket
@@ -132,11 +133,14 @@ class VCApis:
         if info is None:
             return self._answering.refuse_token(request, at, token, code)
         app_id = info.app_id
-        bucket = (api.bucket, app_id, info.tenant_key or self._tenants.home_key)
+        tenant = info.tenant_key or self._tenants.home_key
+        bucket = (api.bucket, app_id, tenant)
         refused = self._gateways.refusal(api.path, bucket, at.mono, at.wall)
-        record = self._answering.record
+        record = functools.partial(
+            self._answering.record, token=token, app_id=app_id, tenant_key=tenant
+        )
         if refused is not None:
-            record(request, at, 429, RATE_LIMITED_CODE, token=token, app_id=app_id)
+            record(request, at, 429, RATE_LIMITED_CODE)
             return error_response(429, RATE_LIMITED_CODE, RATE_LIMITED_MSG, at.log_id, refused)
         self._api_count += 1
         if self._api_count == self.faults.revoke_token_after:
@@ -146,16 +150,16 @@ class VCApis:
         if delay > 0:
             await asyncio.sleep(delay)
         if fault is not Fault.NONE:
-            return await self._fault(request, at, api, fault, token, app_id)
+            return await self._fault(request, at, api, fault, record)
         try:
             if app_id in self._rules.denied_apps:
                 raise ApiError(121005, "the app's creator is not a VC admin")
             body = await self._answers[api.path](request.query, info)
         except ApiError as exc:
             status, msg = api.errors[exc.code]
-            record(request, at, status, exc.code, token=token, app_id=app_id)
+            record(request, at, status, exc.code)
             return error_response(status, exc.code, msg, at.log_id)
-        record(request, at, 200, 0, token=token, app_id=app_id)
+        record(request, at, 200, 0)
         return json_response(body, at.log_id)
 
     async def _answer_participant_list(self, params: Mapping[str, str], info: TokenInfo) -> bytes:
@@ -216,12 +220,15 @@ class VCApis:
         return float(latency)
 
     async def _fault(
-        self, request: web.Request, at: Arrival, api: _Api, fault: Fault, token: str, app_id: str
+        self,
+        request: web.Request,
+        at: Arrival,
+        api: _Api,
+        fault: Fault,
+        recorder: Callable[..., None],
     ) -> web.StreamResponse:
         def record(status: int, code: int | None) -> None:
-            self._answering.record(
-                request, at, status, code, token=token, app_id=app_id, fault=fault.value
-            )
+            recorder(request, at, status, code, fault=fault.value)
 
         if fault is Fault.SERVER_ERROR:
             status = self.faults.error_status
