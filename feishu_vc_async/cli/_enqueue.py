@@ -53,6 +53,13 @@ def add_broker_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--queue", metavar="NAME", help="--broker: the stream's name (default: the workers')"
     )
+    group.add_argument(
+        "--chunk",
+        type=int,
+        metavar="N",
+        help="--broker: meetings per fetch task (default 50; smaller spreads a tenant's "
+        "meetings over more workers)",
+    )
     add_tenants_arguments(group)
 
 
@@ -66,6 +73,7 @@ class _Enqueue:
     db_url: str
     db_schema: str | None
     where: str
+    chunk: int | None = None  # meetings per fetch task; None: the workers' default
 
 
 def _checked(args: argparse.Namespace) -> _Enqueue:
@@ -93,15 +101,32 @@ def _checked(args: argparse.Namespace) -> _Enqueue:
     scheme = args.broker.split("://", 1)[0]
     if scheme not in ("redis", "rediss", "unix"):
         raise ConfigError(f"--broker: expected redis://host:port/db, not {redact_url(args.broker)}")
+    chunk: int | None = getattr(args, "chunk", None)
+    if chunk is not None and chunk < 1:
+        raise ConfigError(f"--chunk: expected meetings per task >= 1, not {chunk}")
     query = meeting_range.query
     return _Enqueue(
-        args.broker, args.queue, tenants, query.start_time, query.end_time,
-        args.out, args.db_schema, output.where,
-    )  # fmt: skip
+        args.broker,
+        args.queue,
+        tenants,
+        query.start_time,
+        query.end_time,
+        args.out,
+        args.db_schema,
+        output.where,
+        chunk,
+    )
 
 
 async def _enqueue_and_watch(job: _Enqueue, log: TextIO | None, every: float) -> WindowProgress:
-    from ..workers import DEFAULT_QUEUE, WorkerTasks, enqueue_window, make_broker, watch_window
+    from ..workers import (
+        CHUNK,
+        DEFAULT_QUEUE,
+        WorkerTasks,
+        enqueue_window,
+        make_broker,
+        watch_window,
+    )
 
     queue = job.queue or DEFAULT_QUEUE
     tenants = job.tenants
@@ -111,8 +136,9 @@ async def _enqueue_and_watch(job: _Enqueue, log: TextIO | None, every: float) ->
     await broker.startup()
     try:
         run = await enqueue_window(
-            WorkerTasks(broker), tenants, job.start, job.end, job.db_url, job.db_schema
-        )
+            WorkerTasks(broker), tenants, job.start, job.end, job.db_url, job.db_schema,
+            job.chunk or CHUNK,
+        )  # fmt: skip
     finally:
         await broker.shutdown()
     loop = asyncio.get_running_loop()

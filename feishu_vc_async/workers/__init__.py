@@ -25,9 +25,10 @@ from ._broker import DEFAULT_QUEUE, REDELIVER_AFTER, RedeliveringStreamBroker, m
 from ._enqueue import WindowProgress, WindowWatch, enqueue_window, watch_window
 from ._run import run_worker
 from ._settings import ClientSource, WorkerSettings
-from ._tasks import DISCOVER_TASK, FETCH_TASK, WorkerTaskError, WorkerTasks
+from ._tasks import CHUNK, DISCOVER_TASK, FETCH_TASK, WorkerTaskError, WorkerTasks
 
 __all__ = [
+    "CHUNK",
     "DEFAULT_QUEUE",
     "DISCOVER_TASK",
     "FETCH_TASK",

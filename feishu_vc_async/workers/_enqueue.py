@@ -40,7 +40,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from ..export import DatabaseOutput, database_output
-from ._tasks import WindowNote, WorkerTasks, window_note
+from ._tasks import CHUNK, WindowNote, WorkerTasks, window_note
 
 __all__ = ["WindowProgress", "WindowWatch", "enqueue_window", "watch_window"]
 
@@ -54,12 +54,14 @@ async def enqueue_window(
     end: int,
     db_url: str,
     db_schema: str | None = None,
+    chunk: int = CHUNK,
 ) -> str:
-    """Queue the discovery of [start, end] for each tenant (``""``: a custom app's);
-    returns the run token the discoveries note (for :func:`watch_window`)."""
+    """Queue the discovery of [start, end] for each tenant (``""``: a custom app's),
+    its meetings to be fetched ``chunk`` a task; returns the run token the discoveries
+    note (for :func:`watch_window`)."""
     run = uuid.uuid4().hex
     for tenant in tenants:
-        await tasks.enqueue_discovery(tenant, start, end, db_url, db_schema, run)
+        await tasks.enqueue_discovery(tenant, start, end, db_url, db_schema, run, chunk)
     return run
 
 
