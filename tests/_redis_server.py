@@ -1,9 +1,12 @@
 """A redis-server of one test's own, for tests that stop and restart Redis.
 
 The machine's Redis is shared by every test run: a test never stops it. This starts
-``redis-server`` on a free loopback port in a temporary directory, without persistence,
-so stopping it loses every key (as a crashed Redis without a disk would) and a restart
-on the same port is an empty Redis.
+``redis-server`` on a free loopback port in a temporary directory, without persistence
+by default, so stopping it loses every key (as a crashed Redis without a disk would) and
+a restart on the same port is an empty Redis. With ``appendonly=True`` it keeps an
+append-only file in that directory, written and fsynced before each write is answered
+(``appendfsync always``): a restart on the same port and directory has every key an
+answered write left, as a production Redis with AOF would after a crash.
 """
 
 from __future__ import annotations
@@ -46,9 +49,10 @@ def _free_port() -> int:
 class PrivateRedis:
     """One redis-server on 127.0.0.1 that a test may stop (SIGKILL) and start again."""
 
-    def __init__(self, executable: str, directory: Path) -> None:
+    def __init__(self, executable: str, directory: Path, *, appendonly: bool = False) -> None:
         self._executable = executable
         self._directory = directory
+        self._appendonly = appendonly
         self.port = _free_port()
         self._process: asyncio.subprocess.Process | None = None
         self._drain: asyncio.Task[None] | None = None
@@ -64,10 +68,11 @@ class PrivateRedis:
     async def start(self) -> None:
         """Start it and return once it accepts connections (it says so on stdout)."""
         assert self._process is None, "already running"
+        aof = ("yes", "--appendfsync", "always") if self._appendonly else ("no",)
         process = await asyncio.create_subprocess_exec(
             self._executable,
             *("--port", str(self.port), "--bind", "127.0.0.1", "--save", ""),
-            *("--appendonly", "no", "--daemonize", "no", "--dir", str(self._directory)),
+            *("--appendonly", *aof, "--daemonize", "no", "--dir", str(self._directory)),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
