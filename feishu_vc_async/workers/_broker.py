@@ -102,8 +102,12 @@ class RedeliveringStreamBroker(RedisStreamBroker):
         where = describe(self.connection_pool.connection_kwargs)
         async with Redis(connection_pool=self.connection_pool) as redis:
             outage = Outage(f"the task queue at {where}")
+            lost = False  # the consumer group is gone: made again before the next read
             while True:
                 try:
+                    if lost:
+                        await self._declare_consumer_group()
+                        lost = False
                     read = await self._read(redis)
                 except UNREACHABLE as exc:
                     await outage.wait(exc)  # a stop cancels the wait: the worker exits
@@ -113,11 +117,11 @@ class RedeliveringStreamBroker(RedisStreamBroker):
                         raise
                     logger.warning(
                         "the task queue at %s has lost its consumer group (Redis restarted "
-                        "without its data?): created again; tasks queued before are gone, "
+                        "without its data?): making it again; tasks queued before are gone, "
                         "queue them again (the tables skip what is done)",
                         where,
                     )
-                    await self._declare_consumer_group()
+                    lost = True
                     continue
                 outage.over()
                 for msg_id, data in read:
