@@ -13,6 +13,7 @@ answered write left, as a production Redis with AOF would after a crash. With
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -102,6 +103,13 @@ class PrivateRedis:
             raise
         # Its later output is read and dropped, so that it never fills the pipe.
         self._drain = asyncio.create_task(_discard(process.stdout))
+
+    def kill(self) -> None:
+        """SIGKILL it now, from anywhere (a callback that cannot await); :meth:`stop`
+        then waits until it is gone."""
+        if self._process is not None and self._process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):  # gone already
+                self._process.kill()
 
     async def stop(self) -> None:
         """Kill it (no shutdown, no save) and wait until it is gone."""

@@ -32,7 +32,8 @@ import pytest
 import redis.asyncio as aioredis
 from taskiq import AckableMessage
 
-from feishu_vc_async.emulator import Emulator
+from feishu_vc_async._constants import PARTICIPANT_LIST_PATH
+from feishu_vc_async.emulator import Emulator, RequestRecord
 from feishu_vc_async.ratelimit import RateLimit
 from feishu_vc_async.workers import WorkerTasks, make_broker, watch_window
 from feishu_vc_async.workers._broker import UNREACHABLE
@@ -93,6 +94,18 @@ async def test_workers_wait_through_a_redis_restart_and_lose_or_double_nothing(
         try:
             async with watching as watch:  # the enqueuer's watch (export --broker's)
                 await _until("a first meeting committed", lambda: _at_least(pg, 1))
+                # Killed as a meeting's page is asked, before the answer: that worker has
+                # a chunk in hand, read and not acknowledged, whatever the machine's pace.
+                killed_at: list[RequestRecord] = []
+
+                def kill_at_a_fetch(record: RequestRecord) -> None:
+                    if record.path == PARTICIPANT_LIST_PATH and not killed_at:
+                        redis.kill()
+                        killed_at.append(record)
+
+                emu.on_record(kill_at_a_fetch)
+                await _until("Redis killed at a fetch", lambda: _some(killed_at))
+                emu.on_record(None)
                 await redis.stop()
                 committed = await _marked(pg)
                 away = AWAY.format(port=redis.port)
@@ -117,6 +130,9 @@ async def test_workers_wait_through_a_redis_restart_and_lose_or_double_nothing(
         assert await _marked(pg) == len(listed) > 5
         assert [r for r in emu.requests if r.status == 429 or r.code == 99991400] == []
         said = _logs(logs) + caplog.text
+        # The chunk in hand failed (at its next limiter slot, or at its acknowledgement)
+        # and was done again by a worker: the tables above hold each participant once.
+        assert "Exception found while executing function" in said
         assert all(log.read_text().count(away) == 1 for log in logs), said  # once an outage
         assert caplog.text.count(away) == caplog.text.count(back) == 1  # the watch's
         assert "consumer group" not in said  # Redis kept the stream (AOF)
@@ -194,6 +210,10 @@ async def _add(url: str, data: bytes) -> None:
 
 async def _logged(caplog: pytest.LogCaptureFixture, text: str) -> bool:
     return text in caplog.text
+
+
+async def _some(records: list[RequestRecord]) -> bool:
+    return bool(records)
 
 
 async def _at_least(db: TestDatabase, n: int) -> bool:
