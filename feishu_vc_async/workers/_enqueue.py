@@ -30,8 +30,9 @@ the watch may wait for them; it never ends early. A ``lag`` Redis cannot tell
 **Redis away** (restarted, unreachable): the stream is not known while it is, and is
 taken as not drained, so the watch waits (one warning as the outage begins, one as it
 ends) and can still end on the tables alone (every meeting held). A stream found gone
-(Redis restarted without its data) is not drained either: the watch waits for the
-window queued again.
+(Redis restarted without its data) is not drained either; the tasks queued are lost
+then, and this run's watch may wait for ever (its discovery's note never comes): stop
+it and queue the window again.
 """
 
 from __future__ import annotations
