@@ -1,14 +1,19 @@
 """A redis-server of one test's own, for tests that stop and restart Redis.
 
 The machine's Redis is shared by every test run: a test never stops it. This starts
-``redis-server`` on a free loopback port in a temporary directory, without persistence,
-so stopping it loses every key (as a crashed Redis without a disk would) and a restart
-on the same port is an empty Redis.
+``redis-server`` on a free loopback port in a temporary directory, without persistence
+by default, so stopping it loses every key (as a crashed Redis without a disk would) and
+a restart on the same port is an empty Redis. With ``appendonly=True`` it keeps an
+append-only file in that directory, written and fsynced before each write is answered
+(``appendfsync always``): a restart on the same port and directory has every key an
+answered write left, as a production Redis with AOF would after a crash. With
+``password``, clients must give it (``requirepass``; :attr:`url` holds it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -46,16 +51,26 @@ def _free_port() -> int:
 class PrivateRedis:
     """One redis-server on 127.0.0.1 that a test may stop (SIGKILL) and start again."""
 
-    def __init__(self, executable: str, directory: Path) -> None:
+    def __init__(
+        self,
+        executable: str,
+        directory: Path,
+        *,
+        appendonly: bool = False,
+        password: str | None = None,
+    ) -> None:
         self._executable = executable
         self._directory = directory
+        self._appendonly = appendonly
+        self._password = password
         self.port = _free_port()
         self._process: asyncio.subprocess.Process | None = None
         self._drain: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = "" if self._password is None else f":{self._password}@"
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     @property
     def running(self) -> bool:
@@ -64,10 +79,13 @@ class PrivateRedis:
     async def start(self) -> None:
         """Start it and return once it accepts connections (it says so on stdout)."""
         assert self._process is None, "already running"
+        aof = ("yes", "--appendfsync", "always") if self._appendonly else ("no",)
+        auth = () if self._password is None else ("--requirepass", self._password)
         process = await asyncio.create_subprocess_exec(
             self._executable,
             *("--port", str(self.port), "--bind", "127.0.0.1", "--save", ""),
-            *("--appendonly", "no", "--daemonize", "no", "--dir", str(self._directory)),
+            *("--appendonly", *aof, "--daemonize", "no", "--dir", str(self._directory)),
+            *auth,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
@@ -85,6 +103,13 @@ class PrivateRedis:
             raise
         # Its later output is read and dropped, so that it never fills the pipe.
         self._drain = asyncio.create_task(_discard(process.stdout))
+
+    def kill(self) -> None:
+        """SIGKILL it now, from anywhere (a callback that cannot await); :meth:`stop`
+        then waits until it is gone."""
+        if self._process is not None and self._process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):  # gone already
+                self._process.kill()
 
     async def stop(self) -> None:
         """Kill it (no shutdown, no save) and wait until it is gone."""

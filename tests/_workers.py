@@ -1,11 +1,16 @@
 """What the worker tests share: the database and Redis fixtures, the emulator's window,
-listing and ground truth, the workers' environment, the meetings committed."""
+listing and ground truth, the workers' environment, the meetings committed, a worker
+subprocess, the stream drained, and the wait on something observable under a deadline."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import subprocess
+import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +21,19 @@ from feishu_vc_async.emulator import Emulator
 from feishu_vc_async.models import MeetingQuery
 from tests._databases import TestDatabase, postgres_database
 
-__all__ = ["DEADLINE", "_env", "_listed", "_marked", "_truth", "_window", "pg", "redis14"]
+__all__ = [
+    "DEADLINE",
+    "_drained",
+    "_env",
+    "_listed",
+    "_marked",
+    "_truth",
+    "_until",
+    "_window",
+    "_worker",
+    "pg",
+    "redis14",
+]
 
 DEADLINE = float(os.environ.get("FEISHU_VC_TEST_WORKER_DEADLINE", "120"))
 
@@ -76,3 +93,36 @@ async def _marked(db: TestDatabase) -> int:
         f"SELECT count(*) FROM {db.table('feishu_vc_meetings')} WHERE participant_rows IS NOT NULL"
     )
     return int(rows[0][0]) if rows else 0
+
+
+async def _until(what: str, done: Callable[[], Awaitable[bool]]) -> None:
+    """Look at ``done`` until it holds (each look is a query), failing at the deadline."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + DEADLINE
+    while not await done():
+        if loop.time() > until:
+            pytest.fail(f"not within {DEADLINE:g} s: {what}")
+        await asyncio.sleep(0.1)  # between two looks, not a wait for time to pass
+
+
+async def _drained(url: str, queue: str) -> bool:
+    """Every message of the stream delivered and acknowledged."""
+    conn = aioredis.Redis.from_url(url)
+    try:
+        groups = await conn.xinfo_groups(queue)
+    finally:
+        await conn.aclose()
+    return bool(groups) and all(g["pending"] == 0 and g["lag"] == 0 for g in groups)
+
+
+def _worker(
+    emu: Emulator, url: str, prefix: str, log: Path, *extra: str
+) -> subprocess.Popen[bytes]:
+    args = [
+        sys.executable, "-m", "feishu_vc_async", "worker", "--broker", url,
+        "--queue", f"{prefix}:tasks", "--redis-url", url, "--redis-prefix", prefix,
+        "--concurrency", "1", *extra,
+    ]  # fmt: skip
+    env = {**os.environ, **_env(emu)}
+    with log.open("ab") as out:
+        return subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)

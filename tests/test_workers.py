@@ -8,11 +8,7 @@ deadline."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,31 +21,23 @@ from feishu_vc_async.emulator import Emulator, RequestRecord
 from feishu_vc_async.models import MeetingQuery
 from feishu_vc_async.workers import WorkerTasks, make_broker, run_worker
 from tests._databases import TestDatabase
-from tests._workers import DEADLINE, _env, _listed, _marked, _truth, _window, pg, redis14
+from tests._workers import (
+    DEADLINE,
+    _drained,
+    _env,
+    _listed,
+    _marked,
+    _truth,
+    _until,
+    _window,
+    _worker,
+    pg,
+    redis14,
+)
 
 pytestmark = pytest.mark.anyio
 
 __all__ = ["pg", "redis14"]  # the fixtures, used by name
-
-
-async def _until(what: str, done: Callable[[], Awaitable[bool]]) -> None:
-    """Look at ``done`` until it holds (each look is a query), failing at the deadline."""
-    loop = asyncio.get_running_loop()
-    until = loop.time() + DEADLINE
-    while not await done():
-        if loop.time() > until:
-            pytest.fail(f"not within {DEADLINE:g} s: {what}")
-        await asyncio.sleep(0.1)  # between two looks, not a wait for time to pass
-
-
-async def _drained(url: str, queue: str) -> bool:
-    """Every message of the stream delivered and acknowledged."""
-    conn = aioredis.Redis.from_url(url)
-    try:
-        groups = await conn.xinfo_groups(queue)
-    finally:
-        await conn.aclose()
-    return bool(groups) and all(g["pending"] == 0 and g["lag"] == 0 for g in groups)
 
 
 async def _pending(url: str, queue: str) -> int:
@@ -148,19 +136,6 @@ def test_a_password_in_the_database_url_is_refused_before_it_is_queued() -> None
     query = MeetingQuery(meeting_no="1", meeting_start_time=1, meeting_end_time=2)
     with pytest.raises(ValueError, match="password"):
         asyncio.run(tasks.enqueue_fetch("", [query], "postgresql://u:secret@h/db"))
-
-
-def _worker(
-    emu: Emulator, url: str, prefix: str, log: Path, *extra: str
-) -> subprocess.Popen[bytes]:
-    args = [
-        sys.executable, "-m", "feishu_vc_async", "worker", "--broker", url,
-        "--queue", f"{prefix}:tasks", "--redis-url", url, "--redis-prefix", prefix,
-        "--concurrency", "1", *extra,
-    ]  # fmt: skip
-    env = {**os.environ, **_env(emu)}
-    with log.open("ab") as out:
-        return subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 @pytest.mark.slow

@@ -155,10 +155,10 @@ async def _enqueue_and_watch(job: _Enqueue, log: TextIO | None, every: float) ->
 
 def _line(seen: WindowProgress, elapsed: float) -> str:
     found = "discovering" if seen.discovered is None else f"{seen.discovered} found"
-    return (
-        f"[{elapsed:6.1f}s] workers: {seen.held} meetings in the tables, {found}; "
-        f"queue: {seen.pending} in hand, {seen.lag} waiting"
-    )
+    queue = f"{seen.pending} in hand, {seen.lag} waiting"
+    if seen.pending is None:  # Redis away, or the stream gone (workers._enqueue)
+        queue = "not known"
+    return f"[{elapsed:6.1f}s] workers: {seen.held} meetings in the tables, {found}; queue: {queue}"
 
 
 def enqueue_command(

@@ -26,6 +26,13 @@ Nothing is kept in the enqueuing process: it may be stopped and the workers go o
 The stream is shared: a drained group means other enqueuers' work is done as well, so
 the watch may wait for them; it never ends early. A ``lag`` Redis cannot tell
 (``None``: entries deleted) is taken as not drained.
+
+**Redis away** (restarted, unreachable): the stream is not known while it is, and is
+taken as not drained, so the watch waits (one warning as the outage begins, one as it
+ends) and can still end on the tables alone (every meeting held). A stream found gone
+(Redis restarted without its data) is not drained either; the tasks queued are lost
+then, and this run's watch may wait for ever (its discovery's note never comes): stop
+it and queue the window again.
 """
 
 from __future__ import annotations
@@ -38,8 +45,10 @@ from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from ..export import DatabaseOutput, database_output
+from ._broker import COMMAND_TIMEOUT, CONNECT_TIMEOUT, UNREACHABLE, Outage, describe
 from ._tasks import CHUNK, WindowNote, WorkerTasks, window_note
 
 __all__ = ["WindowProgress", "WindowWatch", "enqueue_window", "watch_window"]
@@ -100,6 +109,8 @@ class WindowWatch:
         self._queue = queue
         self._run = run
         self._name = name
+        where = describe(redis.connection_pool.connection_kwargs)
+        self._outage = Outage(f"the task queue at {where}")
 
     async def look(self) -> WindowProgress:
         # The stream first: drained then, every note read after it is final.
@@ -122,7 +133,18 @@ class WindowWatch:
         return WindowProgress(discovered, held, pending, lag, tuple(missing))
 
     async def _group(self) -> tuple[int | None, int | None]:
-        groups: Any = await self._redis.xinfo_groups(self._queue)
+        """(pending, lag) of the queue's group; (None, None), not drained, when Redis
+        is away or has no such stream (module doc)."""
+        try:
+            groups: Any = await self._redis.xinfo_groups(self._queue)
+        except UNREACHABLE as exc:
+            self._outage.failed(exc)  # the caller looks again at its own pace
+            return None, None
+        except ResponseError as exc:
+            if "no such key" not in str(exc).lower():
+                raise
+            groups = []
+        self._outage.over()
         for group in groups:
             if _text(group.get("name")) == self._queue:
                 lag = group.get("lag")
@@ -156,6 +178,8 @@ async def watch_window(
             )
             await stack.enter_async_context(output.lock())
             outputs[tenant] = output
-        redis: Redis = Redis.from_url(redis_url)
+        redis: Redis = Redis.from_url(
+            redis_url, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=COMMAND_TIMEOUT
+        )
         stack.push_async_callback(redis.aclose)
         yield WindowWatch(outputs, redis, queue, run, window_note(start, end))

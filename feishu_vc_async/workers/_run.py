@@ -40,12 +40,17 @@ class _HoldingReceiver(Receiver):
 
 
 async def _hold(message: HeldMessage) -> None:
+    failing = False
     while True:
         await asyncio.sleep(message.hold_every)
         try:
             await message.hold()
         except Exception as exc:  # Redis away for a moment: the next hold may do
-            logger.warning("could not hold the task in hand: %s", type(exc).__name__)
+            if not failing:  # once while Redis is away, not every hold_every
+                logger.warning("could not hold the task in hand: %s", type(exc).__name__)
+            failing = True
+        else:
+            failing = False
 
 
 async def run_worker(
