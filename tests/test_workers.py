@@ -246,3 +246,35 @@ async def test_sigterm_hands_the_chunk_back_after_its_meeting_then_a_worker_fini
             code = await asyncio.to_thread(second.wait, DEADLINE)
         assert code == 0, log.read_text()
         assert await pg.participants() == truth
+
+
+async def test_an_abandoned_task_behind_ten_held_ones_is_taken_over(
+    redis14: tuple[str, str],
+) -> None:
+    """XAUTOCLAIM looks at ten pending entries a call: a task abandoned behind ten held
+    ones (their workers alive) must still be found, by following its cursor (found
+    only after the held ones were done, a killed worker's chunks waited tens of
+    seconds while the live workers' chunks ran)."""
+    url, prefix = redis14
+    queue = f"{prefix}:tasks"
+    broker = make_broker(url, queue=queue, redeliver_after=1.0, poll=0.1)
+    await broker.startup()
+    conn = aioredis.Redis.from_url(url)
+    messages = broker.listen()
+    try:
+        ids: list[Any] = [await conn.xadd(queue, {b"data": b"%d" % i}) for i in range(12)]
+        await conn.xreadgroup(queue, "gone", {queue: ">"}, count=12)
+
+        async def all_idle() -> bool:
+            pending = await conn.xpending_range(queue, queue, "-", "+", 12)
+            return all(int(p["time_since_delivered"]) >= 1000 for p in pending)
+
+        await _until("every task idle past redeliver_after", all_idle)
+        # The first eleven are held again (as live workers do); the last is not.
+        await conn.xclaim(queue, queue, "alive", 0, ids[:11], justid=True)
+        taken = await asyncio.wait_for(anext(messages), DEADLINE)
+        assert taken.data == b"11"
+    finally:
+        await messages.aclose()
+        await conn.aclose()
+        await broker.shutdown()

@@ -102,9 +102,11 @@ class SharedTokens:
     or a caller's ``redis.asyncio.Redis`` (used as is, never closed here). Pass it as
     ``shared=`` to :class:`~.TenantTokenProvider`, :class:`~.StoreAppTokenProvider` or
     :class:`~.AppCredentials`; one instance may serve many providers and apps.
-    ``lock_ttl``: how long a crashed holder's lock blocks the others (renewed while
-    held); ``lock_timeout``: how long a process waits for the lock before it fetches
-    for itself.
+    ``lock_ttl``: how long a crashed holder's lock blocks the others (renewed every
+    third of it while held: short, since a fetch takes well under a second and every
+    request of the tenant, in every process, waits for it while a worker killed
+    mid-fetch still holds it); ``lock_timeout``: how long a process waits for the lock
+    before it fetches for itself.
     """
 
     __slots__ = ("_down", "_redis", "_refused", "lock_timeout", "lock_ttl", "prefix")
@@ -114,7 +116,7 @@ class SharedTokens:
         redis: str | Redis,
         *,
         prefix: str = "feishu_vc",
-        lock_ttl: float = 15.0,
+        lock_ttl: float = 3.0,
         lock_timeout: float = 30.0,
     ) -> None:
         if not isinstance(prefix, str) or not prefix or any(c in prefix for c in "{} \n"):

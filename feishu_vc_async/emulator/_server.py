@@ -367,10 +367,12 @@ class Emulator:
         include_external: bool = False,
         user_id_type: UserIdType | str = UserIdType.OPEN_ID,
         app_id: str | None = None,
+        tenant_key: str | None = None,
     ) -> list[ListedMeeting]:
         """What meeting_list lists for this query across all its pages, in page order, as
-        the default app (or ``app_id``) receives it. ``ValueError`` naming the code for a
-        query the endpoint would refuse."""
+        the default app (or ``app_id``) receives it, in the home tenant (or a store app's
+        ``tenant_key``). ``ValueError`` naming the code for a query the endpoint would
+        refuse."""
         params = listing_params(start, end, status, user_id_type, include_webinar, include_external)
         filters = (meeting_no, user_id, room_id, meeting_type)
         for name, value in zip(
@@ -380,12 +382,13 @@ class Emulator:
                 params[name] = str(value)
         permitted = self._tokens.apps[app_id or self.app_id].user_id_permission
         try:
+            data = self._data if tenant_key is None else self._identity.tenants.dataset(tenant_key)
             query, _, found = list_meetings(
-                params, self._data, self._rules, rule=self.meeting_listing, now=self._clock
+                params, data, self._rules, rule=self.meeting_listing, now=self._clock
             )
         except ApiError as exc:
             raise ValueError(f"meeting_list would answer {exc.code} {exc.detail}") from None
-        return [listed_meeting(m, self._data, query.id_type, permitted) for m in found]
+        return [listed_meeting(m, data, query.id_type, permitted) for m in found]
 
     # --- controls of the VC APIs ----------------------------------------------------
 

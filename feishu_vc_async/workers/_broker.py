@@ -131,12 +131,20 @@ class RedeliveringStreamBroker(RedisStreamBroker):
         """The next message: one abandoned by a worker, else one new (waiting up to the
         broker's ``poll``); none when there is neither."""
         stream, group, me = self.queue_name, self.consumer_group_name, self.consumer_name
-        answer: Any = await redis.xautoclaim(
-            stream, group, me, min_idle_time=self.idle_timeout, count=1
-        )
-        claimed = [(i, m[b"data"]) for i, m in answer[1] if m is not None]
-        if claimed:
-            return claimed
+        # XAUTOCLAIM looks at most ten pending entries a call (COUNT 1): abandoned ones
+        # behind ten that are held (their workers alive) are reached only by following
+        # its cursor through the whole pending list, which this does before reading new.
+        cursor: Any = "0-0"
+        while True:
+            answer: Any = await redis.xautoclaim(
+                stream, group, me, min_idle_time=self.idle_timeout, start_id=cursor, count=1
+            )
+            claimed = [(i, m[b"data"]) for i, m in answer[1] if m is not None]
+            if claimed:
+                return claimed
+            cursor = answer[0]
+            if cursor in (b"0-0", "0-0"):
+                break
         fetched: Any = await redis.xreadgroup(group, me, {stream: ">"}, block=self.block, count=1)
         return [(i, m[b"data"]) for _, messages in fetched or () for i, m in messages]
 
