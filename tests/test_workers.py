@@ -273,6 +273,7 @@ async def test_an_abandoned_task_behind_ten_held_ones_is_taken_over(
         # The first eleven are held again (as live workers do); the last is not.
         await conn.xclaim(queue, queue, "alive", 0, ids[:11], justid=True)
         taken = await asyncio.wait_for(anext(messages), DEADLINE)
+        assert not isinstance(taken, bytes)
         assert taken.data == b"11"
     finally:
         await messages.aclose()
