@@ -750,6 +750,8 @@ def _projection(res: BenchResult, job: Job, runs: dict[str, list[RunFacts]]) -> 
     pg_core = 1000 / pg_ms if pg_ms > 0 else math.inf
     redis_core = 1000 / redis_ms if redis_ms > 0 else math.inf
     measured = _median(runs["w2"], "pages_per_s")
+    slot_ms = 8 * _median(runs["w2"], "wall_s") / job.meetings * 1000  # 2 workers x 4 tasks
+    per_meeting = job.pages / job.meetings
     res.checks.append(
         Check(
             "projection",
@@ -779,7 +781,12 @@ def _projection(res: BenchResult, job: Job, runs: dict[str, list[RunFacts]]) -> 
         f"database: {pg_ms:.3f} ms of PostgreSQL CPU per page here (2 workers), "
         f"≈ {pg_core:,.0f} pages/s per database core, so a database core serves about "
         f"{pg_core / machine:.2f} worker machines; (3) Redis: {redis_ms:.3f} ms per page, "
-        f"≈ {redis_core:,.0f} pages/s per core. Measured on this one machine, sharing its "
+        f"≈ {redis_core:,.0f} pages/s per core. Unless the round trips bind first: a task "
+        f"commits one meeting at a time ({slot_ms:.1f} ms a meeting here, 2 workers, "
+        f"{per_meeting:.2f} pages a meeting), so a worker of --concurrency 4 delivers at most "
+        f"about {4000 / slot_ms * per_meeting:,.0f} pages/s while its round trips take that "
+        "long (longer to a database across a network), and a machine needs enough workers "
+        "or --concurrency to reach its CPU bound. Measured on this one machine, sharing its "
         f"cores with everything: {measured:,.0f} pages/s with 2 workers. Nothing here was "
         "run on more than one machine."
     )
