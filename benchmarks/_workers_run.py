@@ -208,7 +208,7 @@ AREAS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("PostgreSQL client (asyncpg, our database output)",
      ("asyncpg", "/export/_postgres", "/export/_db")),
     ("Redis client (shared limiter and tokens, task stream)",
-     ("/redis/", "ratelimit/_redis", "/workers/_broker")),
+     ("/redis/", "ratelimit/_redis", "auth/_redis", "auth/_shared_tokens", "/workers/_broker")),
     ("taskiq (receiving, running, acknowledging tasks)", ("taskiq", "/workers/")),
     ("HTTP client (aiohttp, yarl, multidict)", ("aiohttp", "yarl", "multidict")),
     ("feishu_vc_async: fan-out, export, decoding, limiter", ("feishu_vc_async", "msgspec")),
