@@ -10,8 +10,13 @@ seconds of the emulator process), ``add_app`` (a new app id and secret), ``log A
 time, API and status of each of that app's requests, token requests included),
 ``listed START END WEBINARS EXTERNAL`` (what meeting_list lists for that range, each
 meeting with its participant count and a fingerprint of its rows: see
-:func:`row_fingerprint`), ``reset`` (clears the request log). It exits when stdin
-closes.
+:func:`row_fingerprint`), ``store_app TENANTS MEETINGS START END`` (a new store app
+installed by that many tenants of that many meetings each: its credentials, tenant
+keys, app_ticket, and what each tenant's meeting_list lists for that range: meetings,
+rows, pages of 100), ``count APP_ID [SINCE]`` (that app's requests that arrived from
+SINCE on, monotonic: answered by API, the participant_list ones' first and last
+arrival, and the emulator's CPU seconds),
+``reset`` (clears the request log). It exits when stdin closes.
 
 Parent: ``with EmulatorProcess(meetings=...) as emu:`` gives the same facts.
 """
@@ -33,7 +38,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from feishu_vc_async.models import MeetingQuery
+from feishu_vc_async.models import MeetingQuery, MeetingStatus
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,6 +63,24 @@ class ListedFacts:
     @property
     def key(self) -> str:
         return f"{self.meeting_no}@{self.start}"
+
+
+@dataclass(frozen=True)
+class TenantFacts:
+    """One store-app tenant's window as meeting_list lists it: meetings, their rows, and
+    the participant_list pages of 100 they take (at least one a meeting)."""
+
+    meetings: int
+    rows: int
+    pages: int
+
+
+@dataclass(frozen=True)
+class StoreAppFacts:
+    app_id: str
+    app_secret: str
+    app_ticket: str
+    tenants: dict[str, TenantFacts]  # by tenant key, in the order the app lists them
 
 
 @dataclass(frozen=True)
@@ -202,6 +225,28 @@ class EmulatorProcess:
         answer = self.command(f"listed {start} {end} {int(webinars)} {int(external)}")
         return [ListedFacts(**m) for m in answer["meetings"]]
 
+    def store_app(self, tenants: int, meetings: int, start: int, end: int) -> StoreAppFacts:
+        """A new store app installed by ``tenants`` tenants of ``meetings`` meetings each,
+        with the ground truth of each tenant's ``start..end`` (ended meetings, as
+        meeting_list lists them: no webinars, no external meetings). Every listed
+        meeting's rows are generated here, before any client asks."""
+        answer = self.command(f"store_app {tenants} {meetings} {start} {end}")
+        return StoreAppFacts(
+            app_id=str(answer["app_id"]),
+            app_secret=str(answer["app_secret"]),
+            app_ticket=str(answer["app_ticket"]),
+            tenants={str(k): TenantFacts(**v) for k, v in answer["tenants"].items()},
+        )
+
+    def count(self, app_id: str, since: float = 0.0) -> dict[str, Any]:
+        """``app_id``'s requests that arrived from ``since`` on (``time.monotonic()``, the
+        emulator's clock; default: since the last :meth:`reset`): ``participant_list``,
+        ``meeting_list`` and ``token`` (answered 200), ``rate_limited`` (429),
+        ``errors`` (any other status), ``first`` and ``last`` (arrival, monotonic, of
+        its participant_list requests; None without any), and ``cpu_s`` (the emulator
+        process's CPU so far)."""
+        return self.command(f"count {app_id} {since!r}")
+
     def reset(self) -> None:
         self.command("reset")
 
@@ -304,6 +349,11 @@ async def _serve(args: argparse.Namespace) -> None:
             elif cmd == "add_app":
                 app_id, app_secret = emu.add_app()
                 answer = {"app_id": app_id, "app_secret": app_secret}
+            elif cmd == "store_app":
+                answer = _store_app(emu, *(int(x) for x in arg.split()))
+            elif cmd == "count":
+                app_id, _, since = arg.partition(" ")
+                answer = _count(emu, app_id, float(since or 0))
             elif cmd == "reset":
                 emu.reset_log()
                 answer = {"ok": True}
@@ -339,6 +389,62 @@ def _listed(emu: Any, start: int, end: int, webinars: int, external: int) -> lis
             }
         )
     return out
+
+
+def _store_app(emu: Any, tenants: int, meetings: int, start: int, end: int) -> dict[str, Any]:
+    """A store app of ``tenants`` tenants and each tenant's ground truth of ``start..end``:
+    the ended meetings that start in it (meeting_list's default rule), neither webinars
+    nor external (its default filters); their rows generated now."""
+    app = emu.add_store_app(tenants=tenants, meetings=meetings)
+    truth: dict[str, dict[str, int]] = {}
+    for key in app.tenant_keys:
+        view = emu.tenant(key)
+        listed = rows = pages = 0
+        for query in view.meetings:
+            info = view.meeting_info(query)
+            if info.webinar or info.external or query.meeting_status == MeetingStatus.ONGOING:
+                continue
+            if not start <= query.meeting_start_time <= end:
+                continue
+            n = len(view.participants(query))
+            listed += 1
+            rows += n
+            pages += max(1, -(-n // 100))
+        truth[key] = {"meetings": listed, "rows": rows, "pages": pages}
+    return {
+        "app_id": app.app_id,
+        "app_secret": app.app_secret,
+        "app_ticket": emu.app_ticket(app.app_id),
+        "tenants": truth,
+    }
+
+
+def _count(emu: Any, app_id: str, since: float) -> dict[str, Any]:
+    counts: Counter[str] = Counter()
+    first = last = None
+    for r in emu.requests:
+        if r.app_id != app_id or r.time < since:
+            continue
+        api = _api_name(r.path, r.token_request)
+        if r.status == 200:
+            counts[api] += 1
+            if api == "participant_list":
+                first = r.time if first is None else min(first, r.time)
+                last = r.time if last is None else max(last, r.time)
+        elif r.status == 429:
+            counts["rate_limited"] += 1
+        else:
+            counts["errors"] += 1
+    return {
+        "participant_list": counts["participant_list"],
+        "meeting_list": counts["meeting_list"],
+        "token": counts["token"],
+        "rate_limited": counts["rate_limited"],
+        "errors": counts["errors"],
+        "first": first,
+        "last": last,
+        "cpu_s": time.process_time(),
+    }
 
 
 def main() -> None:

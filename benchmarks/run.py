@@ -47,6 +47,7 @@ BENCHMARKS: dict[str, str] = {
     "database": "benchmarks.bench_database",
     "range": "benchmarks.bench_range",
     "events": "benchmarks.bench_events",
+    "workers": "benchmarks.bench_workers",
 }
 # Seconds a benchmark may take before it is stopped and reported as failed.
 # range: two settings x three ways, each paced over about 30-45 s (about 4 minutes).
@@ -60,6 +61,8 @@ TIMEOUTS = {
     "range": 480.0,
     # events: two loads (1,000 meetings each) into SQLite and PostgreSQL, ~1 min each.
     "events": 900.0,
+    # workers: 2 rounds of the job three ways (~20 s each), then two profiled runs.
+    "workers": 420.0,
 }
 DEFAULT_TIMEOUT = 120.0
 HERE = Path(__file__).resolve().parent

@@ -123,10 +123,38 @@ EXPECTED: dict[str, list[str]] = {
             "stage_fetch_p50_s",
         )
     ],
+    "workers": [
+        *(
+            f"{way}.{fig}"
+            for way in ("ref", "w1", "w2")
+            for fig in (
+                "wall_s",
+                "span_s",
+                "pages",
+                "pages_per_s",
+                "cpu_per_page_ms",
+                "emulator_cpu_s",
+                "busy_cores",
+                "machine_cores",
+                "rate_limited",
+            )
+        ),
+        *(f"{way}.scheduler_wall_s" for way in ("w1", "w2")),
+        "w2.cpu_share_max",
+    ],
 }
 # Figures that may rightly be zero (429s, RSS growth, a short run's steady state, events
-# lost): present and finite, not necessarily positive.
-NON_NEGATIVE = ("rate_limited", "rss_growth_mb", "utilization_steady", "server_cpu_s", "lost")
+# lost, a server's CPU over a short run, read in 10 ms ticks): present and finite, not
+# necessarily positive.
+NON_NEGATIVE = (
+    "rate_limited",
+    "rss_growth_mb",
+    "utilization_steady",
+    "server_cpu_s",
+    "lost",
+    "postgres_cpu_s",
+    "redis_cpu_s",
+)
 
 
 # The rate-limited quota, range and events mostly wait, so they run beside the CPU-bound
@@ -209,8 +237,10 @@ def test_machine_facts_are_recorded(quick_results: dict[str, Any]) -> None:
 def test_benchmark_produces_its_figures(
     quick_results: dict[str, Any], name: str, request: pytest.FixtureRequest
 ) -> None:
-    if name == "database":
+    if name in ("database", "workers"):
         request.getfixturevalue("postgres_url")  # skips without one, unless CI requires it
+    if name == "workers":
+        request.getfixturevalue("redis_url")
     bench = quick_results["benchmarks"][name]
     assert bench["status"] == "ok", bench["notes"]
     figures = {f["key"]: f["stat"] for f in bench["figures"]}
