@@ -279,3 +279,24 @@ async def test_an_abandoned_task_behind_ten_held_ones_is_taken_over(
         await messages.aclose()
         await conn.aclose()
         await broker.shutdown()
+
+
+def test_a_worker_paces_through_the_brokers_redis_unless_given_another() -> None:
+    """``feishu-vc worker --broker redis://... --rate-limit 60/1s`` without ``--redis-url``:
+    the workers still share one budget and the tokens (each alone would spend it all)."""
+    from feishu_vc_async.cli._main import build_parser
+    from feishu_vc_async.cli._options import ClientSettings
+    from feishu_vc_async.cli.worker import command_settings
+
+    env = {"FEISHU_APP_ID": "cli_x", "FEISHU_APP_SECRET": "s" * 16}
+    broker, other = "redis://127.0.0.1:6379/14", "redis://127.0.0.1:6379/3"
+
+    def redis_of(argv: list[str], environ: dict[str, str]) -> str | None:
+        args = build_parser().parse_args(["worker", "--broker", broker, *argv])
+        client = command_settings(args, environ).client
+        assert isinstance(client, ClientSettings)
+        return client.redis_url
+
+    assert redis_of(["--rate-limit", "60/1s"], env) == broker
+    assert redis_of(["--redis-url", other], env) == other
+    assert redis_of([], {**env, "FEISHU_VC_REDIS_URL": other}) == other

@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, TextIO
 
 from ..errors import ConfigError
 from ._exit import EXIT_OK, EXIT_USAGE
-from ._options import add_client_arguments, client_settings
+from ._options import ENV_REDIS_URL, add_client_arguments, client_settings
 
 if TYPE_CHECKING:  # the workers extra is imported only by the command itself
     from taskiq import AsyncBroker
 
     from ..workers import WorkerSettings, WorkerTasks
 
-__all__ = ["add_worker_arguments", "worker_command", "worker_settings"]
+__all__ = ["add_worker_arguments", "command_settings", "worker_command", "worker_settings"]
 
 
 def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,14 +69,25 @@ def worker_settings(
     return WorkerSettings(client_settings(parser.parse_args(list(argv)), env), concurrency)
 
 
+def command_settings(args: argparse.Namespace, env: Mapping[str, str]) -> WorkerSettings:
+    """``feishu-vc worker``'s settings: its client options, and the broker's Redis as
+    ``--redis-url`` unless one is given (workers pace one budget and share the tokens;
+    each pacing alone would spend the whole budget). ``ConfigError`` naming the option."""
+    from ..workers import WorkerSettings
+
+    if args.concurrency < 1:
+        raise ConfigError("--concurrency: must be at least 1")
+    if not (args.redis_url or env.get(ENV_REDIS_URL)) and args.broker.startswith("redis"):
+        args.redis_url = args.broker
+    return WorkerSettings(client_settings(args, env), args.concurrency)
+
+
 def worker_command(args: argparse.Namespace, env: Mapping[str, str], *, err: TextIO) -> int:
     """Run until SIGTERM / Ctrl-C (exit 0); 2 for bad options."""
-    from ..workers import WorkerSettings, WorkerTasks, make_broker
+    from ..workers import WorkerTasks, make_broker
 
     try:
-        if args.concurrency < 1:
-            raise ConfigError("--concurrency: must be at least 1")
-        settings = WorkerSettings(client_settings(args, env), args.concurrency)
+        settings = command_settings(args, env)
         broker = make_broker(args.broker, queue=args.queue, redeliver_after=args.redeliver_after)
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=err)

@@ -142,10 +142,11 @@ class WorkerTasks:
     async def fetch_meetings(
         self, tenant_key: str, chunk: Chunk, db_url: str, db_schema: str | None = None
     ) -> bool:
-        """Fetch the chunk's meetings the tables do not hold into the database, each
+        """Fetch the chunk's meetings the tables do not hold into the database,
         committed as the export commits (every half second: a transaction a meeting
-        costs the database several times the CPU a page does). True when the chunk is done (written, or refused for
-        good and logged); False when handed back on :attr:`stopping`. Raises
+        costs the database several times the CPU a page does). True when the chunk is
+        done (written, or refused for good and logged); False when handed back on
+        :attr:`stopping`. Raises
         :class:`WorkerTaskError` when some meeting is still to be fetched."""
         queries = [
             MeetingQuery(
