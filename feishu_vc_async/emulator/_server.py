@@ -370,14 +370,11 @@ class Emulator:
         tenant_key: str | None = None,
     ) -> list[ListedMeeting]:
         """What meeting_list lists for this query across all its pages, in page order, as
-        the default app (or ``app_id``) receives it, in the home tenant (or a store app's
-        ``tenant_key``). ``ValueError`` naming the code for a query the endpoint would
-        refuse."""
+        the default app (or ``app_id``) receives it in the home tenant (or ``tenant_key``'s).
+        ``ValueError`` naming the code for a query the endpoint would refuse."""
         params = listing_params(start, end, status, user_id_type, include_webinar, include_external)
-        filters = (meeting_no, user_id, room_id, meeting_type)
-        for name, value in zip(
-            ("meeting_no", "user_id", "room_id", "meeting_type"), filters, strict=True
-        ):
+        filters = {"meeting_no": meeting_no, "user_id": user_id, "room_id": room_id}
+        for name, value in {**filters, "meeting_type": meeting_type}.items():
             if value is not None:
                 params[name] = str(value)
         permitted = self._tokens.apps[app_id or self.app_id].user_id_permission
