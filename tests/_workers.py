@@ -10,6 +10,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,13 @@ from msgspec.structs import astuple
 
 from feishu_vc_async.emulator import Emulator
 from feishu_vc_async.models import MeetingQuery
+from feishu_vc_async.workers import WorkerSettings, WorkerTasks, make_broker, run_worker
 from tests._databases import TestDatabase, postgres_database
 
 __all__ = [
     "DEADLINE",
     "_drained",
+    "_enqueuer",
     "_env",
     "_listed",
     "_marked",
@@ -31,6 +34,7 @@ __all__ = [
     "_until",
     "_window",
     "_worker",
+    "_worker_running",
     "pg",
     "redis14",
 ]
@@ -126,3 +130,27 @@ def _worker(
     env = {**os.environ, **_env(emu)}
     with log.open("ab") as out:
         return subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+@asynccontextmanager
+async def _enqueuer(url: str, queue: str) -> AsyncIterator[WorkerTasks]:
+    """The tasks, to enqueue on the stream ``queue`` while the block runs."""
+    broker = make_broker(url, queue=queue)
+    await broker.startup()
+    try:
+        yield WorkerTasks(broker)
+    finally:
+        await broker.shutdown()
+
+
+@asynccontextmanager
+async def _worker_running(url: str, queue: str, settings: WorkerSettings) -> AsyncIterator[None]:
+    """A worker in this process while the block runs; stopped (gracefully) after it."""
+    broker = make_broker(url, queue=queue)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_worker(broker, WorkerTasks(broker), settings, stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, DEADLINE)

@@ -19,11 +19,12 @@ from feishu_vc_async._constants import PARTICIPANT_LIST_PATH
 from feishu_vc_async.cli.worker import worker_settings
 from feishu_vc_async.emulator import Emulator, RequestRecord
 from feishu_vc_async.models import MeetingQuery
-from feishu_vc_async.workers import WorkerTasks, make_broker, run_worker
+from feishu_vc_async.workers import WorkerTasks, make_broker
 from tests._databases import TestDatabase
 from tests._workers import (
     DEADLINE,
     _drained,
+    _enqueuer,
     _env,
     _listed,
     _marked,
@@ -31,6 +32,7 @@ from tests._workers import (
     _until,
     _window,
     _worker,
+    _worker_running,
     pg,
     redis14,
 )
@@ -56,26 +58,13 @@ async def test_discovery_then_one_worker_fills_the_tables_each_participant_once(
     async with Emulator(meetings=12, seed=71, rate_limit=None) as emu:
         listed = _listed(emu)
         truth = _truth(emu, listed)
-        broker = make_broker(url, queue=queue)
-        tasks = WorkerTasks(broker)
-        await broker.startup()
-        try:
+        async with _enqueuer(url, queue) as tasks:
             await tasks.enqueue_discovery("", *_window(emu), pg.url, pg.schema)
-        finally:
-            await broker.shutdown()
 
         settings = worker_settings(["--redis-url", url, "--redis-prefix", prefix], _env(emu))
-        worker_broker = make_broker(url, queue=queue)
-        stop = asyncio.Event()
-        worker = asyncio.create_task(
-            run_worker(worker_broker, WorkerTasks(worker_broker), settings, stop)
-        )
-        try:
+        async with _worker_running(url, queue, settings):
             await _until("every meeting committed", lambda: _is(pg, truth))
             await _until("the queue drained", lambda: _drained(url, queue))
-        finally:
-            stop.set()
-            await asyncio.wait_for(worker, DEADLINE)
         assert await pg.participants() == truth
         assert await _marked(pg) == len(listed) > 5
         fetched = [r for r in emu.requests if "participant_list" in r.path]
@@ -103,26 +92,13 @@ async def test_the_same_fetch_delivered_twice_writes_once(
     queue = f"{prefix}:tasks"
     async with Emulator(meetings=6, seed=72, rate_limit=None) as emu:
         query = max(_listed(emu), key=lambda q: len(emu.participants(q)))
-        broker = make_broker(url, queue=queue)
-        tasks = WorkerTasks(broker)
-        await broker.startup()
-        try:
+        async with _enqueuer(url, queue) as tasks:
             for _ in range(2):
                 await tasks.enqueue_fetch("", [query], pg.url, pg.schema)
-        finally:
-            await broker.shutdown()
 
         settings = worker_settings([], _env(emu), concurrency=2)
-        worker_broker = make_broker(url, queue=queue)
-        stop = asyncio.Event()
-        worker = asyncio.create_task(
-            run_worker(worker_broker, WorkerTasks(worker_broker), settings, stop)
-        )
-        try:
+        async with _worker_running(url, queue, settings):
             await _until("the queue drained", lambda: _drained(url, queue))
-        finally:
-            stop.set()
-            await asyncio.wait_for(worker, DEADLINE)
         assert await pg.participants() == _truth(emu, [query])
         fetched = [r for r in emu.requests if "participant_list" in r.path]
         pages = [r.params.get("page_token") for r in fetched]
@@ -148,13 +124,8 @@ async def test_a_worker_killed_mid_run_loses_nothing(
     async with Emulator(meetings=12, seed=73, rate_limit=None) as emu:
         listed = _listed(emu)
         truth = _truth(emu, listed)
-        broker = make_broker(url, queue=queue)
-        tasks = WorkerTasks(broker)
-        await broker.startup()
-        try:
+        async with _enqueuer(url, queue) as tasks:
             await tasks.enqueue_discovery("", *_window(emu), pg.url, pg.schema)
-        finally:
-            await broker.shutdown()
 
         first = _worker(emu, url, prefix, log, "--rate-limit", "4/1s")
         armed = False
@@ -214,12 +185,8 @@ async def test_sigterm_hands_the_chunk_back_after_its_meeting_then_a_worker_fini
     async with Emulator(meetings=12, seed=74, rate_limit=None) as emu:
         listed = _listed(emu)
         truth = _truth(emu, listed)
-        broker = make_broker(url, queue=queue)
-        await broker.startup()
-        try:
-            await WorkerTasks(broker).enqueue_discovery("", *_window(emu), pg.url, pg.schema)
-        finally:
-            await broker.shutdown()
+        async with _enqueuer(url, queue) as tasks:
+            await tasks.enqueue_discovery("", *_window(emu), pg.url, pg.schema)
         worker = _worker(emu, url, prefix, log, "--rate-limit", "4/1s")
         try:
             await _until("a first meeting committed", lambda: _at_least(pg, 1))

@@ -33,7 +33,7 @@ from ._tenants import add_tenants_arguments, tenants_from_args, tenants_in_datab
 if TYPE_CHECKING:  # the workers extra is imported only when --broker is given
     from ..workers import WindowProgress
 
-__all__ = ["add_broker_arguments", "enqueue_command"]
+__all__ = ["add_broker_arguments", "add_export_broker_arguments", "enqueue_command"]
 
 _POLL = 0.25  # seconds between two looks at the database and the stream
 # meeting_list filters the discover task does not pass on.
@@ -42,17 +42,27 @@ _FILTERS = (("meeting_no", "--meeting-no"), ("user_id", "--user-id"), ("room_id"
             ("include_external", "--include-external"))  # fmt: skip
 
 
-def add_broker_arguments(parser: argparse.ArgumentParser) -> None:
+def add_broker_arguments(
+    parser: argparse.ArgumentParser, *, queued: str = "the range", db: str = "--out"
+) -> argparse._ArgumentGroup:
+    """``--broker`` and ``--queue`` (``export`` and ``sync``): what is ``queued`` for the
+    workers, into the database of option ``db``. Returns the group, for more options."""
     group = parser.add_argument_group("workers (instead of fetching in this process)")
     group.add_argument(
         "--broker",
         metavar="URL",
-        help="queue the range for `feishu-vc worker`s on this task queue (redis://host:port/db) "
-        "and wait for them; needs a database --out without a password",
+        help=f"queue {queued} for `feishu-vc worker`s on this task queue (redis://host:port/db) "
+        f"and wait for them; needs a database {db} without a password",
     )
     group.add_argument(
         "--queue", metavar="NAME", help="--broker: the stream's name (default: the workers')"
     )
+    return group
+
+
+def add_export_broker_arguments(parser: argparse.ArgumentParser) -> None:
+    """``export``'s: ``--broker``, ``--queue``, ``--chunk`` and a store app's tenants."""
+    group = add_broker_arguments(parser)
     group.add_argument(
         "--chunk",
         type=int,

@@ -45,7 +45,13 @@ from ..sync._state import cycle_start, end_cycle, load_state
 # export --broker's pieces: its filter names, its window, its watch loop, its list of
 # the meetings that failed for good (private there: another change is reshaping that
 # module's options, and these are shared within cli/ only).
-from ._enqueue import _FILTERS, _Enqueue, _enqueue_and_watch, _print_missing
+from ._enqueue import (
+    _FILTERS,
+    _Enqueue,
+    _enqueue_and_watch,
+    _print_missing,
+    add_broker_arguments,
+)
 from ._exit import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
 from ._sync_parts import cycle_head, job_from_args, next_cycle
 from ._tenants import tenants_from_args
@@ -93,16 +99,7 @@ class _Cycle:
 
 
 def add_broker_sync_arguments(parser: argparse.ArgumentParser) -> None:
-    workers = parser.add_argument_group("workers (instead of fetching in this process)")
-    workers.add_argument(
-        "--broker",
-        metavar="URL",
-        help="queue each cycle's window for `feishu-vc worker`s on this task queue "
-        "(redis://host:port/db) and wait for them; needs a --db without a password",
-    )
-    workers.add_argument(
-        "--queue", metavar="NAME", help="--broker: the stream's name (default: the workers')"
-    )
+    add_broker_arguments(parser, queued="each cycle's window", db="--db")
 
 
 def _checked(args: argparse.Namespace) -> _BrokerSync:

@@ -43,7 +43,7 @@ from ..export import (
 from ..export._input import InputFormat
 from ..export._range import MeetingRange
 from ..models import MeetingQuery, UserIdType
-from ._enqueue import add_broker_arguments, enqueue_command
+from ._enqueue import add_export_broker_arguments, enqueue_command
 from ._exit import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
 from ._fetching import add_fetching_arguments, check_fetching
 from ._options import ClientSettings, add_client_arguments, client_settings
@@ -378,4 +378,4 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_fetching_arguments(parser)
     add_show_arguments(parser)
-    add_broker_arguments(parser)
+    add_export_broker_arguments(parser)
