@@ -28,6 +28,7 @@ __all__ = [
     "MAX_UNIX_SECONDS",
     "TIME_RULE",
     "check_unix_seconds",
+    "feishu_time_micros",
     "format_duration",
     "format_feishu_time",
     "local_zone",
@@ -299,6 +300,35 @@ def _parse_feishu_time(value: str | None) -> datetime | None:
         )
     except ValueError:
         return None
+
+
+# The same tables as unix microseconds, for a store that sends instants as integers
+# (PostgreSQL's binary COPY: a datetime costs its driver twice the rest of the row).
+_HOUR_MICROS: dict[str, int] = {}
+_MINUTES_SECONDS_MICROS: dict[str, int] = {}
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def feishu_time_micros(value: str | None) -> int | None:
+    """``"2022.12.23 11:16:59 (GMT+08:00)"`` → unix microseconds; ``None`` if malformed
+    (the instant :func:`parse_feishu_time` gives)."""
+    try:
+        return (
+            _HOUR_MICROS[value[:14] + value[19:]]  # type: ignore[index]
+            + _MINUTES_SECONDS_MICROS[value[14:19]]  # type: ignore[index]
+        )
+    except (KeyError, TypeError):
+        shown = parse_feishu_time(value)
+        if shown is None:
+            return None
+        assert value is not None  # parsed
+        hour, rest = _HOUR_STARTS.get(value[:14] + value[19:]), _MINUTES_SECONDS.get(value[14:19])
+        if hour is not None and rest is not None:  # the platform's shape: keep it
+            if len(_HOUR_MICROS) >= _HOUR_STARTS_MAX:
+                _HOUR_MICROS.clear()
+            _HOUR_MICROS[value[:14] + value[19:]] = (hour - _EPOCH) // _MICROSECOND
+            _MINUTES_SECONDS_MICROS[value[14:19]] = rest // _MICROSECOND
+        return (shown - _EPOCH) // _MICROSECOND
 
 
 def format_feishu_time(value: datetime) -> str:

@@ -34,6 +34,64 @@ def _truth(emu: Emulator, queries: list[MeetingQuery]) -> dict[str, list[tuple[A
     return {key: [astuple(p) for p in rows] for key, rows in truth.items() if rows}
 
 
+async def test_the_typed_time_columns_hold_the_instants_the_platform_sent(
+    database: TestDatabase,
+) -> None:
+    """joined_at/left_at are the instants of join_time/leave_time (whatever offset each
+    was sent in), seconds_in_meeting is time_in_meeting, started_at/ended_at are the
+    meeting's unix seconds: PostgreSQL's are sent as integers of our own codec, SQLite's
+    as UTC text, so both are read back here as unix seconds and compared."""
+    from datetime import UTC, datetime
+
+    from feishu_vc_async._timeparse import parse_duration, parse_feishu_time
+
+    def unix(value: str | None) -> int | None:
+        shown = parse_feishu_time(value)
+        return None if shown is None else int(shown.timestamp())
+
+    if database.kind == "postgres":
+        seconds = "extract(epoch FROM {})::bigint".format
+    else:
+        seconds = "CAST(strftime('%s', {}) AS INTEGER)".format
+    before = int(datetime.now(UTC).timestamp())
+    async with Emulator(meetings=25, seed=37, rate_limit=None) as emu, make_client(emu) as client:
+        assert (await export(client, ExportJob(emu.meetings, database.output()))).complete
+        after = int(datetime.now(UTC).timestamp())
+        offsets = set()
+        want = set()
+        for q in emu.meetings:
+            for row_no, p in enumerate(emu.participants(q)):
+                spent = parse_duration(p.time_in_meeting)
+                want.add(
+                    (
+                        q.meeting_no,
+                        row_no,
+                        unix(p.join_time),
+                        unix(p.leave_time),
+                        None if spent is None else int(spent.total_seconds()),
+                    )
+                )
+                offsets.add((p.join_time or "")[-7:-1])
+    assert len(offsets) > 1  # times sent in more than one offset
+    got = await database.fetch(
+        f"SELECT meeting_no, row_no, {seconds('joined_at')}, {seconds('left_at')}, "
+        f"seconds_in_meeting FROM {database.table('feishu_vc_participants')}"
+    )
+    assert set(got) == want
+    assert len(got) == len(want)
+    meetings = await database.fetch(
+        f"SELECT meeting_no, meeting_start_time, {seconds('started_at')}, "
+        f"meeting_end_time, {seconds('ended_at')}, {seconds('exported_at')} "
+        f"FROM {database.table('feishu_vc_meetings')}"
+    )
+    assert {(m[0], m[1], m[3]) for m in meetings} == {
+        (q.meeting_no, q.meeting_start_time, q.meeting_end_time) for q in emu.meetings
+    }
+    for _, start, started, end, ended, exported in meetings:
+        assert (started, ended) == (start, end)
+        assert before <= exported <= after + 1
+
+
 async def test_an_export_holds_every_participant_once_and_a_rerun_replaces(
     database: TestDatabase,
 ) -> None:
@@ -252,13 +310,19 @@ async def test_two_writers_of_one_meeting_the_second_waits_and_replaces_the_firs
         fields[0] = tag
         return [("t1", "100", 1700000000, i, *fields) for i in range(n)]
 
-    async def waiting(db: TestDatabase) -> bool:
+    async def meeting_locks(db: TestDatabase, granted: bool) -> bool:
         found = await db.fetch(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted = $2 "
             "AND classid = $1",
             0x66766D74,
+            granted,
         )
         return bool(found[0][0])
+
+    async def until(db: TestDatabase, granted: bool) -> None:
+        with anyio.fail_after(30):
+            while not await meeting_locks(db, granted):
+                await anyio.sleep(0.01)
 
     async with postgres_database() as db:
         first, second = (PostgresStore(db.url, where="pg", schema=db.schema) for _ in range(2))
@@ -266,11 +330,10 @@ async def test_two_writers_of_one_meeting_the_second_waits_and_replaces_the_firs
         async with first.lock("t1", "run-a"), second.lock("t1", "run-b"):
             await first.begin()
             await first.replace(key, rows(3, "first"))
+            await until(db, granted=True)  # the first holds the meeting, then the second
             await second.begin()
             await second.replace(key, rows(2, "second"))
-            with anyio.fail_after(30):
-                while not await waiting(db):  # observed: the second waits at the lock
-                    await anyio.sleep(0.01)
+            await until(db, granted=False)  # observed: the second waits at the lock
             await first.commit([], ("t1", "run-a", b"a", None))
             await second.commit([], ("t1", "run-b", b"b", None))
         got = await db.fetch(

@@ -14,7 +14,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feishu_vc_async import _timeparse
-from feishu_vc_async._timeparse import parse_duration, parse_feishu_time
+from feishu_vc_async._timeparse import (
+    _EPOCH,
+    _HOUR_MICROS,
+    _HOUR_STARTS,
+    _MINUTES_SECONDS,
+    _MINUTES_SECONDS_MICROS,
+    feishu_time_micros,
+    parse_duration,
+    parse_feishu_time,
+)
 from feishu_vc_async.models import AcceptStatus, Participant
 
 # The documented grammar, written out plainly: what the fast path must agree with.
@@ -108,6 +117,19 @@ def test_feishu_time_agrees_with_the_reference(text: str, empty_tables: bool) ->
     want = reference_time(text)
     assert _same(parse_feishu_time(text), want)
     assert _same(parse_feishu_time(text), want)  # now from the tables
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.one_of(_times, _near_miss(_times)), st.booleans())
+def test_feishu_time_in_microseconds_is_the_same_instant(text: str, empty_tables: bool) -> None:
+    """What PostgreSQL's store sends for a timestamp column (its own tables)."""
+    if empty_tables:
+        for table in (_HOUR_MICROS, _MINUTES_SECONDS_MICROS, _HOUR_STARTS, _MINUTES_SECONDS):
+            table.clear()
+    want = reference_time(text)
+    micros = None if want is None else (want - _EPOCH) // timedelta(microseconds=1)
+    assert feishu_time_micros(text) == micros
+    assert feishu_time_micros(text) == micros  # now from the tables
 
 
 @settings(max_examples=2000, deadline=None)

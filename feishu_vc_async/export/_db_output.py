@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
@@ -52,6 +52,8 @@ class Store(Protocol):
     ``DatabaseOutputError`` (``_db_errors``) for what the database refuses or loses."""
 
     where: str
+    # A timestamp column's value of a platform time string, as the store sends it.
+    instant: Callable[[str | None], Any]
 
     def lock(self, tenant_key: str, name: str) -> AbstractAsyncContextManager[None]:
         """Connect, check (and create) the tables, and hold the export's lock
@@ -297,7 +299,8 @@ class DatabaseOutput:
     async def _flush(self) -> None:
         batch, cleared = self._batch, self._to_clear
         self._batch, self._to_clear = _Batch(), []
-        await self._store.replace(cleared, batch.records(self.tenant_key, self._redact))
+        records = batch.records(self.tenant_key, self._redact, self._store.instant)
+        await self._store.replace(cleared, records)
 
     async def commit(self, state: ExportState) -> None:
         async with self._settled():
@@ -362,8 +365,10 @@ class _Batch:
         self.pages.append((query, page, first_row))
         self.rows += len(page)
 
-    def records(self, tenant_key: str, redact_pii: bool) -> Iterator[tuple[Any, ...]]:
+    def records(
+        self, tenant_key: str, redact_pii: bool, instant: Callable[[str | None], Any]
+    ) -> Iterator[tuple[Any, ...]]:
         for query, page, first_row in self.pages:
             yield from participant_records(
-                tenant_key, query, page, first_row=first_row, redact_pii=redact_pii
+                tenant_key, query, page, first_row=first_row, redact_pii=redact_pii, instant=instant
             )

@@ -166,10 +166,13 @@ def participant_records(
     *,
     first_row: int = 0,
     redact_pii: bool = False,
+    instant: Callable[[str | None], Any] = parse_feishu_time,
 ) -> list[tuple[Any, ...]]:
     """The participants table's records of a meeting's rows (``first_row``: the place of
     the first of them in the meeting), in :data:`PARTICIPANTS` column order; under
-    ``redact_pii`` the contact data and addresses are blanked."""
+    ``redact_pii`` the contact data and addresses are blanked. ``instant`` makes a
+    timestamp column's value of a platform time string (the store's own form of it;
+    an aware ``datetime`` by default)."""
     records: list[tuple[Any, ...]] = []
     append = records.append
     number, start = query.meeting_no, query.meeting_start_time
@@ -184,8 +187,8 @@ def participant_records(
                 start,
                 row,
                 *wire,
-                parse_feishu_time(wire[_JOIN]),
-                parse_feishu_time(wire[_LEAVE]),
+                instant(wire[_JOIN]),
+                instant(wire[_LEAVE]),
                 None if spent is None else int(spent.total_seconds()),
             )
         )

@@ -22,11 +22,13 @@ import hashlib
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from .._timeparse import feishu_time_micros
 from .._validate import non_negative_seconds
 from ._db_errors import check_identifier, database_problem
 from ._db_output import MeetingKey
@@ -72,6 +74,39 @@ _LOCK_MEETINGS = (
 _MEETINGS_IN = "feishu_vc_meetings_in"
 # Taken while tables are created, so that two first runs at once do not collide.
 _CREATE_LOCK = 0x66656973687576  # "feishuv"
+# Timestamps travel as asyncpg's "tuple" form, (microseconds since 2000-01-01 UTC,): its
+# encoding of an aware datetime (astimezone, a subtraction, its attributes) costs as much
+# as the rest of a participant row. ``tuple`` as the encoder passes our 1-tuples through
+# and refuses anything else (a datetime is converted first: _instants).
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_PG_EPOCH_MICROS = (_PG_EPOCH - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+_INFINITY = (1 << 63) - 1
+_MEETING_TIMES = tuple(i for i, (_, kind) in enumerate(MEETINGS.columns) if kind == "timestamp")
+
+
+def _pg_instant(value: str | None) -> tuple[int] | None:
+    """A platform time string → a timestamp value of this store (``None`` if malformed)."""
+    micros = feishu_time_micros(value)
+    return None if micros is None else (micros - _PG_EPOCH_MICROS,)
+
+
+def _from_pg(value: tuple[int]) -> datetime:
+    """A timestamp read back (none of ours is infinite; asyncpg's own bounds for those)."""
+    (micros,) = value
+    if micros >= _INFINITY:
+        return datetime.max.replace(tzinfo=UTC)
+    if micros <= -_INFINITY:
+        return datetime.min.replace(tzinfo=UTC)
+    return _PG_EPOCH + timedelta(microseconds=micros)
+
+
+def _instants(record: tuple[Any, ...], at: tuple[int, ...]) -> tuple[Any, ...]:
+    """``record`` with its datetimes at ``at`` in this store's timestamp form."""
+    values = list(record)
+    for i in at:
+        if values[i] is not None:
+            values[i] = ((values[i] - _PG_EPOCH) // timedelta(microseconds=1),)
+    return tuple(values)
 
 
 class PostgresStore:
@@ -93,6 +128,7 @@ class PostgresStore:
     ) -> None:
         self._dsn = dsn
         self.where = where
+        self.instant: Callable[[str | None], Any] = _pg_instant
         self._schema = None if schema is None else check_identifier("schema", schema)
         check_identifier("table prefix", prefix + "x")
         self._prefix = prefix
@@ -150,6 +186,13 @@ class PostgresStore:
         with self._problems("connecting"):
             self._conn = await asyncpg.connect(
                 self._dsn, timeout=self._timeout, server_settings={"application_name": me[:63]}
+            )
+            await self._conn.set_type_codec(
+                "timestamptz",
+                schema="pg_catalog",
+                encoder=tuple,
+                decoder=_from_pg,
+                format="tuple",
             )
         try:
             with self._problems("preparing the tables"):
@@ -306,7 +349,7 @@ class PostgresStore:
         await self._written()
         with self._problems("writing meetings"):
             async with self._c.transaction():
-                await self._c.executemany(upsert, meetings)
+                await self._c.executemany(upsert, [_instants(m, _MEETING_TIMES) for m in meetings])
 
     async def drop(self, tenant_key: str, name: str) -> None:
         await self._written()
@@ -387,7 +430,7 @@ class PostgresStore:
                 # One COPY and one upsert, not an upsert per meeting; a meeting given
                 # twice keeps its last record, as one upsert after the other would.
                 key = self._meeting_key
-                last = {tuple(m[i] for i in key): m for m in meetings}
+                last = {tuple(m[i] for i in key): _instants(m, _MEETING_TIMES) for m in meetings}
                 await conn.copy_records_to_table(
                     _MEETINGS_IN,
                     schema_name="pg_temp",
@@ -397,7 +440,8 @@ class PostgresStore:
                 await conn.execute(self._upsert_copied)
             elif meetings:
                 await conn.executemany(
-                    upsert_sql(self._name(MEETINGS), MEETINGS, lambda i: f"${i}"), meetings
+                    upsert_sql(self._name(MEETINGS), MEETINGS, lambda i: f"${i}"),
+                    [_instants(m, _MEETING_TIMES) for m in meetings],
                 )
             await conn.execute(
                 f"INSERT INTO {self._name(PROGRESS)} AS p "

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import anyio
 
+from .._timeparse import parse_feishu_time
 from ._db_errors import check_identifier, database_problem
 from ._db_output import MeetingKey
 from ._db_tables import (
@@ -82,6 +83,7 @@ class SqliteStore:
     def __init__(self, path: Path, *, where: str, prefix: str = "") -> None:
         self.path = path
         self.where = where
+        self.instant: Callable[[str | None], Any] = parse_feishu_time
         check_identifier("table prefix", prefix + "x")
         self._prefix = prefix
         self._db: sqlite3.Connection | None = None
