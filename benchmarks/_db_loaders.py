@@ -15,15 +15,17 @@ import math
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from feishu_vc_async._timeparse import parse_feishu_time
 from feishu_vc_async.export import database_output
 from feishu_vc_async.export._db_output import BATCH_ROWS
 from feishu_vc_async.export._db_tables import PARTICIPANTS, participant_records, upsert_sql
 from feishu_vc_async.export._ledger import Ledger
+from feishu_vc_async.export._postgres import integer_timestamps, postgres_instant
 from feishu_vc_async.fanout import PageItem
 from feishu_vc_async.models import MeetingQuery, Participant
 
@@ -94,10 +96,11 @@ def subset(data: Prepared, fraction: float) -> Prepared:
     return Prepared(items, queries, rows)
 
 
-def convert_all(data: Prepared) -> float:
-    """Seconds of the conversion alone: every page's records, no database."""
+def convert_all(data: Prepared, *, integer_times: bool = False) -> float:
+    """Seconds of the conversion alone: every page's records, no database
+    (``integer_times``: with the timestamps in our store's form)."""
     t0 = time.perf_counter()
-    for _ in _records(data.items):
+    for _ in _records(data.items, postgres_instant if integer_times else parse_feishu_time):
         pass
     return time.perf_counter() - t0
 
@@ -123,11 +126,17 @@ def postgres_cpu() -> float:
         return math.nan
 
 
-def _records(items: Sequence[PageItem]) -> Iterator[tuple[MeetingQuery, list[tuple[Any, ...]]]]:
-    """Each page's records (row numbers counted within its meeting), and its query."""
+def _records(
+    items: Sequence[PageItem], instant: Callable[[str | None], Any] = parse_feishu_time
+) -> Iterator[tuple[MeetingQuery, list[tuple[Any, ...]]]]:
+    """Each page's records (row numbers counted within its meeting), and its query;
+    ``instant``: the timestamps' form (asyncpg's datetimes by default)."""
     row = 0
     for item in items:
-        yield item.query, participant_records("", item.query, item.participants, first_row=row)
+        records = participant_records(
+            "", item.query, item.participants, first_row=row, instant=instant
+        )
+        yield item.query, records
         row = 0 if item.is_last else row + len(item.participants)
 
 
@@ -222,22 +231,38 @@ async def load_executemany(data: Prepared, schema: str) -> float:
         await conn.close()
 
 
-async def load_copy(data: Prepared, schema: str) -> float:
+async def load_copy(data: Prepared, schema: str, *, integer_times: bool = False) -> float:
     """The ceiling: one bare ``copy_records_to_table`` of every record, converted as the
     COPY streams them (conversion and the server's work overlap); no transaction of our
-    own, no deletes, no meetings table, no progress."""
+    own, no deletes, no meetings table, no progress. ``integer_times``: the timestamps
+    sent as our store sends them (integers through its codec), not as datetimes."""
     conn = await connect()
+    instant: Callable[[str | None], Any] = parse_feishu_time
+    if integer_times:
+        await integer_timestamps(conn)
+        instant = postgres_instant
     try:
         t0 = time.perf_counter()
         await conn.copy_records_to_table(
             PARTICIPANTS.name,
             schema_name=schema,
             columns=list(PARTICIPANTS.names),
-            records=(r for _, records in _records(data.items) for r in records),
+            records=(r for _, records in _records(data.items, instant) for r in records),
         )
         return time.perf_counter() - t0
     finally:
         await conn.close()
 
 
-LOADERS = {"ours": load_ours, "executemany": load_executemany, "copy": load_copy}
+async def load_copy_integer_times(data: Prepared, schema: str) -> float:
+    """:func:`load_copy` with the timestamps in our store's form: the ceiling of
+    loading alone, where the bare COPY's ceiling includes asyncpg's datetime encoding."""
+    return await load_copy(data, schema, integer_times=True)
+
+
+LOADERS = {
+    "ours": load_ours,
+    "executemany": load_executemany,
+    "copy": load_copy,
+    "copy_integer_times": load_copy_integer_times,
+}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -29,6 +30,7 @@ __all__ = [
     "TIME_RULE",
     "check_unix_seconds",
     "feishu_time_micros",
+    "feishu_time_reader",
     "format_duration",
     "format_feishu_time",
     "local_zone",
@@ -227,7 +229,9 @@ def _offset(sign: str | None, hours: str | None, minutes: str | None) -> timezon
 # export spans few hours and offsets, so a small table almost always hits; it is emptied
 # when full so that it stays small whatever it is fed.
 _HOUR_STARTS: dict[str, datetime] = {}
-_HOUR_STARTS_MAX: Final = 2048
+# A month of hours in 22 offsets (a range export over many time zones): past this the
+# table starts again, and every miss costs ten hits.
+_HOUR_STARTS_MAX: Final = 16_384
 _HOUR_KEY = re.compile(
     r"(\d{4})\.(\d{2})\.(\d{2}) (\d{2}): \(GMT([+-])(\d{2}):([0-5]\d)\)", re.ASCII
 )
@@ -329,6 +333,23 @@ def feishu_time_micros(value: str | None) -> int | None:
             _HOUR_MICROS[value[:14] + value[19:]] = (hour - _EPOCH) // _MICROSECOND
             _MINUTES_SECONDS_MICROS[value[14:19]] = rest // _MICROSECOND
         return (shown - _EPOCH) // _MICROSECOND
+
+
+def feishu_time_reader(since: datetime) -> Callable[[str | None], tuple[int] | None]:
+    """Platform time strings → ``(microseconds since ``since``,)`` (``None`` if
+    malformed): the 1-tuples asyncpg's "tuple" timestamp codecs take, read from the
+    tables in one call."""
+    offset = (since - _EPOCH) // _MICROSECOND
+    hours, rest = _HOUR_MICROS, _MINUTES_SECONDS_MICROS
+
+    def read(value: str | None) -> tuple[int] | None:
+        try:
+            return (hours[value[:14] + value[19:]] + rest[value[14:19]] - offset,)  # type: ignore[index]
+        except (KeyError, TypeError):
+            micros = feishu_time_micros(value)
+            return None if micros is None else (micros - offset,)
+
+    return read
 
 
 def format_feishu_time(value: datetime) -> str:

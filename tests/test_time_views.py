@@ -7,7 +7,7 @@ tables) and sometimes after emptying them."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -21,6 +21,7 @@ from feishu_vc_async._timeparse import (
     _MINUTES_SECONDS,
     _MINUTES_SECONDS_MICROS,
     feishu_time_micros,
+    feishu_time_reader,
     parse_duration,
     parse_feishu_time,
 )
@@ -130,6 +131,9 @@ def test_feishu_time_in_microseconds_is_the_same_instant(text: str, empty_tables
     micros = None if want is None else (want - _EPOCH) // timedelta(microseconds=1)
     assert feishu_time_micros(text) == micros
     assert feishu_time_micros(text) == micros  # now from the tables
+    since = datetime(2000, 1, 1, tzinfo=UTC)
+    read = feishu_time_reader(since)
+    assert read(text) == (None if want is None else ((want - since) // timedelta(microseconds=1),))
 
 
 @settings(max_examples=2000, deadline=None)

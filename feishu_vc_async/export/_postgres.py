@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .._timeparse import feishu_time_micros
+from .._timeparse import feishu_time_reader
 from .._validate import non_negative_seconds
 from ._db_errors import check_identifier, database_problem
 from ._db_output import MeetingKey
@@ -49,7 +49,7 @@ from ._errors import DatabaseOutputError, ExportError, OutputInUseError
 if TYPE_CHECKING:
     import asyncpg
 
-__all__ = ["PostgresStore"]
+__all__ = ["PostgresStore", "integer_timestamps", "postgres_instant"]
 
 _TYPES: dict[Kind, str] = {
     "text": "text",
@@ -61,15 +61,6 @@ _TYPES: dict[Kind, str] = {
 }
 # Batches handed over at once: one being written, one waiting behind it.
 _IN_FLIGHT = 2
-# One transaction-scoped advisory lock per meeting written, taken in key order (two
-# writers of overlapping meetings cannot deadlock), in the two-key space (apart from
-# the export locks' one-key space). A hash collision only makes two writers wait.
-_MEETING_LOCKS = 0x66766D74  # "fvmt"
-_LOCK_MEETINGS = (
-    f"SELECT pg_advisory_xact_lock({_MEETING_LOCKS}, k) FROM (SELECT DISTINCT "
-    "hashtext(concat_ws(chr(31), $1::text, t, n, s::text)) AS k "
-    "FROM unnest($2::text[], $3::text[], $4::bigint[]) AS m(t, n, s)) AS keys ORDER BY k"
-)
 # The session's temporary table a commit's meetings are copied into, to be upserted.
 _MEETINGS_IN = "feishu_vc_meetings_in"
 # Taken while tables are created, so that two first runs at once do not collide.
@@ -79,15 +70,20 @@ _CREATE_LOCK = 0x66656973687576  # "feishuv"
 # as the rest of a participant row. ``tuple`` as the encoder passes our 1-tuples through
 # and refuses anything else (a datetime is converted first: _instants).
 _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-_PG_EPOCH_MICROS = (_PG_EPOCH - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 _INFINITY = (1 << 63) - 1
 _MEETING_TIMES = tuple(i for i, (_, kind) in enumerate(MEETINGS.columns) if kind == "timestamp")
 
 
-def _pg_instant(value: str | None) -> tuple[int] | None:
-    """A platform time string → a timestamp value of this store (``None`` if malformed)."""
-    micros = feishu_time_micros(value)
-    return None if micros is None else (micros - _PG_EPOCH_MICROS,)
+# A platform time string → a timestamp value of this store (``None`` if malformed).
+postgres_instant = feishu_time_reader(_PG_EPOCH)
+
+
+async def integer_timestamps(conn: asyncpg.Connection) -> None:
+    """Make ``conn`` take timestamps as :func:`postgres_instant` gives them (and read
+    them back as aware datetimes)."""
+    await conn.set_type_codec(
+        "timestamptz", schema="pg_catalog", encoder=tuple, decoder=_from_pg, format="tuple"
+    )
 
 
 def _from_pg(value: tuple[int]) -> datetime:
@@ -128,11 +124,10 @@ class PostgresStore:
     ) -> None:
         self._dsn = dsn
         self.where = where
-        self.instant: Callable[[str | None], Any] = _pg_instant
+        self.instant: Callable[[str | None], Any] = postgres_instant
         self._schema = None if schema is None else check_identifier("schema", schema)
         check_identifier("table prefix", prefix + "x")
         self._prefix = prefix
-        self._meeting_space = f"{self._schema}\x1f{prefix}"
         self._timeout = connect_timeout
         self._lock_wait = non_negative_seconds("lock_wait", lock_wait)
         self._conn: asyncpg.Connection | None = None
@@ -144,6 +139,12 @@ class PostgresStore:
         # The meetings of a commit: copied into _MEETINGS_IN and upserted from there in
         # one statement; one by one where the role may not make temporary tables.
         self._upsert_copied: str | None = None
+        key = ", ".join(f'"{c}"' for c in MEETINGS.key)
+        self._claim_meetings = (
+            f"INSERT INTO {self._name(MEETINGS)} AS m ({key}) SELECT * FROM "
+            "unnest($1::text[], $2::text[], $3::bigint[]) AS k ORDER BY 1, 2, 3 "
+            f"ON CONFLICT ({key}) DO UPDATE SET tenant_key = m.tenant_key"
+        )
 
     # --- names -------------------------------------------------------------------------
 
@@ -187,13 +188,7 @@ class PostgresStore:
             self._conn = await asyncpg.connect(
                 self._dsn, timeout=self._timeout, server_settings={"application_name": me[:63]}
             )
-            await self._conn.set_type_codec(
-                "timestamptz",
-                schema="pg_catalog",
-                encoder=tuple,
-                decoder=_from_pg,
-                format="tuple",
-            )
+            await integer_timestamps(self._conn)
         try:
             with self._problems("preparing the tables"):
                 await self._prepare()
@@ -401,9 +396,12 @@ class PostgresStore:
                 tenants, numbers, starts = zip(*cleared, strict=True)
                 keys = (list(tenants), list(numbers), list(starts))
                 # Two writers of one meeting (two workers given it) would each delete
-                # nothing the other has not committed, and both insert: the meeting's
-                # lock, held to the commit, makes the second delete the first's rows.
-                await conn.execute(_LOCK_MEETINGS, self._meeting_space, *keys)
+                # nothing the other has not committed, and both insert. The meeting's
+                # row, claimed (inserted, or updated to itself) and so locked to the
+                # commit, makes the second wait, then delete the first's rows. A row
+                # lock, not an advisory lock a meeting: those fill the server's shared
+                # lock table (64 per connection) in a transaction of thousands.
+                await conn.execute(self._claim_meetings, *keys)
                 await conn.execute(
                     f"DELETE FROM {self._name(PARTICIPANTS)} WHERE "
                     "(tenant_key, meeting_no, meeting_start_time) IN "
