@@ -25,7 +25,7 @@ from feishu_vc_async.export import database_output
 from feishu_vc_async.export._db_output import BATCH_ROWS
 from feishu_vc_async.export._db_tables import PARTICIPANTS, participant_records, upsert_sql
 from feishu_vc_async.export._ledger import Ledger
-from feishu_vc_async.export._postgres import integer_timestamps, postgres_instant
+from feishu_vc_async.export._pg_instants import integer_timestamps, postgres_instant
 from feishu_vc_async.fanout import PageItem
 from feishu_vc_async.models import MeetingQuery, Participant
 

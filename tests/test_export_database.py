@@ -92,6 +92,28 @@ async def test_the_typed_time_columns_hold_the_instants_the_platform_sent(
         assert before <= exported <= after + 1
 
 
+async def test_the_integer_timestamp_codec_reads_back_what_it_wrote(postgres_url: str) -> None:
+    """The store's connection writes and reads timestamps in its own form; what it reads
+    back is the aware datetime it was given, and a datetime given raw is refused."""
+    import asyncpg
+
+    from feishu_vc_async._timeparse import parse_feishu_time
+    from feishu_vc_async.export._pg_instants import integer_timestamps, postgres_instant
+
+    shown = ["2025.12.02 15:30:56 (GMT+05:30)", "1999.12.31 23:59:59 (GMT-08:00)"]
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        await integer_timestamps(conn)
+        for text in shown:
+            back = await conn.fetchval("SELECT $1::timestamptz", postgres_instant(text))
+            assert back == parse_feishu_time(text)
+            assert back.utcoffset() is not None
+        with pytest.raises(asyncpg.DataError, match="not iterable"):
+            await conn.fetchval("SELECT $1::timestamptz", parse_feishu_time(shown[0]))
+    finally:
+        await conn.close()
+
+
 async def test_an_export_holds_every_participant_once_and_a_rerun_replaces(
     database: TestDatabase,
 ) -> None:

@@ -23,12 +23,10 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .._timeparse import feishu_time_reader
 from .._validate import non_negative_seconds
 from ._db_errors import check_identifier, database_problem
 from ._db_output import MeetingKey
@@ -45,11 +43,12 @@ from ._db_tables import (
     upsert_sql,
 )
 from ._errors import DatabaseOutputError, ExportError, OutputInUseError
+from ._pg_instants import integer_timestamps, meeting_instants, postgres_instant
 
 if TYPE_CHECKING:
     import asyncpg
 
-__all__ = ["PostgresStore", "integer_timestamps", "postgres_instant"]
+__all__ = ["PostgresStore"]
 
 _TYPES: dict[Kind, str] = {
     "text": "text",
@@ -65,44 +64,6 @@ _IN_FLIGHT = 2
 _MEETINGS_IN = "feishu_vc_meetings_in"
 # Taken while tables are created, so that two first runs at once do not collide.
 _CREATE_LOCK = 0x66656973687576  # "feishuv"
-# Timestamps travel as asyncpg's "tuple" form, (microseconds since 2000-01-01 UTC,): its
-# encoding of an aware datetime (astimezone, a subtraction, its attributes) costs as much
-# as the rest of a participant row. ``tuple`` as the encoder passes our 1-tuples through
-# and refuses anything else (a datetime is converted first: _instants).
-_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-_INFINITY = (1 << 63) - 1
-_MEETING_TIMES = tuple(i for i, (_, kind) in enumerate(MEETINGS.columns) if kind == "timestamp")
-
-
-# A platform time string → a timestamp value of this store (``None`` if malformed).
-postgres_instant = feishu_time_reader(_PG_EPOCH)
-
-
-async def integer_timestamps(conn: asyncpg.Connection) -> None:
-    """Make ``conn`` take timestamps as :func:`postgres_instant` gives them (and read
-    them back as aware datetimes)."""
-    await conn.set_type_codec(
-        "timestamptz", schema="pg_catalog", encoder=tuple, decoder=_from_pg, format="tuple"
-    )
-
-
-def _from_pg(value: tuple[int]) -> datetime:
-    """A timestamp read back (none of ours is infinite; asyncpg's own bounds for those)."""
-    (micros,) = value
-    if micros >= _INFINITY:
-        return datetime.max.replace(tzinfo=UTC)
-    if micros <= -_INFINITY:
-        return datetime.min.replace(tzinfo=UTC)
-    return _PG_EPOCH + timedelta(microseconds=micros)
-
-
-def _instants(record: tuple[Any, ...], at: tuple[int, ...]) -> tuple[Any, ...]:
-    """``record`` with its datetimes at ``at`` in this store's timestamp form."""
-    values = list(record)
-    for i in at:
-        if values[i] is not None:
-            values[i] = ((values[i] - _PG_EPOCH) // timedelta(microseconds=1),)
-    return tuple(values)
 
 
 class PostgresStore:
@@ -344,7 +305,7 @@ class PostgresStore:
         await self._written()
         with self._problems("writing meetings"):
             async with self._c.transaction():
-                await self._c.executemany(upsert, [_instants(m, _MEETING_TIMES) for m in meetings])
+                await self._c.executemany(upsert, [meeting_instants(m) for m in meetings])
 
     async def drop(self, tenant_key: str, name: str) -> None:
         await self._written()
@@ -428,7 +389,7 @@ class PostgresStore:
                 # One COPY and one upsert, not an upsert per meeting; a meeting given
                 # twice keeps its last record, as one upsert after the other would.
                 key = self._meeting_key
-                last = {tuple(m[i] for i in key): _instants(m, _MEETING_TIMES) for m in meetings}
+                last = {tuple(m[i] for i in key): meeting_instants(m) for m in meetings}
                 await conn.copy_records_to_table(
                     _MEETINGS_IN,
                     schema_name="pg_temp",
@@ -439,7 +400,7 @@ class PostgresStore:
             elif meetings:
                 await conn.executemany(
                     upsert_sql(self._name(MEETINGS), MEETINGS, lambda i: f"${i}"),
-                    [_instants(m, _MEETING_TIMES) for m in meetings],
+                    [meeting_instants(m) for m in meetings],
                 )
             await conn.execute(
                 f"INSERT INTO {self._name(PROGRESS)} AS p "
