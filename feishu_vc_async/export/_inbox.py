@@ -194,7 +194,7 @@ async def open_inbox(
 async def _postgres_inbox(
     url: str, schema: str | None, table: str, connect_timeout: float
 ) -> AsyncIterator[Inbox]:
-    from ._postgres import _TYPES
+    from ._pg_tables import TYPES
 
     where = redact_url(url) if schema is None else f"{redact_url(url)} (schema {schema})"
     try:
@@ -213,7 +213,7 @@ async def _postgres_inbox(
         try:
             if schema is not None:
                 await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-            await conn.execute(_create(table, _TYPES))
+            await conn.execute(_create(table, TYPES))
         except Exception as exc:
             raise database_problem(where, "preparing the inbox", exc) from exc
         yield _PostgresInbox(conn, table, where)

@@ -36,34 +36,22 @@ from ._db_tables import (
     MEETINGS,
     PARTICIPANTS,
     PROGRESS,
-    SCHEMA,
-    SCHEMA_VERSION,
-    Kind,
     Table,
     upsert_sql,
 )
 from ._errors import DatabaseOutputError, ExportError, OutputInUseError
 from ._pg_instants import integer_timestamps, meeting_instants, postgres_instant
+from ._pg_tables import prepare_tables
 
 if TYPE_CHECKING:
     import asyncpg
 
 __all__ = ["PostgresStore"]
 
-_TYPES: dict[Kind, str] = {
-    "text": "text",
-    "bigint": "bigint",
-    "int": "integer",
-    "bool": "boolean",
-    "timestamp": "timestamp with time zone",
-    "bytes": "bytea",
-}
 # Batches handed over at once: one being written, one waiting behind it.
 _IN_FLIGHT = 2
 # The session's temporary table a commit's meetings are copied into, to be upserted.
 _MEETINGS_IN = "feishu_vc_meetings_in"
-# Taken while tables are created, so that two first runs at once do not collide.
-_CREATE_LOCK = 0x66656973687576  # "feishuv"
 
 
 class PostgresStore:
@@ -189,20 +177,7 @@ class PostgresStore:
         return f"{row['application_name'] or 'another program'} (server pid {row['pid']})"
 
     async def _prepare(self) -> None:
-        conn = self._c
-        async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _CREATE_LOCK)
-            if self._schema is not None:
-                await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"')
-            await self._check_version()
-            for table in (MEETINGS, PARTICIPANTS, PROGRESS):
-                columns = ", ".join(f'"{c}" {_TYPES[k]}' for c, k in table.columns)
-                key = ", ".join(f'"{c}"' for c in table.key)
-                await conn.execute(
-                    f"CREATE TABLE IF NOT EXISTS {self._name(table)} "
-                    f"({columns}, PRIMARY KEY ({key}))"
-                )
-                await self._check_columns(table)
+        await prepare_tables(self._c, self.where, self._schema, self._prefix, self._name)
 
     async def _prepare_meetings_in(self, refused: type[Exception]) -> None:
         try:
@@ -214,40 +189,6 @@ class PostgresStore:
             self._upsert_copied = None
             return
         self._upsert_copied = _upsert_from(f'pg_temp."{_MEETINGS_IN}"', self._name(MEETINGS))
-
-    async def _check_version(self) -> None:
-        conn, table = self._c, self._name(SCHEMA)
-        await conn.execute(f'CREATE TABLE IF NOT EXISTS {table} ("version" integer NOT NULL)')
-        version = await conn.fetchval(f'SELECT max("version") FROM {table}')
-        if version is None:
-            await conn.execute(f'INSERT INTO {table} ("version") VALUES ($1)', SCHEMA_VERSION)
-        elif version > SCHEMA_VERSION:
-            raise DatabaseOutputError(
-                self.where,
-                f"holds tables of schema version {version}, newer than this library's "
-                f"({SCHEMA_VERSION}): upgrade feishu-vc-async",
-            )
-
-    async def _check_columns(self, table: Table) -> None:
-        rows = await self._c.fetch(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = coalesce($1, current_schema()) AND table_name = $2 "
-            "ORDER BY ordinal_position",
-            self._schema,
-            self._prefix + table.name,
-        )
-        have = {r["column_name"]: r["data_type"] for r in rows}
-        want = {c: _TYPES[k] for c, k in table.columns}
-        if have != want:
-            missing = [c for c in want if c not in have]
-            extra = [c for c in have if c not in want]
-            typed = [c for c in want if c in have and have[c] != want[c]]
-            raise DatabaseOutputError(
-                self.where,
-                f"has a table {self._prefix}{table.name} of another shape "
-                f"(missing {missing or 'none'}, not ours {extra or 'none'}, "
-                f"other types {typed or 'none'}): give another --db-schema or table prefix",
-            )
 
     # --- the statements of a run -------------------------------------------------------
 
