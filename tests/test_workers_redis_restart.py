@@ -139,6 +139,44 @@ async def test_workers_wait_through_a_redis_restart_and_lose_or_double_nothing(
         assert secret not in said
 
 
+async def test_a_worker_started_before_redis_waits_for_it(pg: TestDatabase, tmp_path: Path) -> None:
+    """Workers started while Redis is not up yet (a deployment's order, or Redis
+    restarting) say once that they wait, and do: one stopped meanwhile exits 0, the
+    other takes the export once Redis is up. (They ended in a traceback before.)"""
+    print(f"emulator seed {SEED} (FEISHU_VC_TEST_SEED)")
+    redis = PrivateRedis(redis_server_executable(), tmp_path)  # not started yet
+    prefix = "fvtest-before"
+    logs = [tmp_path / "worker-1.log", tmp_path / "worker-2.log"]
+    async with Emulator(meetings=6, seed=SEED, rate_limit=None) as emu:
+        url, (start, end) = redis.url, _window(emu)
+        truth = _truth(emu, _listed(emu))
+        workers = [_worker(emu, url, prefix, log) for log in logs]
+        try:
+            away = AWAY.format(port=redis.port)
+            await _until("both workers waiting for Redis", lambda: _said(workers, logs, away))
+            workers[1].send_signal(signal.SIGTERM)
+            assert workers[1].wait(DEADLINE) == 0, _logs(logs)
+            async with redis:
+                broker = make_broker(url, queue=f"{prefix}:tasks")
+                await broker.startup()
+                try:
+                    tasks = WorkerTasks(broker)
+                    await tasks.enqueue_discovery("", start, end, pg.url, pg.schema, RUN)
+                finally:
+                    await broker.shutdown()
+                await _until("every meeting committed", lambda: _is(pg, truth))
+                back = BACK.format(port=redis.port)
+                assert back in logs[0].read_text(), _logs(logs)
+                codes = await _stopped(workers[:1])
+        finally:
+            await _stopped(workers)
+    assert codes == [0], _logs(logs)
+    assert await pg.participants() == truth
+    said = _logs(logs)
+    assert "Traceback" not in said
+    assert all(log.read_text().count(away) == 1 for log in logs), said
+
+
 async def test_a_read_waits_for_redis_and_a_message_whose_ack_failed_comes_back(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -98,6 +98,19 @@ class HeldMessage(AckableMessage):
 class RedeliveringStreamBroker(RedisStreamBroker):
     """A Redis stream broker whose unacknowledged messages come back (module doc)."""
 
+    async def _declare_consumer_group(self) -> None:
+        # At startup too Redis may be away (a worker started before it, or while it
+        # restarts): wait for it as a read does, rather than end in a traceback.
+        outage = Outage(f"the task queue at {describe(self.connection_pool.connection_kwargs)}")
+        while True:
+            try:
+                await super()._declare_consumer_group()
+            except UNREACHABLE as exc:
+                await outage.wait(exc)  # a stop cancels the wait: the worker exits
+                continue
+            outage.over()
+            return
+
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
         where = describe(self.connection_pool.connection_kwargs)
         async with Redis(connection_pool=self.connection_pool) as redis:
