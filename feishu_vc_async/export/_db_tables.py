@@ -69,6 +69,8 @@ class Table:
         self.columns = tuple(columns)
         self.names = tuple(c for c, _ in self.columns)
         self.key = tuple(key)
+        # Where its timestamp columns are (each store sends those in a form of its own).
+        self.times_at = tuple(i for i, (_, kind) in enumerate(self.columns) if kind == "timestamp")
 
 
 _BOOL_FIELDS = {"use_rtc_proxy", "audio", "video", "sharing", "is_external"}

@@ -24,7 +24,6 @@ __all__ = ["integer_timestamps", "meeting_instants", "postgres_instant"]
 # datetime sent by mistake fails loudly (meeting_instants converts the meetings' first).
 _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _INFINITY = (1 << 63) - 1
-_MEETING_TIMES = tuple(i for i, (_, kind) in enumerate(MEETINGS.columns) if kind == "timestamp")
 _MICROSECOND = timedelta(microseconds=1)
 
 
@@ -54,7 +53,7 @@ def meeting_instants(record: tuple[Any, ...]) -> tuple[Any, ...]:
     """A meetings table record (``meeting_record``'s, its times datetimes) with its
     times in this store's form."""
     values = list(record)
-    for i in _MEETING_TIMES:
+    for i in MEETINGS.times_at:
         if values[i] is not None:
             values[i] = ((values[i] - _PG_EPOCH) // _MICROSECOND,)
     return tuple(values)

@@ -54,10 +54,6 @@ _TYPES: dict[Kind, str] = {
 }
 
 
-def _times_at(table: Table) -> tuple[int, ...]:
-    return tuple(i for i, (_, kind) in enumerate(table.columns) if kind == "timestamp")
-
-
 def _utc_text(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
@@ -89,8 +85,6 @@ class SqliteStore:
         self._db: sqlite3.Connection | None = None
         self._thread: ThreadPoolExecutor | None = None
         self._in_tx = False
-        self._participants_times = _times_at(PARTICIPANTS)
-        self._meetings_times = _times_at(MEETINGS)
         self._insert = (
             f"INSERT INTO {self._name(PARTICIPANTS)} VALUES "
             f"({', '.join('?' * len(PARTICIPANTS.names))})"
@@ -218,7 +212,7 @@ class SqliteStore:
         return await self._run("reading the tenants", read)
 
     async def put_listed(self, meetings: Sequence[tuple[Any, ...]]) -> None:
-        records = _with_text_times(meetings, self._meetings_times)
+        records = _with_text_times(meetings, MEETINGS.times_at)
         upsert = upsert_sql(self._name(MEETINGS), MEETINGS, lambda _: "?", keep=EXPORTED_COLUMNS)
 
         def write(db: sqlite3.Connection) -> None:
@@ -246,7 +240,7 @@ class SqliteStore:
             f"DELETE FROM {self._name(PARTICIPANTS)} "
             "WHERE tenant_key=? AND meeting_no=? AND meeting_start_time=?"
         )
-        records = _with_text_times(rows, self._participants_times)
+        records = _with_text_times(rows, PARTICIPANTS.times_at)
 
         def write(db: sqlite3.Connection) -> None:
             db.executemany(delete, cleared)
@@ -259,7 +253,7 @@ class SqliteStore:
         meetings: Sequence[tuple[Any, ...]],
         progress: tuple[str, str, bytes, bytes | None],
     ) -> None:
-        records = _with_text_times(meetings, self._meetings_times)
+        records = _with_text_times(meetings, MEETINGS.times_at)
         now = _utc_text(datetime.now(UTC))
         save = (
             f"INSERT INTO {self._name(PROGRESS)} AS p "

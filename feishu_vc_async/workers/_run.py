@@ -7,14 +7,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from taskiq import AckableMessage, AsyncBroker
 from taskiq.acks import AcknowledgeType
 from taskiq.receiver import Receiver
 
+from .._cancel import unless_set
 from .._constants import LOGGER_NAME
 from ._broker import HeldMessage
 from ._settings import WorkerSettings
@@ -64,9 +63,11 @@ async def run_worker(
     back on ``stop``, is left pending and comes back. Returns once the tasks in hand
     are done or handed back."""
     broker.is_worker_process = True
-    if not await _unless_stopped(broker.startup(), stop):
+    started = await unless_set(broker.startup(), stop)
+    if started.cancelled():
         await broker.shutdown()
         return  # stopped while the broker waited for Redis: nothing was taken
+    started.result()  # its error, if any
     stopping = asyncio.create_task(_tell(stop, tasks.stopping))
     try:
         async with settings.open() as client:
@@ -86,24 +87,6 @@ async def run_worker(
     finally:
         stopping.cancel()
         await broker.shutdown()
-
-
-async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
-    """Run ``work`` unless ``stop`` is set first (then it is cancelled): whether it ran
-    to its end."""
-    doing, stopped = asyncio.create_task(work), asyncio.create_task(stop.wait())
-    try:
-        await asyncio.wait({doing, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopped.cancel()
-        if not doing.done():
-            doing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await doing
-    if doing.cancelled():
-        return False
-    doing.result()  # its error, if any
-    return True
 
 
 async def _tell(stop: asyncio.Event, stopping: asyncio.Event) -> None:

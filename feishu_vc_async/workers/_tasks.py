@@ -31,7 +31,6 @@ enqueued (give the workers ``PGPASSWORD`` or a ``.pgpass`` instead).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -41,10 +40,11 @@ from urllib.parse import urlsplit
 import msgspec
 from taskiq import AsyncBroker, Context, TaskiqDepends
 
+from .._cancel import unless_set
 from .._constants import LOGGER_NAME
 from ..client import VCClient
 from ..errors import FeishuError
-from ..export import ExportJob, ExportRun, database_output, export
+from ..export import ExportJob, database_output, export
 from ..meetings import MeetingListQuery
 from ..models import MeetingQuery, MeetingStatus
 
@@ -168,9 +168,11 @@ class WorkerTasks:
             if not wanted:
                 return True
             job = ExportJob(wanted, output, mode="overwrite")
-            run = await self._until_stopping(export(self._client(tenant_key), job))
-        if run is None:
+            # Cut short by a stop: the export finishes the meeting it is writing first.
+            done = await unless_set(export(self._client(tenant_key), job), self.stopping)
+        if done.cancelled():
             return False
+        run = done.result()
         if run.fatal is not None:
             raise WorkerTaskError(f"{name}: {run.fatal}")
         if any(not f.permanent for f in run.failures):
@@ -178,21 +180,6 @@ class WorkerTasks:
         for failure in run.failures:
             logger.warning("%s: given up: %s", failure.key, failure.error)
         return True
-
-    async def _until_stopping(self, running: Awaitable[ExportRun]) -> ExportRun | None:
-        """The export's run, or None once :attr:`stopping` cut it short (the export
-        finishes the meeting it is writing before the cancel lands)."""
-        work = asyncio.ensure_future(running)
-        stop = asyncio.ensure_future(self.stopping.wait())
-        try:
-            await asyncio.wait([work, stop], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
-            if not work.done():
-                work.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await work
-        return None if work.cancelled() else work.result()
 
     async def discover_window(
         self,
